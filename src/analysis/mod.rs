@@ -1,0 +1,1 @@
+//! Automatic rollback triggers and their verdicts.

@@ -1,0 +1,347 @@
+//! The validated configuration model. Everything here has already passed
+//! validation (see `load`): weights are in range, steps go up, durations
+//! parsed, `requires` names known environments, secrets resolved.
+//!
+//! TOML shape (every key is documented in `config.example.toml`):
+//!
+//! ```toml
+//! [defaults]                 # optional: service settings shared by all services
+//! [defaults.analysis] / [defaults.triggers] / [defaults.bands] / [defaults.health]
+//!
+//! [[environments]]
+//! name = "prod"
+//! requires = ["staging"]
+//!
+//! [[environments.services]]
+//! name = "checkout"
+//! [environments.services.backend]     # type = "local"
+//! [environments.services.strategy]    # kind = "canary" | "blue-green" | "rolling" | "feature-flag"
+//! [environments.services.analysis]
+//! [environments.services.triggers]
+//! [environments.services.bands]
+//! [environments.services.health]
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// Where the configuration came from (for messages and the cockpit header).
+    pub source: PathBuf,
+    /// In configuration order: the order releases are promoted in.
+    pub environments: Vec<Environment>,
+}
+
+impl Config {
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    pub fn service(&self, env: &str, service: &str) -> Option<&Service> {
+        self.environment(env)?
+            .services
+            .iter()
+            .find(|s| s.name == service)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub name: String,
+    /// Environments in which the same version of a service must have
+    /// succeeded before it may be released here.
+    pub requires: Vec<String>,
+    pub services: Vec<Service>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    pub name: String,
+    pub backend: Backend,
+    pub strategy: Strategy,
+    pub analysis: Analysis,
+    pub triggers: Triggers,
+    pub bands: Bands,
+    pub health: HealthCheck,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Backend {
+    /// helmsman's embedded weighted reverse proxy.
+    Local(LocalBackend),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalBackend {
+    /// Where the proxy accepts user traffic.
+    pub listen: SocketAddr,
+    /// Where the proxy serves `/metrics` (Prometheus text format).
+    pub admin: SocketAddr,
+    /// The version serving today.
+    pub stable: String,
+    /// Upstream instances of each known version, by version name.
+    pub versions: BTreeMap<String, Vec<SocketAddr>>,
+    /// Response header naming the error kind of a failed request
+    /// (e.g. `x-error-kind: TimeoutException`); without it, kinds are
+    /// `http_<status>` and `connect`.
+    pub error_kind_header: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Strategy {
+    Canary {
+        steps: Vec<Step>,
+    },
+    BlueGreen {
+        /// Path requested on every new instance, with no user traffic, before the switch.
+        smoke_path: String,
+        /// How long the preview must stay healthy before the switch.
+        preview_for: Duration,
+        /// Wait for a human before switching.
+        manual_switch: bool,
+        /// How long the old version is kept for an instant switch-back.
+        scale_down_delay: Duration,
+    },
+    Rolling {
+        /// Instances added above the desired count during a batch.
+        max_surge: u32,
+        /// Instances that may be out of rotation during a batch.
+        max_unavailable: u32,
+        /// How long a batch must stay healthy before the next one.
+        batch_pause: Duration,
+    },
+    FeatureFlag {
+        flag: String,
+        steps: Vec<Step>,
+    },
+}
+
+impl Strategy {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Strategy::Canary { .. } => "canary",
+            Strategy::BlueGreen { .. } => "blue-green",
+            Strategy::Rolling { .. } => "rolling",
+            Strategy::FeatureFlag { .. } => "feature-flag",
+        }
+    }
+}
+
+/// One step of a canary or feature-flag release.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// Send this percentage of traffic (or of flag evaluations) to the new version.
+    Weight(u8),
+    /// Wait this long (the triggers keep watching).
+    Pause(Duration),
+    /// Wait for a human to advance.
+    ManualGate,
+    /// Judge the new version over this window; advance only on a pass.
+    Analysis(Duration),
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Weight(w) => write!(f, "set weight {w}%"),
+            Step::Pause(d) => write!(f, "pause {}", crate::config::duration::format(*d)),
+            Step::ManualGate => write!(f, "manual gate"),
+            Step::Analysis(d) => write!(f, "analysis {}", crate::config::duration::format(*d)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Analysis {
+    /// How often metrics are read and the triggers judged.
+    pub interval: Duration,
+    /// Minimum requests on the new version (and on the baseline) before a
+    /// trigger may judge; below it the verdict is "not enough evidence".
+    pub min_requests: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Triggers {
+    pub error_rate: Trigger,
+    pub p95_latency: Trigger,
+    pub unhealthy_instances: Trigger,
+    pub new_error_kind: Trigger,
+}
+
+/// An automatic rollback trigger: fires when `threshold` is exceeded once
+/// `after` of observation has passed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trigger {
+    pub enabled: bool,
+    /// error_rate: percentage points over baseline; p95_latency: ratio to
+    /// baseline; unhealthy_instances and new_error_kind: percent.
+    pub threshold: f64,
+    pub after: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bands {
+    /// Error rate in percent.
+    pub error_rate: Band,
+    /// p95 latency in milliseconds.
+    pub p95_ms: Band,
+}
+
+/// Alert bands a gauge is drawn against.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Band {
+    pub target: f64,
+    pub alert: f64,
+    pub critical: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthCheck {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Extra request headers; values may be `${VAR}` secrets.
+    pub headers: BTreeMap<String, Secret>,
+}
+
+/// A value resolved from `${VAR}` (or given literally). Its Debug, Display
+/// and Serialize forms never show the value.
+#[derive(Clone, PartialEq)]
+pub struct Secret {
+    value: String,
+    /// The variable it came from, if any, for messages.
+    var: Option<String>,
+}
+
+impl Secret {
+    pub fn new(value: String, var: Option<String>) -> Self {
+        Self { value, var }
+    }
+
+    /// The secret value itself. Only for handing to a provider.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    fn redacted(&self) -> String {
+        match &self.var {
+            Some(var) => format!("${{{var}}} (redacted)"),
+            None => "(redacted)".to_string(),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+/// The defaults from PRODUCT.md.
+pub mod defaults {
+    use super::*;
+
+    pub fn analysis() -> Analysis {
+        Analysis {
+            interval: Duration::from_secs(10),
+            min_requests: 100,
+        }
+    }
+
+    pub fn triggers() -> Triggers {
+        Triggers {
+            error_rate: Trigger {
+                enabled: true,
+                threshold: 5.0,
+                after: Duration::ZERO,
+            },
+            p95_latency: Trigger {
+                enabled: true,
+                threshold: 2.0,
+                after: Duration::from_secs(120),
+            },
+            unhealthy_instances: Trigger {
+                enabled: true,
+                threshold: 10.0,
+                after: Duration::ZERO,
+            },
+            new_error_kind: Trigger {
+                enabled: true,
+                threshold: 1.0,
+                after: Duration::from_secs(300),
+            },
+        }
+    }
+
+    pub fn bands() -> Bands {
+        Bands {
+            error_rate: Band {
+                target: 0.1,
+                alert: 0.5,
+                critical: 1.0,
+            },
+            p95_ms: Band {
+                target: 300.0,
+                alert: 500.0,
+                critical: 1000.0,
+            },
+        }
+    }
+
+    pub fn health() -> HealthCheck {
+        HealthCheck {
+            path: "/healthz".to_string(),
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            headers: BTreeMap::new(),
+        }
+    }
+
+    pub fn canary_steps() -> Vec<Step> {
+        vec![
+            Step::Weight(5),
+            Step::Pause(Duration::from_secs(60)),
+            Step::Weight(25),
+            Step::Analysis(Duration::from_secs(120)),
+            Step::Weight(50),
+            Step::Pause(Duration::from_secs(120)),
+            Step::Weight(100),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print_their_value() {
+        let s = Secret::new("hunter2".into(), Some("API_TOKEN".into()));
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert!(!format!("{s}").contains("hunter2"));
+        assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
+        assert!(format!("{s}").contains("API_TOKEN"));
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

@@ -1,0 +1,1 @@
+//! `helmsman demo`: a self-contained world on loopback.

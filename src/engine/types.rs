@@ -1,0 +1,290 @@
+//! The engine's vocabulary, shared with every front end: commands in,
+//! events and snapshots out. All of it is serde-serializable so the headless
+//! CLI (`--output json`), the cockpit and a future control socket speak the
+//! same types.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Which release: one service in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Target {
+    pub env: String,
+    pub service: String,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.env, self.service)
+    }
+}
+
+/// Who caused a transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Actor {
+    /// A person: their OS user and, over SSH, where they connected from.
+    Operator {
+        user: String,
+        origin: Option<String>,
+    },
+    /// The engine itself (timers, analysis, triggers).
+    Engine,
+}
+
+impl Actor {
+    /// The operator running this process: `$USER` (or `$LOGNAME`) and the
+    /// client address from `$SSH_CLIENT`.
+    pub fn current_operator() -> Actor {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".to_string());
+        let origin = std::env::var("SSH_CLIENT")
+            .ok()
+            .and_then(|s| s.split_whitespace().next().map(str::to_string));
+        Actor::Operator { user, origin }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Operator {
+                user,
+                origin: Some(origin),
+            } => write!(f, "{user} (ssh from {origin})"),
+            Actor::Operator { user, origin: None } => f.write_str(user),
+            Actor::Engine => f.write_str("engine"),
+        }
+    }
+}
+
+/// What an operator (or CI) asks of a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommandKind {
+    /// Finish the current pause or gate and go to the next step.
+    Advance,
+    Pause,
+    Resume,
+    /// Straight to 100 %, skipping the remaining steps.
+    Promote,
+    /// Stable back to 100 % at once, the new version drained.
+    Rollback,
+    /// Start a rolled-back or aborted release again from its first step.
+    Retry,
+}
+
+impl fmt::Display for CommandKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CommandKind::Advance => "advance",
+            CommandKind::Pause => "pause",
+            CommandKind::Resume => "resume",
+            CommandKind::Promote => "promote",
+            CommandKind::Rollback => "rollback",
+            CommandKind::Retry => "retry",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    pub target: Target,
+    pub kind: CommandKind,
+    pub actor: Actor,
+}
+
+/// The engine's answer to a command: never silently dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum CommandReply {
+    Accepted,
+    Refused { reason: String },
+}
+
+/// Where a release is. The reason for Paused / RollingBack / RolledBack /
+/// Aborted lives in the snapshot's `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Accepted, nothing moved yet (preflight, quality gates).
+    Pending,
+    /// Moving traffic or waiting out a timed pause.
+    Progressing,
+    /// Stopped by an operator, or held by the engine for lack of data.
+    Paused,
+    /// At a manual gate.
+    WaitingForHuman,
+    /// At an analysis gate.
+    Analysing,
+    /// Going to 100 % (a promote, or the last step).
+    Promoting,
+    Succeeded,
+    RollingBack,
+    RolledBack,
+    /// Refused or failed before or while running, without a rollback being
+    /// needed (e.g. a requirement not met). `retry` starts it again.
+    Aborted,
+}
+
+impl Phase {
+    pub fn is_finished(self) -> bool {
+        matches!(self, Phase::Succeeded | Phase::RolledBack | Phase::Aborted)
+    }
+
+    /// The phase in words, as the cockpit and the event lines show it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Progressing => "Progressing",
+            Phase::Paused => "Paused",
+            Phase::WaitingForHuman => "Waiting for you",
+            Phase::Analysing => "Analysing",
+            Phase::Promoting => "Promoting",
+            Phase::Succeeded => "Succeeded",
+            Phase::RollingBack => "Rolling back",
+            Phase::RolledBack => "Rolled back",
+            Phase::Aborted => "Aborted",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.words())
+    }
+}
+
+/// Which automatic rollback trigger a verdict is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TriggerKind {
+    ErrorRate,
+    P95Latency,
+    UnhealthyInstances,
+    NewErrorKind,
+}
+
+impl fmt::Display for TriggerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TriggerKind::ErrorRate => "error rate",
+            TriggerKind::P95Latency => "p95 latency",
+            TriggerKind::UnhealthyInstances => "unhealthy instances",
+            TriggerKind::NewErrorKind => "new error kind",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// Too few samples, or too short an observation, to judge.
+    NotEnoughEvidence,
+}
+
+/// A trigger's judgement, always with its numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub trigger: TriggerKind,
+    pub outcome: Outcome,
+    /// The measured value for the new version (percent, ms, ratio…).
+    pub new_value: Option<f64>,
+    /// The same measure on the baseline.
+    pub baseline_value: Option<f64>,
+    /// The threshold it was held against, in the trigger's own unit.
+    pub threshold: f64,
+    pub new_requests: u64,
+    pub baseline_requests: u64,
+    /// One line with the numbers, e.g. "error rate 7.9 % vs baseline 0.2 %
+    /// over 1 240 requests (limit +5.0 points)".
+    pub summary: String,
+}
+
+/// One transition. Journalled, printed headless, shown in the cockpit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub env: String,
+    pub service: String,
+    pub from: Phase,
+    pub to: Phase,
+    /// Step index (0-based) after the transition, and the step count.
+    pub step: usize,
+    pub steps: usize,
+    /// Traffic on the new version after the transition, percent.
+    pub weight: u8,
+    pub reason: String,
+    pub actor: Actor,
+    /// The verdict that caused it, if a trigger or gate did.
+    pub verdict: Option<Verdict>,
+}
+
+/// Health of the instances of one version, as last read from the backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceCounts {
+    pub healthy: u32,
+    pub total: u32,
+}
+
+/// The latest state of one release, published on a `watch` channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub target: Target,
+    pub release_id: String,
+    pub stable_version: String,
+    pub new_version: String,
+    pub strategy: String,
+    pub phase: Phase,
+    /// Why it is in this phase ("waiting for analysis: 140 of 200 requests").
+    pub reason: String,
+    /// 0-based index of the current step, and the step descriptions.
+    pub step: usize,
+    pub steps: Vec<String>,
+    /// Traffic on the new version the engine asked for, and what the
+    /// backend reports.
+    pub desired_weight: u8,
+    pub actual_weight: Option<u8>,
+    /// Over the current observation window.
+    pub new_error_rate_pct: Option<f64>,
+    pub baseline_error_rate_pct: Option<f64>,
+    pub new_p95_ms: Option<f64>,
+    pub baseline_p95_ms: Option<f64>,
+    pub new_requests: u64,
+    pub baseline_requests: u64,
+    pub new_instances: InstanceCounts,
+    pub stable_instances: InstanceCounts,
+    /// The latest verdict of every trigger.
+    pub verdicts: Vec<Verdict>,
+    /// When metrics were last read successfully (stale data is never live).
+    pub metrics_at: Option<DateTime<Utc>>,
+    /// A provider that is failing, named, with its error.
+    pub provider_error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How a finished release ended, and the process exit code for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseResult {
+    Succeeded,
+    RolledBack,
+    Aborted,
+}
+
+impl ReleaseResult {
+    /// The interface contract: 0 success, 1 runtime error, 3 rolled back.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ReleaseResult::Succeeded => 0,
+            ReleaseResult::RolledBack => 3,
+            ReleaseResult::Aborted => 1,
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! helmsman: a terminal cockpit for progressive delivery.
+//!
+//! The shape is a functional core and an imperative shell: `engine::machine`
+//! is a pure release state machine, `engine::driver` runs it on tokio and
+//! executes its effects through the traits in `providers`. The embedded
+//! data plane (`dataplane`) is both a traffic and a metrics provider.
+
+pub mod analysis;
+pub mod config;
+pub mod dataplane;
+pub mod demo;
+pub mod engine;
+pub mod metrics;
+pub mod providers;
+pub mod store;

@@ -1,0 +1,202 @@
+//! Cumulative request counters for one version of a service, as every metrics
+//! provider reports them.
+//!
+//! Providers report *cumulative* counters (like Prometheus counters): the
+//! embedded data plane reads its own counters, Prometheus answers `increase()`
+//! queries. The analysis takes the difference of two readings to judge a
+//! window, so "after 2 minutes of observation" is `now - start_of_window` on
+//! two readings and never needs raw per-request samples.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Upper bounds (milliseconds) of the latency buckets, shared by the data
+/// plane, its `/metrics` exposition and the analysis. Roughly ×1.25 apart,
+/// so an interpolated quantile is within about 12 % of the true value —
+/// fine enough to tell a ×2 p95 from noise.
+pub const LATENCY_BUCKETS_MS: &[f64] = &[
+    0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.5, 15.0, 20.0,
+    25.0, 30.0, 40.0, 50.0, 60.0, 80.0, 100.0, 125.0, 150.0, 200.0, 250.0, 300.0, 400.0, 500.0,
+    600.0, 800.0, 1000.0, 1250.0, 1500.0, 2000.0, 2500.0, 3000.0, 4000.0, 5000.0, 7500.0,
+    10000.0, 15000.0, 30000.0, 60000.0,
+];
+
+/// A latency histogram with the fixed [`LATENCY_BUCKETS_MS`] bounds plus an
+/// overflow bucket. `counts[i]` counts requests with latency `<= bounds[i]`
+/// and `> bounds[i-1]` (non-cumulative), the last entry counts the overflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyHistogram {
+    pub counts: Vec<u64>,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self {
+            counts: vec![0; LATENCY_BUCKETS_MS.len() + 1],
+        }
+    }
+}
+
+impl LatencyHistogram {
+    /// Index of the bucket that holds `ms`.
+    pub fn bucket_of(ms: f64) -> usize {
+        LATENCY_BUCKETS_MS.partition_point(|&bound| bound < ms)
+    }
+
+    pub fn record_ms(&mut self, ms: f64) {
+        self.counts[Self::bucket_of(ms)] += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Counts recorded since `earlier` (both cumulative over time).
+    /// Saturates at zero if a counter went backwards (a restarted provider).
+    pub fn since(&self, earlier: &LatencyHistogram) -> LatencyHistogram {
+        LatencyHistogram {
+            counts: self
+                .counts
+                .iter()
+                .zip(earlier.counts.iter().chain(std::iter::repeat(&0)))
+                .map(|(now, then)| now.saturating_sub(*then))
+                .collect(),
+        }
+    }
+
+    /// The `q` quantile (0..=1) in milliseconds, interpolated linearly inside
+    /// its bucket as Prometheus' `histogram_quantile` does. `None` when empty.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        let total = self.total();
+        if total == 0 || !(0.0..=1.0).contains(&q) {
+            return None;
+        }
+        let rank = q * total as f64;
+        let mut seen = 0u64;
+        for (i, &count) in self.counts.iter().enumerate() {
+            if count == 0 {
+                continue;
+            }
+            if (seen + count) as f64 >= rank {
+                let lower = if i == 0 { 0.0 } else { LATENCY_BUCKETS_MS[i - 1] };
+                let Some(&upper) = LATENCY_BUCKETS_MS.get(i) else {
+                    // Overflow bucket: the best we can say is its lower bound.
+                    return Some(lower);
+                };
+                let inside = (rank - seen as f64) / count as f64;
+                return Some(lower + (upper - lower) * inside.clamp(0.0, 1.0));
+            }
+            seen += count;
+        }
+        LATENCY_BUCKETS_MS.last().copied()
+    }
+}
+
+/// Cumulative counters of one version (the new one, or its baseline).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Requests answered (or failed) so far.
+    pub requests: u64,
+    /// Requests that count as errors: 5xx, connection failures, or a response
+    /// that names an error kind in the configured header.
+    pub errors: u64,
+    /// Errors by kind: `"http_503"`, `"connect"`, or the value of the
+    /// configured error-kind header (e.g. `"TimeoutException"`).
+    pub errors_by_kind: BTreeMap<String, u64>,
+    pub latency: LatencyHistogram,
+}
+
+impl Sample {
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &Sample) -> Sample {
+        Sample {
+            requests: self.requests.saturating_sub(earlier.requests),
+            errors: self.errors.saturating_sub(earlier.errors),
+            errors_by_kind: self
+                .errors_by_kind
+                .iter()
+                .map(|(kind, n)| {
+                    let before = earlier.errors_by_kind.get(kind).copied().unwrap_or(0);
+                    (kind.clone(), n.saturating_sub(before))
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            latency: self.latency.since(&earlier.latency),
+        }
+    }
+
+    /// Error rate in percent, `None` without requests.
+    pub fn error_rate_pct(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.errors as f64 * 100.0 / self.requests as f64)
+    }
+
+    pub fn p95_ms(&self) -> Option<f64> {
+        self.latency.quantile_ms(0.95)
+    }
+}
+
+/// One reading of a metrics provider: the new version and its baseline
+/// (the stable version serving the rest of the traffic), both cumulative.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    pub new: Sample,
+    pub baseline: Sample,
+}
+
+impl Reading {
+    pub fn since(&self, earlier: &Reading) -> Reading {
+        Reading {
+            new: self.new.since(&earlier.new),
+            baseline: self.baseline.since(&earlier.baseline),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_interpolates_inside_the_bucket() {
+        let mut h = LatencyHistogram::default();
+        for _ in 0..100 {
+            h.record_ms(45.0); // bucket (40, 50]
+        }
+        let p95 = h.quantile_ms(0.95).unwrap();
+        assert!(p95 > 40.0 && p95 <= 50.0, "{p95}");
+        assert_eq!(LatencyHistogram::default().quantile_ms(0.95), None);
+    }
+
+    #[test]
+    fn quantile_separates_a_slow_tail() {
+        let mut h = LatencyHistogram::default();
+        for _ in 0..90 {
+            h.record_ms(10.0);
+        }
+        for _ in 0..10 {
+            h.record_ms(900.0);
+        }
+        assert!(h.quantile_ms(0.5).unwrap() <= 10.0);
+        assert!(h.quantile_ms(0.95).unwrap() > 800.0);
+    }
+
+    #[test]
+    fn since_subtracts_and_saturates() {
+        let mut a = Sample::default();
+        a.requests = 10;
+        a.errors = 2;
+        a.errors_by_kind.insert("http_500".into(), 2);
+        let mut b = a.clone();
+        b.requests = 30;
+        b.errors = 3;
+        b.errors_by_kind.insert("http_500".into(), 3);
+        b.latency.record_ms(5.0);
+        let d = b.since(&a);
+        assert_eq!((d.requests, d.errors), (20, 1));
+        assert_eq!(d.errors_by_kind["http_500"], 1);
+        assert_eq!(d.latency.total(), 1);
+        // A restarted provider never yields negative counts.
+        assert_eq!(a.since(&b).requests, 0);
+    }
+}

@@ -1,0 +1,1 @@
+//! Durable records of finished releases.
