@@ -44,6 +44,9 @@ pub struct Instance {
 /// its wishes against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrafficState {
+    /// The version serving as stable, and the one being released (if any).
+    pub stable_version: String,
+    pub new_version: Option<String>,
     /// Percent of user traffic routed to the new version.
     pub new_weight: u8,
     pub stable: Vec<Instance>,
@@ -57,6 +60,19 @@ pub struct TrafficState {
 pub trait Traffic: Send + Sync {
     /// A short name for messages ("local data plane 127.0.0.1:8080").
     fn describe(&self) -> String;
+
+    /// Deploys (or stages) `new_version` beside stable with no user
+    /// traffic: its instances are health-checked but out of rotation and at
+    /// weight 0. Fails if the backend does not know that version.
+    async fn prepare(&self, new_version: &str) -> Result<(), ProviderError>;
+
+    /// After a successful release: the new version becomes stable and the
+    /// old one is retired (drained).
+    async fn finish(&self) -> Result<(), ProviderError>;
+
+    /// After a rollback: all traffic on stable and the new version removed
+    /// (drained: its in-flight requests finish).
+    async fn discard(&self) -> Result<(), ProviderError>;
 
     /// Canary: route `new_percent` of requests to the new version, the rest
     /// to stable; atomically, dropping no request.
