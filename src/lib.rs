@@ -6,6 +6,7 @@
 //! data plane (`dataplane`) is both a traffic and a metrics provider.
 
 pub mod analysis;
+pub mod cli;
 pub mod config;
 pub mod dataplane;
 pub mod demo;

@@ -2,6 +2,14 @@
 //! and `${VAR}` secrets.
 
 pub mod duration;
+pub mod errors;
+pub mod load;
 pub mod model;
+mod schema;
+mod secret;
+pub mod summary;
 
+pub use errors::{ConfigError, ConfigErrors};
+pub use load::{load_file, parse_str};
 pub use model::*;
+pub use summary::summary;

@@ -1,0 +1,473 @@
+//! Unit tests of the loader: one per error kind, layering of defaults,
+//! secrets, and property tests that no input makes it panic.
+
+use std::path::Path;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::config::model::{Step, Strategy};
+
+const EXAMPLE: &str = include_str!("../../config.example.toml");
+
+/// One environment with one valid service; tests append or substitute.
+const BASE: &str = r#"[[environments]]
+name = "dev"
+
+[[environments.services]]
+name = "checkout"
+[environments.services.backend]
+listen = "127.0.0.1:18080"
+admin = "127.0.0.1:19080"
+stable = "v1"
+versions = { v1 = ["127.0.0.1:18181"], v2 = ["127.0.0.1:18281"] }
+"#;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn load(text: &str) -> Result<Config, ConfigErrors> {
+    parse_str(text, Path::new("h.toml"), &no_env)
+}
+
+/// (line, col, message) of every error.
+fn errors(text: &str) -> Vec<(usize, usize, String)> {
+    match load(text) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e) => {
+            e.0.into_iter()
+                .map(|e| (e.line, e.col, e.message))
+                .collect()
+        }
+    }
+}
+
+/// The single error of `text`, with its hint.
+fn only_error(text: &str) -> ConfigError {
+    let errs = load(text).expect_err("expected an error");
+    assert_eq!(errs.len(), 1, "{errs}");
+    errs.0.into_iter().next().unwrap()
+}
+
+fn service(config: &Config) -> &Service {
+    &config.environments[0].services[0]
+}
+
+#[test]
+fn the_example_is_valid_and_uses_every_strategy() {
+    let config = load(EXAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<_> = config
+        .environments
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(names, ["dev", "staging", "prod"]);
+    assert_eq!(config.environments[1].requires, ["dev"]);
+    assert_eq!(config.environments[2].requires, ["staging"]);
+    let kinds: std::collections::BTreeSet<_> = config
+        .environments
+        .iter()
+        .flat_map(|e| e.services.iter().map(|s| s.strategy.name()))
+        .collect();
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+}
+
+#[test]
+fn a_minimal_service_gets_the_product_defaults() {
+    let config = load(BASE).unwrap();
+    let s = service(&config);
+    assert_eq!(s.analysis, defaults::analysis());
+    assert_eq!(s.triggers, defaults::triggers());
+    assert_eq!(s.bands, defaults::bands());
+    assert_eq!(s.health, defaults::health());
+    assert_eq!(
+        s.strategy,
+        Strategy::Canary {
+            steps: defaults::canary_steps()
+        }
+    );
+    let Backend::Local(local) = &s.backend;
+    assert_eq!(local.listen.to_string(), "127.0.0.1:18080");
+    assert_eq!(local.versions["v2"].len(), 1);
+    assert_eq!(local.error_kind_header, None);
+}
+
+#[test]
+fn defaults_are_inherited_key_by_key() {
+    let text = format!(
+        "[defaults.analysis]\ninterval = \"3s\"\n[defaults.triggers]\np95_latency = {{ threshold = 3.0 }}\n[defaults.bands]\np95_ms = {{ alert = 600 }}\n\n{BASE}\
+         [environments.services.analysis]\nmin_requests = 50\n\
+         [environments.services.triggers]\np95_latency = {{ after = \"30s\" }}\n"
+    );
+    let config = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let s = service(&config);
+    assert_eq!(s.analysis.interval, Duration::from_secs(3));
+    assert_eq!(s.analysis.min_requests, 50);
+    assert_eq!(s.triggers.p95_latency.threshold, 3.0);
+    assert_eq!(s.triggers.p95_latency.after, Duration::from_secs(30));
+    assert!(s.triggers.p95_latency.enabled);
+    assert_eq!(s.bands.p95_ms.alert, 600.0);
+    assert_eq!(s.bands.p95_ms.target, 300.0);
+}
+
+#[test]
+fn strategies_inherit_from_defaults_only_for_the_same_kind() {
+    let text = format!(
+        "[defaults.strategy]\nkind = \"blue-green\"\npreview_for = \"2m\"\n\n{BASE}\
+         [environments.services.strategy]\nmanual_switch = true\n\
+         [[environments.services]]\nname = \"other\"\nstrategy = \"rolling\"\n\
+         [environments.services.backend]\nlisten = \"127.0.0.1:18090\"\nadmin = \"127.0.0.1:19090\"\nstable = \"a\"\nversions = {{ a = [\"127.0.0.1:1\"] }}\n"
+    );
+    let config = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.environments[0].services[0].strategy,
+        Strategy::BlueGreen {
+            smoke_path: "/healthz".into(),
+            preview_for: Duration::from_secs(120),
+            manual_switch: true,
+            scale_down_delay: Duration::from_secs(300),
+        }
+    );
+    assert_eq!(
+        config.environments[0].services[1].strategy,
+        Strategy::Rolling {
+            max_surge: 1,
+            max_unavailable: 0,
+            batch_pause: Duration::from_secs(10),
+        }
+    );
+}
+
+#[test]
+fn steps_parse_in_order() {
+    let text = format!(
+        "{BASE}[environments.services.strategy]\nsteps = [{{ weight = 5 }}, {{ pause = \"30s\" }}, {{ analysis = \"1m\" }}, {{ gate = \"manual\" }}, {{ weight = 100 }}]\n"
+    );
+    let config = load(&text).unwrap();
+    assert_eq!(
+        service(&config).strategy,
+        Strategy::Canary {
+            steps: vec![
+                Step::Weight(5),
+                Step::Pause(Duration::from_secs(30)),
+                Step::Analysis(Duration::from_secs(60)),
+                Step::ManualGate,
+                Step::Weight(100),
+            ]
+        }
+    );
+}
+
+#[test]
+fn syntax_errors_have_a_location() {
+    let e = only_error("[[environments]]\nname = \"dev\nx = 1\n");
+    assert_eq!(e.line, 2);
+    assert!(e.message.starts_with("invalid TOML"), "{}", e.message);
+    let e = only_error("a = 1\na = 2\n");
+    assert_eq!((e.line, e.col), (2, 1));
+    assert!(e.message.contains("duplicate key"), "{}", e.message);
+}
+
+#[test]
+fn unknown_keys_are_reported_at_every_level_with_suggestions() {
+    let text = "enviroments = []\n[defaults.analysis]\nintervl = \"1s\"\n".to_string()
+        + &BASE.replace("listen =", "listn = \"127.0.0.1:1\"\nlisten =")
+        + "[environments.services.triggers]\nerror_rate = { treshold = 1.0 }\n";
+    let errs = load(&text).unwrap_err();
+    let found: Vec<_> = errs
+        .iter()
+        .map(|e| (e.message.as_str(), e.hint.as_deref().unwrap_or("")))
+        .collect();
+    for (key, suggested) in [
+        ("enviroments", "environments"),
+        ("intervl", "interval"),
+        ("listn", "listen"),
+        ("treshold", "threshold"),
+    ] {
+        assert!(
+            found
+                .iter()
+                .any(|(m, h)| m.contains(&format!("unknown key `{key}`"))
+                    && h.contains(&format!("did you mean `{suggested}`?"))),
+            "{key}: {errs}"
+        );
+    }
+}
+
+#[test]
+fn every_error_is_reported_in_one_run() {
+    let text = BASE
+        .replace("\"127.0.0.1:18080\"", "18080")
+        .replace("stable = \"v1\"", "stable = \"v9\"")
+        + "[environments.services.analysis]\ninterval = \"soon\"\nmin_requests = 0\n";
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 4, "{errs:?}");
+    assert_eq!(
+        errs[0],
+        (
+            7,
+            10,
+            "`listen`: expected a string, found an integer".into()
+        )
+    );
+    assert_eq!(errs[1].0, 9);
+    assert!(errs[1].2.contains("`v9` is not among `versions`"));
+    assert_eq!(errs[2].0, 12);
+    assert_eq!(errs[3].0, 13);
+}
+
+#[test]
+fn weights_must_be_percentages_that_never_go_down() {
+    let steps = |s: &str| format!("{BASE}[environments.services.strategy]\nsteps = [{s}]\n");
+    let e = only_error(&steps("{ weight = 101 }"));
+    assert_eq!((e.line, e.col), (12, 21));
+    assert!(e.message.contains("outside 0..=100"));
+    let e = only_error(&steps(
+        "{ weight = 50 }, { pause = \"1s\" }, { weight = 25 }",
+    ));
+    assert_eq!((e.line, e.col), (12, 56));
+    assert_eq!(
+        e.message,
+        "weight 25% is lower than the 50% of an earlier step (line 12)"
+    );
+    let e = only_error(&steps("{ weight = 5, pause = \"1s\" }"));
+    assert!(
+        e.message.contains("both `weight` and `pause`"),
+        "{}",
+        e.message
+    );
+    let e = only_error(&steps("{}"));
+    assert_eq!(e.message, "empty step");
+    let e = only_error(&steps("{ wieght = 5 }"));
+    assert_eq!(e.hint.as_deref(), Some("did you mean `weight`?"));
+    let e = only_error(&steps("{ gate = \"auto\" }"));
+    assert_eq!(e.message, "unknown gate `auto`");
+    let e = only_error(&steps(""));
+    assert_eq!(e.message, "`steps` is empty");
+}
+
+#[test]
+fn strategy_kinds_and_kind_specific_keys() {
+    let with = |s: &str| format!("{BASE}[environments.services.strategy]\n{s}\n");
+    let e = only_error(&with("kind = \"canari\""));
+    assert_eq!(e.message, "unknown strategy kind `canari`");
+    assert_eq!(e.hint.as_deref(), Some("did you mean `canary`?"));
+    let e = only_error(&with("kind = \"canary\"\nmax_surge = 2"));
+    assert!(e.hint.unwrap().contains("belongs to the rolling strategy"));
+    let e = only_error(&with("kind = \"feature-flag\""));
+    assert_eq!(
+        e.message,
+        "missing key `flag` for the feature-flag strategy"
+    );
+    let e = only_error(&with(
+        "kind = \"rolling\"\nmax_surge = 0\nmax_unavailable = 0",
+    ));
+    assert!(e.message.contains("both 0"));
+    let e = only_error(&BASE.replace("name = \"checkout\"", "name = \"checkout\"\nstrategy = 5"));
+    assert!(e.message.contains("expected a string or a table"));
+}
+
+#[test]
+fn backend_problems() {
+    let e = only_error(&BASE.replace("listen =", "type = \"kubernetes\"\nlisten ="));
+    assert_eq!(e.message, "backend type `kubernetes` is not supported yet");
+    let e = only_error(&BASE.replace("listen =", "type = \"lokal\"\nlisten ="));
+    assert_eq!(e.message, "unknown backend type `lokal`");
+    assert!(e.hint.unwrap().starts_with("did you mean `local`?"));
+    let e = only_error(&BASE.replace("127.0.0.1:19080", "localhost:19080"));
+    assert_eq!(
+        e.message,
+        "`admin`: `localhost:19080` is not a socket address"
+    );
+    let e = only_error(&BASE.replace("v2 = [\"127.0.0.1:18281\"]", "v2 = []"));
+    assert_eq!(e.message, "version `v2` has no upstreams");
+    let e = only_error(&BASE.replace("admin = \"127.0.0.1:19080\"\n", ""));
+    assert_eq!(
+        (e.line, e.col, e.message.as_str()),
+        (
+            6,
+            1,
+            "missing key `admin` in `[environments.services.backend]`"
+        )
+    );
+    let e = only_error(&BASE.replace("\"127.0.0.1:19080\"", "\"127.0.0.1:18080\""));
+    assert!(
+        e.message
+            .contains("is already the listen address of `dev/checkout`"),
+        "{}",
+        e.message
+    );
+    let errs = errors(&BASE.replace(
+        "[environments.services.backend]",
+        "[environments.services.backnd]",
+    ));
+    assert_eq!(
+        errs[0],
+        (4, 1, "missing table `backend` in this service".into())
+    );
+    assert_eq!(
+        errs[1],
+        (
+            6,
+            24,
+            "unknown key `backnd` in an `[[environments.services]]` table".into()
+        )
+    );
+}
+
+#[test]
+fn environments_problems() {
+    let e = only_error("[defaults]\n");
+    assert_eq!(
+        (e.line, e.col, e.message.as_str()),
+        (1, 1, "no environments are defined")
+    );
+    let e = only_error(&format!("{BASE}[[environments]]\nname = \"dev\"\n"));
+    assert_eq!((e.line, e.col), (12, 8));
+    assert_eq!(e.message, "duplicate environment `dev`");
+    let e = only_error(&format!(
+        "{BASE}[[environments.services]]\nname = \"checkout\"\n[environments.services.backend]\nlisten = \"127.0.0.1:1\"\nadmin = \"127.0.0.1:2\"\nstable = \"a\"\nversions = {{ a = [\"127.0.0.1:3\"] }}\n"
+    ));
+    assert_eq!(
+        e.message,
+        "duplicate service `checkout` in environment `dev`"
+    );
+    let errs = load(&format!(
+        "{BASE}[[environments]]\nname = \"prod\"\nrequires = [\"stagng\", \"dve\"]\n"
+    ))
+    .unwrap_err();
+    assert_eq!(errs.len(), 2);
+    assert_eq!((errs.0[0].line, errs.0[0].col), (13, 13));
+    assert_eq!(
+        errs.0[0].message,
+        "`requires` names unknown environment `stagng`"
+    );
+    assert_eq!(errs.0[1].hint.as_deref(), Some("did you mean `dev`?"));
+    let e = only_error(&format!(
+        "{BASE}[[environments]]\nname = \"prod\"\nrequires = [\"prod\"]\n"
+    ));
+    assert_eq!(e.message, "environment `prod` requires itself");
+    let errs = errors(
+        &(BASE.replace("name = \"dev\"", "name = \"dev\"\nrequires = [\"prod\"]")
+            + "[[environments]]\nname = \"prod\"\nrequires = [\"dev\"]\n"),
+    );
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].2, "`requires` forms a cycle: dev → prod → dev");
+    let e = only_error("[[environments]]\nrequires = []\n");
+    assert_eq!(e.message, "missing key `name` in this environment");
+}
+
+#[test]
+fn analysis_triggers_bands_and_health_values() {
+    let with = |s: &str| format!("{BASE}{s}\n");
+    let e = only_error(&with("[environments.services.analysis]\nmin_requests = 0"));
+    assert!(e.message.contains("at least 1"));
+    let e = only_error(&with("[environments.services.analysis]\ninterval = \"0s\""));
+    assert_eq!(e.message, "`interval` must be longer than zero");
+    let e = only_error(&with(
+        "[environments.services.triggers]\nerror_rate = { threshold = -1 }",
+    ));
+    assert!(e.message.contains("must not be negative"));
+    let e = only_error(&with(
+        "[environments.services.bands]\nerror_rate = { alert = 2.0 }",
+    ));
+    assert_eq!(
+        e.message,
+        "`bands.error_rate` out of order: target 0.1, alert 2, critical 1"
+    );
+    let e = only_error(&with(
+        "[environments.services.health]\ntimeout = \"1 second\"",
+    ));
+    assert!(e.message.starts_with("`timeout`:"), "{}", e.message);
+    let e = only_error(&with(
+        "[environments.services.triggers]\np95_latency = { after = \"2min\" }",
+    ));
+    assert_eq!(e.message, "`after`: unknown unit `min` in `2min`");
+}
+
+#[test]
+fn secrets_resolve_only_in_headers_and_never_leak() {
+    let text = format!(
+        "{BASE}[environments.services.health]\nheaders = {{ Authorization = \"Bearer ${{API_TOKEN}}\" }}\n"
+    );
+    let env = |name: &str| (name == "API_TOKEN").then(|| "hunter2-secret".to_string());
+    let config = parse_str(&text, Path::new("h.toml"), &env).unwrap();
+    let header = &service(&config).health.headers["Authorization"];
+    assert_eq!(header.expose(), "Bearer hunter2-secret");
+    assert!(!format!("{config:?}").contains("hunter2"));
+    assert!(!serde_json::to_string(&config).unwrap().contains("hunter2"));
+    assert!(!crate::config::summary(&config).contains("hunter2"));
+
+    let e = only_error(&text);
+    assert_eq!(
+        e.message,
+        "header `Authorization` uses `${API_TOKEN}`, which is not set"
+    );
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("export API_TOKEN=… in the environment helmsman runs in")
+    );
+    assert_eq!((e.line, e.col), (12, 29));
+
+    // `${VAR}` elsewhere is not expanded, and the error says where it is.
+    let e = only_error(&BASE.replace("\"127.0.0.1:18080\"", "\"${LISTEN}\""));
+    assert!(e.hint.unwrap().contains("only expanded in secret fields"));
+
+    // Other errors in the same file never show the resolved value.
+    let broken = text.replace("stable = \"v1\"", "stable = 1");
+    let errs = parse_str(&broken, Path::new("h.toml"), &env).unwrap_err();
+    assert!(!errs.to_string().contains("hunter2"));
+}
+
+#[test]
+fn an_unreadable_file_is_one_error_naming_it() {
+    let errs = load_file(Path::new("/nonexistent/helmsman.toml")).unwrap_err();
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs.0[0].line, 0);
+    assert!(
+        errs.to_string()
+            .starts_with("/nonexistent/helmsman.toml: error: cannot read")
+    );
+}
+
+/// Mutates `text` by replacing the characters at `at..at+len` with `insert`.
+fn mutate(text: &str, at: usize, len: usize, insert: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let at = at % (chars.len() + 1);
+    let end = (at + len).min(chars.len());
+    let mut out: String = chars[..at].iter().collect();
+    out.push_str(insert);
+    out.extend(&chars[end..]);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC*") {
+        let _ = load(&text);
+    }
+
+    #[test]
+    fn toml_like_text_never_panics(text in "[\\[\\]{}=\",.a-z0-9_ \\n$-]{0,200}") {
+        let _ = load(&text);
+    }
+
+    #[test]
+    fn mutations_of_the_example_never_panic(
+        edits in proptest::collection::vec((any::<usize>(), 0usize..20, "\\PC{0,8}|[\\[\\]{}=\",0-9-]{0,4}"), 1..4)
+    ) {
+        let mut text = EXAMPLE.to_string();
+        for (at, len, insert) in &edits {
+            text = mutate(&text, *at, *len, insert);
+        }
+        if let Err(errs) = load(&text) {
+            for e in errs.iter() {
+                prop_assert!(e.line >= 1 && e.col >= 1, "{e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The one-screen summary `check-config` prints for a valid configuration.
+
+use std::fmt::Write;
+
+use super::duration::format as fmt_duration;
+use super::model::{Backend, Config, Service, Step, Strategy};
+
+/// Environments in promotion order (with what they require), and for each
+/// service: backend addresses, stable and known versions, the strategy with
+/// its steps, and the analysis interval. Three short lines per service so
+/// the example fits one 80-column screen. Secrets never appear.
+pub fn summary(config: &Config) -> String {
+    let services: usize = config.environments.iter().map(|e| e.services.len()).sum();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} environment{}, {} service{}",
+        config.source.display(),
+        config.environments.len(),
+        plural(config.environments.len()),
+        services,
+        plural(services)
+    );
+    for env in &config.environments {
+        let requires = if env.requires.is_empty() {
+            String::new()
+        } else {
+            format!(" (requires {})", env.requires.join(", "))
+        };
+        let _ = writeln!(out, "{}{requires}", env.name);
+        if env.services.is_empty() {
+            let _ = writeln!(out, "  (no services)");
+        }
+        for service in &env.services {
+            service_lines(&mut out, service);
+        }
+    }
+    out
+}
+
+/// Summary lines stay within this many columns (80×24 SSH sessions).
+const WIDTH: usize = 80;
+const DETAIL_INDENT: &str = "      ";
+
+fn service_lines(out: &mut String, service: &Service) {
+    let Backend::Local(local) = &service.backend;
+    let versions: Vec<String> = local
+        .versions
+        .iter()
+        .map(|(name, upstreams)| format!("{name}×{}", upstreams.len()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  {}  {}  listen {}  admin {}",
+        service.name,
+        service.strategy.name(),
+        local.listen,
+        local.admin,
+    );
+    let _ = writeln!(
+        out,
+        "{DETAIL_INDENT}stable {} · versions {} · analysis every {}",
+        local.stable,
+        versions.join(" "),
+        fmt_duration(service.analysis.interval)
+    );
+    wrapped(out, &strategy_parts(&service.strategy));
+}
+
+/// Writes `parts` joined by " → ", wrapping before WIDTH columns.
+fn wrapped(out: &mut String, parts: &[String]) {
+    let mut line = String::from(DETAIL_INDENT);
+    for (i, part) in parts.iter().enumerate() {
+        let piece = if i + 1 < parts.len() {
+            format!("{part} → ")
+        } else {
+            part.clone()
+        };
+        let used = line.chars().count();
+        if used > DETAIL_INDENT.len() && used + piece.trim_end().chars().count() > WIDTH {
+            let _ = writeln!(out, "{}", line.trim_end());
+            line = format!("{DETAIL_INDENT}  ");
+        }
+        line.push_str(&piece);
+    }
+    let _ = writeln!(out, "{}", line.trim_end());
+}
+
+fn strategy_parts(strategy: &Strategy) -> Vec<String> {
+    match strategy {
+        Strategy::Canary { steps } => step_parts(steps),
+        Strategy::FeatureFlag { flag, steps } => {
+            let mut parts = step_parts(steps);
+            if let Some(first) = parts.first_mut() {
+                *first = format!("flag {flag}: {first}");
+            }
+            parts
+        }
+        Strategy::BlueGreen {
+            smoke_path,
+            preview_for,
+            manual_switch,
+            scale_down_delay,
+        } => vec![format!(
+            "smoke {smoke_path} · preview {} · {} switch · old kept {}",
+            fmt_duration(*preview_for),
+            if *manual_switch {
+                "manual"
+            } else {
+                "automatic"
+            },
+            fmt_duration(*scale_down_delay)
+        )],
+        Strategy::Rolling {
+            max_surge,
+            max_unavailable,
+            batch_pause,
+        } => vec![format!(
+            "max surge {max_surge} · max unavailable {max_unavailable} · batch pause {}",
+            fmt_duration(*batch_pause)
+        )],
+    }
+}
+
+/// `5%`, `pause 30s`, `analysis 1m`, `gate`: joined as `5% → pause 30s → …`
+fn step_parts(steps: &[Step]) -> Vec<String> {
+    steps
+        .iter()
+        .map(|step| match step {
+            Step::Weight(w) => format!("{w}%"),
+            Step::Pause(d) => format!("pause {}", fmt_duration(*d)),
+            Step::Analysis(d) => format!("analysis {}", fmt_duration(*d)),
+            Step::ManualGate => "gate".to_string(),
+        })
+        .collect()
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn summarises_environments_services_and_steps() {
+        let text = r#"
+[[environments]]
+name = "dev"
+[[environments.services]]
+name = "checkout"
+strategy = "canary"
+[environments.services.backend]
+listen = "127.0.0.1:18080"
+admin = "127.0.0.1:19080"
+stable = "v1"
+versions = { v1 = ["127.0.0.1:18181"], v2 = ["127.0.0.1:18281", "127.0.0.1:18282"] }
+
+[[environments]]
+name = "prod"
+requires = ["dev"]
+"#;
+        let config = crate::config::parse_str(text, Path::new("h.toml"), &|_| None).expect("valid");
+        let text = summary(&config);
+        assert_eq!(
+            text,
+            "h.toml: 2 environments, 1 service\n\
+             dev\n\
+             \x20 checkout  canary  listen 127.0.0.1:18080  admin 127.0.0.1:19080\n\
+             \x20     stable v1 · versions v1×1 v2×2 · analysis every 10s\n\
+             \x20     5% → pause 1m → 25% → analysis 2m → 50% → pause 2m → 100%\n\
+             prod (requires dev)\n  (no services)\n"
+        );
+    }
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::*;
+
+    #[test]
+    fn long_step_lists_wrap_within_the_width() {
+        let parts: Vec<String> = (0..30).map(|i| format!("pause {i}m")).collect();
+        let mut out = String::new();
+        wrapped(&mut out, &parts);
+        assert!(out.lines().count() > 1);
+        for line in out.lines() {
+            assert!(line.chars().count() <= WIDTH, "{line}");
+        }
+        let rejoined: String = out.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+        assert!(rejoined.contains("pause 0m → pause 1m"));
+        assert!(rejoined.ends_with("pause 29m"));
+    }
+}
