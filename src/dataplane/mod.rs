@@ -1,1 +1,185 @@
-//! The embedded local data plane: a weighted HTTP/1.1 reverse proxy with its own counters.
+//! The embedded local data plane: a weighted HTTP/1.1 reverse proxy with its
+//! own counters, health checks and admin API, one per service.
+//!
+//! The release engine steers it only through the admin API (see `admin`),
+//! so it makes no difference whether the proxy runs inside the helmsman
+//! process (the demo) or as a separate daemon.
+//!
+//! ```text
+//!  users ──▶ listen ──▶ proxy ──pick──▶ Table (ArcSwap) ──▶ upstream pool
+//!                         │ counts                 ▲ swap
+//!                         ▼                        │
+//!                     Registry ◀── /metrics ── admin ◀── engine (LocalTraffic / LocalMetrics)
+//!                                                  health checker ──▶ InstanceHealth
+//! ```
+
+pub mod admin;
+pub mod counters;
+pub mod exposition;
+pub mod health;
+pub mod pool;
+pub mod proxy;
+pub mod routing;
+pub mod server;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::header::HeaderName;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{HealthCheck, LocalBackend};
+use state::Shared;
+
+/// How long `shutdown` waits for in-flight requests before closing them.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connecting to a local upstream takes microseconds; a second means it is gone.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct DataPlaneConfig {
+    /// `env/service`, e.g. `"dev/checkout"`: the `service` metric label.
+    pub name: String,
+    pub listen: SocketAddr,
+    pub admin: SocketAddr,
+    pub stable_version: String,
+    pub versions: BTreeMap<String, Vec<SocketAddr>>,
+    pub error_kind_header: Option<String>,
+    pub health: HealthCheck,
+}
+
+impl DataPlaneConfig {
+    pub fn from_backend(
+        name: impl Into<String>,
+        backend: &LocalBackend,
+        health: &HealthCheck,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            listen: backend.listen,
+            admin: backend.admin,
+            stable_version: backend.stable.clone(),
+            versions: backend.versions.clone(),
+            error_kind_header: backend.error_kind_header.clone(),
+            health: health.clone(),
+        }
+    }
+}
+
+/// A running data plane. Dropping it stops it abruptly; `shutdown` drains.
+pub struct DataPlane {
+    listen: SocketAddr,
+    admin: SocketAddr,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+    health_checks: Vec<JoinHandle<()>>,
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+impl DataPlane {
+    /// Binds both listeners (port 0 picks a free port) and starts serving.
+    pub async fn start(cfg: DataPlaneConfig) -> io::Result<DataPlane> {
+        match cfg.versions.get(&cfg.stable_version) {
+            Some(instances) if !instances.is_empty() => {}
+            _ => {
+                return Err(invalid(format!(
+                    "{}: stable version `{}` has no upstream instances configured",
+                    cfg.name, cfg.stable_version
+                )));
+            }
+        }
+        let error_kind_header = cfg
+            .error_kind_header
+            .as_deref()
+            .map(|h| {
+                HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                    invalid(format!(
+                        "{}: error_kind_header `{h}` is not a valid header name",
+                        cfg.name
+                    ))
+                })
+            })
+            .transpose()?;
+
+        let listener = TcpListener::bind(cfg.listen).await?;
+        let admin_listener = TcpListener::bind(cfg.admin).await?;
+        let (listen, admin) = (listener.local_addr()?, admin_listener.local_addr()?);
+
+        let shared = Arc::new(Shared::new(
+            cfg.name.clone(),
+            &cfg.stable_version,
+            cfg.versions.clone(),
+            proxy::upstream_client(CONNECT_TIMEOUT),
+            error_kind_header,
+        ));
+        let health_checks = health::spawn_checkers(
+            &shared.catalog.instances(),
+            &cfg.health,
+            proxy::upstream_client(cfg.health.timeout),
+        );
+
+        let (stop, stopped) = watch::channel(false);
+        let proxy_shared = shared.clone();
+        let proxy_server = tokio::spawn(server::serve(
+            listener,
+            move |request, peer| {
+                let shared = proxy_shared.clone();
+                async move { proxy::handle(&shared, request, peer).await }
+            },
+            stopped.clone(),
+            DRAIN_TIMEOUT,
+        ));
+        let admin_server = tokio::spawn(server::serve(
+            admin_listener,
+            move |request, _peer| {
+                let shared = shared.clone();
+                async move { admin::handle(&shared, request).await }
+            },
+            stopped,
+            DRAIN_TIMEOUT,
+        ));
+        tracing::info!(service = %cfg.name, %listen, %admin, "data plane started");
+        Ok(DataPlane {
+            listen,
+            admin,
+            stop,
+            servers: vec![proxy_server, admin_server],
+            health_checks,
+        })
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// Stops accepting, lets in-flight requests finish (at most
+    /// [`DRAIN_TIMEOUT`]), then stops the health checks.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for server in std::mem::take(&mut self.servers) {
+            let _ = server.await;
+        }
+        // Drop aborts the health checks.
+    }
+}
+
+impl Drop for DataPlane {
+    fn drop(&mut self) {
+        for task in self.servers.iter().chain(&self.health_checks) {
+            task.abort();
+        }
+    }
+}

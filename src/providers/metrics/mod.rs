@@ -1,1 +1,2 @@
 //! Metrics backends.
+pub mod local;

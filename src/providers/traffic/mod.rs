@@ -1,1 +1,2 @@
 //! Traffic backends.
+pub mod local;

@@ -1,0 +1,157 @@
+//! The admin API: the only way the release engine steers a data plane,
+//! whether it runs in the same process or as `helmsman serve` elsewhere
+//! (like HAProxy's runtime API). JSON in, JSON out; every refusal is a 4xx
+//! with `{"error": "..."}` saying what is wrong.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Deserialize;
+use serde::Serialize;
+
+use super::exposition;
+use super::routing::RoutingError;
+use super::state::Shared;
+
+/// Admin bodies are tiny; anything bigger is a mistake, not a request.
+const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseBody {
+    version: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeightBody {
+    new_percent: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstancesBody {
+    stable: usize,
+    new: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AdminError {
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+    #[error("invalid JSON body: {0}")]
+    BadBody(String),
+    #[error("no such endpoint: {0}")]
+    NotFound(String),
+    #[error("{path} does not accept {method}; use {allowed}")]
+    MethodNotAllowed {
+        method: Method,
+        path: String,
+        allowed: &'static str,
+    },
+}
+
+impl AdminError {
+    fn status(&self) -> StatusCode {
+        match self {
+            AdminError::Routing(e) => {
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
+            AdminError::BadBody(_) => StatusCode::BAD_REQUEST,
+            AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+            AdminError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+}
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(value).unwrap_or_else(|e| {
+        format!("{{\"error\":\"cannot encode the answer: {e}\"}}").into_bytes()
+    });
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn error_response(e: &AdminError) -> Response<Full<Bytes>> {
+    let mut response = json(e.status(), &serde_json::json!({ "error": e.to_string() }));
+    if let AdminError::MethodNotAllowed { allowed, .. } = e {
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allowed));
+    }
+    response
+}
+
+async fn parse<T: for<'de> Deserialize<'de>>(body: Incoming) -> Result<T, AdminError> {
+    let bytes = Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| AdminError::BadBody(e.to_string()))?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| AdminError::BadBody(e.to_string()))
+}
+
+pub async fn handle(
+    shared: &Shared,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(route(shared, request)
+        .await
+        .unwrap_or_else(|e| error_response(&e)))
+}
+
+async fn route(
+    shared: &Shared,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, AdminError> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_string();
+    let method = parts.method;
+    let wrong_method = |allowed: &'static str| AdminError::MethodNotAllowed {
+        method: method.clone(),
+        path: path.clone(),
+        allowed,
+    };
+    let ok = |state| Ok(json(StatusCode::OK, &state));
+    match path.as_str() {
+        "/metrics" if method == Method::GET => {
+            let mut response =
+                Response::new(Full::new(Bytes::from(exposition::render_shared(shared))));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(exposition::CONTENT_TYPE),
+            );
+            Ok(response)
+        }
+        "/api/v1/state" if method == Method::GET => ok(shared.traffic_state()),
+        "/api/v1/counters" if method == Method::GET => Ok(json(StatusCode::OK, &shared.reading())),
+        "/api/v1/release" if method == Method::PUT => {
+            let b: ReleaseBody = parse(body).await?;
+            ok(shared.update(|spec, v| spec.prepare(&b.version, v))?)
+        }
+        "/api/v1/weight" if method == Method::PUT => {
+            let b: WeightBody = parse(body).await?;
+            ok(shared.update(|spec, v| spec.set_weight(b.new_percent, v))?)
+        }
+        "/api/v1/instances" if method == Method::PUT => {
+            let b: InstancesBody = parse(body).await?;
+            ok(shared.update(|spec, v| spec.set_instances(b.stable, b.new, v))?)
+        }
+        "/api/v1/finish" if method == Method::POST => ok(shared.update(|spec, v| spec.finish(v))?),
+        "/api/v1/discard" if method == Method::POST => {
+            ok(shared.update(|spec, v| Ok(spec.discard(v)))?)
+        }
+        "/metrics" | "/api/v1/state" | "/api/v1/counters" => Err(wrong_method("GET")),
+        "/api/v1/release" | "/api/v1/weight" | "/api/v1/instances" => Err(wrong_method("PUT")),
+        "/api/v1/finish" | "/api/v1/discard" => Err(wrong_method("POST")),
+        _ => Err(AdminError::NotFound(path.clone())),
+    }
+}

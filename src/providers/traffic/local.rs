@@ -1,0 +1,162 @@
+//! Traffic provider for the embedded data plane, through its admin API, so
+//! the engine steers an in-process proxy and a `helmsman serve` daemon alike.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::providers::{ProviderError, Traffic, TrafficState};
+
+/// A local admin call answers in microseconds; seconds mean it is stuck.
+pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A small JSON client for one data plane's admin API, shared by the
+/// traffic and the metrics provider.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    admin: SocketAddr,
+    http: reqwest::Client,
+    provider: String,
+}
+
+impl AdminClient {
+    pub fn new(admin: SocketAddr, provider: String) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(ADMIN_TIMEOUT)
+            .no_proxy()
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self {
+            admin,
+            http,
+            provider,
+        }
+    }
+
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// Calls `method path` with an optional JSON body and decodes the answer.
+    /// A 4xx/5xx becomes `Rejected` with the data plane's own explanation.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, ProviderError> {
+        let url = format!("http://{}{path}", self.admin);
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unreachable {
+                provider: self.provider.clone(),
+                detail: format!("{method} {url}: {e}"),
+            })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::Unreachable {
+                provider: self.provider.clone(),
+                detail: format!("{method} {url}: reading the answer: {e}"),
+            })?;
+        if !status.is_success() {
+            let reason = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("error")?.as_str().map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            return Err(ProviderError::Rejected {
+                provider: self.provider.clone(),
+                detail: format!("{method} {path}: HTTP {status}: {reason}"),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ProviderError::Invalid {
+            provider: self.provider.clone(),
+            detail: format!("{method} {path}: {e}"),
+        })
+    }
+}
+
+/// Steers one embedded data plane.
+#[derive(Debug, Clone)]
+pub struct LocalTraffic {
+    admin: AdminClient,
+}
+
+impl LocalTraffic {
+    pub fn new(admin: SocketAddr) -> Self {
+        Self {
+            admin: AdminClient::new(admin, format!("local data plane (admin {admin})")),
+        }
+    }
+
+    async fn mutate(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(), ProviderError> {
+        self.admin
+            .call::<TrafficState>(method, path, body)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Traffic for LocalTraffic {
+    fn describe(&self) -> String {
+        self.admin.provider().to_string()
+    }
+
+    async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
+        self.mutate(
+            reqwest::Method::PUT,
+            "/api/v1/release",
+            Some(json!({ "version": new_version })),
+        )
+        .await
+    }
+
+    async fn finish(&self) -> Result<(), ProviderError> {
+        self.mutate(reqwest::Method::POST, "/api/v1/finish", None)
+            .await
+    }
+
+    async fn discard(&self) -> Result<(), ProviderError> {
+        self.mutate(reqwest::Method::POST, "/api/v1/discard", None)
+            .await
+    }
+
+    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
+        self.mutate(
+            reqwest::Method::PUT,
+            "/api/v1/weight",
+            Some(json!({ "new_percent": new_percent })),
+        )
+        .await
+    }
+
+    async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError> {
+        self.mutate(
+            reqwest::Method::PUT,
+            "/api/v1/instances",
+            Some(json!({ "stable": stable, "new": new })),
+        )
+        .await
+    }
+
+    async fn state(&self) -> Result<TrafficState, ProviderError> {
+        self.admin
+            .call(reqwest::Method::GET, "/api/v1/state", None)
+            .await
+    }
+}
