@@ -62,6 +62,9 @@ pub enum Input {
     SmokeChecks(Vec<CheckResult>),
 }
 
+// `Emit` carries a whole event; effects live for one `handle` call in a
+// short vector, so boxing it would only add an allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Prepare,
@@ -1046,8 +1049,8 @@ impl Release {
             }
             PlanStep::Instances { stable, new } => {
                 let total = stable + new;
-                if total > 0 {
-                    self.snapshot.desired_weight = (new * 100 / total) as u8;
+                if let Some(pct) = (new * 100).checked_div(total) {
+                    self.snapshot.desired_weight = pct as u8;
                 }
                 if *new > 0 {
                     self.start_observing(now);

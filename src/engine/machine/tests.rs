@@ -187,11 +187,7 @@ impl World {
             Effect::SetInstances { stable, new } => {
                 self.rotation = (*stable, *new);
                 let total = stable + new;
-                self.weight = if total == 0 {
-                    0
-                } else {
-                    (new * 100 / total) as u8
-                };
+                self.weight = (new * 100).checked_div(total).unwrap_or(0) as u8;
             }
             Effect::Discard => {
                 self.staged = false;
