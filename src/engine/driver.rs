@@ -1,0 +1,339 @@
+//! The imperative shell around the pure [`Release`]: one tokio task per
+//! release that feeds it commands, timer ticks and provider results, runs
+//! its effects through the provider traits, and publishes what happens.
+//!
+//! ```text
+//!  commands (mpsc) ──►┐                       ┌──► watch<Snapshot>
+//!  provider results ─►│  Release::handle  ────┤
+//!  ticks (next_wake) ─►┘                       └──► broadcast<Event>
+//!        ▲                     │ effects
+//!        │   reads: spawned tasks (never block a command)
+//!        └── writes: one writer task, in order
+//! ```
+//!
+//! Reads run in spawned tasks with a timeout and come back through a
+//! channel, so a hanging metrics provider never delays an operator's
+//! rollback. Traffic writes go through a single writer task so they reach
+//! the backend in the order the machine emitted them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::engine::clock::Clock;
+use crate::engine::machine::{Effect, Input, Release, ReleaseSpec};
+use crate::engine::types::{Command, CommandReply, Event, ReleaseResult, Snapshot};
+use crate::metrics::Reading;
+use crate::providers::{Check, CheckResult, CheckStatus, Metrics, Traffic, TrafficState};
+
+/// Longest a traffic write may take before it counts as failed (and is
+/// retried by the machine).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Reads time out after the analysis interval, within these bounds.
+const MIN_READ_TIMEOUT: Duration = Duration::from_secs(1);
+const MAX_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Room for a burst of events before a slow subscriber starts lagging.
+pub const EVENT_CAPACITY: usize = 4096;
+
+/// The backends one release talks to.
+#[derive(Clone)]
+pub struct Providers {
+    pub traffic: Arc<dyn Traffic>,
+    pub metrics: Arc<dyn Metrics>,
+    /// Run against the blue-green preview, with no user traffic.
+    pub smoke_checks: Vec<Arc<dyn Check>>,
+}
+
+/// What a front end holds on a running release.
+pub struct ReleaseHandle {
+    /// Send a command with a reply channel: the answer is Accepted or
+    /// Refused with a reason, never silence.
+    pub commands: mpsc::Sender<(Command, oneshot::Sender<CommandReply>)>,
+    pub snapshots: watch::Receiver<Snapshot>,
+    /// Subscribed before the first event; `resubscribe()` for more readers.
+    pub events: broadcast::Receiver<Event>,
+    /// Ends when the release finishes, with how it ended.
+    pub task: JoinHandle<ReleaseResult>,
+}
+
+impl ReleaseHandle {
+    /// Sends a command and waits for the engine's answer. `None` if the
+    /// release has already finished (its task no longer takes commands).
+    pub async fn send(&self, command: Command) -> Option<CommandReply> {
+        send_command(&self.commands, command).await
+    }
+}
+
+/// Sends a command on a release's command channel and waits for the reply.
+pub async fn send_command(
+    commands: &mpsc::Sender<(Command, oneshot::Sender<CommandReply>)>,
+    command: Command,
+) -> Option<CommandReply> {
+    let (tx, rx) = oneshot::channel();
+    commands.send((command, tx)).await.ok()?;
+    rx.await.ok()
+}
+
+/// Starts driving a release on the current tokio runtime.
+pub fn spawn_release(
+    spec: ReleaseSpec,
+    providers: Providers,
+    clock: Arc<dyn Clock>,
+) -> ReleaseHandle {
+    let release = Release::new(spec, clock.now());
+    let (commands_tx, commands_rx) = mpsc::channel(64);
+    let (snapshots_tx, snapshots_rx) = watch::channel(release.snapshot().clone());
+    let (events_tx, events_rx) = broadcast::channel(EVENT_CAPACITY);
+    let driver = Driver {
+        release,
+        providers,
+        clock,
+        snapshots: snapshots_tx,
+        events: events_tx,
+    };
+    let task = tokio::spawn(driver.run(commands_rx));
+    ReleaseHandle {
+        commands: commands_tx,
+        snapshots: snapshots_rx,
+        events: events_rx,
+        task,
+    }
+}
+
+/// A provider result on its way back to the machine.
+enum Feedback {
+    Metrics(Result<Reading, String>),
+    Traffic(Result<TrafficState, String>),
+    Applied(Result<(), String>),
+    SmokeChecks(Vec<CheckResult>),
+}
+
+impl From<Feedback> for Input {
+    fn from(feedback: Feedback) -> Input {
+        match feedback {
+            Feedback::Metrics(r) => Input::Metrics(r),
+            Feedback::Traffic(r) => Input::Traffic(r),
+            Feedback::Applied(r) => Input::Applied(r),
+            Feedback::SmokeChecks(r) => Input::SmokeChecks(r),
+        }
+    }
+}
+
+struct Driver {
+    release: Release,
+    providers: Providers,
+    clock: Arc<dyn Clock>,
+    snapshots: watch::Sender<Snapshot>,
+    events: broadcast::Sender<Event>,
+}
+
+/// The spawned pieces of one running release.
+struct Shell {
+    feedback: mpsc::UnboundedSender<Feedback>,
+    writes: mpsc::UnboundedSender<Effect>,
+    reads: JoinSet<()>,
+    read_timeout: Duration,
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<(Command, oneshot::Sender<CommandReply>)>,
+    ) -> ReleaseResult {
+        let (feedback_tx, mut feedback_rx) = mpsc::unbounded_channel();
+        let (writes_tx, writes_rx) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(run_writer(
+            self.providers.traffic.clone(),
+            self.release.spec().new_version.clone(),
+            writes_rx,
+            feedback_tx.clone(),
+        ));
+        let interval = self.release.spec().service.analysis.interval;
+        let mut shell = Shell {
+            feedback: feedback_tx,
+            writes: writes_tx,
+            reads: JoinSet::new(),
+            read_timeout: interval.clamp(MIN_READ_TIMEOUT, MAX_READ_TIMEOUT),
+        };
+
+        let now = self.clock.now();
+        let effects = self.release.handle(Input::Start, now);
+        self.execute(effects, &mut shell);
+
+        let mut commands_open = true;
+        let result = loop {
+            if let Some(result) = self.release.result() {
+                break result;
+            }
+            let wake = self
+                .release
+                .next_wake()
+                .map(|at| (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO));
+            let sleep = async move {
+                match wake {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            // Commands first: an operator's rollback never waits behind a
+            // backlog of provider results.
+            tokio::select! {
+                biased;
+                command = commands.recv(), if commands_open => match command {
+                    Some((command, reply)) => {
+                        let (answer, effects) = self.release.command(command, self.clock.now());
+                        // Effects before the reply: when the caller hears
+                        // "accepted", the rollback is already on its way.
+                        self.execute(effects, &mut shell);
+                        let _ = reply.send(answer);
+                    }
+                    // Every front end detached: the release carries on
+                    // unattended, as it must.
+                    None => commands_open = false,
+                },
+                feedback = feedback_rx.recv() => {
+                    if let Some(feedback) = feedback {
+                        let effects = self.release.handle(feedback.into(), self.clock.now());
+                        self.execute(effects, &mut shell);
+                    }
+                }
+                () = sleep => {
+                    let effects = self.release.handle(Input::Tick, self.clock.now());
+                    self.execute(effects, &mut shell);
+                }
+            }
+            while shell.reads.try_join_next().is_some() {}
+        };
+
+        // Let the last writes (a discard after an abort) reach the backend.
+        let Shell { writes, reads, .. } = shell;
+        drop(writes);
+        drop(reads);
+        let _ = tokio::time::timeout(WRITE_TIMEOUT * 2, writer).await;
+        self.snapshots.send_replace(self.release.snapshot().clone());
+        tracing::info!(target = %self.release.spec().target, ?result, "release finished");
+        result
+    }
+
+    fn execute(&mut self, effects: Vec<Effect>, shell: &mut Shell) {
+        for effect in effects {
+            match effect {
+                Effect::Emit(event) => {
+                    tracing::info!(
+                        target = %self.release.spec().target,
+                        from = %event.from,
+                        to = %event.to,
+                        reason = %event.reason,
+                        "release event"
+                    );
+                    // No subscriber is not an error: headless runs may not listen.
+                    let _ = self.events.send(event);
+                }
+                effect if effect.is_traffic_write() => {
+                    // The writer lives until the driver drops this sender.
+                    let _ = shell.writes.send(effect);
+                }
+                Effect::ReadTraffic => {
+                    let traffic = self.providers.traffic.clone();
+                    let feedback = shell.feedback.clone();
+                    let limit = shell.read_timeout;
+                    shell.reads.spawn(async move {
+                        let result = match tokio::time::timeout(limit, traffic.state()).await {
+                            Ok(r) => r.map_err(|e| e.to_string()),
+                            Err(_) => Err(timed_out(&traffic.describe(), limit)),
+                        };
+                        let _ = feedback.send(Feedback::Traffic(result));
+                    });
+                }
+                Effect::ReadMetrics => {
+                    let metrics = self.providers.metrics.clone();
+                    let feedback = shell.feedback.clone();
+                    let limit = shell.read_timeout;
+                    shell.reads.spawn(async move {
+                        let result = match tokio::time::timeout(limit, metrics.read()).await {
+                            Ok(r) => r.map_err(|e| e.to_string()),
+                            Err(_) => Err(timed_out(&metrics.describe(), limit)),
+                        };
+                        let _ = feedback.send(Feedback::Metrics(result));
+                    });
+                }
+                Effect::RunSmokeChecks => {
+                    let checks = self.providers.smoke_checks.clone();
+                    let feedback = shell.feedback.clone();
+                    let limit = WRITE_TIMEOUT;
+                    shell.reads.spawn(async move {
+                        let results = futures::future::join_all(
+                            checks.iter().map(|check| run_check(check.clone(), limit)),
+                        )
+                        .await;
+                        let _ = feedback.send(Feedback::SmokeChecks(results));
+                    });
+                }
+                // Covered by `is_traffic_write` above.
+                Effect::Prepare
+                | Effect::SetWeight(_)
+                | Effect::Switch { .. }
+                | Effect::SetInstances { .. }
+                | Effect::SetFlag(_)
+                | Effect::Finish
+                | Effect::Discard => {}
+            }
+        }
+        self.snapshots.send_replace(self.release.snapshot().clone());
+    }
+}
+
+fn timed_out(provider: &str, limit: Duration) -> String {
+    format!(
+        "{provider} did not answer within {}",
+        crate::config::duration::format(limit)
+    )
+}
+
+async fn run_check(check: Arc<dyn Check>, limit: Duration) -> CheckResult {
+    match tokio::time::timeout(limit, check.run()).await {
+        Ok(result) => result,
+        Err(_) => CheckResult {
+            name: check.name(),
+            status: CheckStatus::Fail,
+            detail: format!(
+                "no answer within {}",
+                crate::config::duration::format(limit)
+            ),
+            took: limit,
+        },
+    }
+}
+
+/// Executes traffic writes one at a time, in order, and reports each
+/// outcome. It keeps going after the driver has stopped listening, so the
+/// writes already queued (a rollback, a discard) still reach the backend.
+async fn run_writer(
+    traffic: Arc<dyn Traffic>,
+    new_version: String,
+    mut writes: mpsc::UnboundedReceiver<Effect>,
+    feedback: mpsc::UnboundedSender<Feedback>,
+) {
+    while let Some(effect) = writes.recv().await {
+        let call = async {
+            match &effect {
+                Effect::Prepare => traffic.prepare(&new_version).await,
+                Effect::SetWeight(w) => traffic.set_weight(*w).await,
+                Effect::Switch { to_new } => traffic.switch(*to_new).await,
+                Effect::SetInstances { stable, new } => traffic.set_instances(*stable, *new).await,
+                Effect::SetFlag(p) => traffic.set_flag(*p).await,
+                Effect::Finish => traffic.finish().await,
+                Effect::Discard => traffic.discard().await,
+                // Never queued here; answered so the machine's queue stays aligned.
+                _ => Ok(()),
+            }
+        };
+        let result = match tokio::time::timeout(WRITE_TIMEOUT, call).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(timed_out(&traffic.describe(), WRITE_TIMEOUT)),
+        };
+        let _ = feedback.send(Feedback::Applied(result));
+    }
+}
