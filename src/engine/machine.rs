@@ -196,6 +196,10 @@ enum Mode {
 struct Observation {
     since: DateTime<Utc>,
     base: Option<Reading>,
+    /// Blue-green: once all traffic is switched, the old version serves
+    /// nothing, so its baseline is what it served during the preview,
+    /// measured up to the switch.
+    frozen_baseline: Option<crate::metrics::Sample>,
 }
 
 /// Per-step progress, reset when a step is entered.
@@ -245,6 +249,8 @@ pub struct Release {
     /// The last traffic write failed (it is retried; it does not hold).
     write_error: Option<String>,
     observation: Option<Observation>,
+    /// Blue-green: the reading when the preview started.
+    preview_base: Option<Reading>,
     latest_reading: Option<Reading>,
     traffic: Option<TrafficState>,
     /// The actor to credit for the next step entry (an operator's advance).
@@ -306,6 +312,7 @@ impl Release {
             traffic_error: None,
             write_error: None,
             observation: None,
+            preview_base: None,
             latest_reading: None,
             traffic: None,
             next_actor: None,
@@ -661,6 +668,11 @@ impl Release {
             Ok(reading) => {
                 let recovered = self.metrics_error.take().is_some();
                 self.snapshot.metrics_at = Some(now);
+                if self.preview_base.is_none()
+                    && matches!(self.current(), Some(PlanStep::Preview(_)))
+                {
+                    self.preview_base = Some(reading.clone());
+                }
                 self.latest_reading = Some(reading);
                 if recovered && matches!(self.mode, Mode::Running) {
                     let mut reason = "metrics readings are back".to_string();
@@ -860,7 +872,21 @@ impl Release {
             self.observation = Some(Observation {
                 since: now,
                 base: self.latest_reading.clone(),
+                frozen_baseline: None,
             });
+        }
+    }
+
+    /// Blue-green switch: from now on the baseline is the stable version's
+    /// traffic from the start of the preview until the switch.
+    fn freeze_baseline(&mut self, now: DateTime<Utc>) {
+        self.start_observing(now);
+        let frozen = match (&self.latest_reading, &self.preview_base) {
+            (Some(latest), Some(base)) => Some(latest.baseline.since(&base.baseline)),
+            _ => None,
+        };
+        if let Some(obs) = self.observation.as_mut() {
+            obs.frozen_baseline = frozen;
         }
     }
 
@@ -886,7 +912,11 @@ impl Release {
         let latest = self.latest_reading.clone()?;
         let obs = self.observation.as_mut()?;
         let base = obs.base.get_or_insert_with(|| latest.clone());
-        Some(latest.since(base))
+        let mut window = latest.since(base);
+        if let Some(frozen) = &obs.frozen_baseline {
+            window.baseline = frozen.clone();
+        }
+        Some(window)
     }
 
     fn judge_triggers(&mut self, now: DateTime<Utc>, out: &mut Vec<Effect>) {
@@ -1044,7 +1074,7 @@ impl Release {
             }
             PlanStep::Switch => {
                 self.snapshot.desired_weight = 100;
-                self.start_observing(now);
+                self.freeze_baseline(now);
                 self.emit_write(Effect::Switch { to_new: true }, out);
             }
             PlanStep::Instances { stable, new } => {
@@ -1065,7 +1095,10 @@ impl Release {
             }
             PlanStep::Finish => self.emit_write(Effect::Finish, out),
             PlanStep::Analysis(_) => self.progress.gate_base = self.latest_reading.clone(),
-            PlanStep::Preview(_) => out.push(Effect::RunSmokeChecks),
+            PlanStep::Preview(_) => {
+                self.preview_base = self.latest_reading.clone();
+                out.push(Effect::RunSmokeChecks);
+            }
             PlanStep::HealthGate(_) => self.request_traffic_read(ReadPurpose::Periodic, out),
             PlanStep::Pause(_)
             | PlanStep::ManualGate
