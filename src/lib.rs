@@ -12,5 +12,6 @@ pub mod dataplane;
 pub mod demo;
 pub mod engine;
 pub mod metrics;
+pub mod pipeline;
 pub mod providers;
 pub mod store;

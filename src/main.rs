@@ -1,43 +1,201 @@
-//! The `helmsman` binary: parses the command line and hands each command to
-//! the library; the exit code comes back from the command.
+//! The `helmsman` binary: parses the command line, sets up logging, and
+//! hands over to `helmsman::cli`. Exit codes (the interface contract): 0
+//! success, 1 runtime error, 2 bad usage or invalid configuration, 3 the
+//! release was rolled back.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use helmsman::cli::check_config::{self, CheckConfigArgs};
+use helmsman::cli;
+use helmsman::cli::OutputFormat;
+use helmsman::cli::check_config::CheckConfigArgs;
+use helmsman::demo::scenario::Scenario;
+use helmsman::pipeline::StrategyKind;
 
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "helmsman",
     version,
     about = "A terminal cockpit for progressive delivery"
 )]
 struct Cli {
-    /// Configuration file (default: ./helmsman.toml, then <user config dir>/helmsman/helmsman.toml).
+    /// Configuration file [default: ./helmsman.toml, then the user config dir]
     #[arg(long, global = true, env = "HELMSMAN_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-
+    /// Where history and logs are kept [default: the user data dir]
+    #[arg(long, global = true, env = "HELMSMAN_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
-    /// Validate a configuration file and print its summary.
+    /// Open the cockpit over the configured environments (the default).
+    Tui,
+    /// A self-contained world on loopback: sample services, the data plane, load, a release.
+    Demo {
+        /// Run without the cockpit, printing one line per event.
+        #[arg(long)]
+        headless: bool,
+        /// What the new version does.
+        #[arg(long, value_enum, default_value_t = Scenario::Good)]
+        scenario: Scenario,
+        /// Which strategy to release with (picks the demo service configured with it).
+        #[arg(long, value_enum, default_value_t = StrategyKind::Canary)]
+        strategy: StrategyKind,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+        /// Requests per second sent to the released service in each environment.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=5000))]
+        rate: u32,
+    },
+    /// Validate a configuration file: a summary, or every error with FILE:LINE:COL.
     CheckConfig(CheckConfigArgs),
+    /// Print the steps, gates and minimum duration of a release, touching nothing.
+    Plan {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long, value_enum)]
+        strategy: Option<StrategyKind>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Release a version of a service in one or more environments (in the order given).
+    Release {
+        /// Environment(s); repeat to go through several in order.
+        #[arg(long = "env", required = true)]
+        envs: Vec<String>,
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long, value_enum)]
+        strategy: Option<StrategyKind>,
+        /// Run without the cockpit, printing one line per event.
+        #[arg(long)]
+        headless: bool,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Run the embedded data plane of the configured local services until Ctrl-C.
+    Serve {
+        /// Only this environment's services.
+        #[arg(long)]
+        env: Option<String>,
+    },
 }
 
-fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+const NO_COCKPIT: &str = "the cockpit is not built yet: run with --headless";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let state_dir = cli::state_dir(cli.state_dir.as_deref());
+    let _log_guard = cli::logging::init(&state_dir);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
         Err(e) => {
-            let _ = e.print();
-            // Help and version are successes; any other usage error exits 2.
-            std::process::exit(if e.use_stderr() { 2 } else { 0 });
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
         }
     };
-    let code = match &cli.command {
-        Command::CheckConfig(args) => check_config::run(args, cli.config.as_deref()),
+    let code = runtime.block_on(run(cli, state_dir));
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
+    let command = cli.command.unwrap_or(Command::Tui);
+    let load_config = || -> Result<helmsman::config::Config, i32> {
+        let path = cli::find_config(cli.config.as_deref()).map_err(|not_found| {
+            eprintln!("{not_found}");
+            2
+        })?;
+        helmsman::config::load_file(&path).map_err(|errors| {
+            eprintln!("{errors}");
+            2
+        })
     };
-    std::process::exit(code);
+    match command {
+        Command::Tui => {
+            eprintln!("error: {NO_COCKPIT}");
+            2
+        }
+        Command::Demo {
+            headless,
+            scenario,
+            strategy,
+            output,
+            rate,
+        } => {
+            if !headless {
+                eprintln!("error: {NO_COCKPIT}, e.g. `helmsman demo --headless`");
+                return 2;
+            }
+            cli::demo::run_headless(cli::demo::DemoOptions {
+                config: cli.config.clone(),
+                scenario,
+                strategy,
+                output,
+                rate,
+            })
+            .await
+        }
+        Command::CheckConfig(args) => cli::check_config::run(&args, cli.config.as_deref()),
+        Command::Plan {
+            env,
+            service,
+            version,
+            strategy,
+            output,
+        } => match load_config() {
+            Ok(config) => {
+                let history = match helmsman::store::History::open(&state_dir) {
+                    Ok(history) => history,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return 1;
+                    }
+                };
+                cli::plan::run(
+                    &config, &history, &env, &service, &version, strategy, output,
+                )
+            }
+            Err(code) => code,
+        },
+        Command::Release {
+            envs,
+            service,
+            version,
+            strategy,
+            headless,
+            output,
+        } => {
+            if !headless {
+                eprintln!("error: {NO_COCKPIT}, e.g. `helmsman release --headless …`");
+                return 2;
+            }
+            match load_config() {
+                Ok(config) => {
+                    let options = cli::release::ReleaseOptions {
+                        envs,
+                        service,
+                        version,
+                        strategy,
+                        output,
+                    };
+                    cli::release::run(&config, &state_dir, options).await
+                }
+                Err(code) => code,
+            }
+        }
+        Command::Serve { env } => match load_config() {
+            Ok(config) => cli::serve::run(&config, &state_dir, env.as_deref()).await,
+            Err(code) => code,
+        },
+    }
 }

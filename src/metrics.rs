@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 pub const LATENCY_BUCKETS_MS: &[f64] = &[
     0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.5, 15.0, 20.0,
     25.0, 30.0, 40.0, 50.0, 60.0, 80.0, 100.0, 125.0, 150.0, 200.0, 250.0, 300.0, 400.0, 500.0,
-    600.0, 800.0, 1000.0, 1250.0, 1500.0, 2000.0, 2500.0, 3000.0, 4000.0, 5000.0, 7500.0,
-    10000.0, 15000.0, 30000.0, 60000.0,
+    600.0, 800.0, 1000.0, 1250.0, 1500.0, 2000.0, 2500.0, 3000.0, 4000.0, 5000.0, 7500.0, 10000.0,
+    15000.0, 30000.0, 60000.0,
 ];
 
 /// A latency histogram with the fixed [`LATENCY_BUCKETS_MS`] bounds plus an
@@ -79,7 +79,11 @@ impl LatencyHistogram {
                 continue;
             }
             if (seen + count) as f64 >= rank {
-                let lower = if i == 0 { 0.0 } else { LATENCY_BUCKETS_MS[i - 1] };
+                let lower = if i == 0 {
+                    0.0
+                } else {
+                    LATENCY_BUCKETS_MS[i - 1]
+                };
                 let Some(&upper) = LATENCY_BUCKETS_MS.get(i) else {
                     // Overflow bucket: the best we can say is its lower bound.
                     return Some(lower);
@@ -183,10 +187,12 @@ mod tests {
 
     #[test]
     fn since_subtracts_and_saturates() {
-        let mut a = Sample::default();
-        a.requests = 10;
-        a.errors = 2;
-        a.errors_by_kind.insert("http_500".into(), 2);
+        let a = Sample {
+            requests: 10,
+            errors: 2,
+            errors_by_kind: [("http_500".to_string(), 2)].into(),
+            ..Sample::default()
+        };
         let mut b = a.clone();
         b.requests = 30;
         b.errors = 3;

@@ -2,6 +2,12 @@
 //! configuration file is looked for, and the output format flag.
 
 pub mod check_config;
+pub mod demo;
+pub mod event_line;
+pub mod logging;
+pub mod plan;
+pub mod release;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +55,15 @@ fn not_found_message(tried: &[PathBuf]) -> String {
          or name a file with --config FILE (or HELMSMAN_CONFIG)",
     );
     message
+}
+
+/// Where history and logs live: `--state-dir` / `HELMSMAN_STATE_DIR`, else
+/// `<user data dir>/helmsman`.
+pub fn state_dir(explicit: Option<&Path>) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| directories::BaseDirs::new().map(|d| d.data_dir().join("helmsman")))
+        .unwrap_or_else(|| PathBuf::from(".helmsman"))
 }
 
 /// The first candidate that exists.

@@ -663,7 +663,8 @@ impl Walker<'_, '_> {
             let mut addrs: Vec<SocketAddr> = Vec::new();
             for item in items {
                 match as_socket_addr(self.errors, &version, item) {
-                    Some(addr) if addrs.contains(&addr) => {
+                    // Port 0 is "any free port" (the demo fills it in), so it may repeat.
+                    Some(addr) if addr.port() != 0 && addrs.contains(&addr) => {
                         self.errors.add_hint(
                             &item.span(),
                             format!("upstream {addr} is listed twice for version `{version}`"),

@@ -318,6 +318,32 @@ pub mod defaults {
         }
     }
 
+    pub fn blue_green() -> Strategy {
+        Strategy::BlueGreen {
+            smoke_path: "/healthz".to_string(),
+            preview_for: Duration::from_secs(30),
+            manual_switch: false,
+            scale_down_delay: Duration::from_secs(300),
+        }
+    }
+
+    pub fn rolling() -> Strategy {
+        Strategy::Rolling {
+            max_surge: 1,
+            max_unavailable: 0,
+            batch_pause: Duration::from_secs(10),
+        }
+    }
+
+    /// PRODUCT.md's flag steps: 1 → 5 → 25 → 50 → 100 %.
+    pub fn flag_steps() -> Vec<Step> {
+        [1, 5, 25, 50, 100]
+            .into_iter()
+            .flat_map(|w| [Step::Weight(w), Step::Pause(Duration::from_secs(60))])
+            .take(9)
+            .collect()
+    }
+
     pub fn canary_steps() -> Vec<Step> {
         vec![
             Step::Weight(5),

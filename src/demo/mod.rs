@@ -1,1 +1,8 @@
-//! `helmsman demo`: a self-contained world on loopback.
+//! `helmsman demo`: a self-contained world on loopback — sample services
+//! for a stable and a new version, the embedded data plane in front of each,
+//! and steady load — released dev → staging → prod.
+
+pub mod load;
+pub mod sample_service;
+pub mod scenario;
+pub mod world;

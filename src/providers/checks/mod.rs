@@ -1,1 +1,3 @@
 //! Validation checks.
+
+pub mod http;

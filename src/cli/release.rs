@@ -1,0 +1,48 @@
+//! `helmsman release --headless`: drives a real release against the
+//! configured backend, printing one line per event.
+
+use std::path::Path;
+
+use super::OutputFormat;
+use super::event_line::event_line;
+use crate::config::Config;
+use crate::engine::Actor;
+use crate::pipeline::{self, ReleaseRequest, StrategyKind};
+use crate::store::History;
+
+pub struct ReleaseOptions {
+    pub envs: Vec<String>,
+    pub service: String,
+    pub version: String,
+    pub strategy: Option<StrategyKind>,
+    pub output: OutputFormat,
+}
+
+pub async fn run(config: &Config, state_dir: &Path, options: ReleaseOptions) -> i32 {
+    let mut history = match History::open(state_dir) {
+        Ok(history) => history,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let request = ReleaseRequest {
+        service: options.service,
+        version: options.version,
+        envs: options.envs,
+        strategy: options.strategy,
+        actor: Actor::current_operator(),
+    };
+    let output = options.output;
+    match pipeline::run(config, &request, &mut history, &mut |event| {
+        println!("{}", event_line(event, output));
+    })
+    .await
+    {
+        Ok(result) => result.exit_code(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The demo's sample HTTP service: one instance of one version, with a
+//! behaviour the scenario chooses (errors, latency, error kinds, health).
+//!
+//! Faults are injected *deterministically* (an accumulator, not a coin
+//! flip): "8 % errors" means exactly 8 of every 100 requests, and latency
+//! cycles through a fixed table. The demo's verdicts are then the same on
+//! every run, so its exit codes can be tested without flakiness, while the
+//! traffic, the proxy and the analysis stay real.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Latency of a healthy instance, in milliseconds: 20 requests cycled in
+/// order. Its p95 is about 30 ms, its median about 13 ms.
+const LATENCY_TABLE_MS: [u64; 20] = [
+    8, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 16, 17, 18, 20, 22, 25, 30,
+];
+
+/// What one instance does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Behaviour {
+    pub version: String,
+    /// Multiplies every latency of the table.
+    pub latency_factor: f64,
+    /// Percent of requests answered 500 without an error kind header.
+    pub error_pct: f64,
+    /// Percent of requests answered 500 with `x-error-kind: <kind>`.
+    pub error_kind: Option<(String, f64)>,
+    /// Whether `/healthz` answers 200.
+    pub healthy: bool,
+}
+
+impl Behaviour {
+    /// A well-behaved instance: 0.1 % errors, like the stable version.
+    pub fn healthy(version: &str) -> Behaviour {
+        Behaviour {
+            version: version.to_string(),
+            latency_factor: 1.0,
+            error_pct: 0.1,
+            error_kind: None,
+            healthy: true,
+        }
+    }
+}
+
+/// Header carrying the error kind, as the demo configuration names it.
+pub const ERROR_KIND_HEADER: &str = "x-error-kind";
+
+/// Fires `pct` times in every 100 calls, evenly spread.
+#[derive(Debug, Default)]
+struct Accumulator(AtomicU64);
+
+impl Accumulator {
+    /// Works in hundredths of a percent so 0.1 % is exact.
+    fn fires(&self, pct: f64) -> bool {
+        let step = (pct * 100.0).round() as u64;
+        if step == 0 {
+            return false;
+        }
+        let before = self.0.fetch_add(step, Ordering::Relaxed);
+        before / 10_000 != (before + step) / 10_000
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    errors: Accumulator,
+    kinds: Accumulator,
+}
+
+/// A running instance. Dropping the handle does not stop it; call `stop`.
+pub struct SampleService {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl SampleService {
+    /// Binds `addr` (port 0 picks a free port) and serves until stopped.
+    pub async fn start(addr: SocketAddr, behaviour: Behaviour) -> std::io::Result<SampleService> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let behaviour = Arc::new(behaviour);
+        let counters = Arc::new(Counters::default());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let behaviour = behaviour.clone();
+                let counters = counters.clone();
+                tokio::spawn(async move {
+                    let service =
+                        service_fn(move |req| answer(req, behaviour.clone(), counters.clone()));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(SampleService { addr, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for SampleService {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn answer(
+    req: Request<Incoming>,
+    behaviour: Arc<Behaviour>,
+    counters: Arc<Counters>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.uri().path() == "/healthz" {
+        let (status, body) = if behaviour.healthy {
+            (StatusCode::OK, "ok\n")
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, "unhealthy\n")
+        };
+        return Ok(text(status, &behaviour.version, body.to_string()));
+    }
+
+    let n = counters.requests.fetch_add(1, Ordering::Relaxed);
+    let base = LATENCY_TABLE_MS[(n % LATENCY_TABLE_MS.len() as u64) as usize] as f64;
+    tokio::time::sleep(Duration::from_secs_f64(
+        base * behaviour.latency_factor / 1000.0,
+    ))
+    .await;
+
+    if let Some((kind, pct)) = &behaviour.error_kind {
+        if counters.kinds.fires(*pct) {
+            let mut response = text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &behaviour.version,
+                format!("{kind}\n"),
+            );
+            if let Ok(value) = kind.parse() {
+                response.headers_mut().insert(ERROR_KIND_HEADER, value);
+            }
+            return Ok(response);
+        }
+    }
+    if counters.errors.fires(behaviour.error_pct) {
+        return Ok(text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &behaviour.version,
+            "internal error\n".to_string(),
+        ));
+    }
+    Ok(text(
+        StatusCode::OK,
+        &behaviour.version,
+        format!("hello from {}\n", behaviour.version),
+    ))
+}
+
+fn text(status: StatusCode, version: &str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = version.parse() {
+        response.headers_mut().insert("x-version", value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accumulator_fires_exactly_the_share_asked_for() {
+        for (pct, expected) in [(8.0, 80), (0.1, 1), (2.0, 20), (0.0, 0), (100.0, 1000)] {
+            let acc = Accumulator::default();
+            let fired = (0..1000).filter(|_| acc.fires(pct)).count();
+            assert_eq!(fired, expected, "{pct} %");
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_its_version_health_and_faults() {
+        let behaviour = Behaviour {
+            error_pct: 50.0,
+            healthy: false,
+            ..Behaviour::healthy("v9")
+        };
+        let service = SampleService::start("127.0.0.1:0".parse().unwrap(), behaviour)
+            .await
+            .unwrap();
+        let client = reqwest::Client::new();
+        let base = format!("http://{}", service.addr());
+        let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), 503);
+        let mut errors = 0;
+        for _ in 0..10 {
+            let r = client.get(format!("{base}/")).send().await.unwrap();
+            assert_eq!(r.headers()["x-version"], "v9");
+            if r.status() == 500 {
+                errors += 1;
+            }
+        }
+        assert_eq!(errors, 5);
+    }
+}

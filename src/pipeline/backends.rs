@@ -1,0 +1,56 @@
+//! Builds the providers a release talks to from a service's configuration.
+//! Adding a backend means adding an arm here and a module under
+//! `providers/`, never touching the engine.
+
+use std::sync::Arc;
+
+use crate::config::{Backend, Service, Strategy};
+use crate::engine::driver::Providers;
+use crate::providers::checks::http::HttpCheck;
+use crate::providers::metrics::local::LocalMetrics;
+use crate::providers::traffic::local::LocalTraffic;
+use crate::providers::{Check, Traffic};
+
+/// Whether the service's traffic backend can roll out feature flags.
+pub fn supports_flags(service: &Service) -> bool {
+    match service.backend {
+        // The embedded data plane routes requests, it evaluates no flags.
+        Backend::Local(_) => false,
+    }
+}
+
+/// Where the traffic backend is, for messages.
+pub fn traffic_for(service: &Service) -> Arc<dyn Traffic> {
+    match &service.backend {
+        Backend::Local(b) => Arc::new(LocalTraffic::new(b.admin)),
+    }
+}
+
+pub fn providers_for(service: &Service, new_version: &str) -> Providers {
+    match &service.backend {
+        Backend::Local(b) => {
+            // Blue-green previews are smoke-tested on every new instance
+            // directly, since no user traffic reaches them yet.
+            let smoke_checks: Vec<Arc<dyn Check>> = match &service.strategy {
+                Strategy::BlueGreen { smoke_path, .. } => b
+                    .versions
+                    .get(new_version)
+                    .into_iter()
+                    .flatten()
+                    .map(|addr| {
+                        Arc::new(HttpCheck::new(
+                            format!("http://{addr}{smoke_path}"),
+                            service.health.timeout,
+                        )) as Arc<dyn Check>
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Providers {
+                traffic: Arc::new(LocalTraffic::new(b.admin)),
+                metrics: Arc::new(LocalMetrics::new(b.admin)),
+                smoke_checks,
+            }
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Releases one version of a service through environments in order
+//! (dev → staging → prod), enforcing `requires`, recording each outcome in
+//! the history, and stopping at the first environment that does not
+//! succeed. Shared by `helmsman release`, `helmsman demo` and the cockpit.
+
+pub mod backends;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::oneshot;
+
+use crate::config::{Config, Service, Strategy};
+use crate::engine::clock::TokioClock;
+use crate::engine::driver::spawn_release;
+use crate::engine::machine::ReleaseSpec;
+use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Target};
+use crate::store::{History, ReleaseRecord, StoreError};
+
+/// What to release where.
+#[derive(Debug, Clone)]
+pub struct ReleaseRequest {
+    pub service: String,
+    pub version: String,
+    /// Environments in the order to release them.
+    pub envs: Vec<String>,
+    /// Overrides the configured strategy kind (`--strategy`).
+    pub strategy: Option<StrategyKind>,
+    pub actor: Actor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StrategyKind {
+    Canary,
+    BlueGreen,
+    Rolling,
+    FeatureFlag,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Backend(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl PipelineError {
+    /// 2 for what the user must fix in the command or the configuration,
+    /// 1 for what went wrong at run time.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            PipelineError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// The strategy a release of `service` will use.
+pub fn effective_strategy(service: &Service, kind: Option<StrategyKind>) -> Strategy {
+    use crate::config::defaults;
+    let Some(kind) = kind else {
+        return service.strategy.clone();
+    };
+    let configured = &service.strategy;
+    match (kind, configured) {
+        (StrategyKind::Canary, Strategy::Canary { .. })
+        | (StrategyKind::BlueGreen, Strategy::BlueGreen { .. })
+        | (StrategyKind::Rolling, Strategy::Rolling { .. })
+        | (StrategyKind::FeatureFlag, Strategy::FeatureFlag { .. }) => configured.clone(),
+        (StrategyKind::Canary, _) => Strategy::Canary {
+            steps: defaults::canary_steps(),
+        },
+        (StrategyKind::BlueGreen, _) => defaults::blue_green(),
+        (StrategyKind::Rolling, _) => defaults::rolling(),
+        (StrategyKind::FeatureFlag, _) => Strategy::FeatureFlag {
+            flag: service.name.clone(),
+            steps: defaults::flag_steps(),
+        },
+    }
+}
+
+/// Checks a release request against the configuration before anything moves.
+pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), PipelineError> {
+    for env in &request.envs {
+        let Some(environment) = config.environment(env) else {
+            let known: Vec<_> = config
+                .environments
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect();
+            return Err(PipelineError::Usage(format!(
+                "no environment `{env}` in {}; known: {}",
+                config.source.display(),
+                known.join(", ")
+            )));
+        };
+        let Some(service) = environment
+            .services
+            .iter()
+            .find(|s| s.name == request.service)
+        else {
+            let known: Vec<_> = environment
+                .services
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            return Err(PipelineError::Usage(format!(
+                "no service `{}` in environment `{env}`; known: {}",
+                request.service,
+                known.join(", ")
+            )));
+        };
+        let strategy = effective_strategy(service, request.strategy);
+        if matches!(strategy, Strategy::FeatureFlag { .. }) && !backends::supports_flags(service) {
+            return Err(PipelineError::Usage(format!(
+                "{env}/{}: a feature-flag release needs a flag backend, and none is configured \
+                 for this service (its backend is the local data plane, which routes requests \
+                 but evaluates no flags); use --strategy canary, or configure a flag backend \
+                 once one is supported",
+                request.service
+            )));
+        }
+        match &service.backend {
+            crate::config::Backend::Local(b) => {
+                if !b.versions.contains_key(&request.version) {
+                    let known: Vec<_> = b.versions.keys().map(String::as_str).collect();
+                    return Err(PipelineError::Usage(format!(
+                        "{env}/{}: version `{}` has no upstreams in the configuration; known versions: {}",
+                        request.service,
+                        request.version,
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the release through `request.envs` in order. Every event goes to
+/// `on_event`. Ctrl-C while a release runs asks the engine to roll it back
+/// (a headless release is never left half-way unattended).
+pub async fn run(
+    config: &Config,
+    request: &ReleaseRequest,
+    history: &mut History,
+    on_event: &mut (dyn FnMut(&Event) + Send),
+) -> Result<ReleaseResult, PipelineError> {
+    check_request(config, request)?;
+    for env in &request.envs {
+        let environment = config.environment(env).expect("checked above");
+        let service = config
+            .service(env, &request.service)
+            .expect("checked above");
+        for required in &environment.requires {
+            if !history.succeeded(required, &request.service, &request.version) {
+                return Err(PipelineError::Refused(format!(
+                    "{env}/{}: refused: {env} requires {} {} to have succeeded in {required} first, \
+                     and it has not (release it there first: --env {required})",
+                    request.service, request.service, request.version
+                )));
+            }
+        }
+        let result = release_one(config, env, service, request, history, on_event).await?;
+        if result != ReleaseResult::Succeeded {
+            return Ok(result);
+        }
+    }
+    Ok(ReleaseResult::Succeeded)
+}
+
+async fn release_one(
+    _config: &Config,
+    env: &str,
+    service: &Service,
+    request: &ReleaseRequest,
+    history: &mut History,
+    on_event: &mut (dyn FnMut(&Event) + Send),
+) -> Result<ReleaseResult, PipelineError> {
+    let target = Target {
+        env: env.to_string(),
+        service: service.name.clone(),
+    };
+    let traffic = backends::traffic_for(service);
+    let state = traffic.state().await.map_err(|e| {
+        PipelineError::Backend(format!(
+            "{target}: cannot read the traffic state: {e} (is the data plane running? start it with `helmsman serve`)"
+        ))
+    })?;
+    if state.stable_version == request.version {
+        return Err(PipelineError::Refused(format!(
+            "{target} already runs {}: nothing to release",
+            request.version
+        )));
+    }
+    let mut service = service.clone();
+    service.strategy = effective_strategy(&service, request.strategy);
+    let started_at = Utc::now();
+    let release_id = format!(
+        "{}-{}-{}",
+        started_at.format("%Y%m%dT%H%M%S"),
+        target.env,
+        target.service
+    );
+    let spec = ReleaseSpec {
+        target: target.clone(),
+        release_id: release_id.clone(),
+        stable_version: state.stable_version.clone(),
+        new_version: request.version.clone(),
+        service: service.clone(),
+        started_by: request.actor.clone(),
+    };
+    let providers = backends::providers_for(&service, &request.version);
+    let mut handle = spawn_release(spec, providers, Arc::new(TokioClock::new()));
+    let mut interrupted = false;
+    let mut events_open = true;
+    let mut last_reason = String::new();
+    let result = loop {
+        tokio::select! {
+            biased;
+            event = handle.events.recv(), if events_open => match event {
+                Ok(event) => {
+                    last_reason = event.reason.clone();
+                    on_event(&event);
+                }
+                // A lagging printer loses lines, never the release.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                // The task ended: only its result is left to collect.
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => events_open = false,
+            },
+            finished = &mut handle.task => {
+                // Events published just before the task ended are still queued.
+                while let Ok(event) = handle.events.try_recv() {
+                    last_reason = event.reason.clone();
+                    on_event(&event);
+                }
+                break finished.map_err(|e| {
+                    PipelineError::Backend(format!("{target}: the release task failed: {e}"))
+                })?;
+            }
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                let (reply, _answer) = oneshot::channel();
+                let command = Command {
+                    target: target.clone(),
+                    kind: CommandKind::Rollback,
+                    actor: request.actor.clone(),
+                };
+                let _ = handle.commands.send((command, reply)).await;
+            }
+        }
+    };
+    history.record(ReleaseRecord {
+        id: release_id,
+        target,
+        strategy: service.strategy.name().to_string(),
+        stable_version: state.stable_version,
+        new_version: request.version.clone(),
+        result,
+        reason: last_reason,
+        started_by: request.actor.clone(),
+        started_at,
+        finished_at: Utc::now(),
+    })?;
+    Ok(result)
+}

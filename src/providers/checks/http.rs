@@ -1,0 +1,102 @@
+//! HTTP check: a GET that must answer 2xx within a timeout.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::providers::{Check, CheckResult, CheckStatus};
+
+pub struct HttpCheck {
+    url: String,
+    timeout: Duration,
+    client: reqwest::Client,
+}
+
+impl HttpCheck {
+    pub fn new(url: String, timeout: Duration) -> HttpCheck {
+        HttpCheck {
+            url,
+            timeout,
+            client: reqwest::Client::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for HttpCheck {
+    fn name(&self) -> String {
+        format!("GET {}", self.url)
+    }
+
+    async fn run(&self) -> CheckResult {
+        let started = Instant::now();
+        let answer = self
+            .client
+            .get(&self.url)
+            .timeout(self.timeout)
+            .send()
+            .await;
+        let took = started.elapsed();
+        let (status, detail) = match answer {
+            Ok(r) if r.status().is_success() => (
+                CheckStatus::Pass,
+                format!("HTTP {} in {} ms", r.status().as_u16(), took.as_millis()),
+            ),
+            Ok(r) => (
+                CheckStatus::Fail,
+                format!("HTTP {} in {} ms", r.status().as_u16(), took.as_millis()),
+            ),
+            Err(e) if e.is_timeout() => (
+                CheckStatus::Fail,
+                format!("no answer within {} ms", self.timeout.as_millis()),
+            ),
+            Err(e) => (CheckStatus::Fail, format!("request failed: {e}")),
+        };
+        CheckResult {
+            name: self.name(),
+            status,
+            detail,
+            took,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::sample_service::{Behaviour, SampleService};
+
+    #[tokio::test]
+    async fn passes_on_2xx_and_fails_on_5xx_or_a_closed_port() {
+        let up = SampleService::start("127.0.0.1:0".parse().unwrap(), Behaviour::healthy("v1"))
+            .await
+            .unwrap();
+        let down = SampleService::start(
+            "127.0.0.1:0".parse().unwrap(),
+            Behaviour {
+                healthy: false,
+                ..Behaviour::healthy("v1")
+            },
+        )
+        .await
+        .unwrap();
+        let timeout = Duration::from_secs(2);
+        let ok = HttpCheck::new(format!("http://{}/healthz", up.addr()), timeout)
+            .run()
+            .await;
+        assert_eq!(ok.status, CheckStatus::Pass, "{}", ok.detail);
+        let bad = HttpCheck::new(format!("http://{}/healthz", down.addr()), timeout)
+            .run()
+            .await;
+        assert_eq!(bad.status, CheckStatus::Fail);
+        assert!(bad.detail.contains("503"), "{}", bad.detail);
+        let closed = down.addr();
+        down.stop();
+        drop(down);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let gone = HttpCheck::new(format!("http://{closed}/healthz"), timeout)
+            .run()
+            .await;
+        assert_eq!(gone.status, CheckStatus::Fail);
+    }
+}

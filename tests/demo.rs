@@ -1,0 +1,157 @@
+//! The headless demo, run as the real binary: each scenario's exit code and
+//! the reason its events give.
+
+use std::process::{Command, Output};
+
+fn demo(args: &[&str]) -> Output {
+    let state = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_helmsman"))
+        .args(["demo", "--headless"])
+        .args(args)
+        .env("HELMSMAN_STATE_DIR", state.path())
+        .env_remove("HELMSMAN_CONFIG")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Asserts the exit code, printing the whole run when it differs.
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn rolled_back_line(out: &str) -> &str {
+    out.lines()
+        .find(|l| l.contains("→ Rolling back"))
+        .unwrap_or_else(|| panic!("no rollback in:\n{out}"))
+}
+
+#[test]
+fn good_canary_reaches_every_environment() {
+    let output = demo(&["--scenario", "good"]);
+    assert_exit(&output, 0);
+    let out = stdout(&output);
+    for env in ["dev", "staging", "prod"] {
+        assert!(
+            out.lines()
+                .any(|l| l.contains(&format!("{env}/checkout")) && l.contains("→ Succeeded")),
+            "{env} did not succeed:\n{out}"
+        );
+    }
+    assert!(!out.contains("Rolling back"), "{out}");
+    assert!(
+        out.contains(", 0 without an answer"),
+        "users lost requests:\n{out}"
+    );
+}
+
+#[test]
+fn bad_errors_is_rolled_back_by_the_error_rate_trigger() {
+    let output = demo(&["--scenario", "bad-errors"]);
+    assert_exit(&output, 3);
+    let out = stdout(&output);
+    let line = rolled_back_line(&out);
+    assert!(
+        line.contains("dev/checkout") && line.contains("error rate"),
+        "{line}"
+    );
+    assert!(out.contains("→ Rolled back"), "{out}");
+    assert!(
+        !out.lines().any(|l| l.contains("staging/checkout  ")),
+        "went on to staging:\n{out}"
+    );
+}
+
+#[test]
+fn bad_latency_is_rolled_back_by_the_latency_trigger() {
+    let output = demo(&["--scenario", "bad-latency"]);
+    assert_exit(&output, 3);
+    let line = stdout(&output);
+    assert!(rolled_back_line(&line).contains("p95"), "{line}");
+}
+
+#[test]
+fn a_new_error_kind_is_rolled_back() {
+    let output = demo(&["--scenario", "new-error-kind"]);
+    assert_exit(&output, 3);
+    let out = stdout(&output);
+    let line = rolled_back_line(&out);
+    assert!(line.contains("NullPointerException"), "{line}");
+}
+
+#[test]
+fn unhealthy_new_instances_are_rolled_back_at_once() {
+    let output = demo(&["--scenario", "unhealthy"]);
+    assert_exit(&output, 3);
+    let out = stdout(&output);
+    assert!(
+        rolled_back_line(&out).contains("new instances failing health checks"),
+        "{out}"
+    );
+}
+
+#[test]
+fn good_blue_green_and_rolling_succeed() {
+    for strategy in ["blue-green", "rolling"] {
+        let output = demo(&["--scenario", "good", "--strategy", strategy]);
+        assert_exit(&output, 0);
+        let out = stdout(&output);
+        assert!(
+            out.contains("prod/") && out.contains("→ Succeeded"),
+            "{strategy}:\n{out}"
+        );
+        assert!(
+            out.contains(", 0 without an answer"),
+            "{strategy} lost requests:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn bad_blue_green_and_rolling_are_rolled_back() {
+    for strategy in ["blue-green", "rolling"] {
+        let output = demo(&["--scenario", "bad-errors", "--strategy", strategy]);
+        assert_exit(&output, 3);
+        let out = stdout(&output);
+        assert!(
+            rolled_back_line(&out).contains("error rate"),
+            "{strategy}:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn json_output_is_one_event_per_line() {
+    let output = demo(&["--scenario", "unhealthy", "--output", "json"]);
+    assert_exit(&output, 3);
+    let out = stdout(&output);
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(events.iter().any(|e| e["to"] == "rolled-back"), "{out}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["env"].is_string() && e["at"].is_string())
+    );
+}
+
+#[test]
+fn without_headless_the_demo_says_the_cockpit_is_not_built_yet() {
+    let output = Command::new(env!("CARGO_BIN_EXE_helmsman"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cockpit is not built yet"));
+}

@@ -1,0 +1,253 @@
+//! `helmsman serve`, `plan` and `release --headless` as a user runs them:
+//! the data plane as its own process in front of real upstreams, releases
+//! driven through its admin API by a second process.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use helmsman::demo::load::Load;
+use helmsman::demo::sample_service::{Behaviour, SampleService};
+use tokio::process::{Child, Command};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Env {
+    listen: u16,
+    admin: u16,
+    v1: SampleService,
+    v2: SampleService,
+}
+
+async fn env() -> Env {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    Env {
+        listen: free_port(),
+        admin: free_port(),
+        v1: SampleService::start(any, Behaviour::healthy("v1"))
+            .await
+            .unwrap(),
+        v2: SampleService::start(any, Behaviour::healthy("v2"))
+            .await
+            .unwrap(),
+    }
+}
+
+fn env_toml(name: &str, requires: &str, e: &Env) -> String {
+    format!(
+        r#"
+[[environments]]
+name = "{name}"
+requires = [{requires}]
+[[environments.services]]
+name = "web"
+[environments.services.backend]
+type = "local"
+listen = "127.0.0.1:{}"
+admin = "127.0.0.1:{}"
+stable = "v1"
+[environments.services.backend.versions]
+"v1" = ["{}"]
+"v2" = ["{}"]
+[environments.services.strategy]
+kind = "canary"
+steps = [{{ weight = 50 }}, {{ pause = "1s" }}, {{ weight = 100 }}]
+"#,
+        e.listen,
+        e.admin,
+        e.v1.addr(),
+        e.v2.addr()
+    )
+}
+
+fn helmsman(config: &Path, state: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_helmsman"));
+    command
+        .arg("--config")
+        .arg(config)
+        .env("HELMSMAN_STATE_DIR", state)
+        .args(args)
+        .kill_on_drop(true);
+    command
+}
+
+async fn run(config: &Path, state: &Path, args: &[&str]) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = helmsman(config, state, args).output().await.unwrap();
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+async fn wait_for_admin(port: u16, serve: &mut Child) {
+    let url = format!("http://127.0.0.1:{port}/api/v1/state");
+    for _ in 0..200 {
+        if reqwest::get(&url).await.is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = serve.try_wait() {
+            panic!("helmsman serve exited early: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the data plane's admin API never answered on port {port}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_through_environments_against_a_running_data_plane() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (dev, prod) = (env().await, env().await);
+    let config = dir.path().join("helmsman.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults.analysis]\ninterval = \"200ms\"\nmin_requests = 20\n\
+             [defaults.health]\ninterval = \"200ms\"\ntimeout = \"500ms\"\n{}{}",
+            env_toml("dev", "", &dev),
+            env_toml("prod", "\"dev\"", &prod)
+        ),
+    )
+    .unwrap();
+
+    let mut serve = helmsman(&config, &state, &["serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_admin(dev.admin, &mut serve).await;
+    wait_for_admin(prod.admin, &mut serve).await;
+    let loads = [
+        Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 60),
+        Load::start(format!("127.0.0.1:{}", prod.listen).parse().unwrap(), 60),
+    ];
+
+    let release = |env: &'static str| {
+        [
+            "release",
+            "--env",
+            env,
+            "--service",
+            "web",
+            "--version",
+            "v2",
+            "--headless",
+        ]
+    };
+
+    // prod requires dev: the plan says so, and the release is refused.
+    let (code, out, _) = run(
+        &config,
+        &state,
+        &[
+            "plan",
+            "--env",
+            "prod",
+            "--service",
+            "web",
+            "--version",
+            "v2",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("NOT YET"), "{out}");
+    let (code, _, err) = run(&config, &state, &release("prod")).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("requires") && err.contains("dev"), "{err}");
+
+    // A feature-flag release is refused: the local data plane has no flags.
+    let mut flag = release("dev").to_vec();
+    flag.extend(["--strategy", "feature-flag"]);
+    let (code, _, err) = run(&config, &state, &flag).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("flag backend"), "{err}");
+
+    let (code, out, err) = run(&config, &state, &release("dev")).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("dev/web") && out.contains("→ Succeeded"),
+        "{out}"
+    );
+
+    let (_, out, _) = run(
+        &config,
+        &state,
+        &[
+            "plan",
+            "--env",
+            "prod",
+            "--service",
+            "web",
+            "--version",
+            "v2",
+        ],
+    )
+    .await;
+    assert!(out.contains("succeeded in dev: yes"), "{out}");
+    let (code, out, err) = run(&config, &state, &release("prod")).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // The data plane now serves v2 as stable, and says so.
+    let state_json: serde_json::Value =
+        reqwest::get(format!("http://127.0.0.1:{}/api/v1/state", prod.admin))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(state_json["stable_version"], "v2", "{state_json}");
+
+    // Releasing it again has nothing to do.
+    let (code, _, err) = run(&config, &state, &release("dev")).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("already runs v2"), "{err}");
+
+    for load in loads {
+        assert_eq!(
+            load.stats()
+                .failed
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+        load.stop().await;
+    }
+    serve.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_release_without_a_data_plane_says_how_to_start_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = env().await;
+    let config = dir.path().join("helmsman.toml");
+    std::fs::write(&config, env_toml("dev", "", &dev)).unwrap();
+    let (code, _, err) = run(
+        &config,
+        dir.path(),
+        &[
+            "release",
+            "--env",
+            "dev",
+            "--service",
+            "web",
+            "--version",
+            "v2",
+            "--headless",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("helmsman serve"), "{err}");
+}
