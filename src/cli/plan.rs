@@ -7,9 +7,16 @@ use serde::Serialize;
 
 use super::OutputFormat;
 use crate::config::duration::format as fmt_duration;
-use crate::config::{Backend, Config, Service, Step, Strategy, Trigger};
+use crate::config::{Backend, Config, Service, Strategy, Trigger};
+use crate::engine::plan::{Fleet, PlanStep, plan as engine_plan};
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
 use crate::store::History;
+
+#[derive(Debug, Serialize)]
+pub struct Requirement {
+    pub env: String,
+    pub met: bool,
+}
 
 #[derive(Debug, Serialize)]
 pub struct Plan {
@@ -19,12 +26,14 @@ pub struct Plan {
     pub new_version: String,
     pub strategy: String,
     pub backend: String,
-    /// Each requirement and whether the history says it is met.
-    pub requires: Vec<(String, bool)>,
+    /// Each required environment and whether the history says it is met.
+    pub requires: Vec<Requirement>,
     pub steps: Vec<String>,
     pub manual_gates: usize,
     pub minimum_duration_secs: u64,
     pub triggers: Vec<String>,
+    /// Something about the timing a reader would not guess.
+    pub note: Option<String>,
 }
 
 pub fn run(
@@ -78,12 +87,12 @@ pub fn build(
     let Backend::Local(backend) = &service.backend;
     let strategy = pipeline::effective_strategy(service, strategy);
     let stable = backend.stable.clone();
-    let (steps, gates, minimum) = steps_of(
-        &strategy,
-        &stable,
-        version,
-        backend.versions.get(version).map_or(0, Vec::len),
-    );
+    let instances = |v: &str| backend.versions.get(v).map_or(0, Vec::len);
+    let fleet = Fleet {
+        stable: instances(&stable),
+        new: instances(version),
+    };
+    let (steps, gates, minimum) = steps_of(&strategy, fleet, version);
     let t = &service.triggers;
     let trigger = |name: &str, trig: &Trigger, unit: &str| {
         if !trig.enabled {
@@ -108,11 +117,15 @@ pub fn build(
         ),
         requires: requires
             .iter()
-            .map(|r| (r.clone(), history.succeeded(r, &service.name, version)))
+            .map(|r| Requirement {
+                env: r.clone(),
+                met: history.succeeded(r, &service.name, version),
+            })
             .collect(),
         steps,
         manual_gates: gates,
         minimum_duration_secs: minimum.as_secs(),
+        note: gate_note(&strategy, t),
         triggers: vec![
             trigger("error rate over baseline", &t.error_rate, " points"),
             trigger("p95 latency vs baseline", &t.p95_latency, "×"),
@@ -127,87 +140,65 @@ pub fn build(
     }
 }
 
-/// The steps in words, the number of manual gates, and the time the
-/// release takes at the least (pauses, windows; gates not counted).
-fn steps_of(
-    strategy: &Strategy,
-    stable: &str,
-    new: &str,
-    new_instances: usize,
-) -> (Vec<String>, usize, Duration) {
-    let mut steps = vec![format!("stage {new} beside {stable}, no user traffic")];
-    let mut gates = 0;
-    let mut minimum = Duration::ZERO;
-    match strategy {
-        Strategy::Canary { steps: s } | Strategy::FeatureFlag { steps: s, .. } => {
-            let flag = matches!(strategy, Strategy::FeatureFlag { .. });
-            for step in s {
-                steps.push(match step {
-                    Step::Weight(w) if flag => format!("set the flag to {w} %"),
-                    Step::Weight(w) => format!("send {w} % of traffic to {new}"),
-                    Step::Pause(d) => {
-                        minimum += *d;
-                        format!("pause {} (triggers watching)", fmt_duration(*d))
-                    }
-                    Step::ManualGate => {
-                        gates += 1;
-                        "manual gate: waits for a human to advance".to_string()
-                    }
-                    Step::Analysis(d) => {
-                        minimum += *d;
-                        format!(
-                            "analysis {}: advance only if every trigger passes",
-                            fmt_duration(*d)
-                        )
-                    }
-                });
+/// An analysis gate passes only once every enabled trigger has observed
+/// for its whole window, which can be longer than the gate itself.
+fn gate_note(strategy: &Strategy, t: &crate::config::Triggers) -> Option<String> {
+    let (Strategy::Canary { steps } | Strategy::FeatureFlag { steps, .. }) = strategy else {
+        return None;
+    };
+    let shortest_gate = steps
+        .iter()
+        .filter_map(|s| match s {
+            crate::config::Step::Analysis(d) => Some(*d),
+            _ => None,
+        })
+        .min()?;
+    let (name, longest) = [
+        ("error rate", &t.error_rate),
+        ("p95 latency", &t.p95_latency),
+        ("unhealthy instances", &t.unhealthy_instances),
+        ("new error kind", &t.new_error_kind),
+    ]
+    .into_iter()
+    .filter(|(_, trig)| trig.enabled)
+    .max_by_key(|(_, trig)| trig.after)?;
+    (longest.after > shortest_gate).then(|| {
+        format!(
+            "an analysis gate passes only once every trigger has observed long enough: \
+             the {name} trigger needs {} of traffic on the new version, more than the {} gate",
+            fmt_duration(longest.after),
+            fmt_duration(shortest_gate)
+        )
+    })
+}
+
+/// The steps in words (the engine's own plan, so `plan` never drifts from
+/// what a release does), the number of manual gates, and the time the
+/// release takes at the least (pauses and windows; gates not counted).
+fn steps_of(strategy: &Strategy, fleet: Fleet, new: &str) -> (Vec<String>, usize, Duration) {
+    let steps = engine_plan(strategy, Some(fleet));
+    let words = steps
+        .iter()
+        .map(|step| match step {
+            PlanStep::Pause(_) | PlanStep::KeepOld(_) => {
+                format!("{} (triggers watching)", step.describe(new))
             }
-            if !matches!(
-                s.iter().rev().find(|s| matches!(s, Step::Weight(_))),
-                Some(Step::Weight(100))
-            ) {
-                steps.push(format!("promote: 100 % to {new}"));
+            PlanStep::Analysis(_) => format!(
+                "{}: advance only if every trigger passes",
+                step.describe(new)
+            ),
+            PlanStep::ManualGate | PlanStep::ManualSwitch => {
+                format!("{}: waits for a human to advance", step.describe(new))
             }
-        }
-        Strategy::BlueGreen {
-            smoke_path,
-            preview_for,
-            manual_switch,
-            scale_down_delay,
-        } => {
-            minimum += *preview_for + *scale_down_delay;
-            steps.push(format!(
-                "validate the preview for {}: health checks and GET {smoke_path} on every {new} instance",
-                fmt_duration(*preview_for)
-            ));
-            if *manual_switch {
-                gates += 1;
-                steps.push("manual gate: waits for a human to switch".to_string());
-            }
-            steps.push(format!("switch all traffic to {new}"));
-            steps.push(format!(
-                "keep {stable} for an instant switch-back for {} (triggers watching)",
-                fmt_duration(*scale_down_delay)
-            ));
-            steps.push(format!("scale {stable} down"));
-        }
-        Strategy::Rolling {
-            max_surge,
-            max_unavailable,
-            batch_pause,
-        } => {
-            let batch = (*max_surge + *max_unavailable).max(1) as usize;
-            let batches = new_instances.div_ceil(batch).max(1);
-            minimum += *batch_pause * batches as u32;
-            steps.push(format!(
-                "replace {new_instances} instances {batch} at a time (max surge {max_surge}, max unavailable {max_unavailable}): \
-                 {batches} batches, each healthy for {} before the next",
-                fmt_duration(*batch_pause)
-            ));
-        }
-    }
-    steps.push(format!("finish: {new} becomes stable, {stable} retired"));
-    (steps, gates, minimum)
+            _ => step.describe(new),
+        })
+        .collect();
+    let gates = steps
+        .iter()
+        .filter(|s| matches!(s, PlanStep::ManualGate | PlanStep::ManualSwitch))
+        .count();
+    let minimum = steps.iter().map(PlanStep::min_duration).sum();
+    (words, gates, minimum)
 }
 
 pub fn render(plan: &Plan) -> String {
@@ -215,7 +206,7 @@ pub fn render(plan: &Plan) -> String {
         "plan: {}/{} {} → {} with {}\nbackend: {}\n",
         plan.env, plan.service, plan.stable_version, plan.new_version, plan.strategy, plan.backend
     );
-    for (env, met) in &plan.requires {
+    for Requirement { env, met } in &plan.requires {
         out.push_str(&format!(
             "requires: {} succeeded in {env}: {}\n",
             plan.new_version,
@@ -238,9 +229,87 @@ pub fn render(plan: &Plan) -> String {
             n => format!(", plus the waits at {n} manual gates"),
         }
     ));
+    if let Some(note) = &plan.note {
+        out.push_str(&format!("note: {note}\n"));
+    }
     out.push_str("rolls back automatically on:\n");
     for t in &plan.triggers {
         out.push_str(&format!("  - {t}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Step, defaults};
+
+    fn example() -> Config {
+        crate::config::load_file(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config.example.toml"
+        )))
+        .expect("the example configuration is valid")
+    }
+
+    #[test]
+    fn canary_plan_counts_pauses_windows_and_gates() {
+        let config = example();
+        let mut service = config.service("prod", "checkout").unwrap().clone();
+        service.strategy = Strategy::Canary {
+            steps: vec![
+                Step::Weight(10),
+                Step::Pause(Duration::from_secs(60)),
+                Step::ManualGate,
+                Step::Analysis(Duration::from_secs(120)),
+            ],
+        };
+        service.triggers = defaults::triggers();
+        let plan = build(
+            "prod",
+            &["staging".into()],
+            &service,
+            "v1.5.0",
+            None,
+            &History::in_memory(),
+        );
+        assert_eq!(plan.minimum_duration_secs, 180);
+        assert_eq!(plan.manual_gates, 1);
+        assert!(!plan.requires[0].met);
+        // Ends below 100 %: the engine adds the promotion, and the plan shows it.
+        assert!(
+            plan.steps.iter().any(|s| s == "set weight 100%"),
+            "{:?}",
+            plan.steps
+        );
+        // The 5-minute new-error-kind window outlasts the 2-minute gate.
+        assert!(plan.note.as_deref().unwrap().contains("new error kind"));
+        let text = render(&plan);
+        assert!(
+            text.contains("minimum duration: 3m, plus the wait at 1 manual gate"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn rolling_plan_lists_every_batch() {
+        let config = example();
+        let service = config.service("staging", "catalog").unwrap();
+        let plan = build(
+            "staging",
+            &[],
+            service,
+            "v3.2.0",
+            None,
+            &History::in_memory(),
+        );
+        assert_eq!(plan.strategy, "rolling");
+        let batches = plan
+            .steps
+            .iter()
+            .filter(|s| s.starts_with("in rotation"))
+            .count();
+        assert_eq!(batches, 6, "{:?}", plan.steps);
+        assert!(plan.note.is_none());
+    }
 }

@@ -63,7 +63,7 @@ impl PlanStep {
             PlanStep::Switch => format!("switch all traffic to {new_version}"),
             PlanStep::KeepOld(d) => format!("keep the old version for {}", fmt_duration(*d)),
             PlanStep::Instances { stable, new } => {
-                format!("{stable} stable + {new} new instances in rotation")
+                format!("in rotation: {stable} stable, {new} new")
             }
             PlanStep::HealthGate(d) => format!("new instances healthy for {}", fmt_duration(*d)),
             PlanStep::Finish => format!("finish: {new_version} becomes stable"),
