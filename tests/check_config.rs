@@ -425,7 +425,7 @@ fn bad_duration() {
         &with_strategy("steps = [{ pause = \"5 min\" }]"),
         13,
         20,
-        "`pause`: unknown unit ` min`",
+        "`pause`: `5 min` contains a space",
     );
 }
 

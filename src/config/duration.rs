@@ -8,6 +8,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if text.is_empty() {
         return Err("empty duration".into());
     }
+    if text.contains(char::is_whitespace) {
+        return Err(format!(
+            "`{text}` contains a space; write units right after numbers"
+        ));
+    }
     if text == "0" {
         return Ok(Duration::ZERO);
     }

@@ -371,7 +371,11 @@ mod tests {
                 (1, 5, "`s`: expected a string, found an integer"),
                 (2, 5, "`w` is 101, outside 0..=100"),
                 (3, 5, "`n` is -1.5, it must not be negative"),
-                (4, 5, "`d`: unknown unit ` minutes` in `5 minutes`"),
+                (
+                    4,
+                    5,
+                    "`d`: `5 minutes` contains a space; write units right after numbers"
+                ),
                 (5, 5, "`a`: `localhost:80` is not a socket address"),
                 (6, 5, "`z` must be longer than zero"),
                 (7, 5, "`p`: `healthz` is not a URL path"),
