@@ -155,3 +155,45 @@ fn without_headless_the_demo_says_the_cockpit_is_not_built_yet() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cockpit is not built yet"));
 }
+
+#[test]
+fn sigterm_mid_release_rolls_back_instead_of_leaving_it_half_way() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_helmsman"))
+        .args(["demo", "--headless", "--scenario", "good"])
+        .env("HELMSMAN_STATE_DIR", state.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    // Wait until the new version takes traffic in dev, then ask the process to stop.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let moving = line.contains("dev/checkout") && line.contains("set weight 10%");
+        seen.push(line);
+        if moving {
+            break;
+        }
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    seen.extend(lines.map(Result::unwrap));
+    let status = child.wait().unwrap();
+    let out = seen.join("\n");
+    assert_eq!(status.code(), Some(3), "{out}");
+    let rollback = rolled_back_line(&out);
+    assert!(
+        !rollback.ends_with("[engine]"),
+        "not the operator's: {rollback}"
+    );
+    assert!(out.contains("→ Rolled back"), "{out}");
+    assert!(!out.contains("staging/checkout  "), "went on:\n{out}");
+}

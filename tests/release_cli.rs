@@ -11,6 +11,16 @@ use helmsman::demo::load::Load;
 use helmsman::demo::sample_service::{Behaviour, SampleService};
 use tokio::process::{Child, Command};
 
+const PLAN_PROD: [&str; 7] = [
+    "plan",
+    "--env",
+    "prod",
+    "--service",
+    "web",
+    "--version",
+    "v2",
+];
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -148,20 +158,7 @@ async fn release_through_environments_against_a_running_data_plane() {
     };
 
     // prod requires dev: the plan says so, and the release is refused.
-    let (code, out, _) = run(
-        &config,
-        &state,
-        &[
-            "plan",
-            "--env",
-            "prod",
-            "--service",
-            "web",
-            "--version",
-            "v2",
-        ],
-    )
-    .await;
+    let (code, out, _) = run(&config, &state, &PLAN_PROD).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("NOT YET"), "{out}");
     let (code, _, err) = run(&config, &state, &release("prod")).await;
@@ -182,20 +179,7 @@ async fn release_through_environments_against_a_running_data_plane() {
         "{out}"
     );
 
-    let (_, out, _) = run(
-        &config,
-        &state,
-        &[
-            "plan",
-            "--env",
-            "prod",
-            "--service",
-            "web",
-            "--version",
-            "v2",
-        ],
-    )
-    .await;
+    let (_, out, _) = run(&config, &state, &PLAN_PROD).await;
     assert!(out.contains("succeeded in dev: yes"), "{out}");
     let (code, out, err) = run(&config, &state, &release("prod")).await;
     assert_eq!(code, 0, "{out}\n{err}");

@@ -137,6 +137,32 @@ struct Shell {
     read_timeout: Duration,
 }
 
+impl Shell {
+    /// Runs one provider read in its own task, bounded by the read timeout,
+    /// and feeds the result (or the timeout, naming the provider) back.
+    fn spawn_read<T, F>(
+        &mut self,
+        provider: String,
+        read: F,
+        wrap: fn(Result<T, String>) -> Feedback,
+    ) where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, crate::providers::ProviderError>>
+            + Send
+            + 'static,
+    {
+        let feedback = self.feedback.clone();
+        let limit = self.read_timeout;
+        self.reads.spawn(async move {
+            let result = match tokio::time::timeout(limit, read).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err(timed_out(&provider, limit)),
+            };
+            let _ = feedback.send(wrap(result));
+        });
+    }
+}
+
 impl Driver {
     async fn run(
         mut self,
@@ -237,27 +263,17 @@ impl Driver {
                 }
                 Effect::ReadTraffic => {
                     let traffic = self.providers.traffic.clone();
-                    let feedback = shell.feedback.clone();
-                    let limit = shell.read_timeout;
-                    shell.reads.spawn(async move {
-                        let result = match tokio::time::timeout(limit, traffic.state()).await {
-                            Ok(r) => r.map_err(|e| e.to_string()),
-                            Err(_) => Err(timed_out(&traffic.describe(), limit)),
-                        };
-                        let _ = feedback.send(Feedback::Traffic(result));
-                    });
+                    let name = traffic.describe();
+                    shell.spawn_read(
+                        name,
+                        async move { traffic.state().await },
+                        Feedback::Traffic,
+                    );
                 }
                 Effect::ReadMetrics => {
                     let metrics = self.providers.metrics.clone();
-                    let feedback = shell.feedback.clone();
-                    let limit = shell.read_timeout;
-                    shell.reads.spawn(async move {
-                        let result = match tokio::time::timeout(limit, metrics.read()).await {
-                            Ok(r) => r.map_err(|e| e.to_string()),
-                            Err(_) => Err(timed_out(&metrics.describe(), limit)),
-                        };
-                        let _ = feedback.send(Feedback::Metrics(result));
-                    });
+                    let name = metrics.describe();
+                    shell.spawn_read(name, async move { metrics.read().await }, Feedback::Metrics);
                 }
                 Effect::RunSmokeChecks => {
                     let checks = self.providers.smoke_checks.clone();

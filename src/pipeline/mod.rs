@@ -143,8 +143,8 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
 }
 
 /// Runs the release through `request.envs` in order. Every event goes to
-/// `on_event`. Ctrl-C while a release runs asks the engine to roll it back
-/// (a headless release is never left half-way unattended).
+/// `on_event`. Ctrl-C, SIGTERM or SIGHUP while a release runs asks the
+/// engine to roll it back (a headless release is never left half-way).
 pub async fn run(
     config: &Config,
     request: &ReleaseRequest,
@@ -217,6 +217,7 @@ async fn release_one(
     };
     let providers = backends::providers_for(&service, &request.version);
     let mut handle = spawn_release(spec, providers, Arc::new(TokioClock::new()));
+    let mut interruption = std::pin::pin!(interruption());
     let mut interrupted = false;
     let mut events_open = true;
     let mut last_reason = String::new();
@@ -243,7 +244,7 @@ async fn release_one(
                     PipelineError::Backend(format!("{target}: the release task failed: {e}"))
                 })?;
             }
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
+            _ = &mut interruption, if !interrupted => {
                 interrupted = true;
                 let (reply, _answer) = oneshot::channel();
                 let command = Command {
@@ -268,4 +269,30 @@ async fn release_one(
         finished_at: Utc::now(),
     })?;
     Ok(result)
+}
+
+/// Resolves when the process is asked to stop: Ctrl-C, `kill` (SIGTERM) or a
+/// closed terminal (SIGHUP). A headless release answers by rolling back
+/// rather than dying half-way with the new version still taking traffic.
+async fn interruption() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
