@@ -1,0 +1,70 @@
+//! Reads and writes the machine asks the driver for, and what it keeps of their answers.
+
+use super::*;
+
+impl Release {
+    pub(super) fn request_traffic_read(&mut self, purpose: ReadPurpose, out: &mut Vec<Effect>) {
+        if self.traffic_read.is_some() {
+            // One read at a time keeps results in order; the purpose that
+            // matters most is read next.
+            if self.traffic_read_wanted.is_none_or(|w| w < purpose) {
+                self.traffic_read_wanted = Some(purpose);
+            }
+            return;
+        }
+        self.traffic_read = Some(purpose);
+        out.push(Effect::ReadTraffic);
+    }
+
+    pub(super) fn request_metrics_read(&mut self, out: &mut Vec<Effect>) {
+        if !self.metrics_read_in_flight {
+            self.metrics_read_in_flight = true;
+            out.push(Effect::ReadMetrics);
+        }
+    }
+
+    pub(super) fn emit_write(&mut self, effect: Effect, out: &mut Vec<Effect>) {
+        let seq = self.next_write_seq;
+        self.next_write_seq += 1;
+        self.writes_in_flight.push_back(seq);
+        self.write = WriteState::InFlight(seq);
+        self.last_write = Some(effect.clone());
+        out.push(effect);
+    }
+
+    pub(super) fn start_observing(&mut self, now: DateTime<Utc>) {
+        if self.observation.is_none() {
+            self.observation = Some(Observation {
+                since: now,
+                base: self.latest_reading.clone(),
+                frozen_baseline: None,
+            });
+        }
+    }
+
+    /// Blue-green switch: from now on the baseline is the stable version's
+    /// traffic from the start of the preview until the switch.
+    pub(super) fn freeze_baseline(&mut self, now: DateTime<Utc>) {
+        self.start_observing(now);
+        let frozen = match (&self.latest_reading, &self.preview_base) {
+            (Some(latest), Some(base)) => Some(latest.baseline.since(&base.baseline)),
+            _ => None,
+        };
+        if let Some(obs) = self.observation.as_mut() {
+            obs.frozen_baseline = frozen;
+        }
+    }
+
+    pub(super) fn record_traffic(&mut self, state: &TrafficState) {
+        let counts = |instances: &[crate::providers::Instance]| InstanceCounts {
+            healthy: instances.iter().filter(|i| i.healthy).count() as u32,
+            total: instances.len() as u32,
+        };
+        self.snapshot.new_instances = counts(&state.new);
+        self.snapshot.stable_instances = counts(&state.stable);
+        self.snapshot.actual_weight = match self.spec.service.strategy {
+            Strategy::FeatureFlag { .. } => state.flag_percent,
+            _ => Some(state.new_weight),
+        };
+    }
+}

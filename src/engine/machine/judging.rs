@@ -1,0 +1,112 @@
+//! Judging the new version: the trigger verdicts every reading, and analysis gates.
+
+use super::*;
+
+impl Release {
+    /// The judged window: counters since observation started. Without a
+    /// reading from before the new version got traffic, the first reading
+    /// after it becomes the start of the window.
+    pub(super) fn window(&mut self) -> Option<Reading> {
+        let latest = self.latest_reading.clone()?;
+        let obs = self.observation.as_mut()?;
+        let base = obs.base.get_or_insert_with(|| latest.clone());
+        let mut window = latest.since(base);
+        if let Some(frozen) = &obs.frozen_baseline {
+            window.baseline = frozen.clone();
+        }
+        Some(window)
+    }
+
+    pub(super) fn judge_triggers(&mut self, now: DateTime<Utc>, out: &mut Vec<Effect>) {
+        if !matches!(self.mode, Mode::Running) || self.observation.is_none() {
+            return;
+        }
+        let since = self.observation.as_ref().map(|o| o.since).unwrap_or(now);
+        let observed_for = (now - since).to_std().unwrap_or_default();
+        let window = self.window().unwrap_or_default();
+        let verdicts = analysis::judge(
+            &self.spec.service.triggers,
+            &self.spec.service.analysis,
+            &window,
+            observed_for,
+            self.traffic.as_ref(),
+        );
+        self.snapshot.new_error_rate_pct = window.new.error_rate_pct();
+        self.snapshot.baseline_error_rate_pct = window.baseline.error_rate_pct();
+        self.snapshot.new_p95_ms = window.new.p95_ms();
+        self.snapshot.baseline_p95_ms = window.baseline.p95_ms();
+        self.snapshot.new_requests = window.new.requests;
+        self.snapshot.baseline_requests = window.baseline.requests;
+        self.snapshot.verdicts = verdicts.clone();
+        if let Some(failed) = analysis::first_failure(&verdicts) {
+            let reason = format!("{}: rolled back", failed.summary);
+            let failed = failed.clone();
+            self.start_rollback(now, reason, Actor::Engine, Some(failed), out);
+        }
+    }
+
+    /// An analysis gate whose time is up passes when every enabled trigger
+    /// passes over the gate's window; anything else holds it, with the
+    /// reason — never a silent advance on thin evidence.
+    pub(super) fn judge_gate(&mut self, now: DateTime<Utc>, out: &mut Vec<Effect>) {
+        let Some(PlanStep::Analysis(length)) = self.current().cloned() else {
+            return;
+        };
+        if !matches!(self.mode, Mode::Running)
+            || !self.progress.entered
+            || self.progress.gate_passed.is_some()
+            || self.progress.stopwatch.elapsed(now) < length
+        {
+            return;
+        }
+        let Some(latest) = self.latest_reading.clone() else {
+            return;
+        };
+        let base = self
+            .progress
+            .gate_base
+            .get_or_insert_with(|| latest.clone())
+            .clone();
+        let observed_for = self
+            .observation
+            .as_ref()
+            .map(|o| (now - o.since).to_std().unwrap_or_default())
+            .unwrap_or_default();
+        let verdicts = analysis::judge(
+            &self.spec.service.triggers,
+            &self.spec.service.analysis,
+            &latest.since(&base),
+            observed_for,
+            self.traffic.as_ref(),
+        );
+        match verdicts.iter().find(|v| v.outcome != Outcome::Pass) {
+            None => {
+                let first = verdicts.first().cloned().unwrap_or_else(|| Verdict {
+                    trigger: crate::engine::types::TriggerKind::ErrorRate,
+                    outcome: Outcome::Pass,
+                    new_value: None,
+                    baseline_value: None,
+                    threshold: 0.0,
+                    new_requests: 0,
+                    baseline_requests: 0,
+                    summary: "no trigger enabled".into(),
+                });
+                self.progress.gate_passed = Some(first);
+            }
+            Some(holding) => {
+                let reason = format!(
+                    "analysis gate holds: {} (advance or promote to override)",
+                    holding.summary
+                );
+                let kind = format!("{:?}{:?}", holding.trigger, holding.outcome);
+                if self.progress.gate_hold.as_deref() != Some(kind.as_str()) {
+                    self.progress.gate_hold = Some(kind);
+                    let verdict = holding.clone();
+                    self.transition(now, reason, Actor::Engine, Some(verdict), out);
+                } else {
+                    self.snapshot.reason = reason;
+                }
+            }
+        }
+    }
+}
