@@ -1,0 +1,178 @@
+//! Reading a service's traffic backend: addresses and the upstreams of each version.
+
+use super::*;
+
+impl Walker<'_, '_> {
+    pub(super) fn backend(&mut self, value: &Value, who: &str) -> Option<Backend> {
+        let table = as_table(self.errors, "backend", value)?;
+        let span = value.span();
+        if let Some(kind) = get(table, "type") {
+            let name = as_str(self.errors, "type", kind)?;
+            if PLANNED_BACKEND_TYPES.contains(&name) {
+                self.errors.add_hint(
+                    &kind.span(),
+                    format!("backend type `{name}` is not supported yet"),
+                    "only `local` (the embedded data plane) is available now; `kubernetes` and `haproxy` backends are planned",
+                );
+                return None;
+            }
+            if !BACKEND_TYPES.contains(&name) {
+                let all = ["local", "kubernetes", "haproxy"];
+                let hint = match crate::config::schema::closest(name, &all) {
+                    Some(c) => format!("did you mean `{c}`? only `local` (the embedded data plane) is available now; `kubernetes` and `haproxy` are planned"),
+                    None => "only `local` (the embedded data plane) is available now; `kubernetes` and `haproxy` backends are planned".to_string(),
+                };
+                self.errors
+                    .add_hint(&kind.span(), format!("unknown backend type `{name}`"), hint);
+                return None;
+            }
+        }
+        let place = "`[environments.services.backend]`";
+        check_keys(self.errors, table, LOCAL_BACKEND_KEYS, place);
+
+        let listen = self
+            .required(
+                table,
+                &span,
+                "listen",
+                place,
+                "add `listen = \"127.0.0.1:18080\"`: where the proxy accepts user traffic",
+            )
+            .and_then(|v| self.own_address(v, "listen", who));
+        let admin = self
+            .required(
+                table,
+                &span,
+                "admin",
+                place,
+                "add `admin = \"127.0.0.1:19080\"`: where /metrics and the control API are served",
+            )
+            .and_then(|v| self.own_address(v, "admin", who));
+        let versions = self
+            .required(
+                table,
+                &span,
+                "versions",
+                place,
+                "add a `[environments.services.backend.versions]` table: \"v1.4.2\" = [\"127.0.0.1:18181\"]",
+            )
+            .and_then(|v| self.versions(v));
+        let stable = self
+            .required(
+                table,
+                &span,
+                "stable",
+                place,
+                "add `stable = \"…\"`: the version serving today, one of `versions`",
+            )
+            .and_then(|v| {
+                let stable = as_name(self.errors, "stable", v)?;
+                if let Some(versions) = &versions
+                    && !versions.contains_key(&stable)
+                {
+                    let names: Vec<&str> = versions.keys().map(String::as_str).collect();
+                    self.errors.add_hint(
+                        &v.span(),
+                        format!("`stable` version `{stable}` is not among `versions`"),
+                        suggestion(&stable, &names, "known versions"),
+                    );
+                    return None;
+                }
+                Some(stable)
+            });
+        let error_kind_header = match get(table, "error_kind_header") {
+            None => Some(None),
+            Some(v) => as_name(self.errors, "error_kind_header", v).and_then(|h| {
+                if hyper::header::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                    self.errors.add_hint(
+                        &v.span(),
+                        format!("`error_kind_header`: `{h}` is not a valid HTTP header name"),
+                        "write a header name such as \"x-error-kind\"",
+                    );
+                    return None;
+                }
+                Some(Some(h))
+            }),
+        };
+        Some(Backend::Local(LocalBackend {
+            listen: listen?,
+            admin: admin?,
+            stable: stable?,
+            versions: versions?,
+            error_kind_header: error_kind_header?,
+        }))
+    }
+
+    /// A listen or admin address, which no other service may use.
+    pub(super) fn own_address(
+        &mut self,
+        value: &Value,
+        key: &str,
+        who: &str,
+    ) -> Option<SocketAddr> {
+        let addr = as_socket_addr(self.errors, key, value)?;
+        // Port 0 asks the OS for a free port, so it never collides.
+        if addr.port() == 0 {
+            return Some(addr);
+        }
+        let user = format!("the {key} address of `{who}`");
+        if let Some(first) = self.addresses.get(&addr) {
+            self.errors.add_hint(
+                &value.span(),
+                format!("`{key}` address {addr} is already {first}"),
+                "every service needs its own listen and admin ports",
+            );
+            return None;
+        }
+        self.addresses.insert(addr, user);
+        Some(addr)
+    }
+
+    pub(super) fn versions(&mut self, value: &Value) -> Option<BTreeMap<String, Vec<SocketAddr>>> {
+        let table = as_table(self.errors, "versions", value)?;
+        if table.is_empty() {
+            self.errors.add_hint(
+                &value.span(),
+                "`versions` is empty",
+                "add each version with its upstreams: \"v1.4.2\" = [\"127.0.0.1:18181\"]",
+            );
+            return None;
+        }
+        let mut versions = BTreeMap::new();
+        let mut complete = true;
+        for (key, upstreams) in table.iter() {
+            let version = key.get_ref().to_string();
+            let Some(items) = as_array(self.errors, &version, upstreams) else {
+                complete = false;
+                continue;
+            };
+            if items.is_empty() {
+                self.errors.add_hint(
+                    &key.span(),
+                    format!("version `{version}` has no upstreams"),
+                    "list at least one upstream address, e.g. [\"127.0.0.1:18181\"]",
+                );
+                complete = false;
+                continue;
+            }
+            let mut addrs: Vec<SocketAddr> = Vec::new();
+            for item in items {
+                match as_socket_addr(self.errors, &version, item) {
+                    // Port 0 is "any free port" (the demo fills it in), so it may repeat.
+                    Some(addr) if addr.port() != 0 && addrs.contains(&addr) => {
+                        self.errors.add_hint(
+                            &item.span(),
+                            format!("upstream {addr} is listed twice for version `{version}`"),
+                            "list each instance once",
+                        );
+                        complete = false;
+                    }
+                    Some(addr) => addrs.push(addr),
+                    None => complete = false,
+                }
+            }
+            versions.insert(version, addrs);
+        }
+        complete.then_some(versions)
+    }
+}

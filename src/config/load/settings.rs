@@ -1,0 +1,170 @@
+//! Reading the per-service settings that `[defaults]` can also hold: analysis, triggers, bands, health.
+
+use super::*;
+
+impl Walker<'_, '_> {
+    pub(super) fn analysis(&mut self, value: &Value, analysis: &mut Analysis) {
+        let Some(table) = as_table(self.errors, "analysis", value) else {
+            return;
+        };
+        check_keys(self.errors, table, ANALYSIS_KEYS, "`analysis`");
+        if let Some(v) = get(table, "interval")
+            && let Some(d) = as_positive_duration(self.errors, "interval", v)
+        {
+            analysis.interval = d;
+        }
+        if let Some(v) = get(table, "min_requests")
+            && let Some(n) = as_integer(self.errors, "min_requests", v)
+        {
+            match u64::try_from(n) {
+                Ok(n) if n >= 1 => analysis.min_requests = n,
+                _ => self.errors.add_hint(
+                    &v.span(),
+                    format!("`min_requests` is {n}, it must be at least 1"),
+                    "below this many requests a trigger reports \"not enough evidence\" instead of judging; 100 is the default",
+                ),
+            }
+        }
+    }
+
+    pub(super) fn triggers(&mut self, value: &Value, triggers: &mut Triggers) {
+        let Some(table) = as_table(self.errors, "triggers", value) else {
+            return;
+        };
+        check_keys(self.errors, table, TRIGGER_NAMES, "`triggers`");
+        for (name, trigger) in [
+            ("error_rate", &mut triggers.error_rate),
+            ("p95_latency", &mut triggers.p95_latency),
+            ("unhealthy_instances", &mut triggers.unhealthy_instances),
+            ("new_error_kind", &mut triggers.new_error_kind),
+        ] {
+            let Some(v) = get(table, name) else { continue };
+            let Some(t) = as_table(self.errors, name, v) else {
+                continue;
+            };
+            check_keys(self.errors, t, TRIGGER_KEYS, &format!("`triggers.{name}`"));
+            if let Some(v) = get(t, "threshold")
+                && let Some(x) = as_non_negative(self.errors, "threshold", v)
+            {
+                trigger.threshold = x;
+            }
+            if let Some(v) = get(t, "after")
+                && let Some(d) = as_duration(self.errors, "after", v)
+            {
+                trigger.after = d;
+            }
+            if let Some(v) = get(t, "enabled")
+                && let Some(b) = as_bool(self.errors, "enabled", v)
+            {
+                trigger.enabled = b;
+            }
+        }
+    }
+
+    pub(super) fn bands(&mut self, value: &Value, bands: &mut Bands) {
+        let Some(table) = as_table(self.errors, "bands", value) else {
+            return;
+        };
+        check_keys(self.errors, table, BAND_NAMES, "`bands`");
+        for (name, band) in [
+            ("error_rate", &mut bands.error_rate),
+            ("p95_ms", &mut bands.p95_ms),
+        ] {
+            let Some(v) = get(table, name) else { continue };
+            let Some(t) = as_table(self.errors, name, v) else {
+                continue;
+            };
+            check_keys(self.errors, t, BAND_KEYS, &format!("`bands.{name}`"));
+            let mut valid = true;
+            for (key, field) in [
+                ("target", &mut band.target),
+                ("alert", &mut band.alert),
+                ("critical", &mut band.critical),
+            ] {
+                if let Some(v) = get(t, key) {
+                    match as_non_negative(self.errors, key, v) {
+                        Some(x) => *field = x,
+                        None => valid = false,
+                    }
+                }
+            }
+            // Checked on the merged band, where this layer touched it, so an
+            // override that breaks the inherited order is caught here.
+            if valid && !(band.target <= band.alert && band.alert <= band.critical) {
+                self.errors.add_hint(
+                    &v.span(),
+                    format!(
+                        "`bands.{name}` out of order: target {}, alert {}, critical {}",
+                        band.target, band.alert, band.critical
+                    ),
+                    "bands must satisfy target ≤ alert ≤ critical (values not given here are inherited)",
+                );
+            }
+        }
+    }
+
+    pub(super) fn health(&mut self, value: &Value, health: &mut HealthCheck) {
+        let Some(table) = as_table(self.errors, "health", value) else {
+            return;
+        };
+        check_keys(self.errors, table, HEALTH_KEYS, "`health`");
+        if let Some(v) = get(table, "path")
+            && let Some(p) = as_path(self.errors, "path", v)
+        {
+            health.path = p;
+        }
+        if let Some(v) = get(table, "interval")
+            && let Some(d) = as_positive_duration(self.errors, "interval", v)
+        {
+            health.interval = d;
+        }
+        if let Some(v) = get(table, "timeout")
+            && let Some(d) = as_positive_duration(self.errors, "timeout", v)
+        {
+            health.timeout = d;
+        }
+        let Some(v) = get(table, "headers") else {
+            return;
+        };
+        let Some(headers) = as_table(self.errors, "headers", v) else {
+            return;
+        };
+        for (key, v) in headers.iter() {
+            let name = key.get_ref().as_ref();
+            if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                self.errors.add_hint(
+                    &key.span(),
+                    format!("`{name}` is not a valid HTTP header name"),
+                    "write a header name such as \"Authorization\"",
+                );
+                continue;
+            }
+            // The value is a secret: messages name the header and the
+            // variable, never the text.
+            let Some(text) = as_str(self.errors, name, v) else {
+                continue;
+            };
+            match secret::resolve(text, self.env) {
+                Ok(secret) => {
+                    health.headers.insert(name.to_string(), secret);
+                }
+                Err(problems) => {
+                    for problem in problems {
+                        match problem {
+                            SecretError::Unset(var) => self.errors.add_hint(
+                                &v.span(),
+                                format!("header `{name}` uses `${{{var}}}`, which is not set"),
+                                format!("export {var}=… in the environment helmsman runs in"),
+                            ),
+                            SecretError::Malformed(message) => self.errors.add_hint(
+                                &v.span(),
+                                format!("header `{name}`: {message}"),
+                                "reference a variable as `${NAME}` (letters, digits and `_`)",
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
