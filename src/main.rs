@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use helmsman::cli;
 use helmsman::cli::OutputFormat;
 use helmsman::cli::check_config::CheckConfigArgs;
@@ -28,6 +28,17 @@ struct Cli {
     state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
+    #[arg(skip)]
+    config_from_command_line: bool,
+}
+
+/// Whether `--config` was typed (before or after the subcommand), as
+/// opposed to coming from `HELMSMAN_CONFIG`.
+fn config_given_on_command_line(matches: &clap::ArgMatches) -> bool {
+    let typed = |m: &clap::ArgMatches| {
+        m.value_source("config") == Some(clap::parser::ValueSource::CommandLine)
+    };
+    typed(matches) || matches.subcommand().is_some_and(|(_, sub)| typed(sub))
 }
 
 #[derive(Subcommand)]
@@ -94,7 +105,14 @@ enum Command {
 const NO_COCKPIT: &str = "the cockpit is not built yet: run with --headless";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // The demo runs its own world: only a --config given on its command line
+    // replaces the built-in one, never a HELMSMAN_CONFIG meant for real releases.
+    cli.config_from_command_line = config_given_on_command_line(&matches);
     let state_dir = cli::state_dir(cli.state_dir.as_deref());
     let _log_guard = cli::logging::init(&state_dir);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -137,7 +155,7 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
                 return 2;
             }
             cli::demo::run_headless(cli::demo::DemoOptions {
-                config: cli.config.clone(),
+                config: cli.config.clone().filter(|_| cli.config_from_command_line),
                 scenario,
                 strategy,
                 output,

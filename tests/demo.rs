@@ -197,3 +197,28 @@ fn sigterm_mid_release_rolls_back_instead_of_leaving_it_half_way() {
     assert!(out.contains("→ Rolled back"), "{out}");
     assert!(!out.contains("staging/checkout  "), "went on:\n{out}");
 }
+
+#[test]
+fn helmsman_config_in_the_environment_does_not_replace_the_demo_world() {
+    let state = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_helmsman"))
+        .args(["demo", "--headless", "--scenario", "unhealthy"])
+        .env("HELMSMAN_STATE_DIR", state.path())
+        .env("HELMSMAN_CONFIG", "/nonexistent/helmsman.toml")
+        .output()
+        .unwrap();
+    assert_exit(&output, 3);
+    // Typed on the command line, it does.
+    let typed = Command::new(env!("CARGO_BIN_EXE_helmsman"))
+        .args([
+            "demo",
+            "--headless",
+            "--config",
+            "/nonexistent/helmsman.toml",
+        ])
+        .env("HELMSMAN_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    assert_exit(&typed, 2);
+    assert!(String::from_utf8_lossy(&typed.stderr).contains("/nonexistent/helmsman.toml"));
+}
