@@ -225,6 +225,16 @@ struct StepProgress {
     prepare_attempts: u32,
 }
 
+/// The last look at the metrics before the new version becomes stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FinalCheck {
+    NotYet,
+    /// A fresh reading was asked for.
+    Waiting,
+    /// It came back and no trigger failed on it.
+    Passed,
+}
+
 #[derive(Clone)]
 pub struct Release {
     spec: ReleaseSpec,
@@ -244,6 +254,14 @@ pub struct Release {
     traffic_read_wanted: Option<ReadPurpose>,
     traffic_read_retry: Option<ReadPurpose>,
     metrics_read_in_flight: bool,
+    /// Readings requested before the current epoch are stale: the epoch
+    /// moves when the new version is staged (its counters may hold an
+    /// earlier release's requests) and before finishing (success is judged
+    /// on a reading taken after the last step, not on an older one).
+    metrics_epoch: u64,
+    metrics_read_epoch: u64,
+    /// Finishing waits for a fresh reading judged by every trigger.
+    final_check: FinalCheck,
     retry_at: Option<DateTime<Utc>>,
     last_periodic_read: Option<DateTime<Utc>>,
     /// Operator pause: who paused.
@@ -309,6 +327,9 @@ impl Release {
             traffic_read_wanted: None,
             traffic_read_retry: None,
             metrics_read_in_flight: false,
+            metrics_epoch: 0,
+            metrics_read_epoch: 0,
+            final_check: FinalCheck::NotYet,
             retry_at: None,
             last_periodic_read: None,
             paused_by: None,

@@ -65,6 +65,11 @@ impl Release {
                     self.transition(now, reason, Actor::Engine, None, out);
                 }
             }
+            Ok(_) if self.metrics_read_epoch != self.metrics_epoch => {
+                // Asked for before the new version was staged or before the
+                // final check: not evidence about this window.
+                self.request_metrics_read(out);
+            }
             Ok(reading) => {
                 let recovered = self.metrics_error.take().is_some();
                 self.snapshot.metrics_at = Some(now);
@@ -87,6 +92,9 @@ impl Release {
                 }
                 self.judge_triggers(now, out);
                 self.judge_gate(now, out);
+                if self.final_check == FinalCheck::Waiting && matches!(self.mode, Mode::Running) {
+                    self.final_check = FinalCheck::Passed;
+                }
             }
         }
     }
@@ -174,6 +182,13 @@ impl Release {
             Ok(()) => {
                 self.write = WriteState::Done;
                 self.write_error = None;
+                if self.last_write == Some(Effect::Prepare) {
+                    // The data plane keeps counters per version for its
+                    // whole life: an earlier release of the same version
+                    // must not count as evidence for this one.
+                    self.latest_reading = None;
+                    self.require_fresh_reading(out);
+                }
             }
             Err(e) => {
                 let what = self

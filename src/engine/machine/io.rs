@@ -19,8 +19,16 @@ impl Release {
     pub(super) fn request_metrics_read(&mut self, out: &mut Vec<Effect>) {
         if !self.metrics_read_in_flight {
             self.metrics_read_in_flight = true;
+            self.metrics_read_epoch = self.metrics_epoch;
             out.push(Effect::ReadMetrics);
         }
+    }
+
+    /// From now on only readings requested after this call count; one is
+    /// requested (at once, or when the read in flight comes back stale).
+    pub(super) fn require_fresh_reading(&mut self, out: &mut Vec<Effect>) {
+        self.metrics_epoch += 1;
+        self.request_metrics_read(out);
     }
 
     pub(super) fn emit_write(&mut self, effect: Effect, out: &mut Vec<Effect>) {

@@ -26,6 +26,9 @@ impl Release {
                 if !self.can_move() {
                     return;
                 }
+                if self.plan[self.step] == PlanStep::Finish && !self.final_check_passed(out) {
+                    return;
+                }
                 self.enter_step(now, out);
                 continue;
             }
@@ -33,6 +36,22 @@ impl Release {
                 return;
             }
             self.complete_step(now, out);
+        }
+    }
+
+    /// The new version becomes stable only after a reading taken once the
+    /// last step is over has been judged by every trigger: a timed pause
+    /// ends on time alone, and its latest reading may be an interval old.
+    fn final_check_passed(&mut self, out: &mut Vec<Effect>) -> bool {
+        match self.final_check {
+            FinalCheck::Passed => true,
+            FinalCheck::Waiting => false,
+            FinalCheck::NotYet => {
+                self.final_check = FinalCheck::Waiting;
+                self.snapshot.reason = "taking a last look at the metrics before finishing".into();
+                self.require_fresh_reading(out);
+                false
+            }
         }
     }
 

@@ -237,7 +237,13 @@ impl World {
         for _ in 0..10 * dt {
             r.baseline.latency.record_ms(self.base_latency_ms);
         }
-        Ok(self.reading.clone())
+        // Like the data plane: no new side, no new counters — until it is
+        // staged, when whatever it counted before shows up again.
+        let mut reading = self.reading.clone();
+        if !self.staged {
+            reading.new = Default::default();
+        }
+        Ok(reading)
     }
 }
 
@@ -589,6 +595,43 @@ fn error_rate_rolls_back_with_its_numbers() {
         last.reason
     );
     assert_eq!(last.actor, Actor::Engine);
+}
+
+#[test]
+fn an_earlier_release_of_the_same_version_is_not_evidence() {
+    let mut h = Harness::new(canary(vec![Step::Weight(10), Step::Pause(secs(60))]));
+    // A previous, rolled-back release of v2 left these on the data plane.
+    h.world.reading.new.requests = 100;
+    h.world.reading.new.errors = 60;
+    h.world
+        .reading
+        .new
+        .errors_by_kind
+        .insert("http_500".into(), 60);
+    let mut h = h.start();
+    assert_eq!(
+        h.run_to_end(secs(600)),
+        Some(ReleaseResult::Succeeded),
+        "{:#?}",
+        h.events.iter().map(|e| &e.reason).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn finishing_waits_for_a_fresh_reading_taken_after_the_last_step() {
+    // Readings every 10 s; the last pause ends at 55 s, five seconds after
+    // the last periodic reading. The new version breaks at 52 s.
+    let mut h = Harness::new(canary(vec![Step::Weight(100), Step::Pause(secs(55))]));
+    h.world.new_rps = 10;
+    let mut h = h.start();
+    h.run_for(secs(52));
+    h.world.new_err_pct = 100.0;
+    assert_eq!(h.run_to_end(secs(600)), Some(ReleaseResult::RolledBack));
+    assert!(
+        !h.traffic_writes().contains(&Effect::Finish),
+        "{:?}",
+        h.traffic_writes()
+    );
 }
 
 #[test]
