@@ -7,12 +7,12 @@ pub mod backends;
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use crate::config::{Config, Service, Strategy};
 use crate::engine::clock::TokioClock;
-use crate::engine::driver::spawn_release;
+use crate::engine::driver::{ReleaseHandle, spawn_release};
 use crate::engine::machine::ReleaseSpec;
 use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Target};
 use crate::store::{History, ReleaseRecord, StoreError};
@@ -166,7 +166,7 @@ pub async fn run(
                 )));
             }
         }
-        let result = release_one(config, env, service, request, history, on_event).await?;
+        let result = release_one(env, service, request, history, on_event).await?;
         if result != ReleaseResult::Succeeded {
             return Ok(result);
         }
@@ -174,14 +174,23 @@ pub async fn run(
     Ok(ReleaseResult::Succeeded)
 }
 
-async fn release_one(
-    _config: &Config,
+/// A release spawned on the current runtime, with what it was started from.
+pub struct StartedRelease {
+    pub spec: ReleaseSpec,
+    pub handle: ReleaseHandle,
+    pub started_at: DateTime<Utc>,
+}
+
+/// Starts driving a release of `request.version` of `service` in `env`:
+/// reads the backend's traffic state (the stable version it runs), refuses
+/// a release of the version already stable, and spawns the engine with the
+/// service's providers on the current tokio runtime. Does not wait for the
+/// release, does not check `requires` and records nothing: see [`run`].
+pub async fn start_release(
     env: &str,
     service: &Service,
     request: &ReleaseRequest,
-    history: &mut History,
-    on_event: &mut (dyn FnMut(&Event) + Send),
-) -> Result<ReleaseResult, PipelineError> {
+) -> Result<StartedRelease, PipelineError> {
     let target = Target {
         env: env.to_string(),
         service: service.name.clone(),
@@ -208,15 +217,35 @@ async fn release_one(
         target.service
     );
     let spec = ReleaseSpec {
-        target: target.clone(),
-        release_id: release_id.clone(),
-        stable_version: state.stable_version.clone(),
+        target,
+        release_id,
+        stable_version: state.stable_version,
         new_version: request.version.clone(),
-        service: service.clone(),
+        service,
         started_by: request.actor.clone(),
     };
-    let providers = backends::providers_for(&service, &request.version);
-    let mut handle = spawn_release(spec, providers, Arc::new(TokioClock::new()));
+    let providers = backends::providers_for(&spec.service, &request.version);
+    let handle = spawn_release(spec.clone(), providers, Arc::new(TokioClock::new()));
+    Ok(StartedRelease {
+        spec,
+        handle,
+        started_at,
+    })
+}
+
+async fn release_one(
+    env: &str,
+    service: &Service,
+    request: &ReleaseRequest,
+    history: &mut History,
+    on_event: &mut (dyn FnMut(&Event) + Send),
+) -> Result<ReleaseResult, PipelineError> {
+    let StartedRelease {
+        spec,
+        mut handle,
+        started_at,
+    } = start_release(env, service, request).await?;
+    let target = spec.target.clone();
     let mut interruption = std::pin::pin!(interruption());
     let mut interrupted = false;
     let mut events_open = true;
@@ -257,10 +286,10 @@ async fn release_one(
         }
     };
     history.record(ReleaseRecord {
-        id: release_id,
+        id: spec.release_id,
         target,
-        strategy: service.strategy.name().to_string(),
-        stable_version: state.stable_version,
+        strategy: spec.service.strategy.name().to_string(),
+        stable_version: spec.stable_version,
         new_version: request.version.clone(),
         result,
         reason: last_reason,
