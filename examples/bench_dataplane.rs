@@ -18,13 +18,13 @@ fn arg(n: usize, default: &str) -> Result<SocketAddr, std::net::AddrParseError> 
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // WORKERS picks the tokio worker threads (default: one per CPU), to
-    // compare against HAProxy's `nbthread`.
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()) {
-        runtime.worker_threads(workers);
-    }
-    runtime.enable_all().build()?.block_on(run())
+    // The data plane serves user connections on its own worker threads (one
+    // per CPU, like HAProxy's `nbthread`); this runtime only accepts
+    // connections and runs the admin API and the health checks.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {

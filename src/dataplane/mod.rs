@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod routing;
 pub mod server;
 pub mod state;
+pub mod workers;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -36,6 +37,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{HealthCheck, LocalBackend};
 use state::Shared;
+use workers::Workers;
 
 /// How long `shutdown` waits for in-flight requests before closing them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -118,7 +120,6 @@ impl DataPlane {
             cfg.name.clone(),
             &cfg.stable_version,
             cfg.versions.clone(),
-            proxy::upstream_client(CONNECT_TIMEOUT),
             error_kind_header,
         ));
         let health_checks = health::spawn_checkers(
@@ -127,23 +128,33 @@ impl DataPlane {
             proxy::upstream_client(cfg.health.timeout),
         );
 
+        let workers = Arc::new(Workers::per_cpu("helmsman-proxy").await?);
+
         let (stop, stopped) = watch::channel(false);
         let proxy_shared = shared.clone();
         let proxy_server = tokio::spawn(server::serve(
             listener,
-            move |request, peer| {
-                let shared = proxy_shared.clone();
-                async move { proxy::handle(&shared, request, peer).await }
+            move |peer| {
+                let conn = Arc::new(proxy::Connection::new(proxy_shared.clone(), peer));
+                move |request| {
+                    let conn = conn.clone();
+                    async move { proxy::handle(&conn, request).await }
+                }
             },
+            Some(workers),
             stopped.clone(),
             DRAIN_TIMEOUT,
         ));
         let admin_server = tokio::spawn(server::serve(
             admin_listener,
-            move |request, _peer| {
+            move |_peer| {
                 let shared = shared.clone();
-                async move { admin::handle(&shared, request).await }
+                move |request| {
+                    let shared = shared.clone();
+                    async move { admin::handle(&shared, request).await }
+                }
             },
+            None,
             stopped,
             DRAIN_TIMEOUT,
         ));

@@ -2,10 +2,14 @@
 //! with keep-alive on each accepted connection, and a graceful stop that
 //! refuses new connections, lets in-flight requests finish (bounded by
 //! `drain`), then closes what is left.
+//!
+//! With `workers`, each accepted connection runs on one worker runtime
+//! (round-robin) instead of the caller's: see `workers`.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::{Body, Incoming};
@@ -14,17 +18,23 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use super::workers::Workers;
+
 /// Serves `listener` until `stop` changes (or its sender is dropped).
-pub async fn serve<H, F, B>(
+/// `connection(peer)` makes the request handler of one accepted connection,
+/// so a handler can keep per-connection state.
+pub async fn serve<C, H, F, B>(
     listener: TcpListener,
-    handler: H,
+    connection: C,
+    workers: Option<Arc<Workers>>,
     mut stop: watch::Receiver<bool>,
     drain: Duration,
 ) where
-    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    C: Fn(SocketAddr) -> H,
+    H: Fn(Request<Incoming>) -> F + Send + 'static,
     F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
     B: Body + Send + 'static,
     B::Data: Send,
@@ -46,17 +56,37 @@ pub async fn serve<H, F, B>(
                 };
                 // Small request/response heads must leave at once.
                 let _ = stream.set_nodelay(true);
-                let handler = handler.clone();
-                let service = service_fn(move |request| handler(request, peer));
-                let conn = http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                connections.spawn(async move {
-                    if let Err(e) = conn.await {
+                let service = service_fn(connection(peer));
+                let watcher = graceful.watcher();
+                let task = move |stream: TcpStream| async move {
+                    let conn = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
-                });
+                };
+                match &workers {
+                    // The socket moves to the worker's own event loop: its
+                    // readiness must not be reported by this runtime's.
+                    Some(workers) => match stream.into_std() {
+                        Ok(stream) => {
+                            connections.spawn_on(
+                                async move {
+                                    match TcpStream::from_std(stream) {
+                                        Ok(stream) => task(stream).await,
+                                        Err(e) => tracing::warn!(%peer, error = %e, "cannot register a connection"),
+                                    }
+                                },
+                                workers.next(),
+                            );
+                        }
+                        Err(e) => tracing::warn!(%peer, error = %e, "cannot hand a connection to a worker"),
+                    },
+                    None => {
+                        connections.spawn(task(stream));
+                    }
+                }
             }
             // Reap finished connections so the set does not grow.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}

@@ -8,7 +8,6 @@ use hyper::header::HeaderName;
 
 use super::counters::Registry;
 use super::pool::{Catalog, SideRoute, Table};
-use super::proxy::UpstreamClient;
 use super::routing::{RoutingError, RoutingSpec, Versions};
 use crate::metrics::Reading;
 use crate::providers::{Instance, TrafficState};
@@ -19,7 +18,6 @@ pub struct Shared {
     pub versions: Versions,
     pub catalog: Catalog,
     pub registry: Registry,
-    pub client: UpstreamClient,
     pub error_kind_header: Option<HeaderName>,
     /// The table requests read. `ArcSwap` makes a change one atomic pointer
     /// swap: readers never block and never see half a change.
@@ -34,7 +32,6 @@ impl Shared {
         name: String,
         stable: &str,
         versions: Versions,
-        client: UpstreamClient,
         error_kind_header: Option<HeaderName>,
     ) -> Self {
         let catalog = Catalog::new(&versions);
@@ -45,7 +42,6 @@ impl Shared {
             versions,
             catalog,
             registry,
-            client,
             error_kind_header,
             table: ArcSwap::from_pointee(table),
             writer: Mutex::new(()),
