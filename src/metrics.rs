@@ -67,6 +67,18 @@ impl LatencyHistogram {
 
     /// The `q` quantile (0..=1) in milliseconds, interpolated linearly inside
     /// its bucket as Prometheus' `histogram_quantile` does. `None` when empty.
+    ///
+    /// ```
+    /// use helmsman::metrics::LatencyHistogram;
+    ///
+    /// let mut h = LatencyHistogram::default();
+    /// for ms in 1..=100 {
+    ///     h.record_ms(ms as f64);
+    /// }
+    /// let p95 = h.quantile_ms(0.95).unwrap();
+    /// assert!((90.0..=100.0).contains(&p95), "{p95}");
+    /// assert_eq!(LatencyHistogram::default().quantile_ms(0.95), None);
+    /// ```
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
         let total = self.total();
         if total == 0 || !(0.0..=1.0).contains(&q) {

@@ -3,6 +3,15 @@
 use std::time::Duration;
 
 /// Parses a human duration. The error says what was expected.
+///
+/// ```
+/// use std::time::Duration;
+/// use helmsman::config::duration::parse;
+///
+/// assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+/// assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+/// assert!(parse("2 minutes").unwrap_err().contains("space"));
+/// ```
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
