@@ -15,3 +15,4 @@ pub mod metrics;
 pub mod pipeline;
 pub mod providers;
 pub mod store;
+pub mod tui;

@@ -1,0 +1,12 @@
+//! The cockpit's pure layer: the model (`Cockpit`), the key table, the
+//! theme and the views. The terminal loop and the wiring to the engine live
+//! in the shell; nothing here does IO.
+
+pub mod keymap;
+pub mod model;
+pub mod theme;
+pub mod view;
+
+pub use model::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo};
+pub use theme::Theme;
+pub use view::render;

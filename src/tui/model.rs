@@ -1,0 +1,787 @@
+//! Everything the cockpit shows, and what keys do to it. No IO, no tokio,
+//! no clock of its own: the shell feeds snapshots, events, replies, keys and
+//! the time, and draws `view::render` of the result.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyEvent, KeyEventKind};
+
+use super::keymap::{self, KeyAction, View};
+use crate::config::{self, Bands, Triggers};
+use crate::engine::{Actor, Command, CommandKind, CommandReply, Event, Phase, Snapshot, Target};
+
+/// Readings kept per release for the sparklines.
+pub const HISTORY_LEN: usize = 60;
+/// Events kept per target for the detail view.
+pub const EVENTS_KEPT: usize = 200;
+
+/// What the shell must do after a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    None,
+    Redraw,
+    Send(Command),
+    Quit,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeaderInfo {
+    /// "demo" or the config path.
+    pub config_label: String,
+    pub operator: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvInfo {
+    pub name: String,
+    pub services: Vec<ServiceInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceInfo {
+    pub name: String,
+    pub stable_version: String,
+    pub strategy: String,
+    pub bands: Bands,
+    pub triggers: Triggers,
+}
+
+/// "prod" and "production" are marked on screen and in confirmations.
+pub fn is_prod(env: &str) -> bool {
+    env.eq_ignore_ascii_case("prod") || env.eq_ignore_ascii_case("production")
+}
+
+/// One target's live state as the cockpit knows it.
+#[derive(Debug, Default)]
+pub(crate) struct TargetState {
+    pub snapshot: Option<Snapshot>,
+    pub error_history: VecDeque<f64>,
+    pub p95_history: VecDeque<f64>,
+    pub events: VecDeque<Event>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Screen {
+    Main,
+    Detail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Focus {
+    Cancel,
+    Confirm,
+}
+
+/// A promote or rollback waiting for `y`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Confirmation {
+    pub command: Command,
+    /// "Roll back" / "Promote", the confirm button's label.
+    pub verb: &'static str,
+    /// "prod/checkout: roll back v1.5.0 → v1.4.2: all traffic to v1.4.2 at once"
+    pub text: String,
+    pub prod: bool,
+    pub focus: Focus,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Overlay {
+    Help,
+    Confirm(Confirmation),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusKind {
+    Note,
+    Accepted,
+    Refused,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Status {
+    pub kind: StatusKind,
+    pub text: String,
+}
+
+pub struct Cockpit {
+    pub(crate) header: HeaderInfo,
+    pub(crate) envs: Vec<EnvInfo>,
+    pub(crate) read_only: bool,
+    pub(crate) now: Option<DateTime<Utc>>,
+    pub(crate) targets: HashMap<Target, TargetState>,
+    pub(crate) selected_env: usize,
+    /// The selected service of each environment, kept while moving across.
+    pub(crate) selected_service: Vec<usize>,
+    pub(crate) screen: Screen,
+    pub(crate) overlay: Option<Overlay>,
+    pub(crate) status: Option<Status>,
+    /// How many of the newest events the detail view skips.
+    pub(crate) event_scroll: usize,
+    pub(crate) stale_after: chrono::Duration,
+}
+
+impl Cockpit {
+    pub fn new(header: HeaderInfo, envs: Vec<EnvInfo>, read_only: bool) -> Cockpit {
+        let interval = config::defaults::analysis().interval;
+        Cockpit {
+            header,
+            selected_service: vec![0; envs.len()],
+            envs,
+            read_only,
+            now: None,
+            targets: HashMap::new(),
+            selected_env: 0,
+            screen: Screen::Main,
+            overlay: None,
+            status: None,
+            event_scroll: 0,
+            stale_after: chrono::Duration::from_std(interval * 3)
+                .unwrap_or(chrono::Duration::seconds(30)),
+        }
+    }
+
+    /// Numbers older than this are marked STALE. Defaults to 3 analysis
+    /// intervals at the default interval; the shell sets 3 × the configured one.
+    pub fn set_stale_after(&mut self, age: std::time::Duration) {
+        if let Ok(age) = chrono::Duration::from_std(age) {
+            self.stale_after = age;
+        }
+    }
+
+    pub fn on_snapshot(&mut self, snapshot: Snapshot, now: DateTime<Utc>) {
+        self.tick(now);
+        let state = self.targets.entry(snapshot.target.clone()).or_default();
+        let previous = state.snapshot.as_ref();
+        let new_release = previous.is_none_or(|p| p.release_id != snapshot.release_id);
+        if new_release {
+            state.error_history.clear();
+            state.p95_history.clear();
+        }
+        // One sparkline point per metrics reading, not per snapshot: the
+        // engine publishes on every transition too.
+        let new_reading =
+            new_release || previous.is_none_or(|p| p.metrics_at != snapshot.metrics_at);
+        if new_reading && snapshot.metrics_at.is_some() {
+            push_capped(
+                &mut state.error_history,
+                snapshot.new_error_rate_pct,
+                HISTORY_LEN,
+            );
+            push_capped(&mut state.p95_history, snapshot.new_p95_ms, HISTORY_LEN);
+        }
+        state.snapshot = Some(snapshot);
+    }
+
+    pub fn on_event(&mut self, event: Event) {
+        let target = Target {
+            env: event.env.clone(),
+            service: event.service.clone(),
+        };
+        let events = &mut self.targets.entry(target).or_default().events;
+        events.push_back(event);
+        while events.len() > EVENTS_KEPT {
+            events.pop_front();
+        }
+    }
+
+    pub fn on_reply(&mut self, command: &Command, reply: &CommandReply) {
+        self.status = Some(match reply {
+            CommandReply::Accepted => Status {
+                kind: StatusKind::Accepted,
+                text: format!("accepted: {} {}", command.kind, command.target),
+            },
+            CommandReply::Refused { reason } => Status {
+                kind: StatusKind::Refused,
+                text: format!("refused: {reason} ({} {})", command.kind, command.target),
+            },
+        });
+    }
+
+    pub fn tick(&mut self, now: DateTime<Utc>) {
+        self.now = Some(now);
+    }
+
+    pub fn on_key(&mut self, key: KeyEvent) -> Action {
+        if key.kind != KeyEventKind::Press {
+            return Action::None;
+        }
+        match keymap::lookup(self.view(), &key) {
+            Some(action) => self.apply(action),
+            None => Action::None,
+        }
+    }
+
+    /// Which part of the key table is in force.
+    pub fn view(&self) -> View {
+        match (&self.overlay, self.screen) {
+            (Some(Overlay::Help), _) => View::Help,
+            (Some(Overlay::Confirm(_)), _) => View::Confirm,
+            (None, Screen::Main) => View::Main,
+            (None, Screen::Detail) => View::Detail,
+        }
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The footer / status line: the last reply or note.
+    pub fn status_line(&self) -> Option<&str> {
+        self.status.as_ref().map(|s| s.text.as_str())
+    }
+
+    /// The selected environment and service.
+    pub fn selected(&self) -> Option<Target> {
+        let env = self.envs.get(self.selected_env)?;
+        let service = env.services.get(self.selected_service[self.selected_env])?;
+        Some(Target {
+            env: env.name.clone(),
+            service: service.name.clone(),
+        })
+    }
+
+    pub(crate) fn service_info(&self, target: &Target) -> Option<&ServiceInfo> {
+        self.envs
+            .iter()
+            .find(|e| e.name == target.env)?
+            .services
+            .iter()
+            .find(|s| s.name == target.service)
+    }
+
+    pub(crate) fn state(&self, target: &Target) -> Option<&TargetState> {
+        self.targets.get(target)
+    }
+
+    pub(crate) fn snapshot(&self, target: &Target) -> Option<&Snapshot> {
+        self.targets.get(target)?.snapshot.as_ref()
+    }
+
+    /// How old a release's numbers are, at the last tick.
+    pub(crate) fn data_age(&self, snapshot: &Snapshot) -> Option<chrono::Duration> {
+        Some(self.now? - snapshot.metrics_at?)
+    }
+
+    pub(crate) fn is_stale(&self, snapshot: &Snapshot) -> bool {
+        self.data_age(snapshot)
+            .is_some_and(|age| age > self.stale_after)
+    }
+
+    /// "prod/checkout waits for you at step 3/6", for every release at a
+    /// manual gate, in configuration order.
+    pub fn waiting_summary(&self) -> Vec<String> {
+        self.envs
+            .iter()
+            .flat_map(|env| {
+                env.services.iter().map(move |s| Target {
+                    env: env.name.clone(),
+                    service: s.name.clone(),
+                })
+            })
+            .filter_map(|t| {
+                let snap = self.snapshot(&t)?;
+                (snap.phase == Phase::WaitingForHuman).then(|| {
+                    format!(
+                        "{t} waits for you at step {}",
+                        step_of(snap.step, snap.steps.len())
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// What `p` would send for the selected release.
+    pub fn pause_or_resume(&self) -> CommandKind {
+        match self
+            .selected()
+            .and_then(|t| self.snapshot(&t).map(|s| s.phase))
+        {
+            Some(Phase::Paused) => CommandKind::Resume,
+            _ => CommandKind::Pause,
+        }
+    }
+
+    fn apply(&mut self, action: KeyAction) -> Action {
+        match action {
+            KeyAction::Quit => return Action::Quit,
+            KeyAction::PrevEnv | KeyAction::NextEnv => {
+                let n = self.envs.len().max(1);
+                self.selected_env = if action == KeyAction::NextEnv {
+                    (self.selected_env + 1) % n
+                } else {
+                    (self.selected_env + n - 1) % n
+                };
+                self.event_scroll = 0;
+            }
+            KeyAction::PrevService | KeyAction::NextService => {
+                let Some(env) = self.envs.get(self.selected_env) else {
+                    return Action::None;
+                };
+                let n = env.services.len().max(1);
+                let sel = &mut self.selected_service[self.selected_env];
+                *sel = if action == KeyAction::NextService {
+                    (*sel + 1) % n
+                } else {
+                    (*sel + n - 1) % n
+                };
+                self.event_scroll = 0;
+            }
+            KeyAction::ScrollUp => self.event_scroll = self.event_scroll.saturating_sub(1),
+            KeyAction::ScrollDown => {
+                let count = self
+                    .selected()
+                    .and_then(|t| self.state(&t).map(|s| s.events.len()))
+                    .unwrap_or(0);
+                self.event_scroll = (self.event_scroll + 1).min(count.saturating_sub(1));
+            }
+            KeyAction::Details => self.screen = Screen::Detail,
+            KeyAction::Back => self.screen = Screen::Main,
+            KeyAction::Help => self.overlay = Some(Overlay::Help),
+            KeyAction::CloseHelp => self.overlay = None,
+            KeyAction::Advance => return self.command(CommandKind::Advance),
+            KeyAction::PauseResume => return self.command(self.pause_or_resume()),
+            KeyAction::Promote => return self.command(CommandKind::Promote),
+            KeyAction::Rollback => return self.command(CommandKind::Rollback),
+            KeyAction::ToggleFocus => {
+                if let Some(Overlay::Confirm(c)) = &mut self.overlay {
+                    c.focus = match c.focus {
+                        Focus::Cancel => Focus::Confirm,
+                        Focus::Confirm => Focus::Cancel,
+                    };
+                }
+            }
+            KeyAction::PressFocused => {
+                let focus = match &self.overlay {
+                    Some(Overlay::Confirm(c)) => c.focus,
+                    _ => return Action::None,
+                };
+                return self.apply(match focus {
+                    Focus::Cancel => KeyAction::Cancel,
+                    Focus::Confirm => KeyAction::Confirm,
+                });
+            }
+            KeyAction::Confirm => {
+                if let Some(Overlay::Confirm(c)) = self.overlay.take() {
+                    if self.read_only {
+                        self.note("read-only: nothing sent".into());
+                        return Action::Redraw;
+                    }
+                    return Action::Send(c.command);
+                }
+            }
+            KeyAction::Cancel => {
+                if let Some(Overlay::Confirm(c)) = self.overlay.take() {
+                    self.note(format!(
+                        "cancelled: {} {} not sent",
+                        c.command.kind, c.command.target
+                    ));
+                }
+            }
+        }
+        Action::Redraw
+    }
+
+    /// A command key on the selected release: a note when nothing can be
+    /// sent, a confirmation for promote / rollback, else the command.
+    fn command(&mut self, kind: CommandKind) -> Action {
+        if self.read_only {
+            self.note("read-only: nothing sent".into());
+            return Action::Redraw;
+        }
+        let Some(target) = self.selected() else {
+            self.note("no service selected: nothing sent".into());
+            return Action::Redraw;
+        };
+        let Some(snap) = self.snapshot(&target) else {
+            self.note(format!("{target}: no release, nothing to {kind}"));
+            return Action::Redraw;
+        };
+        if snap.phase.is_finished() {
+            self.note(format!(
+                "{target}: release {}, nothing to {kind}",
+                snap.phase.words().to_lowercase()
+            ));
+            return Action::Redraw;
+        }
+        let command = Command {
+            target: target.clone(),
+            kind,
+            actor: self.header.operator.clone(),
+        };
+        let (verb, text) = match kind {
+            CommandKind::Rollback => (
+                "Roll back",
+                format!(
+                    "{target}: roll back {} → {}: all traffic to {} at once",
+                    snap.new_version, snap.stable_version, snap.stable_version
+                ),
+            ),
+            CommandKind::Promote => {
+                let remaining = snap.steps.len().saturating_sub(snap.step + 1);
+                (
+                    "Promote",
+                    format!(
+                        "{target}: promote {} → {}: traffic to {} goes from {} % to 100 %, \
+                         skipping {remaining} remaining step{}",
+                        snap.stable_version,
+                        snap.new_version,
+                        snap.new_version,
+                        snap.desired_weight,
+                        if remaining == 1 { "" } else { "s" }
+                    ),
+                )
+            }
+            _ => return Action::Send(command),
+        };
+        self.overlay = Some(Overlay::Confirm(Confirmation {
+            prod: is_prod(&target.env),
+            command,
+            verb,
+            text,
+            focus: Focus::Cancel,
+        }));
+        Action::Redraw
+    }
+
+    fn note(&mut self, text: String) {
+        self.status = Some(Status {
+            kind: StatusKind::Note,
+            text,
+        });
+    }
+}
+
+/// "3/6" for 0-based step 2 of 6; "-" without steps.
+pub(crate) fn step_of(step: usize, steps: usize) -> String {
+    if steps == 0 {
+        "-".into()
+    } else {
+        format!("{}/{}", (step + 1).min(steps), steps)
+    }
+}
+
+fn push_capped(history: &mut VecDeque<f64>, value: Option<f64>, cap: usize) {
+    if let Some(v) = value {
+        history.push_back(v);
+        while history.len() > cap {
+            history.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::InstanceCounts;
+    use crossterm::event::{KeyCode, KeyEventState, KeyModifiers};
+
+    fn press(code: KeyCode) -> KeyEvent {
+        KeyEvent {
+            code,
+            modifiers: KeyModifiers::NONE,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        }
+    }
+
+    fn ch(c: char) -> KeyEvent {
+        press(KeyCode::Char(c))
+    }
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn service(name: &str) -> ServiceInfo {
+        ServiceInfo {
+            name: name.into(),
+            stable_version: "v1.4.2".into(),
+            strategy: "canary".into(),
+            bands: config::defaults::bands(),
+            triggers: config::defaults::triggers(),
+        }
+    }
+
+    fn operator() -> Actor {
+        Actor::Operator {
+            user: "alice".into(),
+            origin: None,
+        }
+    }
+
+    fn cockpit(read_only: bool) -> Cockpit {
+        let envs = ["dev", "prod"]
+            .iter()
+            .map(|e| EnvInfo {
+                name: e.to_string(),
+                services: vec![service("checkout"), service("cart")],
+            })
+            .collect();
+        let header = HeaderInfo {
+            config_label: "demo".into(),
+            operator: operator(),
+        };
+        let mut c = Cockpit::new(header, envs, read_only);
+        c.on_snapshot(snapshot("dev", Phase::Progressing), at(0));
+        c.on_snapshot(snapshot("prod", Phase::WaitingForHuman), at(0));
+        c
+    }
+
+    fn snapshot(env: &str, phase: Phase) -> Snapshot {
+        Snapshot {
+            target: Target {
+                env: env.into(),
+                service: "checkout".into(),
+            },
+            release_id: format!("{env}-1"),
+            stable_version: "v1.4.2".into(),
+            new_version: "v1.5.0".into(),
+            strategy: "canary".into(),
+            phase,
+            reason: String::new(),
+            step: 2,
+            steps: (1..=6).map(|i| format!("step {i}")).collect(),
+            desired_weight: 25,
+            actual_weight: Some(25),
+            new_error_rate_pct: Some(0.2),
+            baseline_error_rate_pct: Some(0.1),
+            new_p95_ms: Some(200.0),
+            baseline_p95_ms: Some(180.0),
+            new_requests: 1000,
+            baseline_requests: 3000,
+            new_instances: InstanceCounts {
+                healthy: 2,
+                total: 2,
+            },
+            stable_instances: InstanceCounts {
+                healthy: 4,
+                total: 4,
+            },
+            verdicts: vec![],
+            metrics_at: Some(at(0)),
+            provider_error: None,
+            started_at: at(-600),
+            updated_at: at(0),
+        }
+    }
+
+    fn target(env: &str) -> Target {
+        Target {
+            env: env.into(),
+            service: "checkout".into(),
+        }
+    }
+
+    fn sent(action: Action) -> Command {
+        match action {
+            Action::Send(c) => c,
+            other => panic!("expected Send, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn main_view_keys_select_and_send() {
+        let mut c = cockpit(false);
+        assert_eq!(c.selected(), Some(target("dev")));
+        let cmd = sent(c.on_key(ch('a')));
+        assert_eq!(cmd.kind, CommandKind::Advance);
+        assert_eq!(cmd.target, target("dev"));
+        assert_eq!(cmd.actor, operator());
+        assert_eq!(c.on_key(press(KeyCode::Right)), Action::Redraw);
+        assert_eq!(c.selected(), Some(target("prod")));
+        assert_eq!(c.on_key(press(KeyCode::Tab)), Action::Redraw);
+        assert_eq!(c.selected().unwrap().env, "dev", "Tab wraps around");
+        c.on_key(ch('l'));
+        c.on_key(ch('j'));
+        assert_eq!(c.selected().unwrap().service, "cart");
+        c.on_key(press(KeyCode::Up));
+        assert_eq!(c.selected(), Some(target("prod")));
+        assert_eq!(c.on_key(ch('q')), Action::Quit);
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(c.on_key(ctrl_c), Action::Quit);
+    }
+
+    #[test]
+    fn only_presses_count() {
+        let mut c = cockpit(false);
+        let mut release = ch('a');
+        release.kind = KeyEventKind::Release;
+        assert_eq!(c.on_key(release), Action::None);
+        let mut repeat = ch('q');
+        repeat.kind = KeyEventKind::Repeat;
+        assert_eq!(c.on_key(repeat), Action::None);
+    }
+
+    #[test]
+    fn p_pauses_a_running_release_and_resumes_a_paused_one() {
+        let mut c = cockpit(false);
+        assert_eq!(sent(c.on_key(ch('p'))).kind, CommandKind::Pause);
+        c.on_snapshot(snapshot("dev", Phase::Paused), at(1));
+        assert_eq!(sent(c.on_key(ch('p'))).kind, CommandKind::Resume);
+        c.on_key(ch('l'));
+        assert_eq!(
+            sent(c.on_key(ch('p'))).kind,
+            CommandKind::Pause,
+            "a gate is running"
+        );
+    }
+
+    #[test]
+    fn rollback_is_r_then_y_and_names_what_changes() {
+        let mut c = cockpit(false);
+        c.on_key(ch('l'));
+        assert_eq!(c.on_key(ch('r')), Action::Redraw);
+        assert_eq!(c.view(), View::Confirm);
+        let Some(Overlay::Confirm(conf)) = &c.overlay else {
+            panic!("no modal")
+        };
+        assert_eq!(
+            conf.text,
+            "prod/checkout: roll back v1.5.0 → v1.4.2: all traffic to v1.4.2 at once"
+        );
+        assert!(conf.prod);
+        assert_eq!(conf.focus, Focus::Cancel);
+        // Keys of the main view do nothing while the modal is open.
+        assert_eq!(c.on_key(ch('a')), Action::None);
+        let cmd = sent(c.on_key(ch('y')));
+        assert_eq!(
+            (cmd.kind, cmd.target),
+            (CommandKind::Rollback, target("prod"))
+        );
+        assert_eq!(c.view(), View::Main);
+    }
+
+    #[test]
+    fn the_modal_cancels_with_n_esc_or_enter_on_cancel() {
+        let mut c = cockpit(false);
+        for cancel in [ch('n'), press(KeyCode::Esc), press(KeyCode::Enter)] {
+            c.on_key(ch('P'));
+            assert_eq!(c.view(), View::Confirm);
+            assert_eq!(c.on_key(cancel), Action::Redraw);
+            assert_eq!(c.view(), View::Main);
+            assert!(c.status_line().unwrap().starts_with("cancelled"));
+        }
+        // Focus moved to the confirm button, Enter sends.
+        c.on_key(ch('P'));
+        c.on_key(press(KeyCode::Tab));
+        assert_eq!(
+            sent(c.on_key(press(KeyCode::Enter))).kind,
+            CommandKind::Promote
+        );
+    }
+
+    #[test]
+    fn read_only_never_sends() {
+        let mut c = cockpit(true);
+        for key in ['a', 'p', 'P', 'r', 'y'] {
+            let action = c.on_key(ch(key));
+            assert!(!matches!(action, Action::Send(_)), "{key}: {action:?}");
+            assert_eq!(c.view(), View::Main, "{key} opened nothing");
+        }
+        assert_eq!(c.status_line(), Some("read-only: nothing sent"));
+        c.on_key(press(KeyCode::Enter));
+        assert_eq!(c.on_key(ch('r')), Action::Redraw);
+        assert_eq!(c.view(), View::Detail);
+    }
+
+    #[test]
+    fn detail_and_help_views() {
+        let mut c = cockpit(false);
+        c.on_key(press(KeyCode::Enter));
+        assert_eq!(c.view(), View::Detail);
+        assert_eq!(sent(c.on_key(ch('a'))).kind, CommandKind::Advance);
+        c.on_key(ch('r'));
+        assert_eq!(
+            c.view(),
+            View::Confirm,
+            "rollback asks from the detail view too"
+        );
+        c.on_key(press(KeyCode::Esc));
+        assert_eq!(c.view(), View::Detail);
+        c.on_key(ch('?'));
+        assert_eq!(c.view(), View::Help);
+        assert_eq!(
+            c.on_key(ch('a')),
+            Action::None,
+            "help swallows command keys"
+        );
+        assert_eq!(
+            c.on_key(ch('q')),
+            Action::Redraw,
+            "q closes help, not the cockpit"
+        );
+        assert_eq!(c.view(), View::Detail);
+        c.on_key(press(KeyCode::Esc));
+        assert_eq!(c.view(), View::Main);
+    }
+
+    #[test]
+    fn replies_show_in_the_status_line() {
+        let mut c = cockpit(false);
+        let cmd = sent(c.on_key(ch('a')));
+        c.on_reply(&cmd, &CommandReply::Accepted);
+        assert_eq!(c.status_line(), Some("accepted: advance dev/checkout"));
+        c.on_reply(
+            &cmd,
+            &CommandReply::Refused {
+                reason: "not at a gate or pause".into(),
+            },
+        );
+        let line = c.status_line().unwrap();
+        assert!(
+            line.starts_with("refused: not at a gate or pause"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn no_release_or_a_finished_one_sends_nothing() {
+        let mut c = cockpit(false);
+        c.on_key(ch('j'));
+        assert_eq!(c.on_key(ch('a')), Action::Redraw);
+        assert_eq!(
+            c.status_line(),
+            Some("dev/cart: no release, nothing to advance")
+        );
+        c.on_key(ch('k'));
+        c.on_snapshot(snapshot("dev", Phase::Succeeded), at(2));
+        assert_eq!(c.on_key(ch('r')), Action::Redraw);
+        assert_eq!(c.view(), View::Main);
+    }
+
+    #[test]
+    fn history_waiting_and_staleness() {
+        let mut c = cockpit(false);
+        let mut s = snapshot("dev", Phase::Progressing);
+        c.on_snapshot(s.clone(), at(1)); // same reading: no new point
+        s.metrics_at = Some(at(10));
+        s.new_error_rate_pct = Some(0.4);
+        c.on_snapshot(s.clone(), at(10));
+        let state = c.state(&target("dev")).unwrap();
+        assert_eq!(state.error_history, VecDeque::from([0.2, 0.4]));
+        assert_eq!(
+            c.waiting_summary(),
+            vec!["prod/checkout waits for you at step 3/6"]
+        );
+        assert!(!c.is_stale(&s));
+        c.tick(at(41));
+        assert!(c.is_stale(&s));
+        for i in 0..(EVENTS_KEPT + 5) {
+            c.on_event(Event {
+                at: at(i as i64),
+                env: "dev".into(),
+                service: "checkout".into(),
+                from: Phase::Progressing,
+                to: Phase::Progressing,
+                step: 0,
+                steps: 6,
+                weight: 5,
+                reason: String::new(),
+                actor: Actor::Engine,
+                verdict: None,
+            });
+        }
+        assert_eq!(c.state(&target("dev")).unwrap().events.len(), EVENTS_KEPT);
+    }
+}
