@@ -124,7 +124,7 @@ pub static BINDINGS: &[Binding] = &[
     Binding {
         keys: &[k(KeyCode::Down), c('j')],
         keys_label: "↓ j",
-        hint: Some(("↑↓", "service")),
+        hint: Some(("↑↓", "svc")),
         description: "next service",
         action: KeyAction::NextService,
         views: &[VM],

@@ -203,7 +203,7 @@ fn release_lines(
         .actual_weight
         .map_or("?".to_string(), |a| format!("{a}%"));
     lines.push(Line::raw(fit(
-        &format!("traffic {}% (actual {actual})", snap.desired_weight),
+        &format!("traffic {}% actual {actual}", snap.desired_weight),
         w,
     )));
     lines.push(gauge::traffic_bar(

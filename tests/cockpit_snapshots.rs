@@ -1,0 +1,363 @@
+//! Whole-screen snapshots of the cockpit at 80×24 and 120×40, built from
+//! hand-made snapshots at fixed times (no wall clock).
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent};
+use helmsman::config::defaults;
+use helmsman::engine::{
+    Actor, Event, InstanceCounts, Outcome, Phase, Snapshot, Target, TriggerKind, Verdict,
+};
+use helmsman::tui::{Cockpit, EnvInfo, HeaderInfo, ServiceInfo, Theme, render};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+
+fn at(s: i64) -> DateTime<Utc> {
+    // 2025-01-15 14:00:00 UTC
+    DateTime::from_timestamp(1_736_949_600 + s, 0).unwrap()
+}
+
+fn service(name: &str, stable: &str) -> ServiceInfo {
+    ServiceInfo {
+        name: name.into(),
+        stable_version: stable.into(),
+        strategy: "canary".into(),
+        bands: defaults::bands(),
+        triggers: defaults::triggers(),
+    }
+}
+
+fn steps() -> Vec<String> {
+    [
+        "set weight 5%",
+        "pause 1m",
+        "set weight 25%",
+        "analysis 2m",
+        "manual gate",
+        "set weight 100%",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn verdict(
+    trigger: TriggerKind,
+    outcome: Outcome,
+    new: f64,
+    base: f64,
+    threshold: f64,
+    summary: &str,
+) -> Verdict {
+    Verdict {
+        trigger,
+        outcome,
+        new_value: Some(new),
+        baseline_value: Some(base),
+        threshold,
+        new_requests: 1240,
+        baseline_requests: 3710,
+        summary: summary.into(),
+    }
+}
+
+fn snapshot(env: &str, phase: Phase, step: usize, weight: u8, reason: &str) -> Snapshot {
+    Snapshot {
+        target: Target {
+            env: env.into(),
+            service: "checkout".into(),
+        },
+        release_id: format!("{env}-checkout-1"),
+        stable_version: "v1.4.2".into(),
+        new_version: "v1.5.0".into(),
+        strategy: "canary".into(),
+        phase,
+        reason: reason.into(),
+        step,
+        steps: steps(),
+        desired_weight: weight,
+        actual_weight: Some(weight),
+        new_error_rate_pct: Some(0.08),
+        baseline_error_rate_pct: Some(0.07),
+        new_p95_ms: Some(182.0),
+        baseline_p95_ms: Some(176.0),
+        new_requests: 1240,
+        baseline_requests: 3710,
+        new_instances: InstanceCounts {
+            healthy: 2,
+            total: 2,
+        },
+        stable_instances: InstanceCounts {
+            healthy: 4,
+            total: 4,
+        },
+        verdicts: vec![
+            verdict(
+                TriggerKind::ErrorRate,
+                Outcome::Pass,
+                0.08,
+                0.07,
+                5.0,
+                "error rate 0.08 % vs baseline 0.07 % over 1240 requests",
+            ),
+            verdict(
+                TriggerKind::P95Latency,
+                Outcome::Pass,
+                182.0,
+                176.0,
+                2.0,
+                "p95 182 ms vs baseline 176 ms (1.03×)",
+            ),
+        ],
+        metrics_at: Some(at(-12)),
+        provider_error: None,
+        started_at: at(-900),
+        updated_at: at(-2),
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one line per event in the fixtures reads best
+fn event(
+    env: &str,
+    s: i64,
+    from: Phase,
+    to: Phase,
+    step: usize,
+    weight: u8,
+    reason: &str,
+    actor: Actor,
+) -> Event {
+    Event {
+        at: at(s),
+        env: env.into(),
+        service: "checkout".into(),
+        from,
+        to,
+        step,
+        steps: 6,
+        weight,
+        reason: reason.into(),
+        actor,
+        verdict: None,
+    }
+}
+
+fn alice() -> Actor {
+    Actor::Operator {
+        user: "alice".into(),
+        origin: Some("10.1.2.3".into()),
+    }
+}
+
+/// dev succeeded, staging mid-canary at 25 % with live numbers, prod
+/// waiting at a manual gate.
+fn progressing(read_only: bool) -> Cockpit {
+    let envs = ["dev", "staging", "prod"]
+        .iter()
+        .map(|e| EnvInfo {
+            name: e.to_string(),
+            services: vec![service("checkout", "v1.4.2"), service("cart", "v2.1.0")],
+        })
+        .collect();
+    let header = HeaderInfo {
+        config_label: "demo".into(),
+        operator: alice(),
+    };
+    let mut c = Cockpit::new(header, envs, read_only);
+
+    let mut dev = snapshot("dev", Phase::Succeeded, 5, 100, "all steps done");
+    dev.new_instances = InstanceCounts {
+        healthy: 4,
+        total: 4,
+    };
+    c.on_snapshot(dev, at(0));
+
+    // Staging: a history of readings, the latest in the alert band.
+    let readings = [
+        (0.05, 170.0),
+        (0.08, 175.0),
+        (0.12, 190.0),
+        (0.2, 230.0),
+        (0.31, 260.0),
+        (0.45, 280.0),
+        (0.62, 310.0),
+    ];
+    for (i, (err, p95)) in readings.iter().enumerate() {
+        let mut s = snapshot("staging", Phase::Progressing, 2, 25, "pause 1m: 38s left");
+        s.metrics_at = Some(at(-60 + i as i64 * 10));
+        s.new_error_rate_pct = Some(*err);
+        s.new_p95_ms = Some(*p95);
+        s.baseline_error_rate_pct = Some(0.09);
+        s.baseline_p95_ms = Some(188.0);
+        c.on_snapshot(s, at(-60 + i as i64 * 10));
+    }
+
+    let prod = snapshot(
+        "prod",
+        Phase::WaitingForHuman,
+        4,
+        25,
+        "manual gate: press a to go on",
+    );
+    c.on_snapshot(prod, at(0));
+    for e in [
+        event(
+            "prod",
+            -900,
+            Phase::Pending,
+            Phase::Progressing,
+            0,
+            5,
+            "preflight passed",
+            alice(),
+        ),
+        event(
+            "prod",
+            -840,
+            Phase::Progressing,
+            Phase::Progressing,
+            2,
+            25,
+            "pause 1m done",
+            Actor::Engine,
+        ),
+        event(
+            "prod",
+            -720,
+            Phase::Progressing,
+            Phase::Analysing,
+            3,
+            25,
+            "analysis 2m",
+            Actor::Engine,
+        ),
+        event(
+            "prod",
+            -600,
+            Phase::Analysing,
+            Phase::WaitingForHuman,
+            4,
+            25,
+            "analysis passed: error rate, p95",
+            Actor::Engine,
+        ),
+    ] {
+        c.on_event(e);
+    }
+    c.tick(at(0));
+    c
+}
+
+fn rolled_back() -> Cockpit {
+    let mut c = progressing(false);
+    let mut s = snapshot(
+        "staging",
+        Phase::RolledBack,
+        2,
+        0,
+        "error rate 7.9 % vs baseline 0.2 % over 1240 requests (limit +5.0 points)",
+    );
+    s.actual_weight = Some(0);
+    s.new_error_rate_pct = Some(7.9);
+    s.baseline_error_rate_pct = Some(0.2);
+    s.metrics_at = Some(at(5));
+    c.on_snapshot(s, at(5));
+    c.on_key(key(KeyCode::Right));
+    c
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::from(code)
+}
+
+fn draw(cockpit: &Cockpit, theme: &Theme, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| render(f, cockpit, theme)).unwrap();
+    terminal
+}
+
+fn screen(cockpit: &Cockpit, width: u16, height: u16) -> String {
+    draw(cockpit, &Theme::colored(), width, height)
+        .backend()
+        .to_string()
+}
+
+#[test]
+fn progressing_canary() {
+    let mut c = progressing(false);
+    insta::assert_snapshot!("progressing_80x24", screen(&c, 80, 24));
+    insta::assert_snapshot!("progressing_120x40", screen(&c, 120, 40));
+    c.on_key(key(KeyCode::Right));
+    insta::assert_snapshot!("staging_selected_80x24", screen(&c, 80, 24));
+}
+
+#[test]
+fn rolled_back_with_its_reason() {
+    let c = rolled_back();
+    insta::assert_snapshot!("rolled_back_80x24", screen(&c, 80, 24));
+    insta::assert_snapshot!("rolled_back_120x40", screen(&c, 120, 40));
+}
+
+#[test]
+fn confirm_modal() {
+    let mut c = progressing(false);
+    c.on_key(key(KeyCode::Char('l')));
+    c.on_key(key(KeyCode::Char('l')));
+    c.on_key(key(KeyCode::Char('r')));
+    insta::assert_snapshot!("confirm_rollback_prod_80x24", screen(&c, 80, 24));
+    c.on_key(key(KeyCode::Esc));
+    c.on_key(key(KeyCode::Char('P')));
+    insta::assert_snapshot!("confirm_promote_prod_120x40", screen(&c, 120, 40));
+}
+
+#[test]
+fn help_overlay() {
+    let mut c = progressing(false);
+    c.on_key(key(KeyCode::Char('?')));
+    insta::assert_snapshot!("help_80x24", screen(&c, 80, 24));
+    insta::assert_snapshot!("help_120x40", screen(&c, 120, 40));
+}
+
+#[test]
+fn detail_view() {
+    let mut c = progressing(false);
+    c.on_key(key(KeyCode::Left));
+    c.on_key(key(KeyCode::Enter));
+    insta::assert_snapshot!("detail_prod_80x24", screen(&c, 80, 24));
+    insta::assert_snapshot!("detail_prod_120x40", screen(&c, 120, 40));
+}
+
+#[test]
+fn read_only_note() {
+    let mut c = progressing(true);
+    c.on_key(key(KeyCode::Char('r')));
+    insta::assert_snapshot!("read_only_80x24", screen(&c, 80, 24));
+}
+
+#[test]
+fn too_small_terminal() {
+    let c = progressing(false);
+    insta::assert_snapshot!("too_small_79x24", screen(&c, 79, 24));
+    insta::assert_snapshot!("too_small_60x10", screen(&c, 60, 10));
+    // Tiny sizes draw without panicking (0×0 is only drawn: TestBackend
+    // itself cannot print a zero-width buffer).
+    for (w, h) in [(1, 1), (10, 3), (80, 23), (0, 0)] {
+        draw(&c, &Theme::colored(), w, h);
+    }
+}
+
+#[test]
+fn monochrome_uses_no_colour() {
+    let c = rolled_back();
+    let terminal = draw(&c, &Theme::for_no_color(Some("1")), 80, 24);
+    insta::assert_snapshot!("monochrome_80x24", terminal.backend().to_string());
+    let coloured = |t: &Terminal<TestBackend>| {
+        t.backend()
+            .buffer()
+            .content()
+            .iter()
+            .filter(|cell| cell.fg != Color::Reset || cell.bg != Color::Reset)
+            .count()
+    };
+    assert_eq!(coloured(&terminal), 0, "NO_COLOR: no cell has a colour");
+    assert!(coloured(&draw(&c, &Theme::colored(), 80, 24)) > 0);
+}
