@@ -61,6 +61,9 @@ enum Command {
         /// Requests per second sent to the released service in each environment.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=5000))]
         rate: u32,
+        /// Show everything in the cockpit, send nothing.
+        #[arg(long)]
+        read_only: bool,
     },
     /// Validate a configuration file: a summary, or every error with FILE:LINE:COL.
     CheckConfig(CheckConfigArgs),
@@ -149,19 +152,20 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
             strategy,
             output,
             rate,
+            read_only,
         } => {
-            if !headless {
-                eprintln!("error: {NO_COCKPIT}, e.g. `helmsman demo --headless`");
-                return 2;
-            }
-            cli::demo::run_headless(cli::demo::DemoOptions {
+            let options = cli::demo::DemoOptions {
                 config: cli.config.clone().filter(|_| cli.config_from_command_line),
                 scenario,
                 strategy,
                 output,
                 rate,
-            })
-            .await
+            };
+            if headless {
+                cli::demo::run_headless(options).await
+            } else {
+                cli::demo::run_cockpit(options, read_only).await
+            }
         }
         Command::CheckConfig(args) => cli::check_config::run(&args, cli.config.as_deref()),
         Command::Plan {

@@ -147,13 +147,17 @@ fn json_output_is_one_event_per_line() {
 }
 
 #[test]
-fn without_headless_the_demo_says_the_cockpit_is_not_built_yet() {
+fn without_a_terminal_the_cockpit_demo_points_to_headless() {
     let output = Command::new(env!("CARGO_BIN_EXE_helmsman"))
         .arg("demo")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("cockpit is not built yet"));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("needs a terminal") && err.contains("--headless"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use super::event_line::event_line;
 use crate::config::{self, Backend, Config};
 use crate::demo::scenario::Scenario;
 use crate::demo::world::{World, WorldPlan, new_version_of};
-use crate::engine::Actor;
+use crate::engine::{Actor, Event};
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
 use crate::store::History;
 
@@ -120,9 +120,14 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
     };
     let mut history = History::in_memory();
     let output = options.output;
-    let outcome = pipeline::run(&world.config, &request, &mut history, &mut |event| {
-        println!("{}", event_line(event, output));
-    })
+    let outcome = pipeline::run(
+        &world.config,
+        &request,
+        &mut history,
+        &mut |event: &Event| {
+            println!("{}", event_line(event, output));
+        },
+    )
     .await;
 
     let mut failed = 0;
@@ -160,4 +165,155 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// Stretches the canary so the cockpit has something to show at every stage
+/// within seconds: dev runs the demo's short canary and is done in about
+/// 15 s, staging is mid-canary for minutes, prod waits at manual gates.
+fn stage_for_the_cockpit(config: &mut Config, service: &str) {
+    use crate::config::Step;
+    use std::time::Duration;
+    let secs = Duration::from_secs;
+    for env in &mut config.environments {
+        let steps = match env.name.as_str() {
+            "staging" => vec![
+                Step::Weight(10),
+                Step::Pause(secs(20)),
+                Step::Weight(25),
+                Step::Pause(secs(90)),
+                Step::Weight(50),
+                Step::Analysis(secs(30)),
+                Step::Weight(100),
+                Step::Pause(secs(5)),
+            ],
+            "prod" => vec![
+                Step::Weight(5),
+                Step::ManualGate,
+                Step::Weight(25),
+                Step::Pause(secs(30)),
+                Step::ManualGate,
+                Step::Weight(50),
+                Step::Pause(secs(20)),
+                Step::Weight(100),
+            ],
+            _ => continue,
+        };
+        for s in env.services.iter_mut().filter(|s| s.name == service) {
+            if let config::Strategy::Canary { steps: current } = &mut s.strategy {
+                *current = steps.clone();
+            }
+        }
+    }
+}
+
+/// What the cockpit lists for each environment before any snapshot arrives.
+pub fn environments_of(config: &Config) -> Vec<crate::tui::EnvInfo> {
+    config
+        .environments
+        .iter()
+        .map(|env| crate::tui::EnvInfo {
+            name: env.name.clone(),
+            services: env
+                .services
+                .iter()
+                .map(|s| {
+                    let Backend::Local(b) = &s.backend;
+                    crate::tui::ServiceInfo {
+                        name: s.name.clone(),
+                        stable_version: b.stable.clone(),
+                        strategy: s.strategy.name().to_string(),
+                        bands: s.bands.clone(),
+                        triggers: s.triggers.clone(),
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// `helmsman demo`: the demo world in the cockpit, with the new version
+/// already moving in every environment at once.
+pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
+    if !super::cockpit::has_terminal() {
+        return 2;
+    }
+    let mut config = match load_config(options.config.as_deref()) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return 2;
+        }
+    };
+    let Some((service, _stable, new_version)) = released_service(&config, options.strategy) else {
+        eprintln!(
+            "error: the demo configuration {} has no service released with the {:?} strategy",
+            config.source.display(),
+            options.strategy
+        );
+        return 2;
+    };
+    if options.config.is_none() {
+        stage_for_the_cockpit(&mut config, &service);
+    }
+    let plan = WorldPlan {
+        scenario: options.scenario,
+        released_service: service.clone(),
+        rate: options.rate.min(50),
+        load_every_service: true,
+    };
+    let world = match World::start(config, &plan).await {
+        Ok(world) => world,
+        Err(e) => {
+            eprintln!("error: cannot start the demo world: {e:#}");
+            return 1;
+        }
+    };
+    let cockpit = crate::tui::Cockpit::new(
+        crate::tui::HeaderInfo {
+            config_label: "demo".to_string(),
+            operator: Actor::current_operator(),
+        },
+        environments_of(&world.config),
+        read_only,
+    );
+    let mut cockpit = cockpit;
+    // Numbers older than three analysis intervals are marked stale.
+    if let Some(service) = world
+        .config
+        .environments
+        .iter()
+        .flat_map(|e| &e.services)
+        .next()
+    {
+        cockpit.set_stale_after(service.analysis.interval * 3);
+    }
+    let (updates_tx, updates_rx) = tokio::sync::mpsc::unbounded_channel();
+    let config = std::sync::Arc::new(world.config.clone());
+    let mut releases = Vec::new();
+    for env in config.environments.iter().map(|e| e.name.clone()) {
+        let (config, updates) = (config.clone(), updates_tx.clone());
+        let request = ReleaseRequest {
+            service: service.clone(),
+            version: new_version.clone(),
+            envs: vec![env.clone()],
+            strategy: Some(options.strategy),
+            actor: Actor::current_operator(),
+        };
+        releases.push(tokio::spawn(async move {
+            // Every environment releases at once here, so the demo vouches
+            // for the environments each one requires.
+            let mut history = History::in_memory();
+            for required in &config.environment(&env).expect("listed above").requires {
+                history.assume_succeeded(required, &request.service, &request.version);
+            }
+            let mut watcher = super::cockpit::Forward(updates);
+            pipeline::run(&config, &request, &mut history, &mut watcher).await
+        }));
+    }
+    let code = super::cockpit::run(cockpit, updates_tx, updates_rx).await;
+    for release in releases {
+        release.abort();
+    }
+    world.stop().await;
+    code
 }

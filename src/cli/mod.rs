@@ -2,6 +2,7 @@
 //! configuration file is looked for, and the output format flag.
 
 pub mod check_config;
+pub mod cockpit;
 pub mod demo;
 pub mod event_line;
 pub mod logging;

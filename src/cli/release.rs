@@ -6,7 +6,7 @@ use std::path::Path;
 use super::OutputFormat;
 use super::event_line::event_line;
 use crate::config::Config;
-use crate::engine::Actor;
+use crate::engine::{Actor, Event};
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
 use crate::store::History;
 
@@ -34,7 +34,7 @@ pub async fn run(config: &Config, state_dir: &Path, options: ReleaseOptions) -> 
         actor: Actor::current_operator(),
     };
     let output = options.output;
-    match pipeline::run(config, &request, &mut history, &mut |event| {
+    match pipeline::run(config, &request, &mut history, &mut |event: &Event| {
         println!("{}", event_line(event, output));
     })
     .await

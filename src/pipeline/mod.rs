@@ -143,13 +143,13 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
 }
 
 /// Runs the release through `request.envs` in order. Every event goes to
-/// `on_event`. Ctrl-C, SIGTERM or SIGHUP while a release runs asks the
+/// the watcher. Ctrl-C, SIGTERM or SIGHUP while a release runs asks the
 /// engine to roll it back (a headless release is never left half-way).
 pub async fn run(
     config: &Config,
     request: &ReleaseRequest,
     history: &mut History,
-    on_event: &mut (dyn FnMut(&Event) + Send),
+    watcher: &mut dyn Watcher,
 ) -> Result<ReleaseResult, PipelineError> {
     check_request(config, request)?;
     for env in &request.envs {
@@ -166,13 +166,38 @@ pub async fn run(
                 )));
             }
         }
-        let result = release_one(env, service, request, history, on_event).await?;
+        let result = release_one(env, service, request, history, watcher).await?;
         if result != ReleaseResult::Succeeded {
             return Ok(result);
         }
     }
     Ok(ReleaseResult::Succeeded)
 }
+
+/// What a front end sees of the releases a pipeline runs: every event, and
+/// each release as it starts, to steer it. A closure over events is a
+/// watcher that does not steer.
+pub trait Watcher: Send {
+    fn event(&mut self, event: &Event);
+    fn started(&mut self, _release: Attached) {}
+}
+
+impl<F: FnMut(&Event) + Send> Watcher for F {
+    fn event(&mut self, event: &Event) {
+        self(event)
+    }
+}
+
+/// A running release, as a front end holds it: its commands and its latest state.
+pub struct Attached {
+    pub target: Target,
+    pub commands: CommandSender,
+    pub snapshots: tokio::sync::watch::Receiver<crate::engine::Snapshot>,
+}
+
+/// Where a release takes its commands, each with a channel for the reply.
+pub type CommandSender =
+    tokio::sync::mpsc::Sender<(Command, oneshot::Sender<crate::engine::CommandReply>)>;
 
 /// A release spawned on the current runtime, with what it was started from.
 pub struct StartedRelease {
@@ -238,7 +263,7 @@ async fn release_one(
     service: &Service,
     request: &ReleaseRequest,
     history: &mut History,
-    on_event: &mut (dyn FnMut(&Event) + Send),
+    watcher: &mut dyn Watcher,
 ) -> Result<ReleaseResult, PipelineError> {
     let StartedRelease {
         spec,
@@ -246,6 +271,11 @@ async fn release_one(
         started_at,
     } = start_release(env, service, request).await?;
     let target = spec.target.clone();
+    watcher.started(Attached {
+        target: target.clone(),
+        commands: handle.commands.clone(),
+        snapshots: handle.snapshots.clone(),
+    });
     let mut interruption = std::pin::pin!(interruption());
     let mut interrupted = false;
     let mut events_open = true;
@@ -256,7 +286,7 @@ async fn release_one(
             event = handle.events.recv(), if events_open => match event {
                 Ok(event) => {
                     last_reason = event.reason.clone();
-                    on_event(&event);
+                    watcher.event(&event);
                 }
                 // A lagging printer loses lines, never the release.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -267,7 +297,7 @@ async fn release_one(
                 // Events published just before the task ended are still queued.
                 while let Ok(event) = handle.events.try_recv() {
                     last_reason = event.reason.clone();
-                    on_event(&event);
+                    watcher.event(&event);
                 }
                 break finished.map_err(|e| {
                     PipelineError::Backend(format!("{target}: the release task failed: {e}"))

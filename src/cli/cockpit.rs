@@ -1,0 +1,208 @@
+//! The cockpit's imperative shell: the terminal, the key stream, and the
+//! releases it watches. All it shows and every key's meaning live in
+//! `crate::tui` (pure); this file only moves data between the terminal, the
+//! engine and that model.
+//!
+//! It draws only when something changed (a key, a snapshot, an event, a
+//! reply, a resize, the clock's second), at most 10 frames per second, each
+//! frame inside a synchronized update so a slow link never shows half a
+//! frame. The terminal is restored on every exit, a panic included
+//! (`ratatui::init` chains a panic hook that restores it).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::engine::driver::send_command;
+use crate::engine::{Command, CommandReply, Event, Snapshot, Target};
+use crate::pipeline::{Attached, CommandSender, Watcher};
+use crate::tui::theme::Theme;
+use crate::tui::{Action, Cockpit, view};
+
+/// At most this many frames per second.
+const FRAME: Duration = Duration::from_millis(100);
+
+/// What reaches the cockpit from the releases it watches.
+pub enum Update {
+    Started(Attached),
+    Snapshot(Snapshot),
+    Event(Event),
+    Reply(Command, CommandReply),
+}
+
+/// A pipeline watcher that forwards everything to the cockpit.
+pub struct Forward(pub mpsc::UnboundedSender<Update>);
+
+impl Watcher for Forward {
+    fn event(&mut self, event: &Event) {
+        let _ = self.0.send(Update::Event(event.clone()));
+    }
+
+    fn started(&mut self, release: Attached) {
+        let _ = self.0.send(Update::Started(release));
+    }
+}
+
+/// Restores the terminal when dropped, whatever the exit path.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Whether standard output is a terminal; says what to do when it is not.
+pub fn has_terminal() -> bool {
+    let yes = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if !yes {
+        eprintln!(
+            "error: the cockpit needs a terminal, and standard output is not one\n  \
+             hint: add --headless to print one line per event instead"
+        );
+    }
+    yes
+}
+
+/// Runs the cockpit until the operator quits. Returns the exit code.
+pub async fn run(
+    mut cockpit: Cockpit,
+    updates_tx: mpsc::UnboundedSender<Update>,
+    mut updates: mpsc::UnboundedReceiver<Update>,
+) -> i32 {
+    let theme = Theme::from_env();
+    if !has_terminal() {
+        return 2;
+    }
+    let mut terminal = match ratatui::try_init() {
+        Ok(terminal) => terminal,
+        Err(e) => {
+            ratatui::restore();
+            eprintln!(
+                "error: cannot open the cockpit on this terminal: {e}\n  hint: add --headless"
+            );
+            return 2;
+        }
+    };
+    let _guard = TerminalGuard;
+    let mut keys = EventStream::new();
+    let mut commands: HashMap<Target, CommandSender> = HashMap::new();
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    let mut dirty = true;
+    let mut last_frame = Instant::now() - FRAME;
+
+    loop {
+        if dirty && last_frame.elapsed() >= FRAME {
+            if let Err(e) = draw(&mut terminal, &cockpit, &theme) {
+                drop(_guard);
+                eprintln!("error: cannot draw the cockpit: {e}");
+                return 1;
+            }
+            last_frame = Instant::now();
+            dirty = false;
+        }
+        // While a frame is owed, wake up when the frame budget allows it.
+        let frame_due = async {
+            if dirty {
+                tokio::time::sleep_until(last_frame + FRAME).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            key = keys.next() => match key {
+                Some(Ok(TermEvent::Key(key))) if key.kind == KeyEventKind::Press => {
+                    match cockpit.on_key(key) {
+                        Action::None => {}
+                        Action::Redraw => dirty = true,
+                        Action::Quit => break,
+                        Action::Send(command) => {
+                            dirty = true;
+                            send(&commands, command, &updates_tx);
+                        }
+                    }
+                }
+                Some(Ok(TermEvent::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                // The terminal is gone (an SSH session dropped): the
+                // releases go on unattended, as they must.
+                Some(Err(_)) | None => break,
+            },
+            update = updates.recv() => {
+                let Some(update) = update else { continue };
+                dirty = true;
+                match update {
+                    Update::Started(release) => {
+                        commands.insert(release.target.clone(), release.commands.clone());
+                        forward_snapshots(release, updates_tx.clone());
+                    }
+                    Update::Snapshot(snapshot) => cockpit.on_snapshot(snapshot, Utc::now()),
+                    Update::Event(event) => cockpit.on_event(event),
+                    Update::Reply(command, reply) => cockpit.on_reply(&command, &reply),
+                }
+            }
+            _ = clock.tick() => {
+                cockpit.tick(Utc::now());
+                dirty = true;
+            }
+            () = frame_due => {}
+        }
+    }
+    drop(keys);
+    0
+}
+
+fn draw(
+    terminal: &mut ratatui::DefaultTerminal,
+    cockpit: &Cockpit,
+    theme: &Theme,
+) -> std::io::Result<()> {
+    crossterm::execute!(std::io::stdout(), BeginSynchronizedUpdate)?;
+    let drawn = terminal.draw(|frame| view::render(frame, cockpit, theme));
+    crossterm::execute!(std::io::stdout(), EndSynchronizedUpdate)?;
+    std::io::stdout().flush()?;
+    drawn.map(|_| ())
+}
+
+/// Sends a command to its release and reports the engine's answer back.
+fn send(
+    commands: &HashMap<Target, CommandSender>,
+    command: Command,
+    updates: &mpsc::UnboundedSender<Update>,
+) {
+    let updates = updates.clone();
+    let Some(sender) = commands.get(&command.target).cloned() else {
+        let reason = format!("no release is running for {}", command.target);
+        let _ = updates.send(Update::Reply(command, CommandReply::Refused { reason }));
+        return;
+    };
+    tokio::spawn(async move {
+        let reply = send_command(&sender, command.clone())
+            .await
+            .unwrap_or_else(|| CommandReply::Refused {
+                reason: "the release has already finished".to_string(),
+            });
+        let _ = updates.send(Update::Reply(command, reply));
+    });
+}
+
+/// Forwards every new snapshot of a release until it ends.
+fn forward_snapshots(release: Attached, updates: mpsc::UnboundedSender<Update>) {
+    let mut snapshots = release.snapshots;
+    tokio::spawn(async move {
+        let _ = updates.send(Update::Snapshot(snapshots.borrow().clone()));
+        while snapshots.changed().await.is_ok() {
+            let snapshot = snapshots.borrow_and_update().clone();
+            if updates.send(Update::Snapshot(snapshot)).is_err() {
+                break;
+            }
+        }
+    });
+}

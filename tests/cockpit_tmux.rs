@@ -1,0 +1,125 @@
+//! The cockpit as a person uses it: the real binary in a real terminal
+//! (tmux, 80×24), keys typed with `send-keys`, the screen read with
+//! `capture-pane`. `.ci/run` installs tmux; without it the test says so and
+//! does nothing.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn tmux(args: &[&str]) -> Output {
+    Command::new("tmux").args(args).output().expect("tmux runs")
+}
+
+/// A detached tmux session, killed when dropped.
+struct Session(String);
+
+impl Session {
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &self.0]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", self.0.as_str()];
+        args.extend(keys);
+        assert!(tmux(&args).status.success());
+    }
+
+    /// Waits (bounded) until the screen satisfies `what`; fails with the screen.
+    fn wait_for(&self, label: &str, what: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        loop {
+            let screen = self.screen();
+            if what(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited 45 s for {label}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        tmux(&["kill-session", "-t", &self.0]);
+    }
+}
+
+/// The prod column (drawn with a thick border) of every screen line.
+fn prod_column(screen: &str) -> String {
+    screen
+        .lines()
+        .filter_map(|line| line.split('┃').nth(1))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn demo_cockpit_advance_pause_rollback_and_quit() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let name = format!("helmsman-e2e-{}", std::process::id());
+    let command = format!(
+        "env HELMSMAN_STATE_DIR={} {} demo; echo EXITED=$?; sleep 60",
+        state.path().display(),
+        env!("CARGO_BIN_EXE_helmsman")
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "-s",
+        &name,
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let session = Session(name);
+
+    // Three environments side by side, with percentages and gauges.
+    session.wait_for("dev, staging and prod with live traffic", |s| {
+        s.contains("dev")
+            && s.contains("staging")
+            && s.contains("prod [PROD]")
+            && s.contains("traffic")
+            && s.contains('%')
+            && s.contains("waits for you")
+    });
+
+    // Select prod, which waits at a manual gate at 5 %, and advance it.
+    session.keys(&["l", "l"]);
+    session.wait_for("prod selected", |s| s.contains("▸prod"));
+    session.wait_for("prod at its manual gate", |s| {
+        prod_column(s).contains("traffic 5%") && prod_column(s).contains("Waiting for you")
+    });
+    session.keys(&["a"]);
+    session.wait_for("the advance to 25 %", |s| {
+        prod_column(s).contains("traffic 25% actual 25%")
+    });
+
+    session.keys(&["p"]);
+    session.wait_for("the pause", |s| prod_column(s).contains("Paused"));
+
+    // Rollback is two keystrokes, the first of which asks.
+    session.keys(&["r"]);
+    session.wait_for("the confirmation", |s| {
+        s.contains("Roll back?") && s.contains("PRODUCTION")
+    });
+    session.keys(&["y"]);
+    session.wait_for("0 % on the new version", |s| {
+        let prod = prod_column(s);
+        prod.contains("traffic 0% actual 0%") && prod.contains("Rolled back")
+    });
+
+    // q quits and gives the terminal back.
+    session.keys(&["q"]);
+    let screen = session.wait_for("the shell again", |s| s.contains("EXITED=0"));
+    assert!(!screen.contains("helmsman · demo"), "{screen}");
+}
