@@ -44,7 +44,11 @@ fn config_given_on_command_line(matches: &clap::ArgMatches) -> bool {
 #[derive(Subcommand)]
 enum Command {
     /// Open the cockpit over the configured environments (the default).
-    Tui,
+    Tui {
+        /// Show everything, send nothing.
+        #[arg(long)]
+        read_only: bool,
+    },
     /// A self-contained world on loopback: sample services, the data plane, load, a release.
     Demo {
         /// Run without the cockpit, printing one line per event.
@@ -105,7 +109,7 @@ enum Command {
     },
 }
 
-const NO_COCKPIT: &str = "the cockpit is not built yet: run with --headless";
+const NO_COCKPIT: &str = "the cockpit cannot start releases yet: run with --headless";
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
@@ -130,7 +134,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
-    let command = cli.command.unwrap_or(Command::Tui);
+    let command = cli.command.unwrap_or(Command::Tui { read_only: false });
     let load_config = || -> Result<helmsman::config::Config, i32> {
         let path = cli::find_config(cli.config.as_deref()).map_err(|not_found| {
             eprintln!("{not_found}");
@@ -142,10 +146,10 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
         })
     };
     match command {
-        Command::Tui => {
-            eprintln!("error: {NO_COCKPIT}");
-            2
-        }
+        Command::Tui { read_only } => match load_config() {
+            Ok(config) => cli::cockpit::run_over_config(&config, &state_dir, read_only).await,
+            Err(code) => code,
+        },
         Command::Demo {
             headless,
             scenario,

@@ -123,3 +123,44 @@ fn demo_cockpit_advance_pause_rollback_and_quit() {
     let screen = session.wait_for("the shell again", |s| s.contains("EXITED=0"));
     assert!(!screen.contains("helmsman · demo"), "{screen}");
 }
+
+#[test]
+fn the_cockpit_over_a_configuration_shows_every_environment_and_refuses_politely() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let name = format!("helmsman-e2e-config-{}", std::process::id());
+    let command = format!(
+        "env HELMSMAN_STATE_DIR={} {} --config {}/config.example.toml; echo EXITED=$?; sleep 60",
+        state.path().display(),
+        env!("CARGO_BIN_EXE_helmsman"),
+        env!("CARGO_MANIFEST_DIR"),
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "-s",
+        &name,
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let session = Session(name);
+    session.wait_for("the configured environments", |s| {
+        s.contains("config.example.toml")
+            && s.contains("staging")
+            && s.contains("prod [PROD]")
+            && s.contains("v1.4.2 · no release")
+    });
+    session.keys(&["r"]);
+    session.wait_for("the refusal in the footer", |s| {
+        s.contains("no release, nothing to rollback")
+    });
+    session.keys(&["q"]);
+    session.wait_for("the shell again", |s| s.contains("EXITED=0"));
+}

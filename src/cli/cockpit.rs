@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -20,11 +21,14 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::config::{Backend, Config};
+use crate::engine::Actor;
 use crate::engine::driver::send_command;
 use crate::engine::{Command, CommandReply, Event, Snapshot, Target};
 use crate::pipeline::{Attached, CommandSender, Watcher};
+use crate::store::History;
 use crate::tui::theme::Theme;
-use crate::tui::{Action, Cockpit, view};
+use crate::tui::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo, view};
 
 /// At most this many frames per second.
 const FRAME: Duration = Duration::from_millis(100);
@@ -57,6 +61,66 @@ impl Drop for TerminalGuard {
     fn drop(&mut self) {
         ratatui::restore();
     }
+}
+
+/// `helmsman` / `helmsman tui`: the cockpit over the configured
+/// environments, each service at the version it last released (or the
+/// configured stable one). Releases are started headless for now
+/// (`helmsman release --headless`); the cockpit watches none of them yet.
+pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool) -> i32 {
+    if !has_terminal() {
+        return 2;
+    }
+    let history = match History::open(state_dir) {
+        Ok(history) => history,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let mut envs = environments_of(config);
+    for env in &mut envs {
+        for service in &mut env.services {
+            if let Some(current) = history.current_version(&env.name, &service.name) {
+                service.stable_version = current.to_string();
+            }
+        }
+    }
+    let cockpit = Cockpit::new(
+        HeaderInfo {
+            config_label: config.source.display().to_string(),
+            operator: Actor::current_operator(),
+        },
+        envs,
+        read_only,
+    );
+    let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+    run(cockpit, updates_tx, updates_rx).await
+}
+
+/// What the cockpit lists for each environment before any snapshot arrives.
+pub fn environments_of(config: &Config) -> Vec<EnvInfo> {
+    config
+        .environments
+        .iter()
+        .map(|env| EnvInfo {
+            name: env.name.clone(),
+            services: env
+                .services
+                .iter()
+                .map(|s| {
+                    let Backend::Local(b) = &s.backend;
+                    ServiceInfo {
+                        name: s.name.clone(),
+                        stable_version: b.stable.clone(),
+                        strategy: s.strategy.name().to_string(),
+                        bands: s.bands.clone(),
+                        triggers: s.triggers.clone(),
+                    }
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// Whether standard output is a terminal; says what to do when it is not.

@@ -206,31 +206,6 @@ fn stage_for_the_cockpit(config: &mut Config, service: &str) {
     }
 }
 
-/// What the cockpit lists for each environment before any snapshot arrives.
-pub fn environments_of(config: &Config) -> Vec<crate::tui::EnvInfo> {
-    config
-        .environments
-        .iter()
-        .map(|env| crate::tui::EnvInfo {
-            name: env.name.clone(),
-            services: env
-                .services
-                .iter()
-                .map(|s| {
-                    let Backend::Local(b) = &s.backend;
-                    crate::tui::ServiceInfo {
-                        name: s.name.clone(),
-                        stable_version: b.stable.clone(),
-                        strategy: s.strategy.name().to_string(),
-                        bands: s.bands.clone(),
-                        triggers: s.triggers.clone(),
-                    }
-                })
-                .collect(),
-        })
-        .collect()
-}
-
 /// `helmsman demo`: the demo world in the cockpit, with the new version
 /// already moving in every environment at once.
 pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
@@ -273,7 +248,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
             config_label: "demo".to_string(),
             operator: Actor::current_operator(),
         },
-        environments_of(&world.config),
+        super::cockpit::environments_of(&world.config),
         read_only,
     );
     let mut cockpit = cockpit;
