@@ -180,12 +180,9 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
             output,
         } => match load_config() {
             Ok(config) => {
-                let history = match helmsman::store::History::open(&state_dir) {
+                let history = match cli::open_history(&state_dir) {
                     Ok(history) => history,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return 1;
-                    }
+                    Err(code) => return code,
                 };
                 cli::plan::run(
                     &config, &history, &env, &service, &version, strategy, output,

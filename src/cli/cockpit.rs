@@ -26,7 +26,6 @@ use crate::engine::Actor;
 use crate::engine::driver::send_command;
 use crate::engine::{Command, CommandReply, Event, Snapshot, Target};
 use crate::pipeline::{Attached, CommandSender, Watcher};
-use crate::store::History;
 use crate::tui::theme::Theme;
 use crate::tui::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo, view};
 
@@ -71,12 +70,9 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
     if !has_terminal() {
         return 2;
     }
-    let history = match History::open(state_dir) {
+    let history = match super::open_history(state_dir) {
         Ok(history) => history,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let mut envs = environments_of(config);
     for env in &mut envs {

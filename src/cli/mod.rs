@@ -67,6 +67,15 @@ pub fn state_dir(explicit: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".helmsman"))
 }
 
+/// The release history under the state dir, or the exit code after saying
+/// why it cannot be opened.
+pub fn open_history(state_dir: &Path) -> Result<crate::store::History, i32> {
+    crate::store::History::open(state_dir).map_err(|e| {
+        eprintln!("error: {e}");
+        1
+    })
+}
+
 /// The first candidate that exists.
 pub fn find_config(explicit: Option<&Path>) -> Result<PathBuf, ConfigNotFound> {
     let tried = config_candidates(explicit);

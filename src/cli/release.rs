@@ -8,7 +8,6 @@ use super::event_line::event_line;
 use crate::config::Config;
 use crate::engine::{Actor, Event};
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
-use crate::store::History;
 
 pub struct ReleaseOptions {
     pub envs: Vec<String>,
@@ -19,12 +18,9 @@ pub struct ReleaseOptions {
 }
 
 pub async fn run(config: &Config, state_dir: &Path, options: ReleaseOptions) -> i32 {
-    let mut history = match History::open(state_dir) {
+    let mut history = match super::open_history(state_dir) {
         Ok(history) => history,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let request = ReleaseRequest {
         service: options.service,

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use crate::config::{Backend, Config};
 use crate::dataplane::{DataPlane, DataPlaneConfig};
-use crate::store::History;
 
 pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
     if let Some(env) = env {
@@ -18,12 +17,9 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
             return 2;
         }
     }
-    let history = match History::open(state_dir) {
+    let history = match super::open_history(state_dir) {
         Ok(history) => history,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let mut planes = Vec::new();
     for environment in &config.environments {
