@@ -24,6 +24,7 @@ fn service(name: &str, stable: &str) -> ServiceInfo {
         strategy: "canary".into(),
         bands: defaults::bands(),
         triggers: defaults::triggers(),
+        versions: vec![stable.into()],
     }
 }
 

@@ -164,3 +164,51 @@ fn the_cockpit_over_a_configuration_shows_every_environment_and_refuses_politely
     session.keys(&["q"]);
     session.wait_for("the shell again", |s| s.contains("EXITED=0"));
 }
+
+#[test]
+fn a_release_started_in_the_cockpit_runs_and_is_rolled_back_on_quit() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let name = format!("helmsman-e2e-start-{}", std::process::id());
+    let command = format!(
+        "env HELMSMAN_STATE_DIR={} {} demo; echo EXITED=$?; sleep 60",
+        state.path().display(),
+        env!("CARGO_BIN_EXE_helmsman")
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "-s",
+        &name,
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let session = Session(name);
+    session.wait_for("the demo", |s| {
+        s.contains("payments") && s.contains("traffic")
+    });
+
+    // dev/payments runs v2.0.1 and no release: n asks, y starts one.
+    session.keys(&["j", "n"]);
+    session.wait_for("the question", |s| {
+        s.contains("Release?")
+            && s.contains("dev/payments: release v2.0.1 → v2.1.0 with blue-green")
+    });
+    session.keys(&["y"]);
+    session.wait_for("the release running", |s| {
+        s.contains("v2.0.1 → v2.1.0") && s.contains("blue-green · step")
+    });
+
+    // Quitting does not leave it half-way.
+    session.keys(&["q"]);
+    let screen = session.wait_for("the shell again", |s| s.contains("EXITED=0"));
+    assert!(screen.contains("rolling back before exiting"), "{screen}");
+    assert!(screen.contains("dev/payments: rollback"), "{screen}");
+}

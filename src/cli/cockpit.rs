@@ -24,10 +24,12 @@ use tokio::time::Instant;
 use crate::config::{Backend, Config};
 use crate::engine::Actor;
 use crate::engine::driver::send_command;
-use crate::engine::{Command, CommandReply, Event, Snapshot, Target};
+use crate::engine::{Command, CommandKind, CommandReply, Event, ReleaseResult, Snapshot, Target};
+use crate::pipeline::{self, ReleaseRequest};
 use crate::pipeline::{Attached, CommandSender, Watcher};
+use crate::store::History;
 use crate::tui::theme::Theme;
-use crate::tui::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo, view};
+use crate::tui::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo, StartRequest, view};
 
 /// At most this many frames per second.
 const FRAME: Duration = Duration::from_millis(100);
@@ -38,7 +40,14 @@ pub enum Update {
     Snapshot(Snapshot),
     Event(Event),
     Reply(Command, CommandReply),
+    /// Something to tell the operator; `true` when it is a refusal or failure.
+    Notice(String, bool),
 }
+
+/// Starts a release the operator confirmed in the cockpit, reporting
+/// through the updates channel; returns the task that runs it.
+pub type Starter =
+    Box<dyn Fn(StartRequest, mpsc::UnboundedSender<Update>) -> tokio::task::JoinHandle<()> + Send>;
 
 /// A pipeline watcher that forwards everything to the cockpit.
 pub struct Forward(pub mpsc::UnboundedSender<Update>);
@@ -91,7 +100,57 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
         read_only,
     );
     let (updates_tx, updates_rx) = mpsc::unbounded_channel();
-    run(cockpit, updates_tx, updates_rx).await
+    let state_dir = state_dir.to_path_buf();
+    let starter = starter(std::sync::Arc::new(config.clone()), move |_| {
+        History::open(&state_dir).map_err(|e| e.to_string())
+    });
+    run(cockpit, updates_tx, updates_rx, starter).await
+}
+
+/// Starts confirmed releases through the pipeline (so `requires` and the
+/// history apply as for `helmsman release`), one environment at a time.
+pub fn starter(
+    config: std::sync::Arc<Config>,
+    history: impl Fn(&StartRequest) -> Result<History, String> + Send + Sync + 'static,
+) -> Starter {
+    let history = std::sync::Arc::new(history);
+    Box::new(move |start, updates| {
+        let (config, history) = (config.clone(), history.clone());
+        tokio::spawn(async move {
+            let request = ReleaseRequest {
+                service: start.target.service.clone(),
+                version: start.version.clone(),
+                envs: vec![start.target.env.clone()],
+                strategy: None,
+                actor: Actor::current_operator(),
+            };
+            let outcome = match history(&start) {
+                Ok(mut history) => {
+                    let mut watcher = Forward(updates.clone());
+                    pipeline::run(&config, &request, &mut history, &mut watcher)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e),
+            };
+            let notice = match outcome {
+                Ok(ReleaseResult::Succeeded) => (
+                    format!("{}: {} released", start.target, start.version),
+                    false,
+                ),
+                Ok(result) => (
+                    format!(
+                        "{}: release of {} {:?}",
+                        start.target, start.version, result
+                    )
+                    .to_lowercase(),
+                    true,
+                ),
+                Err(e) => (format!("{}: not started: {e}", start.target), true),
+            };
+            let _ = updates.send(Update::Notice(notice.0, notice.1));
+        })
+    })
 }
 
 /// What the cockpit lists for each environment before any snapshot arrives.
@@ -112,6 +171,7 @@ pub fn environments_of(config: &Config) -> Vec<EnvInfo> {
                         strategy: s.strategy.name().to_string(),
                         bands: s.bands.clone(),
                         triggers: s.triggers.clone(),
+                        versions: b.versions.keys().cloned().collect(),
                     }
                 })
                 .collect(),
@@ -136,6 +196,64 @@ pub async fn run(
     mut cockpit: Cockpit,
     updates_tx: mpsc::UnboundedSender<Update>,
     mut updates: mpsc::UnboundedReceiver<Update>,
+    starter: Starter,
+) -> i32 {
+    let mut shell = Shell {
+        commands: HashMap::new(),
+        started: Vec::new(),
+        starter,
+    };
+    let code = watch(&mut cockpit, &updates_tx, &mut updates, &mut shell).await;
+    shell.roll_back_what_it_started(&mut updates).await;
+    code
+}
+
+/// What the loop keeps besides the model: how to reach each release, and
+/// the releases it started itself.
+struct Shell {
+    commands: HashMap<Target, CommandSender>,
+    started: Vec<(Target, tokio::task::JoinHandle<()>)>,
+    starter: Starter,
+}
+
+impl Shell {
+    /// Releases started in the cockpit run in this process and would die
+    /// with it at whatever weight they had reached: roll them back first.
+    async fn roll_back_what_it_started(mut self, updates: &mut mpsc::UnboundedReceiver<Update>) {
+        self.started.retain(|(_, task)| !task.is_finished());
+        if self.started.is_empty() {
+            return;
+        }
+        eprintln!(
+            "{} release(s) started in the cockpit still running: rolling back before exiting",
+            self.started.len()
+        );
+        // A release that started after the last frame is only in the queue.
+        while let Ok(update) = updates.try_recv() {
+            if let Update::Started(release) = update {
+                self.commands.insert(release.target, release.commands);
+            }
+        }
+        for (target, task) in self.started {
+            if let Some(commands) = self.commands.get(&target) {
+                let command = Command {
+                    target: target.clone(),
+                    kind: CommandKind::Rollback,
+                    actor: Actor::current_operator(),
+                };
+                let reply = send_command(commands, command).await;
+                eprintln!("  {target}: rollback {reply:?}");
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        }
+    }
+}
+
+async fn watch(
+    cockpit: &mut Cockpit,
+    updates_tx: &mpsc::UnboundedSender<Update>,
+    updates: &mut mpsc::UnboundedReceiver<Update>,
+    shell: &mut Shell,
 ) -> i32 {
     let theme = Theme::from_env();
     if !has_terminal() {
@@ -153,14 +271,13 @@ pub async fn run(
     };
     let _guard = TerminalGuard;
     let mut keys = EventStream::new();
-    let mut commands: HashMap<Target, CommandSender> = HashMap::new();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     let mut dirty = true;
     let mut last_frame = Instant::now() - FRAME;
 
     loop {
         if dirty && last_frame.elapsed() >= FRAME {
-            if let Err(e) = draw(&mut terminal, &cockpit, &theme) {
+            if let Err(e) = draw(&mut terminal, cockpit, &theme) {
                 drop(_guard);
                 eprintln!("error: cannot draw the cockpit: {e}");
                 return 1;
@@ -185,7 +302,13 @@ pub async fn run(
                         Action::Quit => break,
                         Action::Send(command) => {
                             dirty = true;
-                            send(&commands, command, &updates_tx);
+                            send(&shell.commands, command, updates_tx);
+                        }
+                        Action::Start(start) => {
+                            dirty = true;
+                            let target = start.target.clone();
+                            let task = (shell.starter)(start, updates_tx.clone());
+                            shell.started.push((target, task));
                         }
                     }
                 }
@@ -200,12 +323,13 @@ pub async fn run(
                 dirty = true;
                 match update {
                     Update::Started(release) => {
-                        commands.insert(release.target.clone(), release.commands.clone());
+                        shell.commands.insert(release.target.clone(), release.commands.clone());
                         forward_snapshots(release, updates_tx.clone());
                     }
                     Update::Snapshot(snapshot) => cockpit.on_snapshot(snapshot, Utc::now()),
                     Update::Event(event) => cockpit.on_event(event),
                     Update::Reply(command, reply) => cockpit.on_reply(&command, &reply),
+                    Update::Notice(text, refused) => cockpit.on_notice(text, refused),
                 }
             }
             _ = clock.tick() => {

@@ -285,7 +285,19 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
             pipeline::run(&config, &request, &mut history, &mut watcher).await
         }));
     }
-    let code = super::cockpit::run(cockpit, updates_tx, updates_rx).await;
+    // More releases started from the cockpit vouch for their requirements
+    // the same way.
+    let demo_config = config.clone();
+    let starter = super::cockpit::starter(config.clone(), move |start| {
+        let mut history = History::in_memory();
+        if let Some(env) = demo_config.environment(&start.target.env) {
+            for required in &env.requires {
+                history.assume_succeeded(required, &start.target.service, &start.version);
+            }
+        }
+        Ok(history)
+    });
+    let code = super::cockpit::run(cockpit, updates_tx, updates_rx, starter).await;
     for release in releases {
         release.abort();
     }

@@ -46,6 +46,8 @@ pub enum KeyAction {
     Cancel,
     ToggleFocus,
     PressFocused,
+    NewRelease,
+    NextVersion,
     Quit,
 }
 
@@ -194,6 +196,23 @@ pub static BINDINGS: &[Binding] = &[
         views: &[VD],
     },
     Binding {
+        keys: &[c('n')],
+        keys_label: "n",
+        // Only in the help overlay: the footer has no room left at 80 columns.
+        hint: None,
+        description: "new release of the selected service (asks first)",
+        action: KeyAction::NewRelease,
+        views: &[VM],
+    },
+    Binding {
+        keys: &[c('v')],
+        keys_label: "v",
+        hint: None,
+        description: "new release: pick the next configured version",
+        action: KeyAction::NextVersion,
+        views: &[VC],
+    },
+    Binding {
         keys: &[c('y')],
         keys_label: "y",
         hint: Some(("y", "confirm")),
@@ -250,7 +269,7 @@ pub static BINDINGS: &[Binding] = &[
         keys: &[c('q'), ctrl('c')],
         keys_label: "q Ctrl-C",
         hint: Some(("q", "quit")),
-        description: "quit (releases go on without the cockpit)",
+        description: "quit (rolls back releases started here)",
         action: KeyAction::Quit,
         views: &[VM, VD],
     },

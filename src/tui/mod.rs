@@ -7,6 +7,6 @@ pub mod model;
 pub mod theme;
 pub mod view;
 
-pub use model::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo};
+pub use model::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo, StartRequest};
 pub use theme::Theme;
 pub use view::render;

@@ -22,7 +22,16 @@ pub enum Action {
     None,
     Redraw,
     Send(Command),
+    /// Start releasing a version of a service (confirmed by the operator).
+    Start(StartRequest),
     Quit,
+}
+
+/// A release the operator asked to start from the cockpit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartRequest {
+    pub target: Target,
+    pub version: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +54,8 @@ pub struct ServiceInfo {
     pub strategy: String,
     pub bands: Bands,
     pub triggers: Triggers,
+    /// Every version the configuration knows, for starting a release.
+    pub versions: Vec<String>,
 }
 
 /// "prod" and "production" are marked on screen and in confirmations.
@@ -73,10 +84,17 @@ pub(crate) enum Focus {
     Confirm,
 }
 
-/// A promote or rollback waiting for `y`.
+/// What a confirmation sends once confirmed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Request {
+    Command(Command),
+    Start(StartRequest),
+}
+
+/// A promote, a rollback or a new release waiting for `y`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Confirmation {
-    pub command: Command,
+    pub request: Request,
     /// "Roll back" / "Promote", the confirm button's label.
     pub verb: &'static str,
     /// "prod/checkout: roll back v1.5.0 → v1.4.2: all traffic to v1.4.2 at once"
@@ -367,15 +385,33 @@ impl Cockpit {
                         self.note("read-only: nothing sent".into());
                         return Action::Redraw;
                     }
-                    return Action::Send(c.command);
+                    return match c.request {
+                        Request::Command(command) => Action::Send(command),
+                        Request::Start(start) => Action::Start(start),
+                    };
                 }
             }
             KeyAction::Cancel => {
                 if let Some(Overlay::Confirm(c)) = self.overlay.take() {
-                    self.note(format!(
-                        "cancelled: {} {} not sent",
-                        c.command.kind, c.command.target
-                    ));
+                    self.note(match c.request {
+                        Request::Command(command) => {
+                            format!("cancelled: {} {} not sent", command.kind, command.target)
+                        }
+                        Request::Start(start) => {
+                            format!("cancelled: no release of {} started", start.target)
+                        }
+                    });
+                }
+            }
+            KeyAction::NewRelease => return self.new_release(None),
+            KeyAction::NextVersion => {
+                if let Some(Overlay::Confirm(Confirmation {
+                    request: Request::Start(start),
+                    ..
+                })) = &self.overlay
+                {
+                    let current = start.version.clone();
+                    return self.new_release(Some(&current));
                 }
             }
         }
@@ -436,12 +472,87 @@ impl Cockpit {
         };
         self.overlay = Some(Overlay::Confirm(Confirmation {
             prod: is_prod(&target.env),
-            command,
+            request: Request::Command(command),
             verb,
             text,
             focus: Focus::Cancel,
         }));
         Action::Redraw
+    }
+
+    /// `n`: asks to start releasing the selected service, offering the
+    /// configured versions other than the one it runs, one after another
+    /// (`v` in the confirmation picks the next one after `after`).
+    fn new_release(&mut self, after: Option<&str>) -> Action {
+        if self.read_only {
+            self.note("read-only: nothing sent".into());
+            return Action::Redraw;
+        }
+        let Some(target) = self.selected() else {
+            self.note("no service selected: nothing to release".into());
+            return Action::Redraw;
+        };
+        let snapshot = self.snapshot(&target);
+        if let Some(snap) = snapshot.filter(|s| !s.phase.is_finished()) {
+            self.note(format!(
+                "{target}: {} is already being released ({})",
+                snap.new_version,
+                snap.phase.words().to_lowercase()
+            ));
+            return Action::Redraw;
+        }
+        let Some(service) = self.service_info(&target) else {
+            return Action::None;
+        };
+        // After a successful release the new version is the one running.
+        let running = match snapshot {
+            Some(s) if s.phase == Phase::Succeeded => s.new_version.clone(),
+            Some(s) => s.stable_version.clone(),
+            None => service.stable_version.clone(),
+        };
+        let candidates: Vec<&String> = service.versions.iter().filter(|v| **v != running).collect();
+        let next = match after {
+            Some(after) => candidates
+                .iter()
+                .position(|v| *v == after)
+                .map(|i| candidates[(i + 1) % candidates.len()]),
+            None => candidates.last().copied(),
+        };
+        let Some(version) = next.cloned() else {
+            self.note(format!(
+                "{target}: no version other than {running} is configured: nothing to release"
+            ));
+            return Action::Redraw;
+        };
+        let more = if candidates.len() > 1 {
+            " (v: another version)"
+        } else {
+            ""
+        };
+        let text = format!(
+            "{target}: release {running} → {version} with {}{more}",
+            service.strategy
+        );
+        self.overlay = Some(Overlay::Confirm(Confirmation {
+            prod: is_prod(&target.env),
+            request: Request::Start(StartRequest { target, version }),
+            verb: "Release",
+            text,
+            focus: Focus::Cancel,
+        }));
+        Action::Redraw
+    }
+
+    /// A message from the shell (e.g. why a release could not start).
+    pub fn on_notice(&mut self, text: String, refused: bool) {
+        self.status = Some(Status {
+            kind: if refused {
+                StatusKind::Refused
+            } else {
+                StatusKind::Note
+            },
+            text,
+        });
     }
 
     fn note(&mut self, text: String) {
@@ -500,6 +611,7 @@ mod tests {
             strategy: "canary".into(),
             bands: config::defaults::bands(),
             triggers: config::defaults::triggers(),
+            versions: vec!["v1.4.2".into(), "v1.5.0".into(), "v1.6.0".into()],
         }
     }
 
@@ -783,5 +895,51 @@ mod tests {
             });
         }
         assert_eq!(c.state(&target("dev")).unwrap().events.len(), EVENTS_KEPT);
+    }
+
+    #[test]
+    fn n_asks_before_starting_a_release_and_v_picks_another_version() {
+        let mut c = cockpit(false);
+        // dev/cart has no release: n offers the newest other version.
+        c.on_key(ch('j'));
+        assert_eq!(c.on_key(ch('n')), Action::Redraw);
+        assert_eq!(c.view(), View::Confirm);
+        c.on_key(ch('v'));
+        c.on_key(ch('v'));
+        let Action::Start(start) = c.on_key(ch('y')) else {
+            panic!("y did not start a release");
+        };
+        assert_eq!(
+            start.target,
+            Target {
+                env: "dev".into(),
+                service: "cart".into()
+            }
+        );
+        // v1.6.0 → v1.5.0 → v1.6.0: the configured versions, never the running one.
+        assert_eq!(start.version, "v1.6.0");
+
+        // Cancelled: nothing starts, and the footer says so.
+        c.on_key(ch('n'));
+        assert_eq!(c.on_key(ch('n')), Action::Redraw);
+        assert!(
+            c.status_line()
+                .unwrap()
+                .contains("no release of dev/cart started")
+        );
+    }
+
+    #[test]
+    fn n_refuses_while_a_release_runs_and_when_read_only() {
+        // dev/checkout is mid-release.
+        let mut c = cockpit(false);
+        assert_eq!(c.on_key(ch('n')), Action::Redraw);
+        assert_eq!(c.view(), View::Main);
+        assert!(c.status_line().unwrap().contains("already being released"));
+
+        let mut ro = cockpit(true);
+        ro.on_key(ch('n'));
+        assert_eq!(ro.view(), View::Main);
+        assert!(ro.status_line().unwrap().contains("read-only"));
     }
 }
