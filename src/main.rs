@@ -109,8 +109,6 @@ enum Command {
     },
 }
 
-const NO_COCKPIT: &str = "the cockpit cannot start releases yet: run with --headless";
-
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let mut cli = match Cli::from_arg_matches(&matches) {
@@ -199,7 +197,10 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
             output,
         } => {
             if !headless {
-                eprintln!("error: {NO_COCKPIT}, e.g. `helmsman release --headless …`");
+                eprintln!(
+                    "error: `helmsman release` runs headless: add --headless\n  \
+                     hint: to start and watch a release in the cockpit, run `helmsman` and press n"
+                );
                 return 2;
             }
             match load_config() {

@@ -235,3 +235,30 @@ async fn a_release_without_a_data_plane_says_how_to_start_one() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("helmsman serve"), "{err}");
 }
+
+#[tokio::test]
+async fn release_without_headless_points_to_the_cockpit() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = env().await;
+    let config = dir.path().join("helmsman.toml");
+    std::fs::write(&config, env_toml("dev", "", &dev)).unwrap();
+    let (code, _, err) = run(
+        &config,
+        dir.path(),
+        &[
+            "release",
+            "--env",
+            "dev",
+            "--service",
+            "web",
+            "--version",
+            "v2",
+        ],
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--headless") && err.contains("press n"),
+        "{err}"
+    );
+}
