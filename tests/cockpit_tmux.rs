@@ -47,26 +47,17 @@ impl Drop for Session {
     }
 }
 
-/// The prod column (drawn with a thick border) of every screen line.
-fn prod_column(screen: &str) -> String {
-    screen
-        .lines()
-        .filter_map(|line| line.split('┃').nth(1))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-#[test]
-fn demo_cockpit_advance_pause_rollback_and_quit() {
+/// Starts `helmsman ARGS` in a detached 80×24 tmux session, followed by a
+/// line with its exit code; `None` (with the reason printed) without tmux.
+fn start(label: &str, args: &str, state: &std::path::Path) -> Option<Session> {
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("skipped: tmux is not installed (.ci/run installs it)");
-        return;
+        return None;
     }
-    let state = tempfile::tempdir().unwrap();
-    let name = format!("helmsman-e2e-{}", std::process::id());
+    let name = format!("helmsman-e2e-{label}-{}", std::process::id());
     let command = format!(
-        "env HELMSMAN_STATE_DIR={} {} demo; echo EXITED=$?; sleep 60",
-        state.path().display(),
+        "env HELMSMAN_STATE_DIR={} {} {args}; echo EXITED=$?; sleep 60",
+        state.display(),
         env!("CARGO_BIN_EXE_helmsman")
     );
     let started = tmux(&[
@@ -81,7 +72,24 @@ fn demo_cockpit_advance_pause_rollback_and_quit() {
         &command,
     ]);
     assert!(started.status.success(), "{started:?}");
-    let session = Session(name);
+    Some(Session(name))
+}
+
+/// The prod column (drawn with a thick border) of every screen line.
+fn prod_column(screen: &str) -> String {
+    screen
+        .lines()
+        .filter_map(|line| line.split('┃').nth(1))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn demo_cockpit_advance_pause_rollback_and_quit() {
+    let state = tempfile::tempdir().unwrap();
+    let Some(session) = start("demo", "demo", state.path()) else {
+        return;
+    };
 
     // Three environments side by side, with percentages and gauges.
     session.wait_for("dev, staging and prod with live traffic", |s| {
@@ -126,31 +134,17 @@ fn demo_cockpit_advance_pause_rollback_and_quit() {
 
 #[test]
 fn the_cockpit_over_a_configuration_shows_every_environment_and_refuses_politely() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
-        return;
-    }
     let state = tempfile::tempdir().unwrap();
-    let name = format!("helmsman-e2e-config-{}", std::process::id());
-    let command = format!(
-        "env HELMSMAN_STATE_DIR={} {} --config {}/config.example.toml; echo EXITED=$?; sleep 60",
-        state.path().display(),
-        env!("CARGO_BIN_EXE_helmsman"),
-        env!("CARGO_MANIFEST_DIR"),
-    );
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "-s",
-        &name,
-        &command,
-    ]);
-    assert!(started.status.success(), "{started:?}");
-    let session = Session(name);
+    let Some(session) = start(
+        "config",
+        &format!(
+            "--config {}/config.example.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        state.path(),
+    ) else {
+        return;
+    };
     session.wait_for("the configured environments", |s| {
         s.contains("config.example.toml")
             && s.contains("staging")
@@ -167,30 +161,10 @@ fn the_cockpit_over_a_configuration_shows_every_environment_and_refuses_politely
 
 #[test]
 fn a_release_started_in_the_cockpit_runs_and_is_rolled_back_on_quit() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
-        return;
-    }
     let state = tempfile::tempdir().unwrap();
-    let name = format!("helmsman-e2e-start-{}", std::process::id());
-    let command = format!(
-        "env HELMSMAN_STATE_DIR={} {} demo; echo EXITED=$?; sleep 60",
-        state.path().display(),
-        env!("CARGO_BIN_EXE_helmsman")
-    );
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "-s",
-        &name,
-        &command,
-    ]);
-    assert!(started.status.success(), "{started:?}");
-    let session = Session(name);
+    let Some(session) = start("start", "demo", state.path()) else {
+        return;
+    };
     session.wait_for("the demo", |s| {
         s.contains("payments") && s.contains("traffic")
     });
