@@ -212,53 +212,30 @@ async fn release_through_environments_against_a_running_data_plane() {
 }
 
 #[tokio::test]
-async fn a_release_without_a_data_plane_says_how_to_start_one() {
+async fn a_release_says_what_is_missing_without_headless_or_a_data_plane() {
     let dir = tempfile::tempdir().unwrap();
     let dev = env().await;
     let config = dir.path().join("helmsman.toml");
     std::fs::write(&config, env_toml("dev", "", &dev)).unwrap();
-    let (code, _, err) = run(
-        &config,
-        dir.path(),
-        &[
-            "release",
-            "--env",
-            "dev",
-            "--service",
-            "web",
-            "--version",
-            "v2",
-            "--headless",
-        ],
-    )
-    .await;
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("helmsman serve"), "{err}");
-}
+    let mut args = vec![
+        "release",
+        "--env",
+        "dev",
+        "--service",
+        "web",
+        "--version",
+        "v2",
+    ];
 
-#[tokio::test]
-async fn release_without_headless_points_to_the_cockpit() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = env().await;
-    let config = dir.path().join("helmsman.toml");
-    std::fs::write(&config, env_toml("dev", "", &dev)).unwrap();
-    let (code, _, err) = run(
-        &config,
-        dir.path(),
-        &[
-            "release",
-            "--env",
-            "dev",
-            "--service",
-            "web",
-            "--version",
-            "v2",
-        ],
-    )
-    .await;
+    let (code, _, err) = run(&config, dir.path(), &args).await;
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("--headless") && err.contains("press n"),
         "{err}"
     );
+
+    args.push("--headless");
+    let (code, _, err) = run(&config, dir.path(), &args).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("helmsman serve"), "{err}");
 }
