@@ -7,7 +7,7 @@
 //! reply, a resize, the clock's second), at most 10 frames per second, each
 //! frame inside a synchronized update so a slow link never shows half a
 //! frame. The terminal is restored on every exit, a panic included
-//! (`ratatui::init` chains a panic hook that restores it).
+//! (`ratatui::try_init` chains a panic hook that restores it).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -314,8 +314,8 @@ async fn watch(
                 }
                 Some(Ok(TermEvent::Resize(..))) => dirty = true,
                 Some(Ok(_)) => {}
-                // The terminal is gone (an SSH session dropped): the
-                // releases go on unattended, as they must.
+                // The terminal is gone (an SSH session dropped): stop
+                // drawing; `run` then rolls back what this cockpit started.
                 Some(Err(_)) | None => break,
             },
             update = updates.recv() => {
