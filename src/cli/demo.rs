@@ -243,7 +243,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
             return 1;
         }
     };
-    let cockpit = crate::tui::Cockpit::new(
+    let mut cockpit = crate::tui::Cockpit::new(
         crate::tui::HeaderInfo {
             config_label: "demo".to_string(),
             operator: Actor::current_operator(),
@@ -251,7 +251,6 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
         super::cockpit::environments_of(&world.config),
         read_only,
     );
-    let mut cockpit = cockpit;
     // Numbers older than three analysis intervals are marked stale.
     if let Some(service) = world
         .config

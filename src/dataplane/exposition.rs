@@ -42,6 +42,28 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 /// Renders the whole exposition. Pure, so the format is unit-tested.
+/// One 0/1 gauge per instance.
+fn instance_gauge(
+    out: &mut String,
+    service: &str,
+    instances: &[InstanceGauge<'_>],
+    name: &str,
+    help: &str,
+    value: fn(&InstanceGauge<'_>) -> bool,
+) {
+    header(out, name, "gauge", help);
+    for i in instances {
+        let _ = writeln!(
+            out,
+            "{name}{{service=\"{service}\",version=\"{}\",side=\"{}\",instance=\"{}\"}} {}",
+            escape(i.version),
+            i.side.as_str(),
+            escape(&i.instance),
+            u8::from(value(i))
+        );
+    }
+}
+
 pub fn render(
     service: &str,
     series: &[Series<'_>],
@@ -151,39 +173,22 @@ pub fn render(
         "helmsman_new_weight{{service=\"{service}\"}} {new_weight}"
     );
 
-    header(
+    instance_gauge(
         &mut out,
+        &service,
+        instances,
         "helmsman_instance_healthy",
-        "gauge",
         "1 when the instance passes its health checks.",
+        |i| i.healthy,
     );
-    for i in instances {
-        let _ = writeln!(
-            out,
-            "helmsman_instance_healthy{{service=\"{service}\",version=\"{}\",side=\"{}\",instance=\"{}\"}} {}",
-            escape(i.version),
-            i.side.as_str(),
-            escape(&i.instance),
-            u8::from(i.healthy)
-        );
-    }
-
-    header(
+    instance_gauge(
         &mut out,
+        &service,
+        instances,
         "helmsman_instance_in_rotation",
-        "gauge",
         "1 when the instance receives user traffic.",
+        |i| i.in_rotation,
     );
-    for i in instances {
-        let _ = writeln!(
-            out,
-            "helmsman_instance_in_rotation{{service=\"{service}\",version=\"{}\",side=\"{}\",instance=\"{}\"}} {}",
-            escape(i.version),
-            i.side.as_str(),
-            escape(&i.instance),
-            u8::from(i.in_rotation)
-        );
-    }
     out
 }
 

@@ -257,8 +257,15 @@ impl Driver {
                     // No subscriber is not an error: headless runs may not listen.
                     let _ = self.events.send(event);
                 }
-                effect if effect.is_traffic_write() => {
-                    // The writer lives until the driver drops this sender.
+                // Traffic writes go to the writer, in order; it lives until
+                // the driver drops this sender.
+                effect @ (Effect::Prepare
+                | Effect::SetWeight(_)
+                | Effect::Switch { .. }
+                | Effect::SetInstances { .. }
+                | Effect::SetFlag(_)
+                | Effect::Finish
+                | Effect::Discard) => {
                     let _ = shell.writes.send(effect);
                 }
                 Effect::ReadTraffic => {
@@ -287,14 +294,6 @@ impl Driver {
                         let _ = feedback.send(Feedback::SmokeChecks(results));
                     });
                 }
-                // Covered by `is_traffic_write` above.
-                Effect::Prepare
-                | Effect::SetWeight(_)
-                | Effect::Switch { .. }
-                | Effect::SetInstances { .. }
-                | Effect::SetFlag(_)
-                | Effect::Finish
-                | Effect::Discard => {}
             }
         }
         self.snapshots.send_replace(self.release.snapshot().clone());
