@@ -1274,12 +1274,17 @@ proptest! {
         if h.phase() != Phase::Succeeded && h.phase() != Phase::Aborted {
             if h.phase() != Phase::RolledBack && h.phase() != Phase::RollingBack {
                 h.command(CommandKind::Resume);
-                prop_assert_eq!(h.command(CommandKind::Rollback), CommandReply::Accepted);
             }
-            // The backend stops disagreeing and failing eventually.
-            h.world.fail_writes = 0;
-            h.world.disagree_reads = 0;
-            prop_assert_eq!(h.run_to_end(secs(600)), Some(ReleaseResult::RolledBack));
+            // Resuming a paused finish may complete it: then there is nothing to roll back.
+            if h.phase() != Phase::Succeeded {
+                if h.phase() != Phase::RolledBack && h.phase() != Phase::RollingBack {
+                    prop_assert_eq!(h.command(CommandKind::Rollback), CommandReply::Accepted);
+                }
+                // The backend stops disagreeing and failing eventually.
+                h.world.fail_writes = 0;
+                h.world.disagree_reads = 0;
+                prop_assert_eq!(h.run_to_end(secs(600)), Some(ReleaseResult::RolledBack));
+            }
         }
         if h.phase() == Phase::RolledBack {
             prop_assert_eq!(h.r.snapshot().desired_weight, 0);
