@@ -22,30 +22,59 @@ pub const LATENCY_BUCKETS_MS: &[f64] = &[
     15000.0, 30000.0, 60000.0,
 ];
 
-/// A latency histogram with the fixed [`LATENCY_BUCKETS_MS`] bounds plus an
+/// A latency histogram: upper bucket bounds in milliseconds plus an
 /// overflow bucket. `counts[i]` counts requests with latency `<= bounds[i]`
-/// and `> bounds[i-1]` (non-cumulative), the last entry counts the overflow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// and `> bounds[i-1]` (non-cumulative); the last entry counts the overflow.
+///
+/// The bounds travel with the counts because providers differ: the embedded
+/// data plane uses [`LATENCY_BUCKETS_MS`], a Prometheus histogram whatever
+/// `le` buckets the service exports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatencyHistogram {
+    #[serde(default = "data_plane_bounds")]
+    pub bounds_ms: Vec<f64>,
     pub counts: Vec<u64>,
 }
 
+/// Index of the bucket of `bounds_ms` (ascending upper bounds) that holds
+/// `ms`; `bounds_ms.len()` is the overflow bucket.
+pub fn bucket_index(bounds_ms: &[f64], ms: f64) -> usize {
+    bounds_ms.partition_point(|&bound| bound < ms)
+}
+
+fn data_plane_bounds() -> Vec<f64> {
+    LATENCY_BUCKETS_MS.to_vec()
+}
+
 impl Default for LatencyHistogram {
+    /// An empty histogram with the data plane's buckets.
     fn default() -> Self {
-        Self {
-            counts: vec![0; LATENCY_BUCKETS_MS.len() + 1],
-        }
+        Self::with_bounds(data_plane_bounds())
     }
 }
 
 impl LatencyHistogram {
+    /// An empty histogram over `bounds_ms` (ascending upper bounds).
+    pub fn with_bounds(bounds_ms: Vec<f64>) -> Self {
+        let counts = vec![0; bounds_ms.len() + 1];
+        Self { bounds_ms, counts }
+    }
+
+    /// Whether the counts fit the bounds (one overflow bucket more) and the
+    /// bounds ascend: what a provider's answer must satisfy to be judged.
+    pub fn is_consistent(&self) -> bool {
+        self.counts.len() == self.bounds_ms.len() + 1
+            && self.bounds_ms.windows(2).all(|w| w[0] < w[1])
+    }
+
     /// Index of the bucket that holds `ms`.
-    pub fn bucket_of(ms: f64) -> usize {
-        LATENCY_BUCKETS_MS.partition_point(|&bound| bound < ms)
+    pub fn bucket_of(&self, ms: f64) -> usize {
+        bucket_index(&self.bounds_ms, ms)
     }
 
     pub fn record_ms(&mut self, ms: f64) {
-        self.counts[Self::bucket_of(ms)] += 1;
+        let i = self.bucket_of(ms);
+        self.counts[i] += 1;
     }
 
     pub fn total(&self) -> u64 {
@@ -53,9 +82,15 @@ impl LatencyHistogram {
     }
 
     /// Counts recorded since `earlier` (both cumulative over time).
-    /// Saturates at zero if a counter went backwards (a restarted provider).
+    /// Saturates at zero if a counter went backwards (a restarted provider);
+    /// histograms over different buckets cannot be subtracted, so the later
+    /// one is taken whole.
     pub fn since(&self, earlier: &LatencyHistogram) -> LatencyHistogram {
+        if self.bounds_ms != earlier.bounds_ms {
+            return self.clone();
+        }
         LatencyHistogram {
+            bounds_ms: self.bounds_ms.clone(),
             counts: self
                 .counts
                 .iter()
@@ -91,12 +126,8 @@ impl LatencyHistogram {
                 continue;
             }
             if (seen + count) as f64 >= rank {
-                let lower = if i == 0 {
-                    0.0
-                } else {
-                    LATENCY_BUCKETS_MS[i - 1]
-                };
-                let Some(&upper) = LATENCY_BUCKETS_MS.get(i) else {
+                let lower = if i == 0 { 0.0 } else { self.bounds_ms[i - 1] };
+                let Some(&upper) = self.bounds_ms.get(i) else {
                     // Overflow bucket: the best we can say is its lower bound.
                     return Some(lower);
                 };
@@ -105,8 +136,21 @@ impl LatencyHistogram {
             }
             seen += count;
         }
-        LATENCY_BUCKETS_MS.last().copied()
+        self.bounds_ms.last().copied()
     }
+}
+
+/// Whether an error kind was named by the service — the value of its
+/// error-kind header, an exception type — rather than a generic class the
+/// data plane records when the service names none (`http_503`, `connect`).
+/// The new-error-kind trigger judges named kinds only: generic classes are
+/// what the error-rate trigger weighs, and a 500 is not a new kind of
+/// failure just because the baseline happened to answer none.
+pub fn is_named_error_kind(kind: &str) -> bool {
+    let generic_status = kind
+        .strip_prefix("http_")
+        .is_some_and(|code| code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()));
+    !(generic_status || kind == "connect")
 }
 
 /// Cumulative counters of one version (the new one, or its baseline).
@@ -121,6 +165,13 @@ pub struct Sample {
     /// configured error-kind header (e.g. `"TimeoutException"`).
     pub errors_by_kind: BTreeMap<String, u64>,
     pub latency: LatencyHistogram,
+    /// A p95 (ms) the provider computed itself, for providers that can give
+    /// a quantile but no buckets (a Prometheus summary, a precomputed
+    /// `histogram_quantile`). It describes the provider's own window, so
+    /// [`Sample::since`] keeps the later one. The histogram wins when both
+    /// are present: only buckets allow confidence bounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_p95_ms: Option<f64>,
 }
 
 impl Sample {
@@ -139,6 +190,7 @@ impl Sample {
                 .filter(|(_, n)| *n > 0)
                 .collect(),
             latency: self.latency.since(&earlier.latency),
+            reported_p95_ms: self.reported_p95_ms,
         }
     }
 
@@ -148,7 +200,8 @@ impl Sample {
     }
 
     pub fn p95_ms(&self) -> Option<f64> {
-        self.latency.quantile_ms(0.95)
+        let reported = self.reported_p95_ms.filter(|v| v.is_finite() && *v >= 0.0);
+        self.latency.quantile_ms(0.95).or(reported)
     }
 }
 

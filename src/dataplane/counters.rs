@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::metrics::{LATENCY_BUCKETS_MS, LatencyHistogram, Sample};
+use crate::metrics::{LATENCY_BUCKETS_MS, LatencyHistogram, Sample, bucket_index};
 
 /// Which side of the routing table a version serves on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -125,7 +125,7 @@ impl VersionCounters {
             *kinds.entry(kind).or_insert(0) += 1;
         }
         let ms = latency.as_secs_f64() * 1000.0;
-        self.latency_buckets[LatencyHistogram::bucket_of(ms)].fetch_add(1, Relaxed);
+        self.latency_buckets[bucket_index(LATENCY_BUCKETS_MS, ms)].fetch_add(1, Relaxed);
         self.latency_sum_us
             .fetch_add(latency.as_micros().min(u64::MAX as u128) as u64, Relaxed);
     }
@@ -142,12 +142,14 @@ impl VersionCounters {
                 errors: self.errors.load(Relaxed),
                 errors_by_kind,
                 latency: LatencyHistogram {
+                    bounds_ms: LATENCY_BUCKETS_MS.to_vec(),
                     counts: self
                         .latency_buckets
                         .iter()
                         .map(|c| c.load(Relaxed))
                         .collect(),
                 },
+                reported_p95_ms: None,
             },
             classes: std::array::from_fn(|i| self.classes[i].load(Relaxed)),
             latency_sum_seconds: self.latency_sum_us.load(Relaxed) as f64 / 1e6,
@@ -220,10 +222,7 @@ mod tests {
         assert_eq!(s.sample.errors_by_kind["connect"], 1);
         assert_eq!(s.classes, [0, 2, 0, 0, 2]);
         assert_eq!(s.sample.latency.total(), 4);
-        assert_eq!(
-            s.sample.latency.counts[LatencyHistogram::bucket_of(45.0)],
-            2
-        );
+        assert_eq!(s.sample.latency.counts[s.sample.latency.bucket_of(45.0)], 2);
         assert!((s.latency_sum_seconds - 0.0931).abs() < 1e-9);
     }
 

@@ -6,7 +6,6 @@ use std::fmt::Write;
 
 use super::counters::{CounterSnapshot, Side};
 use super::state::Shared;
-use crate::metrics::LATENCY_BUCKETS_MS;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -136,9 +135,10 @@ pub fn render(
     );
     for s in series {
         let l = labels(s);
-        let counts = &s.counters.sample.latency.counts;
+        let latency = &s.counters.sample.latency;
+        let counts = &latency.counts;
         let mut cumulative = 0u64;
-        for (bound_ms, n) in LATENCY_BUCKETS_MS.iter().zip(counts) {
+        for (bound_ms, n) in latency.bounds_ms.iter().zip(counts) {
             cumulative += n;
             let _ = writeln!(
                 out,

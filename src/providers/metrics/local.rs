@@ -35,9 +35,7 @@ impl Metrics for LocalMetrics {
             .await?;
         // Cumulative counters that contradict themselves cannot be judged.
         for (side, sample) in [("new", &reading.new), ("baseline", &reading.baseline)] {
-            if sample.errors > sample.requests
-                || sample.latency.counts.len() != crate::metrics::LATENCY_BUCKETS_MS.len() + 1
-            {
+            if sample.errors > sample.requests || !sample.latency.is_consistent() {
                 return Err(ProviderError::Invalid {
                     provider: self.describe(),
                     detail: format!("{side} counters are inconsistent: {sample:?}"),
