@@ -63,7 +63,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
         /// Requests per second sent to the released service in each environment.
-        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=5000))]
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=5000))]
         rate: u32,
         /// Show everything in the cockpit, send nothing.
         #[arg(long)]

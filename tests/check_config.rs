@@ -505,6 +505,22 @@ fn negative_threshold() {
 }
 
 #[test]
+fn confidence_and_tolerance_must_be_inside_their_range() {
+    assert_invalid(
+        &format!("{BASE}[environments.services.analysis]\nconfidence = 1.0\n"),
+        13,
+        14,
+        "`confidence` is 1, it must be between 0.5 and 1 (exclusive)",
+    );
+    assert_invalid(
+        &format!("{BASE}[environments.services.analysis]\ntolerance = 0\n"),
+        13,
+        13,
+        "`tolerance` is 0, it must be between 0 and 1 (exclusive)",
+    );
+}
+
+#[test]
 fn zero_min_requests() {
     assert_invalid(
         &format!("{BASE}[environments.services.analysis]\nmin_requests = 0\n"),

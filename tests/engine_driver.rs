@@ -342,8 +342,10 @@ async fn a_full_canary_succeeds() {
             Call::Finish
         ]
     );
-    // The analysis gate waits for 5 minutes of observation (new error kind).
-    assert!(started.elapsed() >= secs(300), "{:?}", started.elapsed());
+    // Both dwells run their full minute; clean traffic gives every
+    // trigger its pass within them, so nothing waits longer.
+    assert!(started.elapsed() >= secs(120), "{:?}", started.elapsed());
+    assert!(started.elapsed() < secs(140), "{:?}", started.elapsed());
     let events = drain(&mut handle.events);
     assert_eq!(events.first().unwrap().actor, alice());
     assert_eq!(events.last().unwrap().to, Phase::Succeeded);
@@ -356,20 +358,20 @@ async fn a_full_canary_succeeds() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_error_rate_rolls_back_within_one_analysis_interval() {
+async fn an_error_rate_rolls_back_once_the_evidence_is_in() {
     let world = World::new();
     *world.metrics.new_error_pct.lock().unwrap() = 8.0;
     let mut handle = world.start(steps());
     let result = (&mut handle.task).await.unwrap();
     assert_eq!(result, ReleaseResult::RolledBack);
     assert_eq!(result.exit_code(), 3);
-    // 20 requests/s reach v2: 100 requests (the minimum) after 5 s, so the
-    // threshold is crossed with evidence at 5 s and judged by the next
-    // reading, at most one interval (10 s) later.
+    // 20 requests/s reach v2: 8 % errors clear the tolerated +2.5 points
+    // with 99 % confidence after about 200 requests (10 s), judged by the
+    // next reading, at most one interval (10 s) later.
     let shifted = world.traffic.when(&Call::Weight(10)).unwrap();
     let rolled = world.traffic.when(&Call::Weight(0)).unwrap();
     let took = rolled - shifted;
-    assert!(took <= secs(5) + secs(10), "{took:?}");
+    assert!(took <= secs(20) + secs(10), "{took:?}");
     let events = drain(&mut handle.events);
     let rollback = events.iter().find(|e| e.to == Phase::RollingBack).unwrap();
     let verdict = rollback.verdict.as_ref().unwrap();

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::OutputFormat;
+use crate::analysis::stats;
 use crate::config::duration::format as fmt_duration;
 use crate::config::{Backend, Config, Service, Strategy, Trigger};
 use crate::engine::plan::{Fleet, PlanStep, plan as engine_plan};
@@ -125,14 +126,17 @@ pub fn build(
         steps,
         manual_gates: gates,
         minimum_duration_secs: minimum.as_secs(),
-        note: gate_note(&strategy, t),
+        note: Some(evidence_note(service)),
         triggers: vec![
             trigger("error rate over baseline", &t.error_rate, " points"),
             trigger("p95 latency vs baseline", &t.p95_latency, "×"),
             trigger("unhealthy new instances", &t.unhealthy_instances, " %"),
             trigger("new error kind", &t.new_error_kind, " % of requests"),
             format!(
-                "no verdict on fewer than {} requests; metrics read every {}",
+                "verdicts at {} % confidence, {} % of each threshold tolerated; \
+                 no verdict on fewer than {} requests; metrics read every {}",
+                service.analysis.confidence * 100.0,
+                service.analysis.tolerance * 100.0,
                 service.analysis.min_requests,
                 fmt_duration(service.analysis.interval)
             ),
@@ -140,36 +144,23 @@ pub fn build(
     }
 }
 
-/// An analysis gate passes only once every enabled trigger has observed
-/// for its whole window, which can be longer than the gate itself.
-fn gate_note(strategy: &Strategy, t: &crate::config::Triggers) -> Option<String> {
-    let (Strategy::Canary { steps } | Strategy::FeatureFlag { steps, .. }) = strategy else {
-        return None;
-    };
-    let shortest_gate = steps
-        .iter()
-        .filter_map(|s| match s {
-            crate::config::Step::Analysis(d) => Some(*d),
-            _ => None,
-        })
-        .min()?;
-    let (name, longest) = [
-        ("error rate", &t.error_rate),
-        ("p95 latency", &t.p95_latency),
-        ("unhealthy instances", &t.unhealthy_instances),
-        ("new error kind", &t.new_error_kind),
-    ]
-    .into_iter()
-    .filter(|(_, trig)| trig.enabled)
-    .max_by_key(|(_, trig)| trig.after)?;
-    (longest.after > shortest_gate).then(|| {
-        format!(
-            "an analysis gate passes only once every trigger has observed long enough: \
-             the {name} trigger needs {} of traffic on the new version, more than the {} gate",
-            fmt_duration(longest.after),
-            fmt_duration(shortest_gate)
-        )
-    })
+/// How much clean traffic a step needs before it may end: every trigger
+/// must pass, and the new-error-kind trigger's upper bound on a kind never
+/// seen falls under its threshold only after this many requests.
+fn evidence_note(service: &Service) -> String {
+    let a = &service.analysis;
+    let kind = &service.triggers.new_error_kind;
+    let needed = if kind.enabled {
+        stats::requests_to_bound_under(kind.threshold / 100.0, a.confidence)
+    } else {
+        0
+    }
+    .max(a.min_requests);
+    format!(
+        "a step ends only when every trigger passes: on clean traffic that takes about {needed} \
+         requests on the new version ({} % confidence), so a thin canary holds its step longer",
+        a.confidence * 100.0
+    )
 }
 
 /// The steps in words (the engine's own plan, so `plan` never drifts from
@@ -282,8 +273,12 @@ mod tests {
             "{:?}",
             plan.steps
         );
-        // The 5-minute new-error-kind window outlasts the 2-minute gate.
-        assert!(plan.note.as_deref().unwrap().contains("new error kind"));
+        // 330 clean requests bound a new error kind under 1 % at 99 %.
+        assert!(
+            plan.note.as_deref().unwrap().contains("about 330 requests"),
+            "{:?}",
+            plan.note
+        );
         let text = render(&plan);
         assert!(
             text.contains("minimum duration: 3m, plus the wait at 1 manual gate"),
@@ -310,6 +305,11 @@ mod tests {
             .filter(|s| s.starts_with("in rotation"))
             .count();
         assert_eq!(batches, 6, "{:?}", plan.steps);
-        assert!(plan.note.is_none());
+        assert!(
+            plan.note
+                .as_deref()
+                .unwrap()
+                .contains("every trigger passes")
+        );
     }
 }

@@ -57,7 +57,7 @@ const LOCAL_BACKEND_KEYS: &[&str] = &[
 ];
 const STRATEGY_KINDS: &[&str] = &["canary", "blue-green", "rolling", "feature-flag"];
 const STEP_KEYS: &[&str] = &["weight", "pause", "analysis", "gate"];
-const ANALYSIS_KEYS: &[&str] = &["interval", "min_requests"];
+const ANALYSIS_KEYS: &[&str] = &["interval", "min_requests", "confidence", "tolerance"];
 const TRIGGER_NAMES: &[&str] = &[
     "error_rate",
     "p95_latency",

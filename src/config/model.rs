@@ -167,6 +167,13 @@ pub struct Analysis {
     /// Minimum requests on the new version (and on the baseline) before a
     /// trigger may judge; below it the verdict is "not enough evidence".
     pub min_requests: u64,
+    /// How sure a verdict must be: each confidence bound a trigger acts on
+    /// holds with this probability (0.5 < confidence < 1).
+    pub confidence: f64,
+    /// The share of a trigger's threshold tolerated without a rollback
+    /// (0 < tolerance < 1): with 0.5, an error rate +2.5 points over the
+    /// baseline is tolerated, +5 is the regression that must be caught.
+    pub tolerance: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -266,6 +273,8 @@ pub mod defaults {
         Analysis {
             interval: Duration::from_secs(10),
             min_requests: 100,
+            confidence: 0.99,
+            tolerance: 0.5,
         }
     }
 

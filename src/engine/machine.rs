@@ -190,7 +190,8 @@ enum Mode {
         stage: RollbackStage,
         reason: String,
         actor: Actor,
-        verdict: Option<Verdict>,
+        // Boxed: a verdict with its statistics dwarfs the other variants.
+        verdict: Option<Box<Verdict>>,
     },
     Done(ReleaseResult),
 }
@@ -205,6 +206,9 @@ struct Observation {
     /// nothing, so its baseline is what it served during the preview,
     /// measured up to the switch.
     frozen_baseline: Option<crate::metrics::Sample>,
+    /// The trigger verdicts on the latest reading; `None` until one was
+    /// judged. A step that dwells ends only when every one of them passes.
+    verdicts: Option<Vec<Verdict>>,
 }
 
 /// Per-step progress, reset when a step is entered.
@@ -218,6 +222,9 @@ struct StepProgress {
     gate_base: Option<Reading>,
     gate_passed: Option<Verdict>,
     gate_hold: Option<String>,
+    /// The trigger verdict holding the step at its end, last reported
+    /// (events only on change).
+    evidence_hold: Option<String>,
     /// Blue-green preview: smoke checks came back and all passed.
     smoke_ok: bool,
     /// Prepare: the traffic state was read after the prepare was applied.

@@ -221,6 +221,18 @@ pub struct Verdict {
     pub baseline_value: Option<f64>,
     /// The threshold it was held against, in the trigger's own unit.
     pub threshold: f64,
+    /// The effect tolerated without a rollback, in the threshold's unit.
+    #[serde(default)]
+    pub tolerated: Option<f64>,
+    /// The statistic: bounds on the effect (points, ratio or percent) that
+    /// hold together with probability `confidence`. `None` where a trigger
+    /// counts instead of estimating, or a side could not be bounded yet.
+    #[serde(default)]
+    pub lower: Option<f64>,
+    #[serde(default)]
+    pub upper: Option<f64>,
+    #[serde(default)]
+    pub confidence: Option<f64>,
     pub new_requests: u64,
     pub baseline_requests: u64,
     /// One line with the numbers, e.g. "error rate 7.9 % vs baseline 0.2 %

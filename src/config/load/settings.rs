@@ -25,6 +25,37 @@ impl Walker<'_, '_> {
                 ),
             }
         }
+        for (key, field, hint) in [
+            (
+                "confidence",
+                &mut analysis.confidence,
+                "the probability each bound a verdict acts on holds, e.g. 0.99",
+            ),
+            (
+                "tolerance",
+                &mut analysis.tolerance,
+                "the share of a trigger's threshold tolerated without a rollback, e.g. 0.5",
+            ),
+        ] {
+            let Some(v) = get(table, key) else { continue };
+            let Some(x) = as_non_negative(self.errors, key, v) else {
+                continue;
+            };
+            let (low, high) = if key == "confidence" {
+                (0.5, 1.0)
+            } else {
+                (0.0, 1.0)
+            };
+            if x > low && x < high {
+                *field = x;
+            } else {
+                self.errors.add_hint(
+                    &v.span(),
+                    format!("`{key}` is {x}, it must be between {low} and {high} (exclusive)"),
+                    hint,
+                );
+            }
+        }
     }
 
     pub(super) fn triggers(&mut self, value: &Value, triggers: &mut Triggers) {

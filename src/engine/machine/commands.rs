@@ -115,7 +115,10 @@ impl Release {
                         "cannot promote: {hold} — the release holds until readings return (roll back to stop it)"
                     ));
                 }
-                if self.promoting || self.in_final_stretch() {
+                // At the final look a human may finish without the
+                // evidence the engine waits for; before it, nothing to skip.
+                let held_at_finish = self.final_check == FinalCheck::Waiting;
+                if self.promoting || (self.in_final_stretch() && !held_at_finish) {
                     return Some("cannot promote: already going to 100 %".into());
                 }
                 None
@@ -166,6 +169,19 @@ impl Release {
                     now,
                     format!("{actor} advanced past \"{words}\""),
                     actor,
+                    out,
+                );
+            }
+            CommandKind::Promote if self.in_final_stretch() => {
+                self.promoting = true;
+                self.next_actor = Some(actor.clone());
+                self.transition(
+                    now,
+                    format!(
+                        "promoted by {actor}: finishing without waiting for every trigger to pass"
+                    ),
+                    actor,
+                    None,
                     out,
                 );
             }

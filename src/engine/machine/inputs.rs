@@ -92,7 +92,12 @@ impl Release {
                 }
                 self.judge_triggers(now, out);
                 self.judge_gate(now, out);
-                if self.final_check == FinalCheck::Waiting && matches!(self.mode, Mode::Running) {
+                // The last look: an operator's promote needs no failing
+                // trigger; the engine's own finish needs every one to pass.
+                if self.final_check == FinalCheck::Waiting
+                    && matches!(self.mode, Mode::Running)
+                    && (self.promoting || self.evidence_allows_advance(now, out))
+                {
                     self.final_check = FinalCheck::Passed;
                 }
             }

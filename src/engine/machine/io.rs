@@ -46,6 +46,7 @@ impl Release {
                 since: now,
                 base: self.latest_reading.clone(),
                 frozen_baseline: None,
+                verdicts: None,
             });
         }
     }

@@ -38,6 +38,9 @@ impl Release {
         self.snapshot.new_requests = window.new.requests;
         self.snapshot.baseline_requests = window.baseline.requests;
         self.snapshot.verdicts = verdicts.clone();
+        if let Some(obs) = self.observation.as_mut() {
+            obs.verdicts = Some(verdicts.clone());
+        }
         if let Some(failed) = analysis::first_failure(&verdicts) {
             let reason = format!("{}: rolled back", failed.summary);
             let failed = failed.clone();
@@ -87,6 +90,10 @@ impl Release {
                     new_value: None,
                     baseline_value: None,
                     threshold: 0.0,
+                    tolerated: None,
+                    lower: None,
+                    upper: None,
+                    confidence: None,
                     new_requests: 0,
                     baseline_requests: 0,
                     summary: "no trigger enabled".into(),
@@ -108,5 +115,45 @@ impl Release {
                 }
             }
         }
+    }
+
+    /// Whether the trigger verdicts let the current step end: every one
+    /// must pass once the new version is observed — not enough evidence
+    /// holds the step, it is never advanced on. Reports what holds it (an
+    /// event when that changes).
+    pub(super) fn evidence_allows_advance(
+        &mut self,
+        now: DateTime<Utc>,
+        out: &mut Vec<Effect>,
+    ) -> bool {
+        let Some(obs) = &self.observation else {
+            return true;
+        };
+        let holding = match &obs.verdicts {
+            None => None,
+            Some(verdicts) => match analysis::first_non_pass(verdicts) {
+                None => return true,
+                Some(v) => Some(v.clone()),
+            },
+        };
+        let words = holding.as_ref().map_or_else(
+            || "no reading judged yet".to_string(),
+            |v| v.summary.clone(),
+        );
+        let reason = format!(
+            "step {} of {} held until every trigger passes: {words} (advance to override)",
+            self.step + 1,
+            self.plan.len()
+        );
+        let kind = holding
+            .as_ref()
+            .map(|v| format!("{:?}{:?}", v.trigger, v.outcome));
+        if self.progress.evidence_hold.is_none() || self.progress.evidence_hold != kind {
+            self.progress.evidence_hold = kind.or(Some(String::new()));
+            self.transition(now, reason, Actor::Engine, holding, out);
+        } else {
+            self.snapshot.reason = reason;
+        }
+        false
     }
 }

@@ -31,7 +31,7 @@ impl Release {
             stage: RollbackStage::Revert,
             reason: reason.clone(),
             actor: actor.clone(),
-            verdict: verdict.clone(),
+            verdict: verdict.clone().map(Box::new),
         };
         self.observation = None;
         self.promoting = false;
@@ -144,7 +144,7 @@ impl Release {
                     "{done}; verified: {} at 100 %, {} drained",
                     self.spec.stable_version, self.spec.new_version
                 );
-                self.transition(now, done, actor, verdict, out);
+                self.transition(now, done, actor, verdict.map(|v| *v), out);
             }
         }
     }

@@ -152,8 +152,14 @@ impl Release {
         }
         let elapsed = self.progress.stopwatch.elapsed(now);
         match step {
-            PlanStep::Pause(d) | PlanStep::KeepOld(d) => elapsed >= d,
-            PlanStep::HealthGate(d) => elapsed >= d && self.new_in_rotation_healthy(),
+            PlanStep::Pause(d) | PlanStep::KeepOld(d) => {
+                elapsed >= d && self.evidence_allows_advance(now, out)
+            }
+            PlanStep::HealthGate(d) => {
+                elapsed >= d
+                    && self.new_in_rotation_healthy()
+                    && self.evidence_allows_advance(now, out)
+            }
             PlanStep::ManualGate | PlanStep::ManualSwitch => false,
             PlanStep::Analysis(_) => self.progress.gate_passed.is_some(),
             PlanStep::Preview(d) => {

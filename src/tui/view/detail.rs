@@ -17,7 +17,7 @@ use ratatui::widgets::{Block, BorderType, Paragraph, Wrap};
 
 use super::columns::phase_style;
 use super::fit;
-use crate::engine::{Event, Outcome, Snapshot, TriggerKind, Verdict};
+use crate::engine::{Event, Outcome, Snapshot};
 use crate::tui::model::{Cockpit, is_prod, step_of};
 use crate::tui::theme::Theme;
 
@@ -127,20 +127,10 @@ fn verdict_lines(snap: &Snapshot, theme: &Theme) -> Vec<Line<'static>> {
         };
         lines.push(Line::from(vec![
             Span::styled(format!("{mark} {} {word}", v.trigger), style),
-            Span::raw(format!(": {} · limit {}", v.summary, limit(v))),
+            Span::raw(format!(": {}", v.summary)),
         ]));
     }
     lines
-}
-
-/// A trigger's threshold in its own unit.
-fn limit(v: &Verdict) -> String {
-    match v.trigger {
-        TriggerKind::ErrorRate => format!("+{} points over baseline", v.threshold),
-        TriggerKind::P95Latency => format!("{}× baseline", v.threshold),
-        TriggerKind::UnhealthyInstances => format!("{} % unhealthy", v.threshold),
-        TriggerKind::NewErrorKind => format!("{} % of requests", v.threshold),
-    }
 }
 
 fn event_lines(events: &[&Event], theme: &Theme) -> Vec<Line<'static>> {
