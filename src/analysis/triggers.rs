@@ -465,18 +465,9 @@ fn quantile_bounds_ms(h: &LatencyHistogram, q: f64, confidence: f64) -> (Option<
 fn unhealthy_instances(trigger: &Trigger, traffic: Option<&TrafficState>) -> Verdict {
     let kind = TriggerKind::UnhealthyInstances;
     let verdict = |outcome, new_value, baseline_value, summary| Verdict {
-        trigger: kind,
-        outcome,
         new_value,
         baseline_value,
-        threshold: trigger.threshold,
-        tolerated: None,
-        lower: None,
-        upper: None,
-        confidence: None,
-        new_requests: 0,
-        baseline_requests: 0,
-        summary,
+        ..Verdict::without_statistics(kind, outcome, trigger.threshold, summary)
     };
     let Some(state) = traffic else {
         return verdict(
@@ -624,13 +615,16 @@ mod tests {
 
     #[test]
     fn bounds_that_straddle_the_limit_hold_the_step() {
-        // 6 of 150: R 100 * (qbeta(0.005, 6.5, 144.5) - qbeta(0.995, 1.85, 1349.15))
-        // = 0.68 (under +2.5) and 100 * qbeta(0.995, 6.5, 144.5) = 9.6 (over +5).
+        // 6 of 150 against 1 of 1 350, R:
+        //   100 * (qbeta(0.005, 6.5, 144.5) - qbeta(0.995, 1.5, 1349.5)) = 0.7289116 (under +2.5)
+        //   100 * (qbeta(0.995, 6.5, 144.5) - qbeta(0.005, 1.5, 1349.5)) = 9.629217 (over +5)
         let e = error_rate(
             sample(150, &[("http_500", 6)], 20.0),
             sample(1350, &[("http_500", 1)], 20.0),
         );
         assert_eq!(e.outcome, Outcome::NotEnoughEvidence);
+        assert!((e.lower.unwrap() - 0.7289116).abs() < 1e-5, "{:?}", e.lower);
+        assert!((e.upper.unwrap() - 9.629217).abs() < 1e-5, "{:?}", e.upper);
         assert!(
             e.summary
                 .ends_with("not enough evidence yet (the bounds straddle the limit)")

@@ -240,6 +240,32 @@ pub struct Verdict {
     pub summary: String,
 }
 
+impl Verdict {
+    /// A verdict without statistics or request counts: counted instances,
+    /// or a gate with no trigger to judge.
+    pub fn without_statistics(
+        trigger: TriggerKind,
+        outcome: Outcome,
+        threshold: f64,
+        summary: String,
+    ) -> Verdict {
+        Verdict {
+            trigger,
+            outcome,
+            new_value: None,
+            baseline_value: None,
+            threshold,
+            tolerated: None,
+            lower: None,
+            upper: None,
+            confidence: None,
+            new_requests: 0,
+            baseline_requests: 0,
+            summary,
+        }
+    }
+}
+
 /// One transition. Journalled, printed headless, shown in the cockpit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {

@@ -82,21 +82,15 @@ impl Release {
             observed_for,
             self.traffic.as_ref(),
         );
-        match verdicts.iter().find(|v| v.outcome != Outcome::Pass) {
+        match analysis::first_non_pass(&verdicts) {
             None => {
-                let first = verdicts.first().cloned().unwrap_or_else(|| Verdict {
-                    trigger: crate::engine::types::TriggerKind::ErrorRate,
-                    outcome: Outcome::Pass,
-                    new_value: None,
-                    baseline_value: None,
-                    threshold: 0.0,
-                    tolerated: None,
-                    lower: None,
-                    upper: None,
-                    confidence: None,
-                    new_requests: 0,
-                    baseline_requests: 0,
-                    summary: "no trigger enabled".into(),
+                let first = verdicts.first().cloned().unwrap_or_else(|| {
+                    Verdict::without_statistics(
+                        crate::engine::types::TriggerKind::ErrorRate,
+                        Outcome::Pass,
+                        0.0,
+                        "no trigger enabled".into(),
+                    )
                 });
                 self.progress.gate_passed = Some(first);
             }
