@@ -134,16 +134,23 @@ impl Release {
             || "no reading judged yet".to_string(),
             |v| v.summary.clone(),
         );
+        // At the last look `advance` has nothing left to skip; `promote` finishes.
+        let overrides = if self.final_check == FinalCheck::Waiting {
+            "promote"
+        } else {
+            "advance"
+        };
         let reason = format!(
-            "step {} of {} held until every trigger passes: {words} (advance to override)",
+            "step {} of {} held until every trigger passes: {words} ({overrides} to override)",
             self.step + 1,
             self.plan.len()
         );
-        let kind = holding
-            .as_ref()
-            .map(|v| format!("{:?}{:?}", v.trigger, v.outcome));
-        if self.progress.evidence_hold.is_none() || self.progress.evidence_hold != kind {
-            self.progress.evidence_hold = kind.or(Some(String::new()));
+        let key = holding.as_ref().map_or_else(
+            || "unjudged".to_string(),
+            |v| format!("{:?}{:?}", v.trigger, v.outcome),
+        );
+        if self.progress.evidence_hold.as_ref() != Some(&key) {
+            self.progress.evidence_hold = Some(key);
             self.transition(now, reason, Actor::Engine, holding, out);
         } else {
             self.snapshot.reason = reason;
