@@ -392,6 +392,7 @@ fn release_spec(cell: &Cell) -> ReleaseSpec {
         triggers: defaults::triggers(),
         bands: defaults::bands(),
         health: defaults::health(),
+        metrics: config::MetricsSource::Local,
     };
     ReleaseSpec {
         target: Target {

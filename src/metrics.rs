@@ -2,10 +2,12 @@
 //! provider reports them.
 //!
 //! Providers report *cumulative* counters (like Prometheus counters): the
-//! embedded data plane reads its own counters, Prometheus answers `increase()`
-//! queries. The analysis takes the difference of two readings to judge a
-//! window, so "after 2 minutes of observation" is `now - start_of_window` on
-//! two readings and never needs raw per-request samples.
+//! embedded data plane reads its own counters, Prometheus answers instant
+//! queries of the counters as they stand (never `rate()` or `increase()`,
+//! which are windows of their own). The analysis takes the difference of
+//! two readings to judge a window, so "after 2 minutes of observation" is
+//! `now - start_of_window` on two readings and never needs raw per-request
+//! samples.
 
 use std::collections::BTreeMap;
 

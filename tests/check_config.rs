@@ -576,3 +576,102 @@ fn example_mutation_is_caught_with_its_location() {
         + 1;
     assert_invalid(&text, line, 8, "unknown strategy kind `rollin`");
 }
+
+// ----- metrics from Prometheus ---------------------------------------------
+
+fn with_metrics(lines: &str) -> String {
+    format!(
+        "{BASE}[environments.services.metrics]\ntype = \"prometheus\"\nurl = \"http://127.0.0.1:9090\"\n\
+         requests = 'sum(r{{version=\"{{version}}\"}})'\n\
+         errors_by_kind = 'sum by (kind) (e{{version=\"{{version}}\"}})'\n\
+         latency_buckets = 'sum by (le) (b{{version=\"{{version}}\"}})'\n{lines}\n"
+    )
+}
+
+#[test]
+fn prometheus_metrics_pass_and_are_summarised() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "h.toml", &with_metrics(""));
+    let output = check(&path);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        out.contains("metrics: Prometheus http://127.0.0.1:9090 (timeout 5s, 4 queries at once)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn metrics_unknown_key_with_suggestion() {
+    assert_invalid(
+        &with_metrics("timout = \"1s\""),
+        18,
+        1,
+        "unknown key `timout` in `metrics`",
+    );
+}
+
+#[test]
+fn metrics_url_that_does_not_parse() {
+    assert_invalid(
+        &with_metrics("").replace("http://127.0.0.1:9090", "http://[::1"),
+        14,
+        7,
+        "`url`: `http://[::1` is not a URL",
+    );
+}
+
+#[test]
+fn metrics_template_with_an_unknown_placeholder() {
+    assert_invalid(
+        &with_metrics("").replace("sum(r{version", "sum(r{env=\"{environment}\",version"),
+        15,
+        12,
+        "`requests`: unknown placeholder `{environment}`",
+    );
+}
+
+#[test]
+fn metrics_required_template_missing() {
+    let text = with_metrics("").replace("latency_buckets = ", "# latency_buckets = ");
+    assert_invalid(
+        &text,
+        12,
+        1,
+        "`dev/checkout` reads metrics from Prometheus but no `latency_buckets` is set",
+    );
+}
+
+#[test]
+fn metrics_token_is_a_secret_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(
+        dir.path(),
+        "good.toml",
+        &with_metrics("token = \"${PROM_TOKEN}\""),
+    );
+    for args in [vec![], vec!["--output", "json"]] {
+        let output = helmsman()
+            .env("PROM_TOKEN", "s3cr3t-value")
+            .arg("check-config")
+            .args(&args)
+            .arg(&good)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            stderr(&output)
+        );
+        assert!(!all.contains("s3cr3t"), "secret leaked: {all}");
+    }
+    let unset = helmsman()
+        .env_remove("PROM_TOKEN")
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(unset.status.code(), Some(2));
+    assert!(stderr(&unset).contains("`token` uses `${PROM_TOKEN}`, which is not set"));
+}

@@ -257,6 +257,7 @@ impl World {
             triggers: defaults::triggers(),
             bands: defaults::bands(),
             health: defaults::health(),
+            metrics: config::MetricsSource::Local,
         };
         let spec = ReleaseSpec {
             target: target(),

@@ -8,7 +8,8 @@ use serde::Serialize;
 use super::OutputFormat;
 use crate::analysis::stats;
 use crate::config::duration::format as fmt_duration;
-use crate::config::{Backend, Config, Service, Strategy, Trigger};
+use crate::config::metrics::TemplateValues;
+use crate::config::{Backend, Config, MetricsSource, Service, Strategy, Trigger};
 use crate::engine::plan::{Fleet, PlanStep, plan as engine_plan};
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
 use crate::store::History;
@@ -27,6 +28,10 @@ pub struct Plan {
     pub new_version: String,
     pub strategy: String,
     pub backend: String,
+    /// Where the triggers' numbers come from.
+    pub metrics: String,
+    /// For Prometheus: each query of the new version, with its template's key.
+    pub metrics_queries: Vec<String>,
     /// Each required environment and whether the history says it is met.
     pub requires: Vec<Requirement>,
     pub steps: Vec<String>,
@@ -116,6 +121,20 @@ pub fn build(
             "local data plane on {} (admin {})",
             backend.listen, backend.admin
         ),
+        metrics: service.metrics.to_string(),
+        metrics_queries: match &service.metrics {
+            MetricsSource::Local => Vec::new(),
+            MetricsSource::Prometheus(p) => p
+                .queries
+                .rendered(TemplateValues {
+                    env,
+                    service: &service.name,
+                    version,
+                })
+                .into_iter()
+                .map(|(key, query)| format!("{key}: {query}"))
+                .collect(),
+        },
         requires: requires
             .iter()
             .map(|r| Requirement {
@@ -194,9 +213,18 @@ fn steps_of(strategy: &Strategy, fleet: Fleet, new: &str) -> (Vec<String>, usize
 
 pub fn render(plan: &Plan) -> String {
     let mut out = format!(
-        "plan: {}/{} {} → {} with {}\nbackend: {}\n",
-        plan.env, plan.service, plan.stable_version, plan.new_version, plan.strategy, plan.backend
+        "plan: {}/{} {} → {} with {}\nbackend: {}\nmetrics: {}\n",
+        plan.env,
+        plan.service,
+        plan.stable_version,
+        plan.new_version,
+        plan.strategy,
+        plan.backend,
+        plan.metrics
     );
+    for query in &plan.metrics_queries {
+        out.push_str(&format!("  {query}\n"));
+    }
     for Requirement { env, met } in &plan.requires {
         out.push_str(&format!(
             "requires: {} succeeded in {env}: {}\n",

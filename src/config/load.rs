@@ -32,6 +32,7 @@ use super::secret::{self, SecretError};
 
 // The walker's parts, as impl blocks on `Walker`.
 mod backend;
+mod metrics;
 mod settings;
 mod strategy;
 
@@ -40,10 +41,12 @@ mod strategy;
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 const TOP_KEYS: &[&str] = &["defaults", "environments"];
-const DEFAULTS_KEYS: &[&str] = &["analysis", "triggers", "bands", "health", "strategy"];
+const DEFAULTS_KEYS: &[&str] = &[
+    "analysis", "triggers", "bands", "health", "strategy", "metrics",
+];
 const ENVIRONMENT_KEYS: &[&str] = &["name", "requires", "services"];
 const SERVICE_KEYS: &[&str] = &[
-    "name", "backend", "strategy", "analysis", "triggers", "bands", "health",
+    "name", "backend", "strategy", "analysis", "triggers", "bands", "health", "metrics",
 ];
 const BACKEND_TYPES: &[&str] = &["local"];
 const PLANNED_BACKEND_TYPES: &[&str] = &["kubernetes", "haproxy"];
@@ -149,6 +152,7 @@ struct Inherited {
     bands: Bands,
     health: HealthCheck,
     strategy: Option<Strategy>,
+    metrics: metrics::MetricsKeys,
 }
 
 impl Inherited {
@@ -159,6 +163,7 @@ impl Inherited {
             bands: defaults::bands(),
             health: defaults::health(),
             strategy: None,
+            metrics: metrics::MetricsKeys::default(),
         }
     }
 }
@@ -248,6 +253,9 @@ impl Walker<'_, '_> {
         }
         if let Some(v) = get(table, "health") {
             self.health(v, &mut inherited.health);
+        }
+        if let Some(v) = get(table, "metrics") {
+            self.metrics(v, &mut inherited.metrics);
         }
         if let Some(v) = get(table, "strategy") {
             // `flag` is not required here: each feature-flag service names its own.
@@ -490,6 +498,15 @@ impl Walker<'_, '_> {
         if let Some(v) = get(table, "health") {
             self.health(v, &mut health);
         }
+        let mut metrics = inherited.metrics.clone();
+        let metrics_at = match get(table, "metrics") {
+            Some(v) => {
+                self.metrics(v, &mut metrics);
+                v.span()
+            }
+            None => span.clone(),
+        };
+        let metrics = self.metrics_source(&metrics, &metrics_at, &who);
         Some(Service {
             name: name?,
             backend: backend?,
@@ -498,6 +515,7 @@ impl Walker<'_, '_> {
             triggers,
             bands,
             health,
+            metrics: metrics?,
         })
     }
 

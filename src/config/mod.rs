@@ -4,6 +4,7 @@
 pub mod duration;
 pub mod errors;
 pub mod load;
+pub mod metrics;
 pub mod model;
 mod schema;
 mod secret;
@@ -11,5 +12,6 @@ pub mod summary;
 
 pub use errors::{ConfigError, ConfigErrors};
 pub use load::{load_file, parse_str};
+pub use metrics::MetricsSource;
 pub use model::*;
 pub use summary::summary;

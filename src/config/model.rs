@@ -6,7 +6,7 @@
 //!
 //! ```toml
 //! [defaults]                 # optional: service settings shared by all services
-//! [defaults.analysis] / [defaults.triggers] / [defaults.bands] / [defaults.health]
+//! [defaults.analysis] / [defaults.triggers] / [defaults.bands] / [defaults.health] / [defaults.metrics]
 //!
 //! [[environments]]
 //! name = "prod"
@@ -20,6 +20,7 @@
 //! [environments.services.triggers]
 //! [environments.services.bands]
 //! [environments.services.health]
+//! [environments.services.metrics]     # type = "local" | "prometheus"
 //! ```
 
 use std::collections::BTreeMap;
@@ -29,6 +30,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
+
+use super::metrics::MetricsSource;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -69,6 +72,8 @@ pub struct Service {
     pub triggers: Triggers,
     pub bands: Bands,
     pub health: HealthCheck,
+    /// Where the analysis reads its numbers.
+    pub metrics: MetricsSource,
 }
 
 #[derive(Debug, Clone, Serialize)]

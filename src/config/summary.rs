@@ -7,8 +7,9 @@ use super::model::{Backend, Config, Service, Step, Strategy};
 
 /// Environments in promotion order (with what they require), and for each
 /// service: backend addresses, stable and known versions, the strategy with
-/// its steps, and the analysis interval. Three short lines per service so
-/// the example fits one 80-column screen. Secrets never appear.
+/// its steps, the analysis interval and where its metrics come from. Four
+/// short lines per service so the example fits one 80-column screen.
+/// Secrets never appear.
 pub fn summary(config: &Config) -> String {
     let services: usize = config.environments.iter().map(|e| e.services.len()).sum();
     let mut out = String::new();
@@ -64,6 +65,7 @@ fn service_lines(out: &mut String, service: &Service) {
         versions.join(" "),
         fmt_duration(service.analysis.interval)
     );
+    let _ = writeln!(out, "{DETAIL_INDENT}metrics: {}", service.metrics);
     wrapped(out, &strategy_parts(&service.strategy));
 }
 
@@ -170,6 +172,7 @@ requires = ["dev"]
              dev\n\
              \x20 checkout  canary  listen 127.0.0.1:18080  admin 127.0.0.1:19080\n\
              \x20     stable v1 · versions v1×1 v2×2 · analysis every 10s\n\
+             \x20     metrics: the data plane's own counters\n\
              \x20     5% → pause 1m → 25% → analysis 2m → 50% → pause 2m → 100%\n\
              prod (requires dev)\n  (no services)\n"
         );

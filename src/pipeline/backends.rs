@@ -2,14 +2,17 @@
 //! Adding a backend means adding an arm here and a module under
 //! `providers/`, never touching the engine.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::config::{Backend, Service, Strategy};
+use crate::config::{Backend, MetricsSource, Service, Strategy};
 use crate::engine::driver::Providers;
+use crate::engine::machine::ReleaseSpec;
 use crate::providers::checks::http::HttpCheck;
 use crate::providers::metrics::local::LocalMetrics;
+use crate::providers::metrics::prometheus::PrometheusMetrics;
 use crate::providers::traffic::local::LocalTraffic;
-use crate::providers::{Check, Traffic};
+use crate::providers::{Check, Metrics, Traffic};
 
 /// Whether the service's traffic backend can roll out feature flags.
 pub fn supports_flags(service: &Service) -> bool {
@@ -26,7 +29,23 @@ pub fn traffic_for(service: &Service) -> Arc<dyn Traffic> {
     }
 }
 
-pub fn providers_for(service: &Service, new_version: &str) -> Providers {
+/// Where the release's numbers come from: the baseline is the stable
+/// version the backend reported when the release started.
+fn metrics_for(spec: &ReleaseSpec, admin: SocketAddr) -> Arc<dyn Metrics> {
+    match &spec.service.metrics {
+        MetricsSource::Local => Arc::new(LocalMetrics::new(admin)),
+        MetricsSource::Prometheus(source) => Arc::new(PrometheusMetrics::new(
+            source,
+            &spec.target.env,
+            &spec.service.name,
+            &spec.stable_version,
+            &spec.new_version,
+        )),
+    }
+}
+
+pub fn providers_for(spec: &ReleaseSpec) -> Providers {
+    let (service, new_version) = (&spec.service, spec.new_version.as_str());
     match &service.backend {
         Backend::Local(b) => {
             // Blue-green previews are smoke-tested on every new instance
@@ -48,7 +67,7 @@ pub fn providers_for(service: &Service, new_version: &str) -> Providers {
             };
             Providers {
                 traffic: Arc::new(LocalTraffic::new(b.admin)),
-                metrics: Arc::new(LocalMetrics::new(b.admin)),
+                metrics: metrics_for(spec, b.admin),
                 smoke_checks,
             }
         }

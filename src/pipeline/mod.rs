@@ -249,7 +249,7 @@ pub async fn start_release(
         service,
         started_by: request.actor.clone(),
     };
-    let providers = backends::providers_for(&spec.service, &request.version);
+    let providers = backends::providers_for(&spec);
     let handle = spawn_release(spec.clone(), providers, Arc::new(TokioClock::new()));
     Ok(StartedRelease {
         spec,

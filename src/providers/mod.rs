@@ -21,9 +21,13 @@ pub enum ProviderError {
     /// The backend answered but refused or failed the request.
     #[error("{provider} refused: {detail}")]
     Rejected { provider: String, detail: String },
-    /// The backend answered something that cannot be trusted (garbage, NaN).
+    /// The backend answered something that cannot be trusted (garbage).
     #[error("{provider} answered invalid data: {detail}")]
     Invalid { provider: String, detail: String },
+    /// The backend answered, but without a number to judge: an empty
+    /// result, NaN or an infinity.
+    #[error("{provider} has no data: {detail}")]
+    NoData { provider: String, detail: String },
     /// The backend cannot do this at all (e.g. flags on a proxy).
     #[error("{provider} does not support {what}")]
     Unsupported { provider: String, what: String },

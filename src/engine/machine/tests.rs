@@ -38,6 +38,7 @@ fn service(strategy: Strategy) -> config::Service {
         triggers: defaults::triggers(),
         bands: defaults::bands(),
         health: defaults::health(),
+        metrics: config::MetricsSource::Local,
     }
 }
 

@@ -1,2 +1,3 @@
 //! Metrics backends.
 pub mod local;
+pub mod prometheus;
