@@ -1,7 +1,9 @@
 //! The cockpit as a person uses it: the real binary in a real terminal
 //! (tmux, 80×24), keys typed with `send-keys`, the screen read with
 //! `capture-pane`. `.ci/run` installs tmux; without it the test says so and
-//! does nothing.
+//! does nothing (or fails, under `.ci/run`).
+
+mod support;
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -51,7 +53,7 @@ impl Drop for Session {
 /// line with its exit code; `None` (with the reason printed) without tmux.
 fn start(label: &str, args: &str, state: &std::path::Path) -> Option<Session> {
     if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        support::missing_tool("tmux");
         return None;
     }
     let name = format!("helmsman-e2e-{label}-{}", std::process::id());

@@ -241,7 +241,7 @@ async fn metrics_exposition_is_valid_prometheus_text() {
     // The real parser: Prometheus' own `promtool check metrics`.
     let promtool = std::path::Path::new("/usr/bin/promtool");
     if !promtool.exists() {
-        eprintln!("skipping the promtool check: /usr/bin/promtool is not installed");
+        support::missing_tool("/usr/bin/promtool (Debian's package prometheus)");
         return;
     }
     let mut child = std::process::Command::new(promtool)

@@ -7,6 +7,7 @@
 mod canned;
 #[path = "prometheus/server.rs"]
 mod server;
+mod support;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -26,9 +26,7 @@ impl Prometheus {
     /// so) when the binary is not installed.
     pub async fn start(targets: &[SocketAddr]) -> Option<Prometheus> {
         let Some(binary) = find_on_path("prometheus") else {
-            eprintln!(
-                "skipping: `prometheus` is not on PATH (Debian's package `prometheus`; .ci/run installs it)"
-            );
+            crate::support::missing_tool("`prometheus` on PATH (Debian's package prometheus)");
             return None;
         };
         let dir = tempfile::tempdir().expect("temp dir");

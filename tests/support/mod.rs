@@ -174,3 +174,14 @@ pub fn client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// A test whose real tool (tmux, promtool, prometheus) is missing: skipped
+/// with a word on a developer's machine, a failure under `.ci/run`, which
+/// installs them and sets `HELMSMAN_TEST_REQUIRE_TOOLS` — so a missing
+/// package can never pass silently.
+pub fn missing_tool(what: &str) {
+    if std::env::var_os("HELMSMAN_TEST_REQUIRE_TOOLS").is_some() {
+        panic!("{what} is missing, and HELMSMAN_TEST_REQUIRE_TOOLS says it must be here");
+    }
+    eprintln!("skipped: {what} is missing (.ci/run installs it)");
+}
