@@ -32,6 +32,7 @@ use super::secret::{self, SecretError};
 
 // The walker's parts, as impl blocks on `Walker`.
 mod backend;
+mod checks;
 mod settings;
 mod strategy;
 
@@ -41,9 +42,9 @@ pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 const TOP_KEYS: &[&str] = &["defaults", "environments"];
 const DEFAULTS_KEYS: &[&str] = &["analysis", "triggers", "bands", "health", "strategy"];
-const ENVIRONMENT_KEYS: &[&str] = &["name", "requires", "services"];
+const ENVIRONMENT_KEYS: &[&str] = &["name", "requires", "services", "checks", "gate"];
 const SERVICE_KEYS: &[&str] = &[
-    "name", "backend", "strategy", "analysis", "triggers", "bands", "health",
+    "name", "backend", "strategy", "analysis", "triggers", "bands", "health", "checks",
 ];
 const BACKEND_TYPES: &[&str] = &["local"];
 const PLANNED_BACKEND_TYPES: &[&str] = &["kubernetes", "haproxy"];
@@ -215,11 +216,13 @@ impl Walker<'_, '_> {
             names.push((name.clone().unwrap_or_default(), item.span()));
             let requires = self.requires(table, index, &mut requirements);
             let services = self.services(table, name.as_deref().unwrap_or("?"), &inherited);
+            let preflight = self.preflight(table);
             match (name, services) {
                 (Some(name), Some(services)) => environments.push(Environment {
                     name,
                     requires,
                     services,
+                    preflight,
                 }),
                 _ => complete = false,
             }
