@@ -1,16 +1,19 @@
 //! `helmsman plan`: the steps, gates and minimum duration of a release,
-//! computed from the configuration alone — nothing is touched.
+//! computed from the configuration — nothing is touched — and what the
+//! environment's quality gate says now.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::OutputFormat;
+use super::event_line::status_word;
 use crate::analysis::stats;
 use crate::config::duration::format as fmt_duration;
 use crate::config::{Backend, Config, Service, Strategy, Trigger};
 use crate::engine::plan::{Fleet, PlanStep, plan as engine_plan};
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
+use crate::preflight::{self, CheckOutcome, CheckStatus, Selection};
 use crate::store::History;
 
 #[derive(Debug, Serialize)]
@@ -35,9 +38,11 @@ pub struct Plan {
     pub triggers: Vec<String>,
     /// Something about the timing a reader would not guess.
     pub note: Option<String>,
+    /// What the environment's gate says now (run by `run`, not `build`).
+    pub gate: Option<CheckOutcome>,
 }
 
-pub fn run(
+pub async fn run(
     config: &Config,
     history: &History,
     env: &str,
@@ -59,7 +64,7 @@ pub fn run(
     }
     let environment = config.environment(env).expect("checked");
     let svc = config.service(env, service).expect("checked");
-    let plan = build(
+    let mut plan = build(
         environment.name.as_str(),
         &environment.requires,
         svc,
@@ -67,6 +72,10 @@ pub fn run(
         strategy,
         history,
     );
+    plan.gate = preflight::run(environment, Selection::Gate)
+        .await
+        .checks
+        .pop();
     match output {
         OutputFormat::Json => println!(
             "{}",
@@ -127,6 +136,7 @@ pub fn build(
         manual_gates: gates,
         minimum_duration_secs: minimum.as_secs(),
         note: Some(evidence_note(service)),
+        gate: None,
         triggers: vec![
             trigger("error rate over baseline", &t.error_rate, " points"),
             trigger("p95 latency vs baseline", &t.p95_latency, "×"),
@@ -205,6 +215,20 @@ pub fn render(plan: &Plan) -> String {
                 "yes"
             } else {
                 "NOT YET — the release will be refused"
+            }
+        ));
+    }
+    if let Some(gate) = &plan.gate {
+        out.push_str(&format!(
+            "gate: {} {} ({}): {}{}\n",
+            status_word(gate.status),
+            gate.name,
+            gate.kind,
+            gate.value,
+            if gate.status == CheckStatus::Fail {
+                " — the release will be refused"
+            } else {
+                ""
             }
         ));
     }
