@@ -260,6 +260,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
     }
     let (updates_tx, updates_rx) = tokio::sync::mpsc::unbounded_channel();
     let config = std::sync::Arc::new(world.config.clone());
+    super::cockpit::check_in_background(&config, &mut cockpit, &updates_tx);
     let mut releases = Vec::new();
     for env in config.environments.iter().map(|e| e.name.clone()) {
         let (config, updates) = (config.clone(), updates_tx.clone());
