@@ -13,6 +13,7 @@ pub mod demo;
 pub mod engine;
 pub mod metrics;
 pub mod pipeline;
+pub mod preflight;
 pub mod providers;
 pub mod store;
 pub mod tui;

@@ -1,7 +1,7 @@
 //! The `helmsman` binary: parses the command line, sets up logging, and
 //! hands over to `helmsman::cli`. Exit codes (the interface contract): 0
 //! success, 1 runtime error, 2 bad usage or invalid configuration, 3 the
-//! release was rolled back.
+//! release was rolled back, 4 a preflight check or gate failed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -101,6 +101,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
+    /// Run an environment's gate and preflight checks now: exit 0, or 4 when one fails.
+    Validate {
+        #[arg(long)]
+        env: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
     /// Run the embedded data plane of the configured local services until Ctrl-C.
     Serve {
         /// Only this environment's services.
@@ -185,6 +192,7 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
                 cli::plan::run(
                     &config, &history, &env, &service, &version, strategy, output,
                 )
+                .await
             }
             Err(code) => code,
         },
@@ -217,6 +225,10 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
                 Err(code) => code,
             }
         }
+        Command::Validate { env, output } => match load_config() {
+            Ok(config) => cli::validate::run(&config, &env, output).await,
+            Err(code) => code,
+        },
         Command::Serve { env } => match load_config() {
             Ok(config) => cli::serve::run(&config, &state_dir, env.as_deref()).await,
             Err(code) => code,

@@ -96,6 +96,7 @@ fn the_example_passes_and_fits_one_screen() {
         "catalog  blue-green",
         "catalog  rolling",
         "recommendations  feature-flag",
+        "quality gate: command · 6 preflight checks: tcp, tls, env, disk, command, http",
         "5% → pause 30s → 25% → analysis 1m → gate → 50% → pause 1m → 100%",
     ] {
         assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
@@ -674,4 +675,65 @@ fn metrics_token_is_a_secret_never_printed() {
         .unwrap();
     assert_eq!(unset.status.code(), Some(2));
     assert!(stderr(&unset).contains("`token` uses `${PROM_TOKEN}`, which is not set"));
+}
+
+#[test]
+fn preflight_checks_and_gates() {
+    // BASE ends on line 11; an appended check starts on line 12.
+    assert_invalid(
+        &format!("{BASE}[[environments.services.checks]]\ntype = \"htpp\"\n"),
+        13,
+        8,
+        "unknown check type `htpp`",
+    );
+    assert_invalid(
+        &format!("{BASE}[[environments.services.checks]]\ntype = \"tcp\"\naddress = \"db\"\n"),
+        14,
+        11,
+        "`address`: `db` is not host:port",
+    );
+    assert_invalid(
+        &format!("{BASE}[[environments.services.checks]]\ntype = \"http\"\n"),
+        12,
+        1,
+        "missing key `url` in this http check",
+    );
+    let gate = BASE.replacen(
+        "name = \"dev\"\n",
+        "name = \"dev\"\n[environments.gate]\ntype = \"disk\"\npath = \"/\"\n",
+        1,
+    );
+    assert_invalid(
+        &gate,
+        4,
+        8,
+        "a gate is a `command` or `http` check, not `disk`",
+    );
+}
+
+#[test]
+fn the_example_documents_every_check_type() {
+    for kind in ["http", "tcp", "tls", "env", "command", "disk"] {
+        assert!(
+            EXAMPLE.contains(&format!("type = \"{kind}\"")),
+            "config.example.toml shows no {kind} check"
+        );
+    }
+    for key in [
+        "[environments.gate]",
+        "[[environments.checks]]",
+        "[[environments.services.checks]]",
+        "expect_status",
+        "server_name",
+        "warn_days",
+        "fail_days",
+        "warn_free_pct",
+        "fail_free_pct",
+        "timeout = ",
+    ] {
+        assert!(
+            EXAMPLE.contains(key),
+            "config.example.toml does not document `{key}`"
+        );
+    }
 }

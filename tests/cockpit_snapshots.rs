@@ -4,9 +4,11 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent};
 use helmsman::config::defaults;
+use helmsman::config::{CheckKind, Scope};
 use helmsman::engine::{
     Actor, Event, InstanceCounts, Outcome, Phase, Snapshot, Target, TriggerKind, Verdict,
 };
+use helmsman::preflight::{CheckOutcome, CheckStatus, Report};
 use helmsman::tui::{Cockpit, EnvInfo, HeaderInfo, ServiceInfo, Theme, render};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -365,4 +367,104 @@ fn monochrome_uses_no_colour() {
     };
     assert_eq!(coloured(&terminal), 0, "NO_COLOR: no cell has a colour");
     assert!(coloured(&draw(&c, &Theme::colored(), 80, 24)) > 0);
+}
+
+fn check(
+    name: &str,
+    scope: Scope,
+    kind: CheckKind,
+    status: CheckStatus,
+    value: &str,
+) -> CheckOutcome {
+    CheckOutcome {
+        name: name.into(),
+        scope,
+        kind,
+        status,
+        value: value.into(),
+        duration: std::time::Duration::from_millis(12),
+    }
+}
+
+/// dev passed its gate and checks, staging's are still running, prod's
+/// gate is red and one of its checks fails.
+fn with_checks() -> Cockpit {
+    let mut c = progressing(false);
+    for env in ["dev", "staging", "prod"] {
+        c.checks_running(env);
+    }
+    c.on_preflight(&Report::new(
+        "dev".into(),
+        vec![
+            check(
+                "ci",
+                Scope::Gate,
+                CheckKind::Command,
+                CheckStatus::Pass,
+                "exit 0: success",
+            ),
+            check(
+                "database",
+                Scope::Environment,
+                CheckKind::Tcp,
+                CheckStatus::Pass,
+                "connected to 10.0.0.5:5432 in 2 ms",
+            ),
+            check(
+                "DATABASE_URL",
+                Scope::Environment,
+                CheckKind::Env,
+                CheckStatus::Pass,
+                "DATABASE_URL is set",
+            ),
+        ],
+    ));
+    c.on_preflight(&Report::new(
+        "prod".into(),
+        vec![
+            check(
+                "ci",
+                Scope::Gate,
+                CheckKind::Command,
+                CheckStatus::Fail,
+                "exit 1: CI is red",
+            ),
+            check(
+                "database",
+                Scope::Environment,
+                CheckKind::Tcp,
+                CheckStatus::Fail,
+                "cannot connect to 10.0.0.5:5432: Connection refused",
+            ),
+            check(
+                "/var/lib",
+                Scope::Environment,
+                CheckKind::Disk,
+                CheckStatus::Warn,
+                "12.5 % free (31.6 GiB of 252.0 GiB)",
+            ),
+            check(
+                "api.example.com:443",
+                Scope::Environment,
+                CheckKind::Tls,
+                CheckStatus::Pass,
+                "expires in 80 days (CN=api.example.com); trusted",
+            ),
+            check(
+                "https://checkout/healthz",
+                Scope::Service("checkout".into()),
+                CheckKind::Http,
+                CheckStatus::Pass,
+                "HTTP 200 in 4 ms",
+            ),
+        ],
+    ));
+    c
+}
+
+#[test]
+fn preflight_checks_and_gates_in_each_column() {
+    let c = with_checks();
+    insta::assert_snapshot!("checks_80x24", screen(&c, 80, 24));
+    insta::assert_snapshot!("checks_120x40", screen(&c, 120, 40));
 }

@@ -27,6 +27,7 @@ use crate::engine::driver::send_command;
 use crate::engine::{Command, CommandKind, CommandReply, Event, ReleaseResult, Snapshot, Target};
 use crate::pipeline::{self, ReleaseRequest};
 use crate::pipeline::{Attached, CommandSender, Watcher};
+use crate::preflight::{self, Report, Selection};
 use crate::store::History;
 use crate::tui::theme::Theme;
 use crate::tui::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo, StartRequest, view};
@@ -42,6 +43,8 @@ pub enum Update {
     Reply(Command, CommandReply),
     /// Something to tell the operator; `true` when it is a refusal or failure.
     Notice(String, bool),
+    /// An environment's preflight checks have answered.
+    Preflight(Report),
 }
 
 /// Starts a release the operator confirmed in the cockpit, reporting
@@ -57,8 +60,34 @@ impl Watcher for Forward {
         let _ = self.0.send(Update::Event(event.clone()));
     }
 
+    fn preflight(&mut self, report: &Report) {
+        let _ = self.0.send(Update::Preflight(report.clone()));
+    }
+
     fn started(&mut self, release: Attached) {
         let _ = self.0.send(Update::Started(release));
+    }
+}
+
+/// Runs the checks of every environment that has any in the background
+/// (the cockpit draws meanwhile), each report arriving as an update.
+pub fn check_in_background(
+    config: &std::sync::Arc<Config>,
+    cockpit: &mut Cockpit,
+    updates: &mpsc::UnboundedSender<Update>,
+) {
+    for env in config
+        .environments
+        .iter()
+        .filter(|e| !e.preflight.is_empty())
+    {
+        cockpit.checks_running(&env.name);
+        let (config, updates, name) = (config.clone(), updates.clone(), env.name.clone());
+        tokio::spawn(async move {
+            let env = config.environment(&name).expect("listed above");
+            let report = preflight::run(env, Selection::Everything).await;
+            let _ = updates.send(Update::Preflight(report));
+        });
     }
 }
 
@@ -73,8 +102,8 @@ impl Drop for TerminalGuard {
 
 /// `helmsman` / `helmsman tui`: the cockpit over the configured
 /// environments, each service at the version it last released (or the
-/// configured stable one). Releases are started headless for now
-/// (`helmsman release --headless`); the cockpit watches none of them yet.
+/// configured stable one), each environment's checks running in the
+/// background. Releases started here (`n`) run in this process.
 pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool) -> i32 {
     if !has_terminal() {
         return 2;
@@ -91,7 +120,7 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
             }
         }
     }
-    let cockpit = Cockpit::new(
+    let mut cockpit = Cockpit::new(
         HeaderInfo {
             config_label: config.source.display().to_string(),
             operator: Actor::current_operator(),
@@ -100,8 +129,10 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
         read_only,
     );
     let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+    let config = std::sync::Arc::new(config.clone());
+    check_in_background(&config, &mut cockpit, &updates_tx);
     let state_dir = state_dir.to_path_buf();
-    let starter = starter(std::sync::Arc::new(config.clone()), move |_| {
+    let starter = starter(config, move |_| {
         History::open(&state_dir).map_err(|e| e.to_string())
     });
     run(cockpit, updates_tx, updates_rx, starter).await
@@ -330,6 +361,7 @@ async fn watch(
                     Update::Event(event) => cockpit.on_event(event),
                     Update::Reply(command, reply) => cockpit.on_reply(&command, &reply),
                     Update::Notice(text, refused) => cockpit.on_notice(text, refused),
+                    Update::Preflight(report) => cockpit.on_preflight(&report),
                 }
             }
             _ = clock.tick() => {

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use super::OutputFormat;
-use super::event_line::event_line;
+use super::event_line::Printer;
 use crate::config::{self, Backend, Config};
 use crate::demo::scenario::Scenario;
 use crate::demo::world::{World, WorldPlan, new_version_of};
-use crate::engine::{Actor, Event};
+use crate::engine::Actor;
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
 use crate::store::History;
 
@@ -119,14 +119,11 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
         actor: Actor::current_operator(),
     };
     let mut history = History::in_memory();
-    let output = options.output;
     let outcome = pipeline::run(
         &world.config,
         &request,
         &mut history,
-        &mut |event: &Event| {
-            println!("{}", event_line(event, output));
-        },
+        &mut Printer(options.output),
     )
     .await;
 
@@ -263,6 +260,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
     }
     let (updates_tx, updates_rx) = tokio::sync::mpsc::unbounded_channel();
     let config = std::sync::Arc::new(world.config.clone());
+    super::cockpit::check_in_background(&config, &mut cockpit, &updates_tx);
     let mut releases = Vec::new();
     for env in config.environments.iter().map(|e| e.name.clone()) {
         let (config, updates) = (config.clone(), updates_tx.clone());

@@ -9,6 +9,7 @@ pub mod logging;
 pub mod plan;
 pub mod release;
 pub mod serve;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 

@@ -1,17 +1,20 @@
 //! `helmsman plan`: the steps, gates and minimum duration of a release,
-//! computed from the configuration alone — nothing is touched.
+//! computed from the configuration — nothing is touched — and what the
+//! environment's quality gate says now.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::OutputFormat;
+use super::event_line::status_word;
 use crate::analysis::stats;
 use crate::config::duration::format as fmt_duration;
 use crate::config::metrics::TemplateValues;
 use crate::config::{Backend, Config, MetricsSource, Service, Strategy, Trigger};
 use crate::engine::plan::{Fleet, PlanStep, plan as engine_plan};
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
+use crate::preflight::{self, CheckOutcome, CheckStatus, Selection};
 use crate::store::History;
 
 #[derive(Debug, Serialize)]
@@ -40,9 +43,11 @@ pub struct Plan {
     pub triggers: Vec<String>,
     /// Something about the timing a reader would not guess.
     pub note: Option<String>,
+    /// What the environment's gate says now (run by `run`, not `build`).
+    pub gate: Option<CheckOutcome>,
 }
 
-pub fn run(
+pub async fn run(
     config: &Config,
     history: &History,
     env: &str,
@@ -64,7 +69,7 @@ pub fn run(
     }
     let environment = config.environment(env).expect("checked");
     let svc = config.service(env, service).expect("checked");
-    let plan = build(
+    let mut plan = build(
         environment.name.as_str(),
         &environment.requires,
         svc,
@@ -72,6 +77,10 @@ pub fn run(
         strategy,
         history,
     );
+    plan.gate = preflight::run(environment, Selection::Gate)
+        .await
+        .checks
+        .pop();
     match output {
         OutputFormat::Json => println!(
             "{}",
@@ -146,6 +155,7 @@ pub fn build(
         manual_gates: gates,
         minimum_duration_secs: minimum.as_secs(),
         note: Some(evidence_note(service)),
+        gate: None,
         triggers: vec![
             trigger("error rate over baseline", &t.error_rate, " points"),
             trigger("p95 latency vs baseline", &t.p95_latency, "×"),
@@ -233,6 +243,20 @@ pub fn render(plan: &Plan) -> String {
                 "yes"
             } else {
                 "NOT YET — the release will be refused"
+            }
+        ));
+    }
+    if let Some(gate) = &plan.gate {
+        out.push_str(&format!(
+            "gate: {} {} ({}): {}{}\n",
+            status_word(gate.status),
+            gate.name,
+            gate.kind,
+            gate.value,
+            if gate.status == CheckStatus::Fail {
+                " — the release will be refused"
+            } else {
+                ""
             }
         ));
     }

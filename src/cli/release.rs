@@ -1,12 +1,12 @@
 //! `helmsman release --headless`: drives a real release against the
-//! configured backend, printing one line per event.
+//! configured backend, printing one line per event and per preflight check.
 
 use std::path::Path;
 
 use super::OutputFormat;
-use super::event_line::event_line;
+use super::event_line::Printer;
 use crate::config::Config;
-use crate::engine::{Actor, Event};
+use crate::engine::Actor;
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
 
 pub struct ReleaseOptions {
@@ -29,12 +29,8 @@ pub async fn run(config: &Config, state_dir: &Path, options: ReleaseOptions) -> 
         strategy: options.strategy,
         actor: Actor::current_operator(),
     };
-    let output = options.output;
-    match pipeline::run(config, &request, &mut history, &mut |event: &Event| {
-        println!("{}", event_line(event, output));
-    })
-    .await
-    {
+    let mut printer = Printer(options.output);
+    match pipeline::run(config, &request, &mut history, &mut printer).await {
         Ok(result) => result.exit_code(),
         Err(e) => {
             eprintln!("error: {e}");

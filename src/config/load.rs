@@ -32,6 +32,7 @@ use super::secret::{self, SecretError};
 
 // The walker's parts, as impl blocks on `Walker`.
 mod backend;
+mod checks;
 mod metrics;
 mod settings;
 mod strategy;
@@ -44,9 +45,9 @@ const TOP_KEYS: &[&str] = &["defaults", "environments"];
 const DEFAULTS_KEYS: &[&str] = &[
     "analysis", "triggers", "bands", "health", "strategy", "metrics",
 ];
-const ENVIRONMENT_KEYS: &[&str] = &["name", "requires", "services"];
+const ENVIRONMENT_KEYS: &[&str] = &["name", "requires", "services", "checks", "gate"];
 const SERVICE_KEYS: &[&str] = &[
-    "name", "backend", "strategy", "analysis", "triggers", "bands", "health", "metrics",
+    "name", "backend", "strategy", "analysis", "triggers", "bands", "health", "metrics", "checks",
 ];
 const BACKEND_TYPES: &[&str] = &["local"];
 const PLANNED_BACKEND_TYPES: &[&str] = &["kubernetes", "haproxy"];
@@ -220,11 +221,13 @@ impl Walker<'_, '_> {
             names.push((name.clone().unwrap_or_default(), item.span()));
             let requires = self.requires(table, index, &mut requirements);
             let services = self.services(table, name.as_deref().unwrap_or("?"), &inherited);
+            let preflight = self.preflight(table);
             match (name, services) {
                 (Some(name), Some(services)) => environments.push(Environment {
                     name,
                     requires,
                     services,
+                    preflight,
                 }),
                 _ => complete = false,
             }

@@ -1,6 +1,7 @@
-//! Configuration: the TOML model, validation with file:line:col, durations
-//! and `${VAR}` secrets.
+//! Configuration: the TOML model, validation with file:line:col, durations,
+//! `${VAR}` secrets, and the preflight checks of each environment.
 
+pub mod checks;
 pub mod duration;
 pub mod errors;
 pub mod load;
@@ -10,6 +11,7 @@ mod schema;
 mod secret;
 pub mod summary;
 
+pub use checks::{CheckKind, CheckSpec, Preflight, Probe, Scope};
 pub use errors::{ConfigError, ConfigErrors};
 pub use load::{load_file, parse_str};
 pub use metrics::MetricsSource;

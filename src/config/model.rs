@@ -12,6 +12,9 @@
 //! name = "prod"
 //! requires = ["staging"]
 //!
+//! [environments.gate]                 # optional: a check every release here must pass first
+//! [[environments.checks]]             # optional: preflight checks (see `checks.rs`)
+//!
 //! [[environments.services]]
 //! name = "checkout"
 //! [environments.services.backend]     # type = "local"
@@ -21,6 +24,7 @@
 //! [environments.services.bands]
 //! [environments.services.health]
 //! [environments.services.metrics]     # type = "local" | "prometheus"
+//! [[environments.services.checks]]
 //! ```
 
 use std::collections::BTreeMap;
@@ -61,6 +65,8 @@ pub struct Environment {
     /// succeeded before it may be released here.
     pub requires: Vec<String>,
     pub services: Vec<Service>,
+    /// The gate and the checks run before every release here.
+    pub preflight: super::checks::Preflight,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -61,7 +61,8 @@ pub(crate) fn resolve(
     Ok(Secret::new(value, var))
 }
 
-fn is_var_name(name: &str) -> bool {
+/// Letters, digits and `_`, not starting with a digit.
+pub(crate) fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -2,14 +2,15 @@
 
 use std::fmt::Write;
 
+use super::checks::Preflight;
 use super::duration::format as fmt_duration;
 use super::model::{Backend, Config, Service, Step, Strategy};
 
-/// Environments in promotion order (with what they require), and for each
-/// service: backend addresses, stable and known versions, the strategy with
-/// its steps, the analysis interval and where its metrics come from. Four
-/// short lines per service so the example fits one 80-column screen.
-/// Secrets never appear.
+/// Environments in promotion order (with what they require and what they
+/// check before a release), and for each service: backend addresses, stable
+/// and known versions, the strategy with its steps, the analysis interval
+/// and where its metrics come from. Four short lines per service so the
+/// example fits one 80-column screen. Secrets never appear.
 pub fn summary(config: &Config) -> String {
     let services: usize = config.environments.iter().map(|e| e.services.len()).sum();
     let mut out = String::new();
@@ -29,6 +30,9 @@ pub fn summary(config: &Config) -> String {
             format!(" (requires {})", env.requires.join(", "))
         };
         let _ = writeln!(out, "{}{requires}", env.name);
+        if !env.preflight.is_empty() {
+            let _ = writeln!(out, "  {}", preflight_words(&env.preflight));
+        }
         if env.services.is_empty() {
             let _ = writeln!(out, "  (no services)");
         }
@@ -37,6 +41,29 @@ pub fn summary(config: &Config) -> String {
         }
     }
     out
+}
+
+/// "quality gate: command · 5 preflight checks: tcp, tls, env, disk, http"
+fn preflight_words(preflight: &Preflight) -> String {
+    let mut parts = Vec::new();
+    if let Some(gate) = &preflight.gate {
+        parts.push(format!("quality gate: {}", gate.kind()));
+    }
+    let n = preflight.checks.len();
+    if n > 0 {
+        let mut kinds: Vec<&str> = Vec::new();
+        for kind in preflight.checks.iter().map(|c| c.kind().name()) {
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        parts.push(format!(
+            "{n} preflight check{}: {}",
+            plural(n),
+            kinds.join(", ")
+        ));
+    }
+    parts.join(" · ")
 }
 
 /// Summary lines stay within this many columns (80×24 SSH sessions).

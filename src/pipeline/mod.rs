@@ -1,9 +1,11 @@
 //! Releases one version of a service through environments in order
-//! (dev → staging → prod), enforcing `requires`, recording each outcome in
+//! (dev → staging → prod), enforcing `requires` and each environment's
+//! preflight checks (run just before it starts), recording each outcome in
 //! the history, and stopping at the first environment that does not
 //! succeed. Shared by `helmsman release`, `helmsman demo` and the cockpit.
 
 pub mod backends;
+mod checks;
 
 use std::sync::Arc;
 
@@ -45,16 +47,20 @@ pub enum PipelineError {
     Refused(String),
     #[error("{0}")]
     Backend(String),
+    /// A preflight check or the gate failed: nothing was started.
+    #[error("{0}")]
+    Blocked(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl PipelineError {
     /// 2 for what the user must fix in the command or the configuration,
-    /// 1 for what went wrong at run time.
+    /// 4 for a release a check refused, 1 for what went wrong at run time.
     pub fn exit_code(&self) -> i32 {
         match self {
             PipelineError::Usage(_) => 2,
+            PipelineError::Blocked(_) => crate::preflight::EXIT_CHECK_FAILED,
             _ => 1,
         }
     }
@@ -166,6 +172,7 @@ pub async fn run(
                 )));
             }
         }
+        checks::before(environment, request, watcher).await?;
         let result = release_one(env, service, request, history, watcher).await?;
         if result != ReleaseResult::Succeeded {
             return Ok(result);
@@ -174,11 +181,12 @@ pub async fn run(
     Ok(ReleaseResult::Succeeded)
 }
 
-/// What a front end sees of the releases a pipeline runs: every event, and
-/// each release as it starts, to steer it. A closure over events is a
-/// watcher that does not steer.
+/// What a front end sees of the releases a pipeline runs: every event,
+/// each release's preflight checks, and each release as it starts, to
+/// steer it. A closure over events is a watcher that does not steer.
 pub trait Watcher: Send {
     fn event(&mut self, event: &Event);
+    fn preflight(&mut self, _report: &crate::preflight::Report) {}
     fn started(&mut self, _release: Attached) {}
 }
 

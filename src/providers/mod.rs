@@ -114,7 +114,8 @@ pub trait Metrics: Send + Sync {
     async fn read(&self) -> Result<Reading, ProviderError>;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// In order of severity: the worst of several checks is their maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckStatus {
     Pass,
@@ -132,14 +133,16 @@ pub struct CheckResult {
     pub took: Duration,
 }
 
-/// A validation check: preflight, blue-green preview smoke checks.
+/// A check the engine runs: blue-green preview smoke checks. (Preflight
+/// checks run before the engine starts: see `crate::preflight`.)
 #[async_trait]
 pub trait Check: Send + Sync {
     fn name(&self) -> String;
     async fn run(&self) -> CheckResult;
 }
 
-mod duration_ms {
+/// Durations as whole milliseconds in JSON.
+pub(crate) mod duration_ms {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

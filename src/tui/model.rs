@@ -7,9 +7,11 @@ use std::collections::{HashMap, VecDeque};
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, KeyEventKind};
 
+use super::checks::EnvChecks;
 use super::keymap::{self, KeyAction, View};
 use crate::config::{self, Bands, Triggers};
 use crate::engine::{Actor, Command, CommandKind, CommandReply, Event, Phase, Snapshot, Target};
+use crate::preflight::Report;
 
 /// Readings kept per release for the sparklines.
 pub const HISTORY_LEN: usize = 60;
@@ -137,6 +139,8 @@ pub struct Cockpit {
     /// How many of the newest events the detail view skips.
     pub(crate) event_scroll: usize,
     pub(crate) stale_after: chrono::Duration,
+    /// Preflight checks and gate of each environment that has any, by name.
+    pub(crate) checks: HashMap<String, EnvChecks>,
 }
 
 impl Cockpit {
@@ -156,7 +160,24 @@ impl Cockpit {
             event_scroll: 0,
             stale_after: chrono::Duration::from_std(interval * 3)
                 .unwrap_or(chrono::Duration::seconds(30)),
+            checks: HashMap::new(),
         }
+    }
+
+    /// The checks of `env` are running (shown until their report arrives).
+    pub fn checks_running(&mut self, env: &str) {
+        self.checks.entry(env.to_string()).or_default().running = true;
+    }
+
+    /// Outcomes of an environment's checks: every check, or a release's own.
+    pub fn on_preflight(&mut self, report: &Report) {
+        if report.checks.is_empty() && !self.checks.contains_key(&report.env) {
+            return;
+        }
+        self.checks
+            .entry(report.env.clone())
+            .or_default()
+            .merge(report);
     }
 
     /// Numbers older than this are marked STALE. Defaults to 3 analysis
@@ -927,6 +948,17 @@ mod tests {
                 .unwrap()
                 .contains("no release of dev/cart started")
         );
+    }
+
+    #[test]
+    fn preflight_reports_are_kept_only_for_environments_with_checks() {
+        let mut c = cockpit(false);
+        c.on_preflight(&Report::new("dev".into(), vec![]));
+        assert!(c.checks.is_empty(), "nothing configured, nothing shown");
+        c.checks_running("prod");
+        assert!(c.checks["prod"].running);
+        c.on_preflight(&Report::new("prod".into(), vec![]));
+        assert!(!c.checks["prod"].running);
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Reading the per-service settings that `[defaults]` can also hold: analysis, triggers, bands, health.
+//! Reading the per-service settings that `[defaults]` can also hold: analysis, triggers, bands, health
+//! (and the secret request headers health and HTTP checks share).
 
 use super::*;
+use crate::config::model::Secret;
 
 impl Walker<'_, '_> {
     pub(super) fn analysis(&mut self, value: &Value, analysis: &mut Analysis) {
@@ -154,10 +156,14 @@ impl Walker<'_, '_> {
         {
             health.timeout = d;
         }
-        let Some(v) = get(table, "headers") else {
-            return;
-        };
-        let Some(headers) = as_table(self.errors, "headers", v) else {
+        if let Some(v) = get(table, "headers") {
+            self.headers(v, &mut health.headers);
+        }
+    }
+
+    /// Request headers whose values are secrets (health checks, HTTP preflight checks).
+    pub(super) fn headers(&mut self, value: &Value, into: &mut BTreeMap<String, Secret>) {
+        let Some(headers) = as_table(self.errors, "headers", value) else {
             return;
         };
         for (key, v) in headers.iter() {
@@ -177,7 +183,7 @@ impl Walker<'_, '_> {
             };
             match secret::resolve(text, self.env) {
                 Ok(secret) => {
-                    health.headers.insert(name.to_string(), secret);
+                    into.insert(name.to_string(), secret);
                 }
                 Err(problems) => {
                     for problem in problems {

@@ -1,23 +1,29 @@
-//! HTTP check: a GET that must answer 2xx within a timeout.
+//! HTTP check: a GET that must answer 2xx within a timeout (the preflight
+//! `http` check with its defaults).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use crate::config::checks::{HttpProbe, defaults};
+use crate::preflight;
 use crate::providers::{Check, CheckResult, CheckStatus};
 
 pub struct HttpCheck {
-    url: String,
+    probe: HttpProbe,
     timeout: Duration,
-    client: reqwest::Client,
 }
 
 impl HttpCheck {
     pub fn new(url: String, timeout: Duration) -> HttpCheck {
         HttpCheck {
-            url,
+            probe: HttpProbe {
+                url,
+                expect_status: vec![defaults::EXPECT_STATUS],
+                headers: BTreeMap::new(),
+            },
             timeout,
-            client: reqwest::Client::new(),
         }
     }
 }
@@ -25,38 +31,24 @@ impl HttpCheck {
 #[async_trait]
 impl Check for HttpCheck {
     fn name(&self) -> String {
-        format!("GET {}", self.url)
+        format!("GET {}", self.probe.url)
     }
 
     async fn run(&self) -> CheckResult {
         let started = Instant::now();
-        let answer = self
-            .client
-            .get(&self.url)
-            .timeout(self.timeout)
-            .send()
-            .await;
-        let took = started.elapsed();
-        let (status, detail) = match answer {
-            Ok(r) if r.status().is_success() => (
-                CheckStatus::Pass,
-                format!("HTTP {} in {} ms", r.status().as_u16(), took.as_millis()),
-            ),
-            Ok(r) => (
-                CheckStatus::Fail,
-                format!("HTTP {} in {} ms", r.status().as_u16(), took.as_millis()),
-            ),
-            Err(e) if e.is_timeout() => (
-                CheckStatus::Fail,
-                format!("no answer within {} ms", self.timeout.as_millis()),
-            ),
-            Err(e) => (CheckStatus::Fail, format!("request failed: {e}")),
-        };
+        let (status, detail) =
+            match tokio::time::timeout(self.timeout, preflight::http::check(&self.probe)).await {
+                Ok(found) => (found.status, found.value),
+                Err(_) => (
+                    CheckStatus::Fail,
+                    format!("no answer within {} ms", self.timeout.as_millis()),
+                ),
+            };
         CheckResult {
             name: self.name(),
             status,
             detail,
-            took,
+            took: started.elapsed(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! ┌ staging ──────────────┐┏ prod [PROD] ━━━━━━━━━━┓
 //! │▸checkout      ▶ 25%   │┃▸checkout      ◆ 25%   ┃
 //! │ cart           v2.1.0 │┃ cart           v2.1.0 ┃
+//! │gate ok: exit 0: green │┃checks 1 FAIL: db, 3 ok┃
 //! │───────────────────────│┃───────────────────────┃
 //! │v1.4.2 → v1.5.0        │┃ …                     ┃
 //! │canary · step 3/6      │┃                       ┃
@@ -28,6 +29,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Paragraph};
 
+use super::checks;
 use super::gauge::{self, Level};
 use super::{age_words, fit, wrap};
 use crate::engine::{Phase, Snapshot, Target};
@@ -135,6 +137,7 @@ fn env_lines(
         };
         lines.push(Line::from(Span::styled(fit(&text, w), style)));
     }
+    lines.extend(checks::lines(cockpit.checks.get(&env.name), w, theme));
     if env.services.is_empty() {
         lines.push(Line::styled("no services", theme.dim));
         return lines;

@@ -5,8 +5,9 @@
 //! │ what waits for a human                                          │
 //! ├ columns.rs ─────────┬─────────────────────┬─────────────────────┤
 //! │ dev                 │ staging             │ prod [PROD]         │
-//! │ services, release,  │  (gauge.rs draws    │                     │
-//! │ gauges, sparklines  │   the bars)         │                     │
+//! │ services, checks.rs │  (gauge.rs draws    │                     │
+//! │ release,            │   the bars)         │                     │
+//! │ gauges, sparklines  │                     │                     │
 //! │   — or detail.rs for the selected release (Enter)               │
 //! ├ footer.rs ──────────┴─────────────────────┴─────────────────────┤
 //! │ last reply / note                                               │
@@ -15,6 +16,7 @@
 //!   overlays: help.rs (?), confirm.rs (P, r); too_small.rs below 80×24
 //! ```
 
+mod checks;
 mod columns;
 mod confirm;
 mod detail;
