@@ -558,7 +558,8 @@ name = "dev"
 [environments.gate]
 name = "ci"
 type = "command"
-run = ["sh", "-c", "test -f {green} && echo green || {{ echo 'CI is red' >&2; exit 1; }}"]
+# The gate asks about the version being released, as a CI query would.
+run = ["sh", "-c", "test -f {green}-$HELMSMAN_VERSION && echo green for $HELMSMAN_SERVICE $HELMSMAN_VERSION in $HELMSMAN_ENV || {{ echo 'CI is red' >&2; exit 1; }}"]
 [[environments.checks]]
 type = "disk"
 path = "{disk}"
@@ -661,12 +662,16 @@ names = ["HELMSMAN_TEST_DB_URL"]
         "{out}"
     );
 
-    // The gate turns green; the check still fails on its own.
-    std::fs::write(&green, "").unwrap();
+    // CI is green for another version only: still red for this one.
+    std::fs::write(format!("{}-v3", green.display()), "").unwrap();
+    let (_, out, _) = output(&mut helmsman(&config, &state, &plan)).await;
+    assert!(out.contains("gate: FAIL ci (command)"), "{out}");
+    // The gate turns green for v2; the check still fails on its own.
+    std::fs::write(format!("{}-v2", green.display()), "").unwrap();
     let (code, out, _) = output(&mut helmsman(&config, &state, &plan)).await;
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("gate: PASS ci (command): exit 0: green\n"),
+        out.contains("gate: PASS ci (command): exit 0: green for web v2 in dev\n"),
         "{out}"
     );
     let (code, out, err) = output(&mut helmsman(&config, &state, &release)).await;
@@ -681,7 +686,7 @@ names = ["HELMSMAN_TEST_DB_URL"]
     .await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
-        out.contains("preflight PASS  gate command ci: exit 0: green"),
+        out.contains("preflight PASS  gate command ci: exit 0: green for web v2 in dev"),
         "{out}"
     );
     assert!(

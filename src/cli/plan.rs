@@ -14,7 +14,7 @@ use crate::config::metrics::TemplateValues;
 use crate::config::{Backend, Config, MetricsSource, Service, Strategy, Trigger};
 use crate::engine::plan::{Fleet, PlanStep, plan as engine_plan};
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
-use crate::preflight::{self, CheckOutcome, CheckStatus, Selection};
+use crate::preflight::{self, CheckOutcome, CheckStatus, ReleaseOf, Selection};
 use crate::store::History;
 
 #[derive(Debug, Serialize)]
@@ -77,7 +77,7 @@ pub async fn run(
         strategy,
         history,
     );
-    plan.gate = preflight::run(environment, Selection::Gate)
+    plan.gate = preflight::run(environment, Selection::Gate(ReleaseOf { service, version }))
         .await
         .checks
         .pop();

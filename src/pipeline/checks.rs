@@ -3,7 +3,7 @@
 
 use super::{PipelineError, ReleaseRequest, Watcher};
 use crate::config::Environment;
-use crate::preflight::{self, Selection};
+use crate::preflight::{self, ReleaseOf, Selection};
 
 /// Runs the gate and the checks a release of `request.service` in
 /// `environment` must pass; the watcher sees them all, warnings included.
@@ -13,9 +13,10 @@ pub(super) async fn before(
     request: &ReleaseRequest,
     watcher: &mut dyn Watcher,
 ) -> Result<(), PipelineError> {
-    let selection = Selection::Release {
+    let selection = Selection::Release(ReleaseOf {
         service: &request.service,
-    };
+        version: &request.version,
+    });
     let report = preflight::run(environment, selection).await;
     if report.checks.is_empty() {
         return Ok(());

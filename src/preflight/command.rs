@@ -18,12 +18,15 @@ const TAIL: usize = 4096;
 /// A quoted line is cut to this many characters.
 const LINE_LIMIT: usize = 160;
 
-pub async fn check(run: &[String]) -> Finding {
+/// Runs `run` with `vars` added to its environment (`HELMSMAN_ENV`, and
+/// for a release `HELMSMAN_SERVICE` and `HELMSMAN_VERSION`).
+pub async fn check(run: &[String], vars: &[(String, String)]) -> Finding {
     let Some((program, args)) = run.split_first() else {
         return Finding::fail("no program to run");
     };
     let mut child = match tokio::process::Command::new(program)
         .args(args)
+        .envs(vars.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -118,16 +121,16 @@ mod tests {
     #[tokio::test]
     async fn exit_codes_and_the_last_line_said() {
         assert_eq!(
-            check(&sh("echo first; echo 'CI: success'")).await,
+            check(&sh("echo first; echo 'CI: success'"), &[]).await,
             Finding::pass("exit 0: CI: success")
         );
-        let failed = check(&sh("echo out; echo 'no such run' >&2; exit 3")).await;
+        let failed = check(&sh("echo out; echo 'no such run' >&2; exit 3"), &[]).await;
         assert_eq!(failed, Finding::fail("exit 3: no such run"));
         assert_eq!(
-            check(&sh("echo only stdout; exit 1")).await.value,
+            check(&sh("echo only stdout; exit 1"), &[]).await.value,
             "exit 1: only stdout"
         );
-        let missing = check(&["/nonexistent/gh".to_string()]).await;
+        let missing = check(&["/nonexistent/gh".to_string()], &[]).await;
         assert_eq!(missing.status, CheckStatus::Fail);
         assert!(
             missing.value.starts_with("cannot run `/nonexistent/gh`"),
@@ -137,11 +140,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_command_learns_the_release_from_its_environment() {
+        let vars = [("HELMSMAN_VERSION".to_string(), "v1.5.0".to_string())];
+        let finding = check(&sh("echo \"checking $HELMSMAN_VERSION\""), &vars).await;
+        assert_eq!(finding, Finding::pass("exit 0: checking v1.5.0"));
+    }
+
+    #[tokio::test]
     async fn what_a_command_leaves_running_is_killed_when_it_exits() {
         // The background sleep keeps stdout open: without the group kill
         // this check would wait for it.
         let started = std::time::Instant::now();
-        let finding = check(&sh("sleep 30 & echo started")).await;
+        let finding = check(&sh("sleep 30 & echo started"), &[]).await;
         assert_eq!(finding, Finding::pass("exit 0: started"));
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }

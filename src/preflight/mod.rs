@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::config::{CheckKind, Scope};
 pub use crate::providers::CheckStatus;
-pub use runner::{Selection, run};
+pub use runner::{ReleaseOf, Selection, run};
 
 /// Exit code of `helmsman validate` when a check fails, and of a release a
 /// failing check (or gate) refused to start.

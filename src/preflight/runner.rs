@@ -15,30 +15,50 @@ pub enum Selection<'a> {
     Everything,
     /// What a release of this service must pass: the gate, the
     /// environment's own checks and the service's.
-    Release { service: &'a str },
-    /// The gate alone (what `helmsman plan` shows).
-    Gate,
+    Release(ReleaseOf<'a>),
+    /// The gate alone, for this release (what `helmsman plan` shows).
+    Gate(ReleaseOf<'a>),
+}
+
+/// The release a check is run for. Commands learn it from their
+/// environment, so a gate can ask about this very version ("did CI pass
+/// for v1.5.0?") rather than about whatever is newest.
+#[derive(Debug, Clone, Copy)]
+pub struct ReleaseOf<'a> {
+    pub service: &'a str,
+    pub version: &'a str,
 }
 
 /// Runs the selected checks at once and reports each, in configuration order.
 pub async fn run(environment: &Environment, selection: Selection<'_>) -> Report {
     let preflight = &environment.preflight;
-    let checks: Vec<&CheckSpec> = match selection {
-        Selection::Everything => preflight.all().collect(),
-        Selection::Release { service } => preflight.for_release(service).collect(),
-        Selection::Gate => preflight.gate.iter().collect(),
+    let (checks, release): (Vec<&CheckSpec>, _) = match selection {
+        Selection::Everything => (preflight.all().collect(), None),
+        Selection::Release(of) => (preflight.for_release(of.service).collect(), Some(of)),
+        Selection::Gate(of) => (preflight.gate.iter().collect(), Some(of)),
     };
-    let outcomes = join_all(checks.into_iter().cloned().map(run_one)).await;
+    let mut vars = vec![("HELMSMAN_ENV".to_string(), environment.name.clone())];
+    if let Some(of) = release {
+        vars.push(("HELMSMAN_SERVICE".to_string(), of.service.to_string()));
+        vars.push(("HELMSMAN_VERSION".to_string(), of.version.to_string()));
+    }
+    let outcomes = join_all(
+        checks
+            .into_iter()
+            .cloned()
+            .map(|spec| run_one(spec, vars.clone())),
+    )
+    .await;
     Report::new(environment.name.clone(), outcomes)
 }
 
 /// One check in its own task, so that a panic is reported rather than
 /// spread, and so that a timeout can drop it wherever it is (a command's
 /// process group is killed when its check is dropped).
-async fn run_one(spec: CheckSpec) -> CheckOutcome {
+async fn run_one(spec: CheckSpec, vars: Vec<(String, String)>) -> CheckOutcome {
     let started = Instant::now();
     let probe = spec.probe.clone();
-    let task = tokio::spawn(async move { find(&probe).await });
+    let task = tokio::spawn(async move { find(&probe, &vars).await });
     let abort = task.abort_handle();
     let finding = match tokio::time::timeout(spec.timeout, task).await {
         Ok(Ok(finding)) => finding,
@@ -58,13 +78,14 @@ async fn run_one(spec: CheckSpec) -> CheckOutcome {
     }
 }
 
-async fn find(probe: &Probe) -> Finding {
+/// `vars`: what a command learns from its environment about the release.
+async fn find(probe: &Probe, vars: &[(String, String)]) -> Finding {
     match probe {
         Probe::Http(http) => http::check(http).await,
         Probe::Tcp { address } => tcp::check(address).await,
         Probe::Tls(tls) => tls::check(tls).await,
         Probe::Env { names } => env::check(names),
-        Probe::Command { run } => command::check(run).await,
+        Probe::Command { run } => command::check(run, vars).await,
         Probe::Disk(disk) => disk::check(disk).await,
     }
 }
