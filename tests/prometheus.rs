@@ -69,7 +69,9 @@ async fn world_with_prometheus(
     };
     let world = World::start(demo_checkout(steps), &plan).await.unwrap();
     let mut service = world.config.service("dev", "checkout").unwrap().clone();
-    let Backend::Local(backend) = &service.backend;
+    let Backend::Local(backend) = &service.backend else {
+        panic!("the demo's checkout has a local backend");
+    };
     let prometheus = Prometheus::start(&[backend.admin]).await?;
     prometheus.wait_for_targets().await;
     service.metrics = MetricsSource::Prometheus(example_templates(prometheus.url()));
