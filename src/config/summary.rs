@@ -80,18 +80,19 @@ fn service_lines(out: &mut String, service: &Service) {
 }
 
 fn kubernetes_lines(out: &mut String, service: &Service, k: &KubernetesBackend) {
-    let context = k.context.as_deref().unwrap_or("current context");
+    let context = k.context.as_deref().unwrap_or("the current one");
     let _ = writeln!(
         out,
-        "  {}  {}  kubernetes {} ({context})",
+        "  {}  {}  kubernetes {}, context {context}, HTTPRoute {}",
         service.name,
         service.strategy.name(),
         k.namespace,
+        k.route,
     );
     let _ = writeln!(
         out,
-        "{DETAIL_INDENT}HTTPRoute {}: {} / {} · image {}",
-        k.route, k.stable_service, k.canary_service, k.image
+        "{DETAIL_INDENT}image {} · canary ×{}",
+        k.image, k.canary_replicas
     );
 }
 

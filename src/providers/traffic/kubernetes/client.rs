@@ -13,7 +13,7 @@ pub(super) async fn connect(backend: &KubernetesBackend) -> Result<Client, Strin
         context: backend.context.clone(),
         ..KubeConfigOptions::default()
     };
-    let config = match (&backend.kubeconfig, &backend.context) {
+    let mut config = match (&backend.kubeconfig, &backend.context) {
         (Some(path), _) => {
             let file = Kubeconfig::read_from(path)
                 .map_err(|e| format!("cannot read kubeconfig {path}: {e}"))?;
@@ -29,5 +29,8 @@ pub(super) async fn connect(backend: &KubernetesBackend) -> Result<Client, Strin
             .await
             .map_err(|e| format!("no kubeconfig and not in a pod: {e}"))?,
     };
+    // helmsman retries itself (calls.rs), within its own timeouts and
+    // naming each failure; kube's retries would multiply the wait unseen.
+    config.default_retry = false;
     Client::try_from(config).map_err(|e| format!("cannot build the Kubernetes client: {e}"))
 }

@@ -13,8 +13,9 @@
 //! Drift: helmsman remembers the canary share it last wrote. A route that
 //! reads back differently was changed by someone else; the next weight
 //! change refuses to overwrite it (the release holds with the reason)
-//! instead of silently undoing their change. Rollback still overwrites:
-//! getting traffic off a failing canary comes first.
+//! instead of silently undoing their change. Sending everything back to
+//! stable (weight 0, rollback, finish) still overwrites: getting traffic
+//! off a canary is never refused.
 
 mod calls;
 mod client;
@@ -168,7 +169,9 @@ impl Traffic for KubernetesTraffic {
     }
 
     async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
-        self.write_weight(new_percent.min(100), false).await
+        let to_stable_only = new_percent == 0;
+        self.write_weight(new_percent.min(100), to_stable_only)
+            .await
     }
 
     async fn set_instances(&self, _stable: usize, _new: usize) -> Result<(), ProviderError> {
