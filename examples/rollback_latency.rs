@@ -263,7 +263,9 @@ impl Run {
             .config
             .service(ENV, SERVICE)
             .context("no dev/checkout")?;
-        let Backend::Local(backend) = &service.backend;
+        let Backend::Local(backend) = &service.backend else {
+            bail!("the demo's checkout has a local backend");
+        };
         let backend = backend.clone();
         let new_version = new_version_of(&backend)
             .context("checkout has no new version")?

@@ -89,13 +89,14 @@ fn the_example_passes_and_fits_one_screen() {
         assert!(line.chars().count() <= 80, "wider than 80 columns: {line}");
     }
     for expected in [
-        "3 environments, 7 services",
+        "3 environments, 8 services",
         "staging (requires dev)",
         "prod (requires staging)",
         "checkout  canary",
         "catalog  blue-green",
         "catalog  rolling",
         "recommendations  feature-flag",
+        "payments  canary  kubernetes shop, context prod, HTTPRoute payments",
         "quality gate: command · 6 preflight checks: tcp, tls, env, disk, command, http",
         "5% → pause 30s → 25% → analysis 1m → gate → 50% → pause 1m → 100%",
     ] {

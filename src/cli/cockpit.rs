@@ -195,14 +195,21 @@ pub fn environments_of(config: &Config) -> Vec<EnvInfo> {
                 .services
                 .iter()
                 .map(|s| {
-                    let Backend::Local(b) = &s.backend;
+                    let (stable_version, versions) = match &s.backend {
+                        Backend::Local(b) => {
+                            (b.stable.clone(), b.versions.keys().cloned().collect())
+                        }
+                        // The cluster says which version runs; any image
+                        // tag can be released, so none is listed.
+                        Backend::Kubernetes(_) => ("?".to_string(), Vec::new()),
+                    };
                     ServiceInfo {
                         name: s.name.clone(),
-                        stable_version: b.stable.clone(),
+                        stable_version,
                         strategy: s.strategy.name().to_string(),
                         bands: s.bands.clone(),
                         triggers: s.triggers.clone(),
-                        versions: b.versions.keys().cloned().collect(),
+                        versions,
                     }
                 })
                 .collect(),

@@ -48,7 +48,9 @@ fn released_service(config: &Config, strategy: StrategyKind) -> Option<(String, 
                 config::Strategy::Rolling { .. } => StrategyKind::Rolling,
                 config::Strategy::FeatureFlag { .. } => StrategyKind::FeatureFlag,
             };
-            let Backend::Local(b) = &s.backend;
+            let Backend::Local(b) = &s.backend else {
+                return None;
+            };
             (kind == strategy)
                 .then(|| {
                     new_version_of(b).map(|v| (s.name.clone(), b.stable.clone(), v.to_string()))

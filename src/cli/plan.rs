@@ -99,13 +99,34 @@ pub fn build(
     strategy: Option<StrategyKind>,
     history: &History,
 ) -> Plan {
-    let Backend::Local(backend) = &service.backend;
     let strategy = pipeline::effective_strategy(service, strategy);
-    let stable = backend.stable.clone();
-    let instances = |v: &str| backend.versions.get(v).map_or(0, Vec::len);
-    let fleet = Fleet {
-        stable: instances(&stable),
-        new: instances(version),
+    let (stable, fleet, backend) = match &service.backend {
+        Backend::Local(b) => {
+            let instances = |v: &str| b.versions.get(v).map_or(0, Vec::len);
+            let fleet = Fleet {
+                stable: instances(&b.stable),
+                new: instances(version),
+            };
+            let about = format!("local data plane on {} (admin {})", b.listen, b.admin);
+            (b.stable.clone(), fleet, about)
+        }
+        // A plan never calls the cluster: the stable version is the last
+        // one helmsman released there, and the stable replicas are unknown.
+        Backend::Kubernetes(k) => {
+            let stable = history
+                .current_version(env, &service.name)
+                .unwrap_or("(read from the cluster at release)")
+                .to_string();
+            let fleet = Fleet {
+                stable: 0,
+                new: k.canary_replicas as usize,
+            };
+            let about = format!(
+                "Kubernetes namespace {}: HTTPRoute {} weights {} / {}",
+                k.namespace, k.route, k.stable_service, k.canary_service
+            );
+            (stable, fleet, about)
+        }
     };
     let (steps, gates, minimum) = steps_of(&strategy, fleet, version);
     let t = &service.triggers;
@@ -126,10 +147,7 @@ pub fn build(
         stable_version: stable,
         new_version: version.to_string(),
         strategy: strategy.name().to_string(),
-        backend: format!(
-            "local data plane on {} (admin {})",
-            backend.listen, backend.admin
-        ),
+        backend,
         metrics: service.metrics.to_string(),
         metrics_queries: match &service.metrics {
             MetricsSource::Local => Vec::new(),

@@ -27,7 +27,10 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
             continue;
         }
         for service in &environment.services {
-            let Backend::Local(backend) = &service.backend;
+            // Only local backends have a data plane to serve.
+            let Backend::Local(backend) = &service.backend else {
+                continue;
+            };
             let mut backend = backend.clone();
             // Resume from the last successful release, if that version is still configured.
             if let Some(current) = history.current_version(&environment.name, &service.name) {

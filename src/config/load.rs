@@ -33,6 +33,7 @@ use super::secret::{self, SecretError};
 // The walker's parts, as impl blocks on `Walker`.
 mod backend;
 mod checks;
+mod kubernetes;
 mod metrics;
 mod settings;
 mod strategy;
@@ -49,8 +50,8 @@ const ENVIRONMENT_KEYS: &[&str] = &["name", "requires", "services", "checks", "g
 const SERVICE_KEYS: &[&str] = &[
     "name", "backend", "strategy", "analysis", "triggers", "bands", "health", "metrics", "checks",
 ];
-const BACKEND_TYPES: &[&str] = &["local"];
-const PLANNED_BACKEND_TYPES: &[&str] = &["kubernetes", "haproxy"];
+const BACKEND_TYPES: &[&str] = &["local", "kubernetes"];
+const PLANNED_BACKEND_TYPES: &[&str] = &["haproxy"];
 const LOCAL_BACKEND_KEYS: &[&str] = &[
     "type",
     "listen",
@@ -510,6 +511,12 @@ impl Walker<'_, '_> {
             None => span.clone(),
         };
         let metrics = self.metrics_source(&metrics, &metrics_at, &who);
+        if let (Some(Backend::Kubernetes(_)), Some(metrics), Some(strategy)) =
+            (&backend, &metrics, &strategy)
+        {
+            let strategy_at = get(table, "strategy").map_or(span.clone(), |v| v.span());
+            self.check_kubernetes_service(metrics, &metrics_at, strategy, &strategy_at, &who);
+        }
         Some(Service {
             name: name?,
             backend: backend?,

@@ -88,7 +88,9 @@ fn a_minimal_service_gets_the_product_defaults() {
             steps: defaults::canary_steps()
         }
     );
-    let Backend::Local(local) = &s.backend;
+    let Backend::Local(local) = &s.backend else {
+        panic!("the first example service is local");
+    };
     assert_eq!(local.listen.to_string(), "127.0.0.1:18080");
     assert_eq!(local.versions["v2"].len(), 1);
     assert_eq!(local.error_kind_header, None);
@@ -271,8 +273,8 @@ fn strategy_kinds_and_kind_specific_keys() {
 
 #[test]
 fn backend_problems() {
-    let e = only_error(&BASE.replace("listen =", "type = \"kubernetes\"\nlisten ="));
-    assert_eq!(e.message, "backend type `kubernetes` is not supported yet");
+    let e = only_error(&BASE.replace("listen =", "type = \"haproxy\"\nlisten ="));
+    assert_eq!(e.message, "backend type `haproxy` is not supported yet");
     let e = only_error(&BASE.replace("listen =", "type = \"lokal\"\nlisten ="));
     assert_eq!(e.message, "unknown backend type `lokal`");
     assert!(e.hint.unwrap().starts_with("did you mean `local`?"));

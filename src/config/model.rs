@@ -87,6 +87,8 @@ pub struct Service {
 pub enum Backend {
     /// helmsman's embedded weighted reverse proxy.
     Local(LocalBackend),
+    /// Deployments and a Gateway API HTTPRoute in a Kubernetes cluster.
+    Kubernetes(KubernetesBackend),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,6 +105,31 @@ pub struct LocalBackend {
     /// (e.g. `x-error-kind: TimeoutException`); without it, kinds are
     /// `http_<status>` and `connect`.
     pub error_kind_header: Option<String>,
+}
+
+/// A service running in Kubernetes: a stable and a canary Deployment, each
+/// behind its own Service, weighted by one Gateway API HTTPRoute.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KubernetesBackend {
+    /// A kubeconfig file; `None`: `$KUBECONFIG`, `~/.kube/config`, or the
+    /// pod's service account when running in the cluster.
+    pub kubeconfig: Option<String>,
+    /// A context of the kubeconfig; `None`: its current context.
+    pub context: Option<String>,
+    pub namespace: String,
+    /// The HTTPRoute whose backendRefs weights split the traffic.
+    pub route: String,
+    pub stable_service: String,
+    pub canary_service: String,
+    pub stable_deployment: String,
+    pub canary_deployment: String,
+    /// The container whose image is the version; `None`: the first.
+    pub container: Option<String>,
+    /// The image of a version, with `{version}` in it
+    /// ("registry.example.com/checkout:{version}").
+    pub image: String,
+    /// Replicas of the canary Deployment while a release runs.
+    pub canary_replicas: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::checks::Preflight;
 use super::duration::format as fmt_duration;
-use super::model::{Backend, Config, Service, Step, Strategy};
+use super::model::{Backend, Config, KubernetesBackend, LocalBackend, Service, Step, Strategy};
 
 /// Environments in promotion order (with what they require and what they
 /// check before a release), and for each service: backend addresses, stable
@@ -71,7 +71,32 @@ const WIDTH: usize = 80;
 const DETAIL_INDENT: &str = "      ";
 
 fn service_lines(out: &mut String, service: &Service) {
-    let Backend::Local(local) = &service.backend;
+    match &service.backend {
+        Backend::Local(local) => local_lines(out, service, local),
+        Backend::Kubernetes(k) => kubernetes_lines(out, service, k),
+    }
+    let _ = writeln!(out, "{DETAIL_INDENT}metrics: {}", service.metrics);
+    wrapped(out, &strategy_parts(&service.strategy));
+}
+
+fn kubernetes_lines(out: &mut String, service: &Service, k: &KubernetesBackend) {
+    let context = k.context.as_deref().unwrap_or("the current one");
+    let _ = writeln!(
+        out,
+        "  {}  {}  kubernetes {}, context {context}, HTTPRoute {}",
+        service.name,
+        service.strategy.name(),
+        k.namespace,
+        k.route,
+    );
+    let _ = writeln!(
+        out,
+        "{DETAIL_INDENT}image {} · canary ×{}",
+        k.image, k.canary_replicas
+    );
+}
+
+fn local_lines(out: &mut String, service: &Service, local: &LocalBackend) {
     let versions: Vec<String> = local
         .versions
         .iter()
@@ -92,8 +117,6 @@ fn service_lines(out: &mut String, service: &Service) {
         versions.join(" "),
         fmt_duration(service.analysis.interval)
     );
-    let _ = writeln!(out, "{DETAIL_INDENT}metrics: {}", service.metrics);
-    wrapped(out, &strategy_parts(&service.strategy));
 }
 
 /// Writes `parts` joined by " → ", wrapping before WIDTH columns.

@@ -60,7 +60,10 @@ impl World {
                     env: env.name.clone(),
                     service: service.name.clone(),
                 };
-                let Backend::Local(backend) = &mut service.backend;
+                // The demo's own configuration has local backends only.
+                let Backend::Local(backend) = &mut service.backend else {
+                    continue;
+                };
                 let released = service.name == plan.released_service;
                 let new_version = new_version_of(backend).map(str::to_string);
                 for (version, upstreams) in &mut backend.versions {
@@ -105,15 +108,17 @@ impl World {
             .environments
             .iter()
             .flat_map(|env| {
-                env.services.iter().map(|s| {
-                    let Backend::Local(b) = &s.backend;
-                    (
+                env.services.iter().filter_map(|s| {
+                    let Backend::Local(b) = &s.backend else {
+                        return None;
+                    };
+                    Some((
                         Target {
                             env: env.name.clone(),
                             service: s.name.clone(),
                         },
                         b.listen,
-                    )
+                    ))
                 })
             })
             .collect()

@@ -29,7 +29,7 @@ use crate::metrics::Reading;
 use crate::providers::{Check, CheckResult, CheckStatus, Metrics, Traffic, TrafficState};
 
 /// Longest a traffic write may take before it counts as failed (and is
-/// retried by the machine).
+/// retried by the machine), unless the backend says otherwise.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reads time out after the analysis interval, within these bounds.
 const MIN_READ_TIMEOUT: Duration = Duration::from_secs(1);
@@ -237,7 +237,8 @@ impl Driver {
         let Shell { writes, reads, .. } = shell;
         drop(writes);
         drop(reads);
-        let _ = tokio::time::timeout(WRITE_TIMEOUT * 2, writer).await;
+        let write_timeout = self.providers.traffic.write_timeout();
+        let _ = tokio::time::timeout(write_timeout * 2, writer).await;
         self.snapshots.send_replace(self.release.snapshot().clone());
         tracing::info!(target = %self.release.spec().target, ?result, "release finished");
         result
@@ -345,9 +346,10 @@ async fn run_writer(
                 _ => Ok(()),
             }
         };
-        let result = match tokio::time::timeout(WRITE_TIMEOUT, call).await {
+        let limit = traffic.write_timeout();
+        let result = match tokio::time::timeout(limit, call).await {
             Ok(r) => r.map_err(|e| e.to_string()),
-            Err(_) => Err(timed_out(&traffic.describe(), WRITE_TIMEOUT)),
+            Err(_) => Err(timed_out(&traffic.describe(), limit)),
         };
         let _ = feedback.send(Feedback::Applied(result));
     }

@@ -11,6 +11,7 @@ use crate::engine::machine::ReleaseSpec;
 use crate::providers::checks::http::HttpCheck;
 use crate::providers::metrics::local::LocalMetrics;
 use crate::providers::metrics::prometheus::PrometheusMetrics;
+use crate::providers::traffic::kubernetes::KubernetesTraffic;
 use crate::providers::traffic::local::LocalTraffic;
 use crate::providers::{Check, Metrics, Traffic};
 
@@ -19,6 +20,8 @@ pub fn supports_flags(service: &Service) -> bool {
     match service.backend {
         // The embedded data plane routes requests, it evaluates no flags.
         Backend::Local(_) => false,
+        // Deployments and an HTTPRoute: requests are routed, no flags.
+        Backend::Kubernetes(_) => false,
     }
 }
 
@@ -26,15 +29,22 @@ pub fn supports_flags(service: &Service) -> bool {
 pub fn traffic_for(service: &Service) -> Arc<dyn Traffic> {
     match &service.backend {
         Backend::Local(b) => Arc::new(LocalTraffic::new(b.admin)),
+        Backend::Kubernetes(b) => Arc::new(KubernetesTraffic::new(b)),
     }
 }
 
 /// Where the release's numbers come from: the baseline is the stable
-/// version the backend reported when the release started.
-fn metrics_for(spec: &ReleaseSpec, admin: SocketAddr) -> Arc<dyn Metrics> {
-    match &spec.service.metrics {
-        MetricsSource::Local => Arc::new(LocalMetrics::new(admin)),
-        MetricsSource::Prometheus(source) => Arc::new(PrometheusMetrics::new(
+/// version the backend reported when the release started. `admin` is the
+/// local data plane's, if the service has one.
+fn metrics_for(spec: &ReleaseSpec, admin: Option<SocketAddr>) -> Arc<dyn Metrics> {
+    match (&spec.service.metrics, admin) {
+        (MetricsSource::Local, Some(admin)) => Arc::new(LocalMetrics::new(admin)),
+        // The loader rejects a service without a data plane that reads no
+        // Prometheus, so this only names the mistake of a hand-built spec.
+        (MetricsSource::Local, None) => {
+            Arc::new(LocalMetrics::new(SocketAddr::from(([127, 0, 0, 1], 0))))
+        }
+        (MetricsSource::Prometheus(source), _) => Arc::new(PrometheusMetrics::new(
             source,
             &spec.target.env,
             &spec.service.name,
@@ -67,9 +77,14 @@ pub fn providers_for(spec: &ReleaseSpec) -> Providers {
             };
             Providers {
                 traffic: Arc::new(LocalTraffic::new(b.admin)),
-                metrics: metrics_for(spec, b.admin),
+                metrics: metrics_for(spec, Some(b.admin)),
                 smoke_checks,
             }
         }
+        Backend::Kubernetes(b) => Providers {
+            traffic: Arc::new(KubernetesTraffic::new(b)),
+            metrics: metrics_for(spec, None),
+            smoke_checks: Vec::new(),
+        },
     }
 }

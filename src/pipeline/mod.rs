@@ -143,6 +143,16 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
                     )));
                 }
             }
+            // Any image tag can be released; the Deployment reports a bad one.
+            crate::config::Backend::Kubernetes(_) => {
+                if !matches!(strategy, Strategy::Canary { .. }) {
+                    return Err(PipelineError::Usage(format!(
+                        "{env}/{}: the kubernetes backend runs canary releases (Gateway API \
+                         weights); blue-green and rolling are planned; use --strategy canary",
+                        request.service
+                    )));
+                }
+            }
         }
     }
     Ok(())

@@ -65,6 +65,12 @@ pub trait Traffic: Send + Sync {
     /// A short name for messages ("local data plane 127.0.0.1:8080").
     fn describe(&self) -> String;
 
+    /// How long one write may take before the engine counts it as failed.
+    /// Backends whose writes wait for a rollout need longer.
+    fn write_timeout(&self) -> Duration {
+        crate::engine::driver::WRITE_TIMEOUT
+    }
+
     /// Deploys (or stages) `new_version` beside stable with no user
     /// traffic: its instances are health-checked but out of rotation and at
     /// weight 0. Fails if the backend does not know that version.

@@ -12,19 +12,22 @@ impl Walker<'_, '_> {
                 self.errors.add_hint(
                     &kind.span(),
                     format!("backend type `{name}` is not supported yet"),
-                    "only `local` (the embedded data plane) is available now; `kubernetes` and `haproxy` backends are planned",
+                    "`local` (the embedded data plane) and `kubernetes` are available now; the `haproxy` backend is planned",
                 );
                 return None;
             }
             if !BACKEND_TYPES.contains(&name) {
                 let all = ["local", "kubernetes", "haproxy"];
                 let hint = match crate::config::schema::closest(name, &all) {
-                    Some(c) => format!("did you mean `{c}`? only `local` (the embedded data plane) is available now; `kubernetes` and `haproxy` are planned"),
-                    None => "only `local` (the embedded data plane) is available now; `kubernetes` and `haproxy` backends are planned".to_string(),
+                    Some(c) => format!("did you mean `{c}`? `local` (the embedded data plane) and `kubernetes` are available now; `haproxy` is planned"),
+                    None => "`local` (the embedded data plane) and `kubernetes` are available now; the `haproxy` backend is planned".to_string(),
                 };
                 self.errors
                     .add_hint(&kind.span(), format!("unknown backend type `{name}`"), hint);
                 return None;
+            }
+            if name == "kubernetes" {
+                return self.kubernetes_backend(table, &span);
             }
         }
         let place = "`[environments.services.backend]`";

@@ -1,2 +1,3 @@
 //! Traffic backends.
+pub mod kubernetes;
 pub mod local;

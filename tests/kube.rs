@@ -1,0 +1,442 @@
+//! The Kubernetes backend against a fake API server on loopback
+//! (tests/kube/fake_api.rs): the real kube client, configured through a
+//! generated kubeconfig and context, drives Deployments and an HTTPRoute
+//! over HTTP. Full releases run through the real engine driver in real
+//! time with short steps; failures (403, 409, 500, a hung server, drift)
+//! are driven on the provider directly.
+//!
+//! `HELMSMAN_E2E_KUBECONFIG` additionally runs a release step against a
+//! real cluster (see the README's "Kubernetes (Gateway API)").
+
+#[path = "kube/fake_api.rs"]
+mod fake_api;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use hyper::Method;
+
+use helmsman::config::{self, KubernetesBackend, Step, Strategy, defaults};
+use helmsman::engine::clock::TokioClock;
+use helmsman::engine::driver::{Providers, ReleaseHandle, spawn_release};
+use helmsman::engine::machine::ReleaseSpec;
+use helmsman::engine::{Actor, Command, CommandKind, CommandReply, Phase, ReleaseResult, Target};
+use helmsman::metrics::Reading;
+use helmsman::providers::traffic::kubernetes::{KubernetesTraffic, Patience};
+use helmsman::providers::{Metrics, ProviderError, Traffic};
+
+use fake_api::{Answer, FakeApi, Fault, NAMESPACE};
+
+fn backend(
+    kubeconfig: Option<String>,
+    context: Option<String>,
+    namespace: &str,
+) -> KubernetesBackend {
+    KubernetesBackend {
+        kubeconfig,
+        context,
+        namespace: namespace.to_string(),
+        route: "checkout".into(),
+        stable_service: "checkout-stable".into(),
+        canary_service: "checkout-canary".into(),
+        stable_deployment: "checkout-stable".into(),
+        canary_deployment: "checkout-canary".into(),
+        container: Some("app".into()),
+        image: "registry.example.com/checkout:{version}".into(),
+        canary_replicas: 2,
+    }
+}
+
+/// Short waits: the fake answers at once unless told otherwise.
+fn patience() -> Patience {
+    Patience {
+        request_timeout: Duration::from_millis(500),
+        attempts: 3,
+        first_backoff: Duration::from_millis(20),
+        conflicts: 3,
+        rollout_timeout: Duration::from_secs(20),
+        rollout_poll: Duration::from_millis(20),
+    }
+}
+
+fn traffic_for(api: &FakeApi) -> KubernetesTraffic {
+    let kubeconfig = api.kubeconfig.to_str().unwrap().to_string();
+    KubernetesTraffic::with_patience(
+        &backend(Some(kubeconfig), Some("fake".into()), NAMESPACE),
+        patience(),
+    )
+}
+
+fn fault(method: Method, plural: &'static str, answer: Answer, times: u32) -> Fault {
+    Fault {
+        method,
+        plural,
+        answer,
+        times,
+    }
+}
+
+// ----- releases through the engine driver -------------------------------
+
+/// A new version as healthy as its baseline: 50 requests each per read.
+#[derive(Default)]
+struct CleanMetrics {
+    reading: Mutex<Reading>,
+    reads: AtomicU64,
+}
+
+#[async_trait]
+impl Metrics for CleanMetrics {
+    fn describe(&self) -> String {
+        "clean metrics".into()
+    }
+    async fn read(&self) -> Result<Reading, ProviderError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        let mut guard = self.reading.lock().unwrap();
+        let reading = &mut *guard;
+        for sample in [&mut reading.new, &mut reading.baseline] {
+            sample.requests += 50;
+            for _ in 0..50 {
+                sample.latency.record_ms(20.0);
+            }
+        }
+        Ok(guard.clone())
+    }
+}
+
+fn target() -> Target {
+    Target {
+        env: "prod".into(),
+        service: "checkout".into(),
+    }
+}
+
+fn alice() -> Actor {
+    Actor::Operator {
+        user: "alice".into(),
+        origin: None,
+    }
+}
+
+async fn release(api: &FakeApi, steps: Vec<Step>) -> ReleaseHandle {
+    let traffic = Arc::new(traffic_for(api));
+    let stable_version = traffic.state().await.unwrap().stable_version;
+    assert_eq!(stable_version, "v1");
+    let mut analysis = defaults::analysis();
+    analysis.interval = Duration::from_millis(200);
+    let service = config::Service {
+        name: "checkout".into(),
+        backend: config::Backend::Kubernetes(traffic_backend(api)),
+        strategy: Strategy::Canary { steps },
+        analysis,
+        triggers: defaults::triggers(),
+        bands: defaults::bands(),
+        health: defaults::health(),
+        metrics: config::MetricsSource::Local,
+    };
+    let spec = ReleaseSpec {
+        target: target(),
+        release_id: "r-7".into(),
+        stable_version,
+        new_version: "v2".into(),
+        service,
+        started_by: alice(),
+    };
+    let providers = Providers {
+        traffic,
+        metrics: Arc::new(CleanMetrics::default()),
+        smoke_checks: Vec::new(),
+    };
+    spawn_release(
+        spec,
+        providers,
+        Arc::new(TokioClock::anchored_at(Utc::now())),
+    )
+}
+
+fn traffic_backend(api: &FakeApi) -> KubernetesBackend {
+    backend(
+        Some(api.kubeconfig.to_str().unwrap().to_string()),
+        Some("fake".into()),
+        NAMESPACE,
+    )
+}
+
+async fn finished(handle: &mut ReleaseHandle) -> ReleaseResult {
+    tokio::time::timeout(Duration::from_secs(60), &mut handle.task)
+        .await
+        .expect("the release ends within a minute")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_canary_release_moves_the_route_and_then_promotes_the_new_image() {
+    let api = FakeApi::start("v1").await;
+    let mut handle = release(&api, vec![Step::Weight(25), Step::Weight(100)]).await;
+    assert_eq!(finished(&mut handle).await, ReleaseResult::Succeeded);
+
+    // The stable Deployment runs v2, all traffic is on it, the canary is gone.
+    assert_eq!(
+        api.deployment("checkout-stable"),
+        ("registry.example.com/checkout:v2".to_string(), 3)
+    );
+    assert_eq!(api.deployment("checkout-canary").1, 0);
+    assert_eq!(api.weights(), (100, 0));
+    // The canary was scaled up with the new image before any traffic moved.
+    let log = api.log();
+    let first_route_write = log
+        .iter()
+        .position(|l| l == "PUT httproutes/checkout")
+        .unwrap();
+    let canary_write = log
+        .iter()
+        .position(|l| l == "PUT deployments/checkout-canary")
+        .unwrap();
+    assert!(canary_write < first_route_write, "{log:#?}");
+    // Only the weights changed: everything else in the route is as it was.
+    let route = api.get("httproutes", "checkout");
+    assert_eq!(route["metadata"]["annotations"]["team"], "payments");
+    assert_eq!(route["spec"]["hostnames"][0], "shop.example.com");
+    assert_eq!(route["spec"]["rules"][0]["timeouts"]["request"], "10s");
+    assert_eq!(route["spec"]["rules"][0]["backendRefs"][1]["port"], 8080);
+    // The sidecar kept its image.
+    let stable = api.get("deployments", "checkout-stable");
+    let containers = &stable["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers[0]["image"], "envoyproxy/envoy:v1.31");
+}
+
+#[tokio::test]
+async fn a_rollback_sends_everything_to_stable_and_scales_the_canary_down() {
+    let api = FakeApi::start("v1").await;
+    let mut handle = release(
+        &api,
+        vec![Step::Weight(25), Step::Pause(Duration::from_secs(3600))],
+    )
+    .await;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        handle
+            .snapshots
+            .wait_for(|s| s.actual_weight == Some(25) && s.phase == Phase::Progressing),
+    )
+    .await
+    .expect("the canary reaches 25 %")
+    .unwrap();
+    assert_eq!(api.weights(), (75, 25));
+    assert_eq!(
+        api.deployment("checkout-canary"),
+        ("registry.example.com/checkout:v2".to_string(), 2)
+    );
+
+    let command = Command {
+        target: target(),
+        kind: CommandKind::Rollback,
+        actor: alice(),
+    };
+    assert_eq!(handle.send(command).await, Some(CommandReply::Accepted));
+    assert_eq!(finished(&mut handle).await, ReleaseResult::RolledBack);
+    assert_eq!(api.weights(), (100, 0));
+    assert_eq!(api.deployment("checkout-canary").1, 0);
+    assert_eq!(
+        api.deployment("checkout-stable"),
+        ("registry.example.com/checkout:v1".to_string(), 3)
+    );
+}
+
+#[tokio::test]
+async fn a_release_holds_with_the_reason_while_the_api_fails() {
+    let api = FakeApi::start("v1").await;
+    // Every route write fails for a while: each try retries 500s, then
+    // gives up; the engine shows why and tries again.
+    api.fail(fault(Method::PUT, "httproutes", Answer::Status(500), 6));
+    let mut handle = release(&api, vec![Step::Weight(25), Step::Weight(100)]).await;
+    let mut events = handle.events.resubscribe();
+    assert_eq!(finished(&mut handle).await, ReleaseResult::Succeeded);
+    let mut reasons = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        reasons.push(e.reason);
+    }
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("could not set weight 25%") && r.contains("HTTP 500")),
+        "{reasons:#?}"
+    );
+    assert_eq!(api.weights(), (100, 0));
+}
+
+// ----- the provider's failure cases --------------------------------------
+
+#[tokio::test]
+async fn the_state_is_read_back_from_the_route_and_the_deployments() {
+    let api = FakeApi::start("v1.4.2").await;
+    let traffic = traffic_for(&api);
+    let state = traffic.state().await.unwrap();
+    assert_eq!(state.stable_version, "v1.4.2");
+    assert_eq!(state.new_version, None);
+    assert_eq!(state.new_weight, 0);
+    assert_eq!(state.stable.len(), 3);
+    assert!(state.stable.iter().all(|i| i.healthy && i.in_rotation));
+    assert!(state.new.is_empty());
+    assert_eq!(traffic.describe(), "Kubernetes HTTPRoute shop/checkout");
+}
+
+#[tokio::test]
+async fn a_forbidden_call_names_the_verb_and_the_resource() {
+    let api = FakeApi::start("v1").await;
+    let traffic = traffic_for(&api);
+    api.fail(fault(Method::PUT, "httproutes", Answer::Status(403), 1));
+    let e = traffic.set_weight(10).await.unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "forbidden: cannot update httproutes.gateway.networking.k8s.io in namespace shop"
+        ),
+        "{e}"
+    );
+    api.fail(fault(Method::GET, "deployments", Answer::Status(403), 1));
+    let e = traffic.prepare("v2").await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("forbidden: cannot get deployments.apps in namespace shop"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_conflict_is_retried_from_a_fresh_read() {
+    let api = FakeApi::start("v1").await;
+    let traffic = traffic_for(&api);
+    api.fail(fault(Method::PUT, "httproutes", Answer::Status(409), 1));
+    traffic.set_weight(10).await.unwrap();
+    assert_eq!(api.weights(), (90, 10));
+    let log: Vec<_> = api
+        .log()
+        .into_iter()
+        .filter(|l| l.ends_with("httproutes/checkout"))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            "GET httproutes/checkout",
+            "PUT httproutes/checkout",
+            "GET httproutes/checkout",
+            "PUT httproutes/checkout"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_write_racing_another_writer_loses_with_409_and_starts_over() {
+    let api = FakeApi::start("v1").await;
+    let traffic = traffic_for(&api);
+    // Someone scales the canary between helmsman's read and its write: the
+    // fake rejects the stale resourceVersion, helmsman reads again.
+    api.fail(fault(Method::PUT, "deployments", Answer::Status(409), 1));
+    traffic.prepare("v2").await.unwrap();
+    assert_eq!(
+        api.deployment("checkout-canary"),
+        ("registry.example.com/checkout:v2".to_string(), 2)
+    );
+    api.edit("deployments", "checkout-canary", |d| {
+        d["spec"]["replicas"] = 5.into()
+    });
+    traffic.discard().await.unwrap();
+    assert_eq!(api.deployment("checkout-canary").1, 0);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_and_then_reported() {
+    let api = FakeApi::start("v1").await;
+    let traffic = traffic_for(&api);
+    api.fail(fault(Method::GET, "deployments", Answer::Status(500), 2));
+    assert_eq!(traffic.state().await.unwrap().stable_version, "v1");
+
+    api.fail(fault(Method::GET, "httproutes", Answer::Status(503), 3));
+    let e = traffic.state().await.unwrap_err();
+    assert!(matches!(e, ProviderError::Unreachable { .. }), "{e:?}");
+    assert!(e.to_string().contains("failed 3 times"), "{e}");
+    assert!(e.to_string().contains("HTTP 503"), "{e}");
+}
+
+#[tokio::test]
+async fn a_hung_api_times_out_and_is_retried() {
+    let api = FakeApi::start("v1").await;
+    let traffic = traffic_for(&api);
+    api.fail(fault(Method::GET, "httproutes", Answer::Hang, 1));
+    assert_eq!(traffic.state().await.unwrap().new_weight, 0);
+
+    api.fail(fault(Method::GET, "httproutes", Answer::Hang, 3));
+    let e = traffic.state().await.unwrap_err();
+    assert!(e.to_string().contains("no answer within 500ms"), "{e}");
+}
+
+#[tokio::test]
+async fn a_route_changed_by_someone_else_is_not_overwritten_silently() {
+    let api = FakeApi::start("v1").await;
+    let traffic = traffic_for(&api);
+    traffic.set_weight(10).await.unwrap();
+    api.edit("httproutes", "checkout", |r| {
+        r["spec"]["rules"][0]["backendRefs"][0]["weight"] = 60.into();
+        r["spec"]["rules"][0]["backendRefs"][1]["weight"] = 40.into();
+    });
+    assert_eq!(traffic.state().await.unwrap().new_weight, 40);
+    let e = traffic.set_weight(25).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("drift: the canary has 40 % but helmsman last set 10 %"),
+        "{e}"
+    );
+    assert_eq!(api.weights(), (60, 40));
+    // Sending everything back to stable is never refused.
+    traffic.discard().await.unwrap();
+    assert_eq!(api.weights(), (100, 0));
+}
+
+#[tokio::test]
+async fn the_kubeconfig_context_is_the_one_configured() {
+    let api = FakeApi::start("v1").await;
+    let kubeconfig = Some(api.kubeconfig.to_str().unwrap().to_string());
+    // The file's current context names a user it does not define.
+    let current =
+        KubernetesTraffic::with_patience(&backend(kubeconfig, None, NAMESPACE), patience());
+    let e = current.state().await.unwrap_err();
+    assert!(e.to_string().contains("kubeconfig"), "{e}");
+    assert!(api.log().is_empty());
+}
+
+// ----- a real cluster, when asked ---------------------------------------
+
+/// Runs when `HELMSMAN_E2E_KUBECONFIG` names a kubeconfig whose cluster
+/// has assets/kubernetes/*.yaml applied in `HELMSMAN_E2E_NAMESPACE`
+/// (default `helmsman-e2e`); `HELMSMAN_E2E_CONTEXT` picks a context and
+/// `HELMSMAN_E2E_VERSION` the tag released to the canary (default `1.27`).
+#[tokio::test]
+async fn a_real_cluster_when_asked() {
+    let Ok(kubeconfig) = std::env::var("HELMSMAN_E2E_KUBECONFIG") else {
+        return;
+    };
+    let namespace =
+        std::env::var("HELMSMAN_E2E_NAMESPACE").unwrap_or_else(|_| "helmsman-e2e".into());
+    let version = std::env::var("HELMSMAN_E2E_VERSION").unwrap_or_else(|_| "1.27".into());
+    let mut real = backend(
+        Some(kubeconfig),
+        std::env::var("HELMSMAN_E2E_CONTEXT").ok(),
+        &namespace,
+    );
+    real.container = None;
+    real.image = "nginxinc/nginx-unprivileged:{version}".into();
+    real.canary_replicas = 1;
+    let traffic = KubernetesTraffic::new(&real);
+    let before = traffic.state().await.unwrap();
+    assert_eq!(before.new_weight, 0, "start from an idle route");
+    traffic.prepare(&version).await.unwrap();
+    traffic.set_weight(10).await.unwrap();
+    assert_eq!(traffic.state().await.unwrap().new_weight, 10);
+    traffic.discard().await.unwrap();
+    let after = traffic.state().await.unwrap();
+    assert_eq!((after.new_weight, after.new_version), (0, None));
+    assert_eq!(after.stable_version, before.stable_version);
+}

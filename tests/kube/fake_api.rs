@@ -1,0 +1,414 @@
+//! A Kubernetes API server written for the tests: plain HTTP on loopback,
+//! speaking the real REST paths and JSON of the two resources helmsman
+//! uses, namespaced apps/v1 Deployments and gateway.networking.k8s.io/v1
+//! HTTPRoutes (GET and PUT, with resourceVersion: a stale write answers
+//! 409 Conflict as the real one does). A Deployment "rolls out" over two
+//! reads: the first after a change shows it in progress, the next done.
+//! Faults can be queued: the next matching requests answer 403, 409 or 500,
+//! or hang. A kubeconfig pointing at it is written beside it; its current
+//! context is a broken one, so only the context `fake` works.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub const NAMESPACE: &str = "shop";
+
+/// How a faulty request is answered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Answer {
+    Status(u16),
+    Hang,
+}
+
+/// The next `times` requests with `method` on `plural` answer `answer`.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: Method,
+    pub plural: &'static str,
+    pub answer: Answer,
+    pub times: u32,
+}
+
+#[derive(Default)]
+struct Cluster {
+    /// By (plural, name), in the one namespace.
+    objects: BTreeMap<(String, String), Value>,
+    resource_version: u64,
+    faults: Vec<Fault>,
+    /// "PUT deployments/checkout-canary", in order, faults included.
+    log: Vec<String>,
+}
+
+pub struct FakeApi {
+    cluster: Arc<Mutex<Cluster>>,
+    task: JoinHandle<()>,
+    _dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+impl Drop for FakeApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeApi {
+    /// A cluster with the stable Deployment at `stable_version` (3
+    /// replicas), the canary at 0 replicas, and an HTTPRoute sending
+    /// everything to the stable Service.
+    pub async fn start(stable_version: &str) -> FakeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let cluster = Arc::new(Mutex::new(Cluster::default()));
+        {
+            let mut c = cluster.lock().unwrap();
+            c.create(deployment("checkout-stable", stable_version, 3));
+            c.create(deployment("checkout-canary", stable_version, 0));
+            c.create(route());
+        }
+        let served = cluster.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let cluster = served.clone();
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let cluster = cluster.clone();
+                    async move { Ok::<_, Infallible>(answer(&cluster, request).await) }
+                });
+                tokio::spawn(async move {
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, kubeconfig_for(&url)).unwrap();
+        FakeApi {
+            cluster,
+            task,
+            _dir: dir,
+            kubeconfig,
+        }
+    }
+
+    pub fn fail(&self, fault: Fault) {
+        self.cluster.lock().unwrap().faults.push(fault);
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.cluster.lock().unwrap().log.clone()
+    }
+
+    pub fn get(&self, plural: &str, name: &str) -> Value {
+        self.cluster.lock().unwrap().objects[&(plural.to_string(), name.to_string())].clone()
+    }
+
+    /// Changes an object behind helmsman's back (as `kubectl edit` would).
+    pub fn edit(&self, plural: &str, name: &str, change: impl FnOnce(&mut Value)) {
+        let mut c = self.cluster.lock().unwrap();
+        c.resource_version += 1;
+        let rv = c.resource_version.to_string();
+        let object = c
+            .objects
+            .get_mut(&(plural.to_string(), name.to_string()))
+            .unwrap();
+        change(object);
+        object["metadata"]["resourceVersion"] = json!(rv);
+    }
+
+    /// (stable weight, canary weight) of the route's first rule.
+    pub fn weights(&self) -> (u64, u64) {
+        let refs = self.get("httproutes", "checkout")["spec"]["rules"][0]["backendRefs"].clone();
+        let weight = |name: &str| {
+            refs.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == name)
+                .map_or(0, |r| r["weight"].as_u64().unwrap_or(1))
+        };
+        (weight("checkout-stable"), weight("checkout-canary"))
+    }
+
+    /// (image, spec.replicas) of a Deployment.
+    pub fn deployment(&self, name: &str) -> (String, u64) {
+        let d = self.get("deployments", name);
+        (
+            d["spec"]["template"]["spec"]["containers"][1]["image"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            d["spec"]["replicas"].as_u64().unwrap(),
+        )
+    }
+}
+
+impl Cluster {
+    fn create(&mut self, mut object: Value) {
+        self.resource_version += 1;
+        object["metadata"]["resourceVersion"] = json!(self.resource_version.to_string());
+        object["metadata"]["namespace"] = json!(NAMESPACE);
+        let plural = match object["kind"].as_str().unwrap() {
+            "Deployment" => "deployments",
+            _ => "httproutes",
+        };
+        let name = object["metadata"]["name"].as_str().unwrap().to_string();
+        self.objects.insert((plural.to_string(), name), object);
+    }
+
+    /// The first queued fault matching the request, used up once.
+    fn fault(&mut self, method: &Method, plural: &str) -> Option<Answer> {
+        let at = self
+            .faults
+            .iter()
+            .position(|f| f.method == *method && f.plural == plural)?;
+        let fault = &mut self.faults[at];
+        let answer = fault.answer;
+        fault.times -= 1;
+        if fault.times == 0 {
+            self.faults.remove(at);
+        }
+        Some(answer)
+    }
+
+    fn read(&mut self, key: &(String, String)) -> Option<Value> {
+        let object = self.objects.get_mut(key)?;
+        if key.0 == "deployments" {
+            roll_out(object);
+        }
+        Some(object.clone())
+    }
+
+    fn write(&mut self, key: (String, String), mut sent: Value) -> Result<Value, (u16, String)> {
+        let Some(current) = self.objects.get(&key) else {
+            return Err((404, format!("{} \"{}\" not found", key.0, key.1)));
+        };
+        let current_rv = &current["metadata"]["resourceVersion"];
+        if sent["metadata"]["resourceVersion"] != *current_rv {
+            return Err((
+                409,
+                format!(
+                    "Operation cannot be fulfilled on {} \"{}\": the object has been modified; \
+                     please apply your changes to the latest version and try again",
+                    key.0, key.1
+                ),
+            ));
+        }
+        self.resource_version += 1;
+        sent["metadata"]["resourceVersion"] = json!(self.resource_version.to_string());
+        if key.0 == "deployments" {
+            // The server owns status and bumps generation on spec changes.
+            let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
+            let changed = sent["spec"] != current["spec"];
+            sent["status"] = current["status"].clone();
+            sent["metadata"]["generation"] = json!(generation + i64::from(changed));
+        }
+        self.objects.insert(key, sent.clone());
+        Ok(sent)
+    }
+}
+
+/// One step of the fake controller per read: first it observes the new
+/// generation with nothing updated yet, then every replica is updated and
+/// available.
+fn roll_out(d: &mut Value) {
+    let generation = d["metadata"]["generation"].as_i64().unwrap_or(1);
+    let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+    let observed = d["status"]["observedGeneration"].as_i64().unwrap_or(0);
+    let status = if observed < generation {
+        json!({ "observedGeneration": generation, "replicas": replicas,
+                "updatedReplicas": 0, "readyReplicas": 0, "availableReplicas": 0 })
+    } else {
+        json!({ "observedGeneration": generation, "replicas": replicas,
+                "updatedReplicas": replicas, "readyReplicas": replicas,
+                "availableReplicas": replicas })
+    };
+    d["status"] = status;
+}
+
+async fn answer(cluster: &Mutex<Cluster>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // /apis/{group}/{version}/namespaces/{ns}/{plural}/{name}
+    let (plural, name) = match segments.as_slice() {
+        [
+            "apis",
+            "apps",
+            "v1",
+            "namespaces",
+            NAMESPACE,
+            plural @ "deployments",
+            name,
+        ]
+        | [
+            "apis",
+            "gateway.networking.k8s.io",
+            "v1",
+            "namespaces",
+            NAMESPACE,
+            plural @ "httproutes",
+            name,
+        ] => (plural.to_string(), name.to_string()),
+        _ => return status(404, "NotFound", &format!("no route for {path}")),
+    };
+    let fault = {
+        let mut c = cluster.lock().unwrap();
+        c.log.push(format!("{method} {plural}/{name}"));
+        c.fault(&method, &plural)
+    };
+    match fault {
+        Some(Answer::Hang) => std::future::pending().await,
+        Some(Answer::Status(403)) => {
+            let verb = if method == Method::GET {
+                "get"
+            } else {
+                "update"
+            };
+            return status(
+                403,
+                "Forbidden",
+                &format!(
+                    "{plural} \"{name}\" is forbidden: User \"tester\" cannot {verb} resource \
+                     \"{plural}\" in the namespace \"{NAMESPACE}\""
+                ),
+            );
+        }
+        Some(Answer::Status(409)) => {
+            return status(409, "Conflict", "the object has been modified");
+        }
+        Some(Answer::Status(code)) => return status(code, "InternalError", "etcdserver: timeout"),
+        None => {}
+    }
+    let key = (plural, name);
+    if method == Method::GET {
+        return match cluster.lock().unwrap().read(&key) {
+            Some(object) => json_response(200, &object),
+            None => status(
+                404,
+                "NotFound",
+                &format!("{} \"{}\" not found", key.0, key.1),
+            ),
+        };
+    }
+    if method == Method::PUT {
+        let body = request.into_body().collect().await.unwrap().to_bytes();
+        let Ok(sent) = serde_json::from_slice::<Value>(&body) else {
+            return status(400, "BadRequest", "invalid JSON");
+        };
+        return match cluster.lock().unwrap().write(key, sent) {
+            Ok(object) => json_response(200, &object),
+            Err((409, message)) => status(409, "Conflict", &message),
+            Err((code, message)) => status(code, "NotFound", &message),
+        };
+    }
+    status(
+        405,
+        "MethodNotAllowed",
+        &format!("{method} is not served here"),
+    )
+}
+
+fn json_response(code: u16, body: &Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+/// A `Status` object, as the API server answers errors.
+fn status(code: u16, reason: &str, message: &str) -> Response<Full<Bytes>> {
+    json_response(
+        code,
+        &json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": message, "reason": reason, "code": code
+        }),
+    )
+}
+
+/// A Deployment with a sidecar first, so `container = "app"` matters.
+fn deployment(name: &str, version: &str, replicas: u32) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": { "name": name, "generation": 1, "labels": { "app": "checkout" } },
+        "spec": {
+            "replicas": replicas,
+            "selector": { "matchLabels": { "app": "checkout", "track": name } },
+            "template": {
+                "metadata": { "labels": { "app": "checkout", "track": name } },
+                "spec": { "containers": [
+                    { "name": "proxy", "image": "envoyproxy/envoy:v1.31" },
+                    { "name": "app", "image": format!("registry.example.com/checkout:{version}") }
+                ] }
+            }
+        },
+        "status": { "observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas,
+                    "readyReplicas": replicas, "availableReplicas": replicas }
+    })
+}
+
+/// The route before any release: everything on stable, with fields
+/// helmsman must write back untouched.
+fn route() -> Value {
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": { "name": "checkout", "annotations": { "team": "payments" } },
+        "spec": {
+            "parentRefs": [{ "name": "public", "namespace": "gateways" }],
+            "hostnames": ["shop.example.com"],
+            "rules": [{
+                "matches": [{ "path": { "type": "PathPrefix", "value": "/" } }],
+                "timeouts": { "request": "10s" },
+                "backendRefs": [{ "name": "checkout-stable", "port": 8080, "weight": 100 }]
+            }]
+        },
+        "status": { "parents": [] }
+    })
+}
+
+fn kubeconfig_for(url: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: fake
+  cluster:
+    server: {url}
+users:
+- name: tester
+  user:
+    token: not-a-secret
+contexts:
+- name: elsewhere
+  context:
+    cluster: gone
+    user: tester
+- name: fake
+  context:
+    cluster: fake
+    user: tester
+    namespace: {NAMESPACE}
+current-context: elsewhere
+"
+    )
+}
