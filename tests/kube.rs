@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use hyper::Method;
 
-use helmsman::config::{self, KubernetesBackend, Step, Strategy, defaults};
+use helmsman::config::{self, KubernetesBackend, KubernetesSplit, Step, Strategy, defaults};
 use helmsman::engine::clock::TokioClock;
 use helmsman::engine::driver::{Providers, ReleaseHandle, spawn_release};
 use helmsman::engine::machine::ReleaseSpec;
@@ -39,14 +39,16 @@ fn backend(
         kubeconfig,
         context,
         namespace: namespace.to_string(),
-        route: "checkout".into(),
-        stable_service: "checkout-stable".into(),
-        canary_service: "checkout-canary".into(),
+        split: KubernetesSplit::GatewayApi {
+            route: "checkout".into(),
+            stable_service: "checkout-stable".into(),
+            canary_service: "checkout-canary".into(),
+            canary_replicas: 2,
+        },
         stable_deployment: "checkout-stable".into(),
         canary_deployment: "checkout-canary".into(),
         container: Some("app".into()),
         image: "registry.example.com/checkout:{version}".into(),
-        canary_replicas: 2,
     }
 }
 
@@ -122,14 +124,18 @@ fn alice() -> Actor {
 }
 
 async fn release(api: &FakeApi, steps: Vec<Step>) -> ReleaseHandle {
-    let traffic = Arc::new(traffic_for(api));
+    release_on(traffic_backend(api), steps).await
+}
+
+async fn release_on(backend: KubernetesBackend, steps: Vec<Step>) -> ReleaseHandle {
+    let traffic = Arc::new(KubernetesTraffic::with_patience(&backend, patience()));
     let stable_version = traffic.state().await.unwrap().stable_version;
     assert_eq!(stable_version, "v1");
     let mut analysis = defaults::analysis();
     analysis.interval = Duration::from_millis(200);
     let service = config::Service {
         name: "checkout".into(),
-        backend: config::Backend::Kubernetes(traffic_backend(api)),
+        backend: config::Backend::Kubernetes(backend),
         strategy: Strategy::Canary { steps },
         analysis,
         triggers: defaults::triggers(),
@@ -266,6 +272,113 @@ async fn a_release_holds_with_the_reason_while_the_api_fails() {
         "{reasons:#?}"
     );
     assert_eq!(api.weights(), (100, 0));
+}
+
+// ----- replica ratio: one Service, the replica counts split traffic -----
+
+/// 4 replicas in all, stable keeping at least one: 25, 50 or 75 %.
+fn ratio_backend(api: &FakeApi) -> KubernetesBackend {
+    KubernetesBackend {
+        split: KubernetesSplit::ReplicaRatio {
+            service: "checkout".into(),
+            replicas: 4,
+            min_stable: 1,
+        },
+        ..traffic_backend(api)
+    }
+}
+
+#[tokio::test]
+async fn a_replica_ratio_release_scales_the_canary_and_then_promotes_it() {
+    let api = FakeApi::start("v1").await;
+    // 10 % is raised to one replica (25 %), 100 % stops at stable's minimum.
+    let mut handle = release_on(
+        ratio_backend(&api),
+        vec![Step::Weight(10), Step::Weight(50), Step::Weight(100)],
+    )
+    .await;
+    assert_eq!(finished(&mut handle).await, ReleaseResult::Succeeded);
+    assert_eq!(
+        api.deployment("checkout-stable"),
+        ("registry.example.com/checkout:v2".to_string(), 4)
+    );
+    assert_eq!(api.deployment("checkout-canary").1, 0);
+    // No route is involved.
+    assert!(!api.log().iter().any(|l| l.contains("httproutes")));
+}
+
+#[tokio::test]
+async fn a_replica_ratio_rollback_scales_the_canary_away_and_stable_back() {
+    let api = FakeApi::start("v1").await;
+    let mut handle = release_on(
+        ratio_backend(&api),
+        vec![Step::Weight(50), Step::Pause(Duration::from_secs(3600))],
+    )
+    .await;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        handle
+            .snapshots
+            .wait_for(|s| s.actual_weight == Some(50) && s.phase == Phase::Progressing),
+    )
+    .await
+    .expect("the canary reaches 50 %")
+    .unwrap();
+    assert_eq!(api.deployment("checkout-stable").1, 2);
+    assert_eq!(
+        api.deployment("checkout-canary"),
+        ("registry.example.com/checkout:v2".to_string(), 2)
+    );
+    let command = Command {
+        target: target(),
+        kind: CommandKind::Rollback,
+        actor: alice(),
+    };
+    assert_eq!(handle.send(command).await, Some(CommandReply::Accepted));
+    assert_eq!(finished(&mut handle).await, ReleaseResult::RolledBack);
+    assert_eq!(api.deployment("checkout-canary").1, 0);
+    assert_eq!(
+        api.deployment("checkout-stable"),
+        ("registry.example.com/checkout:v1".to_string(), 4)
+    );
+}
+
+#[tokio::test]
+async fn a_replica_ratio_grows_before_it_shrinks_and_survives_a_conflict() {
+    let api = FakeApi::start("v1").await;
+    let traffic = KubernetesTraffic::with_patience(&ratio_backend(&api), patience());
+    traffic.prepare("v2").await.unwrap();
+    api.fail(fault(Method::PUT, "deployments", Answer::Status(409), 1));
+    traffic.set_weight(25).await.unwrap();
+    let state = traffic.state().await.unwrap();
+    assert_eq!(
+        (state.new_weight, state.new_version.as_deref()),
+        (25, Some("v2"))
+    );
+    let writes: Vec<String> = api
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("PUT"))
+        .collect();
+    // prepare, the canary up (409, then again), then stable down.
+    assert_eq!(
+        writes[1..],
+        [
+            "PUT deployments/checkout-canary",
+            "PUT deployments/checkout-canary",
+            "PUT deployments/checkout-stable",
+        ],
+        "{writes:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_replica_ratio_names_what_rbac_forbids() {
+    let api = FakeApi::start("v1").await;
+    let traffic = KubernetesTraffic::with_patience(&ratio_backend(&api), patience());
+    api.fail(fault(Method::PUT, "deployments", Answer::Status(403), 1));
+    let e = traffic.prepare("v2").await.unwrap_err().to_string();
+    assert!(e.contains("cannot update deployments.apps"), "{e}");
 }
 
 // ----- the provider's failure cases --------------------------------------
@@ -428,7 +541,12 @@ async fn a_real_cluster_when_asked() {
     );
     real.container = None;
     real.image = "nginxinc/nginx-unprivileged:{version}".into();
-    real.canary_replicas = 1;
+    if let KubernetesSplit::GatewayApi {
+        canary_replicas, ..
+    } = &mut real.split
+    {
+        *canary_replicas = 1;
+    }
     let traffic = KubernetesTraffic::new(&real);
     let before = traffic.state().await.unwrap();
     assert_eq!(before.new_weight, 0, "start from an idle route");

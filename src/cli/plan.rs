@@ -11,10 +11,11 @@ use super::event_line::status_word;
 use crate::analysis::stats;
 use crate::config::duration::format as fmt_duration;
 use crate::config::metrics::TemplateValues;
-use crate::config::{Backend, Config, MetricsSource, Service, Strategy, Trigger};
+use crate::config::{Backend, Config, KubernetesSplit, MetricsSource, Service, Strategy, Trigger};
 use crate::engine::plan::{Fleet, PlanStep, plan as engine_plan};
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
 use crate::preflight::{self, CheckOutcome, CheckStatus, ReleaseOf, Selection};
+use crate::providers::traffic::kubernetes::Ratio;
 use crate::store::History;
 
 #[derive(Debug, Serialize)]
@@ -117,14 +118,48 @@ pub fn build(
                 .current_version(env, &service.name)
                 .unwrap_or("(read from the cluster at release)")
                 .to_string();
+            let (new, about) = match &k.split {
+                KubernetesSplit::GatewayApi {
+                    route,
+                    stable_service,
+                    canary_service,
+                    canary_replicas,
+                } => (
+                    *canary_replicas,
+                    format!(
+                        "Kubernetes namespace {}: HTTPRoute {route} weights {stable_service} / {canary_service}",
+                        k.namespace
+                    ),
+                ),
+                KubernetesSplit::ReplicaRatio {
+                    service,
+                    replicas,
+                    min_stable,
+                } => {
+                    let ratio = Ratio {
+                        replicas: *replicas,
+                        min_stable: *min_stable,
+                    };
+                    let reachable: Vec<String> =
+                        ratio.reachable().iter().map(u8::to_string).collect();
+                    (
+                        0,
+                        format!(
+                            "Kubernetes namespace {}: Service {service}, {replicas} replicas split \
+                             {} / {}; reachable weights {} % (a step lands on the nearest, \
+                             never on 0 %)",
+                            k.namespace,
+                            k.stable_deployment,
+                            k.canary_deployment,
+                            reachable.join("/")
+                        ),
+                    )
+                }
+            };
             let fleet = Fleet {
                 stable: 0,
-                new: k.canary_replicas as usize,
+                new: new as usize,
             };
-            let about = format!(
-                "Kubernetes namespace {}: HTTPRoute {} weights {} / {}",
-                k.namespace, k.route, k.stable_service, k.canary_service
-            );
             (stable, fleet, about)
         }
     };

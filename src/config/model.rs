@@ -117,10 +117,8 @@ pub struct KubernetesBackend {
     /// A context of the kubeconfig; `None`: its current context.
     pub context: Option<String>,
     pub namespace: String,
-    /// The HTTPRoute whose backendRefs weights split the traffic.
-    pub route: String,
-    pub stable_service: String,
-    pub canary_service: String,
+    /// How user traffic is split between the two Deployments.
+    pub split: KubernetesSplit,
     pub stable_deployment: String,
     pub canary_deployment: String,
     /// The container whose image is the version; `None`: the first.
@@ -128,8 +126,29 @@ pub struct KubernetesBackend {
     /// The image of a version, with `{version}` in it
     /// ("registry.example.com/checkout:{version}").
     pub image: String,
-    /// Replicas of the canary Deployment while a release runs.
-    pub canary_replicas: u32,
+}
+
+/// `traffic = "…"` of a Kubernetes backend, with the keys of that kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "traffic", rename_all = "kebab-case")]
+pub enum KubernetesSplit {
+    /// An HTTPRoute's backendRefs weights split traffic between two Services.
+    GatewayApi {
+        route: String,
+        stable_service: String,
+        canary_service: String,
+        /// Replicas of the canary Deployment while a release runs.
+        canary_replicas: u32,
+    },
+    /// One Service selects the pods of both Deployments: the canary's share
+    /// is its share of the ready replicas.
+    ReplicaRatio {
+        service: String,
+        /// Replicas of stable and canary together.
+        replicas: u32,
+        /// Stable replicas never go below this during a release.
+        min_stable: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -4,7 +4,9 @@ use std::fmt::Write;
 
 use super::checks::Preflight;
 use super::duration::format as fmt_duration;
-use super::model::{Backend, Config, KubernetesBackend, LocalBackend, Service, Step, Strategy};
+use super::model::{
+    Backend, Config, KubernetesBackend, KubernetesSplit, LocalBackend, Service, Step, Strategy,
+};
 
 /// Environments in promotion order (with what they require and what they
 /// check before a release), and for each service: backend addresses, stable
@@ -81,19 +83,32 @@ fn service_lines(out: &mut String, service: &Service) {
 
 fn kubernetes_lines(out: &mut String, service: &Service, k: &KubernetesBackend) {
     let context = k.context.as_deref().unwrap_or("the current one");
+    let (split, sizes) = match &k.split {
+        KubernetesSplit::GatewayApi {
+            route,
+            canary_replicas,
+            ..
+        } => (
+            format!("HTTPRoute {route}"),
+            format!("canary ×{canary_replicas}"),
+        ),
+        KubernetesSplit::ReplicaRatio {
+            service,
+            replicas,
+            min_stable,
+        } => (
+            format!("Service {service} (replica ratio)"),
+            format!("×{replicas}, stable ≥ {min_stable}"),
+        ),
+    };
     let _ = writeln!(
         out,
-        "  {}  {}  kubernetes {}, context {context}, HTTPRoute {}",
+        "  {}  {}  kubernetes {}, context {context}, {split}",
         service.name,
         service.strategy.name(),
         k.namespace,
-        k.route,
     );
-    let _ = writeln!(
-        out,
-        "{DETAIL_INDENT}image {} · canary ×{}",
-        k.image, k.canary_replicas
-    );
+    let _ = writeln!(out, "{DETAIL_INDENT}image {} · {sizes}", k.image);
 }
 
 fn local_lines(out: &mut String, service: &Service, local: &LocalBackend) {

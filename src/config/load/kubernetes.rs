@@ -4,31 +4,44 @@
 
 use super::*;
 use crate::config::metrics::MetricsSource;
-use crate::config::model::KubernetesBackend;
+use crate::config::model::{KubernetesBackend, KubernetesSplit};
 
-const KUBERNETES_BACKEND_KEYS: &[&str] = &[
+/// Keys every kind of Kubernetes traffic reads.
+const COMMON_KEYS: &[&str] = &[
     "type",
     "kubeconfig",
     "context",
     "namespace",
     "traffic",
-    "route",
-    "stable_service",
-    "canary_service",
     "stable_deployment",
     "canary_deployment",
     "container",
     "image",
-    "canary_replicas",
 ];
 
-/// How traffic is split; replica ratio and Service selectors are planned.
-const TRAFFIC_KINDS: &[&str] = &["gateway-api"];
+/// Each traffic kind with the keys only it reads.
+const TRAFFIC_KINDS: &[(&str, &[&str])] = &[
+    (
+        "gateway-api",
+        &[
+            "route",
+            "stable_service",
+            "canary_service",
+            "canary_replicas",
+        ],
+    ),
+    ("replica-ratio", &["service", "replicas", "min_stable"]),
+];
 
 impl Walker<'_, '_> {
     pub(super) fn kubernetes_backend(&mut self, table: &Table, span: &Span) -> Option<Backend> {
         let place = "a kubernetes `[environments.services.backend]`";
-        check_keys(self.errors, table, KUBERNETES_BACKEND_KEYS, place);
+        let all_keys: Vec<&str> = COMMON_KEYS
+            .iter()
+            .chain(TRAFFIC_KINDS.iter().flat_map(|(_, keys)| keys.iter()))
+            .copied()
+            .collect();
+        check_keys(self.errors, table, &all_keys, place);
         let optional = |walker: &mut Self, key: &str| match get(table, key) {
             None => Some(None),
             Some(v) => as_name(walker.errors, key, v).map(Some),
@@ -42,27 +55,17 @@ impl Walker<'_, '_> {
                 .and_then(|v| as_name(walker.errors, key, v))
         };
         let namespace = name(self, "namespace", "add `namespace = \"shop\"`");
-        let traffic = name(
+        let split = name(
             self,
             "traffic",
-            "add `traffic = \"gateway-api\"`: an HTTPRoute's backendRefs weights split the traffic",
+            "add `traffic = \"gateway-api\"` (an HTTPRoute's weights split the traffic) or \
+             `traffic = \"replica-ratio\"` (one Service, the replica counts split it)",
         )
-        .and_then(|kind| self.traffic_kind(table, kind));
-        let route = name(
-            self,
-            "route",
-            "add `route = \"checkout\"`: the HTTPRoute whose weights helmsman sets",
-        );
-        let stable_service = name(
-            self,
-            "stable_service",
-            "add `stable_service = \"checkout-stable\"`: the Service in front of the stable Deployment",
-        );
-        let canary_service = name(
-            self,
-            "canary_service",
-            "add `canary_service = \"checkout-canary\"`: the Service in front of the canary Deployment",
-        );
+        .and_then(|kind| self.traffic_kind(table, kind))
+        .and_then(|kind| match kind {
+            "gateway-api" => self.gateway_api(table, span),
+            _ => self.replica_ratio(table, span),
+        });
         let stable_deployment = name(
             self,
             "stable_deployment",
@@ -82,6 +85,65 @@ impl Walker<'_, '_> {
                 "add `image = \"registry.example.com/checkout:{version}\"`",
             )
             .and_then(|v| self.image_template(v));
+        Some(Backend::Kubernetes(KubernetesBackend {
+            kubeconfig: kubeconfig?,
+            context: context?,
+            namespace: namespace?,
+            split: split?,
+            stable_deployment: stable_deployment?,
+            canary_deployment: canary_deployment?,
+            container: container?,
+            image: image?,
+        }))
+    }
+
+    /// The kind named by `traffic`; keys of another kind are an error
+    /// naming the kind they belong to.
+    fn traffic_kind(&mut self, table: &Table, kind: String) -> Option<&'static str> {
+        let at = get(table, "traffic").map(|v| v.span()).unwrap_or_default();
+        let Some(&(known, _)) = TRAFFIC_KINDS.iter().find(|(k, _)| *k == kind) else {
+            let names: Vec<&str> = TRAFFIC_KINDS.iter().map(|(k, _)| *k).collect();
+            self.errors.add_hint(
+                &at,
+                format!("unknown kubernetes traffic `{kind}`"),
+                suggestion(&kind, &names, "supported"),
+            );
+            return None;
+        };
+        let mut misplaced = false;
+        for (other, keys) in TRAFFIC_KINDS.iter().filter(|(k, _)| *k != known) {
+            for key in keys.iter() {
+                if let Some(v) = get(table, key) {
+                    misplaced = true;
+                    self.errors.add_hint(
+                        &v.span(),
+                        format!("`{key}` belongs to `traffic = \"{other}\"`, not `{known}`"),
+                        format!("remove `{key}`, or set `traffic = \"{other}\"`"),
+                    );
+                }
+            }
+        }
+        (!misplaced).then_some(known)
+    }
+
+    fn gateway_api(&mut self, table: &Table, span: &Span) -> Option<KubernetesSplit> {
+        let place = "a kubernetes `[environments.services.backend]` with traffic = \"gateway-api\"";
+        let mut name = |key: &str, hint: &str| {
+            self.required(table, span, key, place, hint)
+                .and_then(|v| as_name(self.errors, key, v))
+        };
+        let route = name(
+            "route",
+            "add `route = \"checkout\"`: the HTTPRoute whose weights helmsman sets",
+        );
+        let stable_service = name(
+            "stable_service",
+            "add `stable_service = \"checkout-stable\"`: the Service in front of the stable Deployment",
+        );
+        let canary_service = name(
+            "canary_service",
+            "add `canary_service = \"checkout-canary\"`: the Service in front of the canary Deployment",
+        );
         let canary_replicas = match get(table, "canary_replicas") {
             None => Some(1),
             Some(v) => as_int_in(
@@ -94,33 +156,77 @@ impl Walker<'_, '_> {
             )
             .map(|n| n as u32),
         };
-        traffic?;
-        Some(Backend::Kubernetes(KubernetesBackend {
-            kubeconfig: kubeconfig?,
-            context: context?,
-            namespace: namespace?,
+        Some(KubernetesSplit::GatewayApi {
             route: route?,
             stable_service: stable_service?,
             canary_service: canary_service?,
-            stable_deployment: stable_deployment?,
-            canary_deployment: canary_deployment?,
-            container: container?,
-            image: image?,
             canary_replicas: canary_replicas?,
-        }))
+        })
     }
 
-    fn traffic_kind(&mut self, table: &Table, kind: String) -> Option<()> {
-        if TRAFFIC_KINDS.contains(&kind.as_str()) {
-            return Some(());
+    fn replica_ratio(&mut self, table: &Table, span: &Span) -> Option<KubernetesSplit> {
+        let place =
+            "a kubernetes `[environments.services.backend]` with traffic = \"replica-ratio\"";
+        let service = self
+            .required(
+                table,
+                span,
+                "service",
+                place,
+                "add `service = \"checkout\"`: the Service selecting the pods of both Deployments",
+            )
+            .and_then(|v| as_name(self.errors, "service", v));
+        let replicas = self
+            .required(
+                table,
+                span,
+                "replicas",
+                place,
+                "add `replicas = 4`: stable and canary replicas together; with 4 the canary \
+                 can take 25, 50 or 75 %",
+            )
+            .and_then(|v| {
+                as_int_in(
+                    self.errors,
+                    "replicas",
+                    v,
+                    2,
+                    1000,
+                    "a canary needs one replica and stable at least one",
+                )
+            })
+            .map(|n| n as u32);
+        let min_stable = match get(table, "min_stable") {
+            None => Some(1),
+            Some(v) => as_int_in(
+                self.errors,
+                "min_stable",
+                v,
+                1,
+                999,
+                "stable keeps at least one replica until the release is finished",
+            )
+            .map(|n| n as u32),
+        };
+        let (service, replicas, min_stable) = (service?, replicas?, min_stable?);
+        if min_stable >= replicas {
+            let at = get(table, "min_stable")
+                .map(|v| v.span())
+                .unwrap_or_default();
+            self.errors.add_hint(
+                &at,
+                format!(
+                    "`min_stable` = {min_stable} leaves no replica of {replicas} to the canary"
+                ),
+                format!("set `min_stable` below {replicas}, or raise `replicas`"),
+            );
+            return None;
         }
-        let at = get(table, "traffic").map(|v| v.span()).unwrap_or_default();
-        self.errors.add_hint(
-            &at,
-            format!("unknown kubernetes traffic `{kind}`"),
-            suggestion(&kind, TRAFFIC_KINDS, "supported"),
-        );
-        None
+        Some(KubernetesSplit::ReplicaRatio {
+            service,
+            replicas,
+            min_stable,
+        })
     }
 
     /// An image reference with exactly one `{version}`: the version is read
@@ -176,7 +282,7 @@ mod tests {
     use std::path::Path;
 
     use crate::config::load::parse_str;
-    use crate::config::model::{Backend, KubernetesBackend};
+    use crate::config::model::{Backend, KubernetesBackend, KubernetesSplit};
 
     const SERVICE: &str = r#"[[environments]]
 name = "prod"
@@ -224,8 +330,10 @@ p95_seconds = 'p95{version="{version}"}'
     fn a_complete_backend_loads_with_its_defaults() {
         let k = load(SERVICE).unwrap();
         assert_eq!(k.namespace, "shop");
-        assert_eq!(k.route, "checkout");
-        assert_eq!(k.canary_replicas, 1);
+        assert!(matches!(
+            k.split,
+            KubernetesSplit::GatewayApi { ref route, canary_replicas: 1, .. } if route == "checkout"
+        ));
         assert_eq!((k.context, k.kubeconfig, k.container), (None, None, None));
     }
 
@@ -279,5 +387,52 @@ p95_seconds = 'p95{version="{version}"}'
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].0, 6);
         assert!(errors[0].1.contains("only canary"), "{errors:?}");
+    }
+
+    fn replica_ratio(keys: &str) -> String {
+        SERVICE
+            .replace("gateway-api", "replica-ratio")
+            .replace(
+                "route = \"checkout\"\nstable_service = \"checkout-stable\"\ncanary_service = \"checkout-canary\"\n",
+                keys,
+            )
+    }
+
+    #[test]
+    fn a_replica_ratio_backend_loads_and_keeps_a_canary_replica() {
+        let k = load(&replica_ratio("service = \"checkout\"\nreplicas = 4\n")).unwrap();
+        assert_eq!(
+            k.split,
+            KubernetesSplit::ReplicaRatio {
+                service: "checkout".into(),
+                replicas: 4,
+                min_stable: 1
+            }
+        );
+        let errors = load(&replica_ratio(
+            "service = \"c\"\nreplicas = 4\nmin_stable = 4\n",
+        ))
+        .unwrap_err();
+        assert!(errors[0].1.contains("leaves no replica"), "{errors:?}");
+        let errors = load(&replica_ratio("service = \"c\"\n")).unwrap_err();
+        assert!(errors[0].1.contains("missing key `replicas`"), "{errors:?}");
+    }
+
+    #[test]
+    fn keys_of_another_traffic_kind_name_the_kind() {
+        let errors = load(&SERVICE.replace("gateway-api", "replica-ratio")).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e
+                .1
+                .contains("`route` belongs to `traffic = \"gateway-api\"`")),
+            "{errors:?}"
+        );
+        let errors = load(&SERVICE.replace("image =", "replicas = 4\nimage =")).unwrap_err();
+        assert!(
+            errors[0]
+                .1
+                .contains("belongs to `traffic = \"replica-ratio\"`"),
+            "{errors:?}"
+        );
     }
 }

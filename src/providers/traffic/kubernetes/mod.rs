@@ -1,25 +1,18 @@
-//! Kubernetes with the Gateway API: a canary Deployment beside the stable
-//! one, each behind its own Service, and an HTTPRoute whose backendRefs
-//! weights split user traffic between the two Services.
+//! Kubernetes: a stable and a canary Deployment, and one of these ways to
+//! split user traffic between them (`traffic = "…"` in the configuration):
 //!
-//! - prepare: the canary Deployment gets the new image and `canary_replicas`
-//!   replicas, and helmsman waits until they are available (weight stays 0).
-//! - set_weight: stable `100 - w`, canary `w` in the route.
-//! - finish: the stable Deployment takes the new image (waited for), the
-//!   route goes back to stable 100 %, the canary is scaled to zero.
-//! - discard: the route goes to stable 100 % at once, the canary is scaled
-//!   to zero.
+//! - `gateway-api` (gateway.rs): an HTTPRoute's backendRefs weights;
+//! - `replica-ratio` (replica_ratio.rs): one Service in front of both
+//!   Deployments, the canary's share being its share of the replicas.
 //!
-//! Drift: helmsman remembers the canary share it last wrote. A route that
-//! reads back differently was changed by someone else; the next weight
-//! change refuses to overwrite it (the release holds with the reason)
-//! instead of silently undoing their change. Sending everything back to
-//! stable (weight 0, rollback, finish) still overwrites: getting traffic
-//! off a canary is never refused.
+//! Both read, change and write back with the resourceVersion (calls.rs)
+//! and roll Deployments out as `kubectl rollout status` (deployments.rs).
 
 mod calls;
 mod client;
 mod deployments;
+mod gateway;
+mod replica_ratio;
 mod route;
 
 use std::sync::Mutex;
@@ -27,26 +20,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::DynamicObject;
 use kube::{Api, Client};
 use tokio::sync::OnceCell;
 
 use calls::Calls;
 pub use calls::Patience;
 use deployments::{Deployments, ImageTemplate, replicas};
-use route::Refs;
+pub use replica_ratio::Ratio;
 
-use crate::config::KubernetesBackend;
+use crate::config::{KubernetesBackend, KubernetesSplit};
 use crate::providers::{Instance, ProviderError, Traffic, TrafficState};
 
+/// The backend a service's `traffic` kind selects.
 pub struct KubernetesTraffic {
-    backend: KubernetesBackend,
-    calls: Calls,
-    /// Built on first use, so configuring a cluster never needs one.
-    client: OnceCell<Client>,
-    /// The canary share helmsman last wrote to the route; `None` before
-    /// its first write (the canary is then expected at 0 %).
-    written: Mutex<Option<u8>>,
+    split: Box<dyn Traffic>,
 }
 
 impl KubernetesTraffic {
@@ -55,7 +42,7 @@ impl KubernetesTraffic {
     }
 
     pub fn with_patience(backend: &KubernetesBackend, patience: Patience) -> Self {
-        Self {
+        let cluster = Cluster {
             calls: Calls {
                 provider: describe(backend),
                 namespace: backend.namespace.clone(),
@@ -63,10 +50,91 @@ impl KubernetesTraffic {
             },
             backend: backend.clone(),
             client: OnceCell::new(),
-            written: Mutex::new(None),
+        };
+        let split: Box<dyn Traffic> = match &backend.split {
+            KubernetesSplit::GatewayApi {
+                route,
+                stable_service,
+                canary_service,
+                canary_replicas,
+            } => Box::new(gateway::GatewayTraffic {
+                cluster,
+                route: route.clone(),
+                stable_service: stable_service.clone(),
+                canary_service: canary_service.clone(),
+                canary_replicas: *canary_replicas,
+                written: Mutex::new(None),
+            }),
+            KubernetesSplit::ReplicaRatio {
+                replicas,
+                min_stable,
+                ..
+            } => Box::new(replica_ratio::ReplicaRatioTraffic {
+                cluster,
+                ratio: Ratio {
+                    replicas: *replicas,
+                    min_stable: *min_stable,
+                },
+            }),
+        };
+        Self { split }
+    }
+}
+
+fn describe(backend: &KubernetesBackend) -> String {
+    match &backend.split {
+        KubernetesSplit::GatewayApi { route, .. } => {
+            format!("Kubernetes HTTPRoute {}/{route}", backend.namespace)
+        }
+        KubernetesSplit::ReplicaRatio { service, .. } => {
+            format!(
+                "Kubernetes Service {}/{service} (replica ratio)",
+                backend.namespace
+            )
         }
     }
+}
 
+#[async_trait]
+impl Traffic for KubernetesTraffic {
+    fn describe(&self) -> String {
+        self.split.describe()
+    }
+    fn write_timeout(&self) -> Duration {
+        self.split.write_timeout()
+    }
+    async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
+        self.split.prepare(new_version).await
+    }
+    async fn finish(&self) -> Result<(), ProviderError> {
+        self.split.finish().await
+    }
+    async fn discard(&self) -> Result<(), ProviderError> {
+        self.split.discard().await
+    }
+    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
+        self.split.set_weight(new_percent).await
+    }
+    async fn switch(&self, to_new: bool) -> Result<(), ProviderError> {
+        self.split.switch(to_new).await
+    }
+    async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError> {
+        self.split.set_instances(stable, new).await
+    }
+    async fn state(&self) -> Result<TrafficState, ProviderError> {
+        self.split.state().await
+    }
+}
+
+/// What every kind of split shares: the cluster and the two Deployments.
+struct Cluster {
+    backend: KubernetesBackend,
+    calls: Calls,
+    /// Built on first use, so configuring a cluster never needs one.
+    client: OnceCell<Client>,
+}
+
+impl Cluster {
     async fn client(&self) -> Result<Client, ProviderError> {
         self.client
             .get_or_try_init(|| client::connect(&self.backend))
@@ -89,160 +157,37 @@ impl KubernetesTraffic {
         })
     }
 
-    async fn routes(&self) -> Result<Api<DynamicObject>, ProviderError> {
-        Ok(Api::namespaced_with(
-            self.client().await?,
-            &self.backend.namespace,
-            &route::api_resource(),
-        ))
-    }
-
-    fn refs(&self) -> Refs<'_> {
-        Refs {
-            stable: &self.backend.stable_service,
-            canary: &self.backend.canary_service,
-        }
-    }
-
-    fn route_problem(&self, detail: String) -> ProviderError {
-        self.calls.rejected(format!(
-            "HTTPRoute {}/{}: {detail}",
-            self.backend.namespace, self.backend.route
-        ))
-    }
-
-    /// Writes the canary's share; unless `overwrite`, only over the share
-    /// helmsman itself wrote last (see the module's note on drift).
-    async fn write_weight(&self, canary_percent: u8, overwrite: bool) -> Result<(), ProviderError> {
-        let expected = self.written.lock().unwrap().unwrap_or(0);
-        let routes = self.routes().await?;
-        let refs = self.refs();
-        self.calls
-            .update(&routes, route::RESOURCE, &self.backend.route, |r| {
-                let found = refs.canary_percent(r).map_err(|e| self.route_problem(e))?;
-                if !overwrite && found != expected {
-                    return Err(self.route_problem(format!(
-                        "drift: the canary has {found} % but helmsman last set {expected} %; \
-                         someone else changed the route, so helmsman will not overwrite it \
-                         (set it back, or roll back)"
-                    )));
-                }
-                refs.set_weights(r, canary_percent)
-                    .map_err(|e| self.route_problem(e))
-            })
-            .await?;
-        *self.written.lock().unwrap() = Some(canary_percent);
-        Ok(())
-    }
-}
-
-fn describe(backend: &KubernetesBackend) -> String {
-    format!(
-        "Kubernetes HTTPRoute {}/{}",
-        backend.namespace, backend.route
-    )
-}
-
-#[async_trait]
-impl Traffic for KubernetesTraffic {
-    fn describe(&self) -> String {
-        self.calls.provider.clone()
-    }
-
+    /// A write may wait for rollouts, retrying its reads on the way.
     fn write_timeout(&self) -> Duration {
-        // A write may wait for a rollout, retrying its reads on the way.
         let p = &self.calls.patience;
-        p.rollout_timeout + p.request_timeout * p.attempts * (p.conflicts + 2)
+        p.rollout_timeout * 2 + p.request_timeout * p.attempts * (p.conflicts + 2)
     }
 
-    async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
-        let deployments = self.deployments().await?;
-        let canary = &self.backend.canary_deployment;
+    /// The version a Deployment runs; a foreign image is invalid data.
+    fn version_of(
+        &self,
+        deployments: &Deployments<'_>,
+        deployment: &Deployment,
+    ) -> Result<String, ProviderError> {
         deployments
-            .set(
-                canary,
-                Some(new_version),
-                Some(self.backend.canary_replicas),
-            )
-            .await?;
-        deployments.wait_rolled_out(canary).await
-    }
-
-    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
-        let to_stable_only = new_percent == 0;
-        self.write_weight(new_percent.min(100), to_stable_only)
-            .await
-    }
-
-    async fn set_instances(&self, _stable: usize, _new: usize) -> Result<(), ProviderError> {
-        Err(ProviderError::Unsupported {
-            provider: self.describe(),
-            what: "instance counts (rolling releases); use a canary".to_string(),
-        })
-    }
-
-    async fn finish(&self) -> Result<(), ProviderError> {
-        let deployments = self.deployments().await?;
-        let canary = deployments.get(&self.backend.canary_deployment).await?;
-        let new_version = deployments
             .image
-            .running_version(&canary)
-            .map_err(|e| self.calls.rejected(e))?;
-        let stable = &self.backend.stable_deployment;
-        deployments.set(stable, Some(&new_version), None).await?;
-        deployments.wait_rolled_out(stable).await?;
-        self.write_weight(0, true).await?;
-        deployments
-            .set(&self.backend.canary_deployment, None, Some(0))
-            .await
+            .running_version(deployment)
+            .map_err(|detail| ProviderError::Invalid {
+                provider: self.calls.provider.clone(),
+                detail,
+            })
     }
 
-    async fn discard(&self) -> Result<(), ProviderError> {
-        self.write_weight(0, true).await?;
-        self.deployments()
-            .await?
-            .set(&self.backend.canary_deployment, None, Some(0))
-            .await
-    }
-
-    async fn state(&self) -> Result<TrafficState, ProviderError> {
-        let route = {
-            let routes = self.routes().await?;
-            let name = &self.backend.route;
-            self.calls
-                .call("get", route::RESOURCE, || routes.get(name))
-                .await?
-        };
-        let new_weight = self
-            .refs()
-            .canary_percent(&route)
-            .map_err(|e| self.route_problem(e))?;
-        let deployments = self.deployments().await?;
-        let stable = deployments.get(&self.backend.stable_deployment).await?;
-        let canary = deployments.get(&self.backend.canary_deployment).await?;
-        let version = |d: &Deployment| {
-            deployments
-                .image
-                .running_version(d)
-                .map_err(|detail| ProviderError::Invalid {
-                    provider: self.describe(),
-                    detail,
-                })
-        };
-        let stable_version = version(&stable)?;
-        let canary_replicas = replicas(&canary);
-        let new_version = match canary_replicas.desired {
-            0 => None,
-            _ => Some(version(&canary)?),
-        };
-        Ok(TrafficState {
-            stable_version,
-            new_version,
-            new_weight,
-            stable: instances(&stable, new_weight < 100),
-            new: instances(&canary, new_weight > 0),
-            flag_percent: None,
-        })
+    /// The canary's version, `None` while it has no replicas.
+    fn canary_version(
+        &self,
+        deployments: &Deployments<'_>,
+        canary: &Deployment,
+    ) -> Result<Option<String>, ProviderError> {
+        match replicas(canary).desired {
+            0 => Ok(None),
+            _ => self.version_of(deployments, canary).map(Some),
+        }
     }
 }
 
