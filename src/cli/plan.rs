@@ -11,7 +11,9 @@ use super::event_line::status_word;
 use crate::analysis::stats;
 use crate::config::duration::format as fmt_duration;
 use crate::config::metrics::TemplateValues;
-use crate::config::{Backend, Config, KubernetesSplit, MetricsSource, Service, Strategy, Trigger};
+use crate::config::{
+    Backend, Config, KubernetesBackend, KubernetesSplit, MetricsSource, Service, Strategy, Trigger,
+};
 use crate::engine::plan::{Fleet, PlanStep, plan as engine_plan};
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
 use crate::preflight::{self, CheckOutcome, CheckStatus, ReleaseOf, Selection};
@@ -163,7 +165,11 @@ pub fn build(
             (stable, fleet, about)
         }
     };
-    let (steps, gates, minimum) = steps_of(&strategy, fleet, version);
+    let ratio = match &service.backend {
+        Backend::Kubernetes(k) => replica_ratio(k),
+        Backend::Local(_) => None,
+    };
+    let (steps, gates, minimum) = steps_of(&strategy, fleet, version, ratio);
     let t = &service.triggers;
     let trigger = |name: &str, trig: &Trigger, unit: &str| {
         if !trig.enabled {
@@ -248,7 +254,27 @@ fn evidence_note(service: &Service) -> String {
 /// The steps in words (the engine's own plan, so `plan` never drifts from
 /// what a release does), the number of manual gates, and the time the
 /// release takes at the least (pauses and windows; gates not counted).
-fn steps_of(strategy: &Strategy, fleet: Fleet, new: &str) -> (Vec<String>, usize, Duration) {
+/// The replica counts of a `replica-ratio` backend, which limit its weights.
+fn replica_ratio(k: &KubernetesBackend) -> Option<Ratio> {
+    match k.split {
+        KubernetesSplit::ReplicaRatio {
+            replicas,
+            min_stable,
+            ..
+        } => Some(Ratio {
+            replicas,
+            min_stable,
+        }),
+        KubernetesSplit::GatewayApi { .. } => None,
+    }
+}
+
+fn steps_of(
+    strategy: &Strategy,
+    fleet: Fleet,
+    new: &str,
+    ratio: Option<Ratio>,
+) -> (Vec<String>, usize, Duration) {
     let steps = engine_plan(strategy, Some(fleet));
     let words = steps
         .iter()
@@ -263,6 +289,15 @@ fn steps_of(strategy: &Strategy, fleet: Fleet, new: &str) -> (Vec<String>, usize
             PlanStep::ManualGate | PlanStep::ManualSwitch => {
                 format!("{}: waits for a human to advance", step.describe(new))
             }
+            PlanStep::Weight(asked) => match ratio.map(|r| r.weight_for(*asked)) {
+                Some(landed) if landed != *asked => {
+                    format!(
+                        "{} (lands on {landed}% with the replica counts)",
+                        step.describe(new)
+                    )
+                }
+                _ => step.describe(new),
+            },
             _ => step.describe(new),
         })
         .collect();
@@ -388,6 +423,40 @@ mod tests {
         assert!(
             text.contains("minimum duration: 3m, plus the wait at 1 manual gate"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_replica_ratio_plan_says_where_each_weight_lands() {
+        let config = example();
+        let mut service = config.service("prod", "payments").unwrap().clone();
+        let crate::config::Backend::Kubernetes(k) = &mut service.backend else {
+            panic!("payments runs in Kubernetes");
+        };
+        k.split = KubernetesSplit::ReplicaRatio {
+            service: "payments".into(),
+            replicas: 4,
+            min_stable: 1,
+        };
+        service.strategy = Strategy::Canary {
+            steps: vec![Step::Weight(10), Step::Weight(50), Step::Weight(100)],
+        };
+        let plan = build("prod", &[], &service, "v2", None, &History::in_memory());
+        assert!(
+            plan.backend.contains("reachable weights 25/50/75 %"),
+            "{}",
+            plan.backend
+        );
+        let weights: Vec<&String> = plan.steps.iter().filter(|s| s.contains("weight")).collect();
+        assert_eq!(
+            weights,
+            [
+                "set weight 10% (lands on 25% with the replica counts)",
+                "set weight 50%",
+                "set weight 100% (lands on 75% with the replica counts)"
+            ],
+            "{:?}",
+            plan.steps
         );
     }
 

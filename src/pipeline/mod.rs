@@ -148,7 +148,8 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
                 if !matches!(strategy, Strategy::Canary { .. }) {
                     return Err(PipelineError::Usage(format!(
                         "{env}/{}: the kubernetes backend runs canary releases (Gateway API \
-                         weights); blue-green and rolling are planned; use --strategy canary",
+                         weights or replica ratio); blue-green and rolling are planned; use \
+                         --strategy canary",
                         request.service
                     )));
                 }
