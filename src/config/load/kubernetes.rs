@@ -245,8 +245,8 @@ impl Walker<'_, '_> {
     }
 
     /// A Kubernetes service has no helmsman data plane counting its
-    /// requests, so its numbers must come from Prometheus; and only its
-    /// canary (route weights) is implemented yet.
+    /// requests, so its numbers must come from Prometheus; and only
+    /// canaries (route weights or replica ratio) are implemented yet.
     pub(super) fn check_kubernetes_service(
         &mut self,
         metrics: &MetricsSource,
@@ -262,8 +262,9 @@ impl Walker<'_, '_> {
                     "`{who}` runs in Kubernetes, where only canary releases are supported yet, not {}",
                     strategy.name()
                 ),
-                "use `strategy = \"canary\"`: the HTTPRoute's weights move traffic step by step; \
-                 blue-green and rolling Kubernetes releases are planned",
+                "use `strategy = \"canary\"`: the HTTPRoute's weights (gateway-api) or the replica \
+                 counts (replica-ratio) move traffic step by step; blue-green and rolling \
+                 Kubernetes releases are planned",
             );
         }
         if matches!(metrics, MetricsSource::Local) {
