@@ -18,7 +18,7 @@
 //! off a canary is never refused.
 
 mod calls;
-mod client;
+pub(crate) mod client;
 mod deployments;
 mod route;
 
