@@ -107,3 +107,47 @@ async fn helmsman_validate_shows_the_quota_check() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn without_kubeconfig_or_context_the_environment_kubernetes_service_cluster_is_asked() {
+    let api = QuotaApi::start("shop", Quotas::List(vec![compute("7.8")])).await;
+    let text = format!(
+        r#"[[environments]]
+name = "prod"
+[[environments.checks]]
+type = "quota"
+namespace = "shop"
+[[environments.services]]
+name = "checkout"
+[environments.services.backend]
+type = "kubernetes"
+kubeconfig = "{}"
+namespace = "shop"
+traffic = "gateway-api"
+route = "checkout"
+stable_service = "checkout-stable"
+canary_service = "checkout-canary"
+stable_deployment = "checkout-stable"
+canary_deployment = "checkout-canary"
+image = "registry.example.com/checkout:{{version}}"
+[environments.services.metrics]
+type = "prometheus"
+url = "http://127.0.0.1:9090"
+requests = 'sum(http_requests_total{{version="{{version}}"}})'
+errors_by_kind = 'sum by (kind) (http_errors_total{{version="{{version}}"}})'
+p95_seconds = 'histogram_quantile(0.95, sum by (le) (rate(latency_bucket{{version="{{version}}"}}[1m])))'
+"#,
+        api.kubeconfig.display()
+    );
+    let config = parse_str(&text, Path::new("q.toml"), &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let report = run(&config.environments[0], Selection::Everything).await;
+    let outcome = &report.checks[0];
+    assert_eq!(outcome.name, "quota shop");
+    assert_eq!(
+        (outcome.status, outcome.value.as_str()),
+        (
+            CheckStatus::Fail,
+            "cpu requests 7.8 of 8 (98 %) in quota compute"
+        )
+    );
+}
