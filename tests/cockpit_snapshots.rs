@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent};
+use helmsman::cli::cockpit::environments_of;
 use helmsman::config::defaults;
 use helmsman::config::{CheckKind, Scope};
 use helmsman::engine::{
@@ -467,4 +468,83 @@ fn preflight_checks_and_gates_in_each_column() {
     let c = with_checks();
     insta::assert_snapshot!("checks_80x24", screen(&c, 80, 24));
     insta::assert_snapshot!("checks_120x40", screen(&c, 120, 40));
+}
+
+/// staging runs checkout locally, prod in Kubernetes; the columns are
+/// built from the configuration as the cockpit builds them, and prod's
+/// stable version is what its cluster answered (the stable Deployment's
+/// image), as `helmsman tui` reads it when it opens.
+fn local_beside_kubernetes() -> Cockpit {
+    let text = r#"
+[[environments]]
+name = "staging"
+[[environments.services]]
+name = "checkout"
+[environments.services.backend]
+listen = "127.0.0.1:18080"
+admin = "127.0.0.1:19080"
+stable = "v1.4.2"
+versions = { "v1.4.2" = ["127.0.0.1:18181"], "v1.5.0" = ["127.0.0.1:18281"] }
+
+[[environments]]
+name = "prod"
+[[environments.services]]
+name = "checkout"
+[environments.services.backend]
+type = "kubernetes"
+namespace = "shop"
+traffic = "gateway-api"
+route = "checkout"
+stable_service = "checkout-stable"
+canary_service = "checkout-canary"
+stable_deployment = "checkout-stable"
+canary_deployment = "checkout-canary"
+image = "registry.example.com/checkout:{version}"
+[environments.services.metrics]
+type = "prometheus"
+url = "http://127.0.0.1:9090"
+requests = 'sum(http_requests_total{version="{version}"})'
+errors_by_kind = 'sum by (kind) (http_errors_total{version="{version}"})'
+p95_seconds = 'histogram_quantile(0.95, sum by (le) (rate(latency_bucket{version="{version}"}[1m])))'
+"#;
+    let config = helmsman::config::parse_str(text, std::path::Path::new("h.toml"), &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let header = HeaderInfo {
+        config_label: "helmsman.toml".into(),
+        operator: alice(),
+    };
+    let mut c = Cockpit::new(header, environments_of(&config), false);
+    let prod = Target {
+        env: "prod".into(),
+        service: "checkout".into(),
+    };
+    c.on_deployed(&prod, "v1.4.2".into());
+    c.tick(at(0));
+    c
+}
+
+#[test]
+fn a_kubernetes_environment_shows_like_a_local_one() {
+    let mut c = local_beside_kubernetes();
+    for env in ["staging", "prod"] {
+        c.on_snapshot(
+            snapshot(env, Phase::Progressing, 2, 25, "pause 1m: 38s left"),
+            at(0),
+        );
+    }
+    insta::assert_snapshot!("kubernetes_beside_local_80x24", screen(&c, 80, 24));
+    insta::assert_snapshot!("kubernetes_beside_local_120x40", screen(&c, 120, 40));
+}
+
+#[test]
+fn a_kubernetes_release_asks_for_the_version_to_release() {
+    let mut c = local_beside_kubernetes();
+    c.on_key(key(KeyCode::Right));
+    c.on_key(key(KeyCode::Char('n')));
+    for ch in "v1.5.0".chars() {
+        c.on_key(key(KeyCode::Char(ch)));
+    }
+    insta::assert_snapshot!("kubernetes_version_input_80x24", screen(&c, 80, 24));
+    c.on_key(key(KeyCode::Enter));
+    insta::assert_snapshot!("kubernetes_release_confirm_80x24", screen(&c, 80, 24));
 }

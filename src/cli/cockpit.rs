@@ -28,6 +28,8 @@ use crate::engine::{Command, CommandKind, CommandReply, Event, ReleaseResult, Sn
 use crate::pipeline::{self, ReleaseRequest};
 use crate::pipeline::{Attached, CommandSender, Watcher};
 use crate::preflight::{self, Report, Selection};
+use crate::providers::Traffic;
+use crate::providers::traffic::kubernetes::KubernetesTraffic;
 use crate::store::History;
 use crate::tui::theme::Theme;
 use crate::tui::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo, StartRequest, view};
@@ -45,6 +47,8 @@ pub enum Update {
     Notice(String, bool),
     /// An environment's preflight checks have answered.
     Preflight(Report),
+    /// The version a Kubernetes service runs, read from its cluster.
+    Deployed(Target, String),
 }
 
 /// Starts a release the operator confirmed in the cockpit, reporting
@@ -91,6 +95,35 @@ pub fn check_in_background(
     }
 }
 
+/// Reads the version each Kubernetes service runs from its stable
+/// Deployment's image (the provider's own state read) in the background,
+/// so the cockpit shows it as it shows a local service's configured one;
+/// a cluster that cannot be read says why in the status line.
+pub fn read_deployed_in_background(config: &Config, updates: &mpsc::UnboundedSender<Update>) {
+    for env in &config.environments {
+        for service in &env.services {
+            let Backend::Kubernetes(backend) = &service.backend else {
+                continue;
+            };
+            let traffic = KubernetesTraffic::new(backend);
+            let target = Target {
+                env: env.name.clone(),
+                service: service.name.clone(),
+            };
+            let updates = updates.clone();
+            tokio::spawn(async move {
+                let _ = updates.send(match traffic.state().await {
+                    Ok(state) => Update::Deployed(target, state.stable_version),
+                    Err(e) => Update::Notice(
+                        format!("{target}: cannot read the deployed version: {e}"),
+                        true,
+                    ),
+                });
+            });
+        }
+    }
+}
+
 /// Restores the terminal when dropped, whatever the exit path.
 struct TerminalGuard;
 
@@ -131,6 +164,7 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
     let (updates_tx, updates_rx) = mpsc::unbounded_channel();
     let config = std::sync::Arc::new(config.clone());
     check_in_background(&config, &mut cockpit, &updates_tx);
+    read_deployed_in_background(&config, &updates_tx);
     let state_dir = state_dir.to_path_buf();
     let starter = starter(config, move |_| {
         History::open(&state_dir).map_err(|e| e.to_string())
@@ -369,6 +403,7 @@ async fn watch(
                     Update::Reply(command, reply) => cockpit.on_reply(&command, &reply),
                     Update::Notice(text, refused) => cockpit.on_notice(text, refused),
                     Update::Preflight(report) => cockpit.on_preflight(&report),
+                    Update::Deployed(target, version) => cockpit.on_deployed(&target, version),
                 }
             }
             _ = clock.tick() => {

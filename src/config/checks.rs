@@ -110,6 +110,8 @@ pub enum Probe {
     Command { run: Vec<String> },
     /// Free space on the filesystem holding a path.
     Disk(DiskProbe),
+    /// How much of a namespace's Kubernetes ResourceQuotas is used.
+    Quota(QuotaProbe),
 }
 
 impl Probe {
@@ -121,6 +123,7 @@ impl Probe {
             Probe::Env { .. } => CheckKind::Env,
             Probe::Command { .. } => CheckKind::Command,
             Probe::Disk(_) => CheckKind::Disk,
+            Probe::Quota(_) => CheckKind::Quota,
         }
     }
 
@@ -133,6 +136,7 @@ impl Probe {
             Probe::Env { names } => names.join(", "),
             Probe::Command { run } => run.join(" "),
             Probe::Disk(disk) => disk.path.display().to_string(),
+            Probe::Quota(quota) => format!("quota {}", quota.namespace),
         }
     }
 }
@@ -146,16 +150,18 @@ pub enum CheckKind {
     Env,
     Command,
     Disk,
+    Quota,
 }
 
 impl CheckKind {
-    pub const ALL: [CheckKind; 6] = [
+    pub const ALL: [CheckKind; 7] = [
         CheckKind::Http,
         CheckKind::Tcp,
         CheckKind::Tls,
         CheckKind::Env,
         CheckKind::Command,
         CheckKind::Disk,
+        CheckKind::Quota,
     ];
 
     /// The `type` written in the configuration.
@@ -167,6 +173,7 @@ impl CheckKind {
             CheckKind::Env => "env",
             CheckKind::Command => "command",
             CheckKind::Disk => "disk",
+            CheckKind::Quota => "quota",
         }
     }
 
@@ -300,6 +307,23 @@ pub struct DiskProbe {
     pub fail_free_pct: f64,
 }
 
+/// A namespace's ResourceQuotas: the most used resource of any of them
+/// warns or fails by its share of the quota's hard limit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuotaProbe {
+    /// A kubeconfig file; with `context`, `None` for both means the
+    /// environment's Kubernetes service's, else the default chain (as for
+    /// the backend: `$KUBECONFIG`, `~/.kube/config`, in-cluster).
+    pub kubeconfig: Option<String>,
+    /// A context of the kubeconfig; `None`: its current context.
+    pub context: Option<String>,
+    pub namespace: String,
+    /// A resource used to this percentage of its hard limit or more warns…
+    pub warn_pct: f64,
+    /// …and to this one or more fails.
+    pub fail_pct: f64,
+}
+
 /// Defaults from the configuration reference (config.example.toml).
 pub mod defaults {
     use super::*;
@@ -310,6 +334,8 @@ pub mod defaults {
     pub const TLS_FAIL_DAYS: u32 = 7;
     pub const DISK_WARN_FREE_PCT: f64 = 20.0;
     pub const DISK_FAIL_FREE_PCT: f64 = 10.0;
+    pub const QUOTA_WARN_PCT: f64 = 80.0;
+    pub const QUOTA_FAIL_PCT: f64 = 95.0;
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ mod command;
 mod disk;
 mod env;
 pub mod http;
+mod quantity;
+mod quota;
 mod runner;
 mod tcp;
 mod tls;

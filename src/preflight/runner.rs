@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use futures::future::join_all;
 
-use super::{CheckOutcome, Finding, Report, command, disk, env, http, tcp, tls};
+use super::{CheckOutcome, Finding, Report, command, disk, env, http, quota, tcp, tls};
 use crate::config::duration::format as fmt_duration;
 use crate::config::{CheckSpec, Environment, Probe};
 
@@ -46,6 +46,7 @@ pub async fn run(environment: &Environment, selection: Selection<'_>) -> Report 
         checks
             .into_iter()
             .cloned()
+            .map(|spec| quota::in_cluster_of(environment, spec))
             .map(|spec| run_one(spec, vars.clone())),
     )
     .await;
@@ -87,6 +88,7 @@ async fn find(probe: &Probe, vars: &[(String, String)]) -> Finding {
         Probe::Env { names } => env::check(names),
         Probe::Command { run } => command::check(run, vars).await,
         Probe::Disk(disk) => disk::check(disk).await,
+        Probe::Quota(probe) => quota::check(probe).await,
     }
 }
 

@@ -12,6 +12,8 @@ pub enum View {
     Detail,
     Help,
     Confirm,
+    /// Typing the version of a new release (a service with no version list).
+    Version,
 }
 
 impl View {
@@ -21,6 +23,7 @@ impl View {
             View::Detail => "detail",
             View::Help => "help",
             View::Confirm => "confirm",
+            View::Version => "version",
         }
     }
 }
@@ -48,6 +51,10 @@ pub enum KeyAction {
     PressFocused,
     NewRelease,
     NextVersion,
+    /// A printable key typed into the version input (see `lookup`).
+    TypeChar,
+    EraseChar,
+    TakeVersion,
     Quit,
 }
 
@@ -94,7 +101,7 @@ pub struct Binding {
     pub views: &'static [View],
 }
 
-use View::{Confirm as VC, Detail as VD, Help as VH, Main as VM};
+use View::{Confirm as VC, Detail as VD, Help as VH, Main as VM, Version as VV};
 
 /// Every key of the cockpit. Order matters: the first binding of a view
 /// that matches a key wins, and the footer shows hints in this order.
@@ -213,6 +220,31 @@ pub static BINDINGS: &[Binding] = &[
         views: &[VC],
     },
     Binding {
+        // Any other printable key: the model types it (no key to list).
+        keys: &[],
+        keys_label: "a-z 0-9 .",
+        hint: Some(("type", "version")),
+        description: "new release: type a version (no version list)",
+        action: KeyAction::TypeChar,
+        views: &[VV],
+    },
+    Binding {
+        keys: &[k(KeyCode::Backspace)],
+        keys_label: "Backspace",
+        hint: None,
+        description: "erase the last character typed",
+        action: KeyAction::EraseChar,
+        views: &[VV],
+    },
+    Binding {
+        keys: &[k(KeyCode::Enter)],
+        keys_label: "Enter",
+        hint: Some(("⏎", "ok")),
+        description: "take the typed version (asks first)",
+        action: KeyAction::TakeVersion,
+        views: &[VV],
+    },
+    Binding {
         keys: &[c('y')],
         keys_label: "y",
         hint: Some(("y", "confirm")),
@@ -227,6 +259,14 @@ pub static BINDINGS: &[Binding] = &[
         description: "cancel: send nothing",
         action: KeyAction::Cancel,
         views: &[VC],
+    },
+    Binding {
+        keys: &[k(KeyCode::Esc)],
+        keys_label: "Esc",
+        hint: Some(("Esc", "cancel")),
+        description: "cancel: start nothing",
+        action: KeyAction::Cancel,
+        views: &[VV],
     },
     Binding {
         keys: &[
@@ -281,15 +321,35 @@ pub static BINDINGS: &[Binding] = &[
         action: KeyAction::Quit,
         views: &[VH, VC],
     },
+    Binding {
+        keys: &[ctrl('c')],
+        keys_label: "Ctrl-C",
+        hint: None,
+        description: "quit, while typing a version",
+        action: KeyAction::Quit,
+        views: &[VV],
+    },
 ];
 
-/// What a key means in a view, if anything.
+/// What a key means in a view, if anything. In the version input every
+/// other printable key is typed.
 pub fn lookup(view: View, key: &KeyEvent) -> Option<KeyAction> {
-    BINDINGS
+    let bound = BINDINGS
         .iter()
         .filter(|b| b.views.contains(&view))
         .find(|b| b.keys.iter().any(|k| k.matches(key)))
-        .map(|b| b.action)
+        .map(|b| b.action);
+    let plain = !key
+        .modifiers
+        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+    match key.code {
+        KeyCode::Char(ch)
+            if bound.is_none() && view == View::Version && plain && !ch.is_whitespace() =>
+        {
+            Some(KeyAction::TypeChar)
+        }
+        _ => bound,
+    }
 }
 
 /// The footer hints of a view, in table order.
@@ -329,7 +389,13 @@ mod tests {
 
     #[test]
     fn every_view_can_quit_and_every_action_is_listed() {
-        for view in [View::Main, View::Detail, View::Help, View::Confirm] {
+        for view in [
+            View::Main,
+            View::Detail,
+            View::Help,
+            View::Confirm,
+            View::Version,
+        ] {
             assert_eq!(
                 lookup(view, &key(KeyCode::Char('c'), KeyModifiers::CONTROL)),
                 Some(KeyAction::Quit),

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyEvent, KeyEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use super::checks::EnvChecks;
 use super::keymap::{self, KeyAction, View};
@@ -105,10 +105,23 @@ pub(crate) struct Confirmation {
     pub focus: Focus,
 }
 
+/// A new release of a service whose configuration lists no versions
+/// (Kubernetes: any image tag): the operator types the version, then
+/// confirms it like any other release.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct VersionInput {
+    pub target: Target,
+    /// The version running now, which cannot be released again.
+    pub running: String,
+    pub typed: String,
+    pub prod: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Overlay {
     Help,
     Confirm(Confirmation),
+    Version(VersionInput),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,9 +258,18 @@ impl Cockpit {
         if key.kind != KeyEventKind::Press {
             return Action::None;
         }
-        match keymap::lookup(self.view(), &key) {
-            Some(action) => self.apply(action),
-            None => Action::None,
+        match (
+            keymap::lookup(self.view(), &key),
+            &mut self.overlay,
+            key.code,
+        ) {
+            // Only here is the character known.
+            (Some(KeyAction::TypeChar), Some(Overlay::Version(input)), KeyCode::Char(ch)) => {
+                input.typed.push(ch);
+                Action::Redraw
+            }
+            (Some(action), _, _) => self.apply(action),
+            (None, _, _) => Action::None,
         }
     }
 
@@ -256,6 +278,7 @@ impl Cockpit {
         match (&self.overlay, self.screen) {
             (Some(Overlay::Help), _) => View::Help,
             (Some(Overlay::Confirm(_)), _) => View::Confirm,
+            (Some(Overlay::Version(_)), _) => View::Version,
             (None, Screen::Main) => View::Main,
             (None, Screen::Detail) => View::Detail,
         }
@@ -413,6 +436,11 @@ impl Cockpit {
                 }
             }
             KeyAction::Cancel => {
+                if let Some(Overlay::Version(input)) = &self.overlay {
+                    let note = format!("cancelled: no release of {} started", input.target);
+                    self.overlay = None;
+                    self.note(note);
+                }
                 if let Some(Overlay::Confirm(c)) = self.overlay.take() {
                     self.note(match c.request {
                         Request::Command(command) => {
@@ -425,6 +453,13 @@ impl Cockpit {
                 }
             }
             KeyAction::NewRelease => return self.new_release(None),
+            KeyAction::TypeChar => {} // typed in `on_key`, which has the character
+            KeyAction::EraseChar => {
+                if let Some(Overlay::Version(input)) = &mut self.overlay {
+                    input.typed.pop();
+                }
+            }
+            KeyAction::TakeVersion => return self.take_version(),
             KeyAction::NextVersion => {
                 if let Some(Overlay::Confirm(Confirmation {
                     request: Request::Start(start),
@@ -531,6 +566,15 @@ impl Cockpit {
             Some(s) => s.stable_version.clone(),
             None => service.stable_version.clone(),
         };
+        if service.versions.is_empty() {
+            self.overlay = Some(Overlay::Version(VersionInput {
+                prod: is_prod(&target.env),
+                target,
+                running,
+                typed: String::new(),
+            }));
+            return Action::Redraw;
+        }
         let candidates: Vec<&String> = service.versions.iter().filter(|v| **v != running).collect();
         let next = match after {
             Some(after) => candidates
@@ -550,10 +594,52 @@ impl Cockpit {
         } else {
             ""
         };
-        let text = format!(
-            "{target}: release {running} → {version} with {}{more}",
-            service.strategy
-        );
+        let strategy = service.strategy.clone();
+        self.ask_release(target, &running, version, &strategy, more)
+    }
+
+    /// Enter in the version input: the typed version, asked about like
+    /// any release (`v` there types another).
+    fn take_version(&mut self) -> Action {
+        let Some(Overlay::Version(input)) = &self.overlay else {
+            return Action::None;
+        };
+        let version = input.typed.trim().to_string();
+        if version.is_empty() || version == input.running {
+            let why = if version.is_empty() {
+                "type a version first".to_string()
+            } else {
+                format!(
+                    "{} runs {version} already: type another version",
+                    input.target
+                )
+            };
+            self.note(why);
+            return Action::Redraw;
+        }
+        let (target, running) = (input.target.clone(), input.running.clone());
+        let Some(service) = self.service_info(&target) else {
+            return Action::None;
+        };
+        let strategy = service.strategy.clone();
+        self.ask_release(
+            target,
+            &running,
+            version,
+            &strategy,
+            " (v: another version)",
+        )
+    }
+
+    fn ask_release(
+        &mut self,
+        target: Target,
+        running: &str,
+        version: String,
+        strategy: &str,
+        more: &str,
+    ) -> Action {
+        let text = format!("{target}: release {running} → {version} with {strategy}{more}");
         self.overlay = Some(Overlay::Confirm(Confirmation {
             prod: is_prod(&target.env),
             request: Request::Start(StartRequest { target, version }),
@@ -562,6 +648,19 @@ impl Cockpit {
             focus: Focus::Cancel,
         }));
         Action::Redraw
+    }
+
+    /// The version a service runs, as its cluster says when the cockpit
+    /// opens: a Kubernetes service's configuration names none.
+    pub fn on_deployed(&mut self, target: &Target, version: String) {
+        let service = self
+            .envs
+            .iter_mut()
+            .find(|e| e.name == target.env)
+            .and_then(|e| e.services.iter_mut().find(|s| s.name == target.service));
+        if let Some(service) = service {
+            service.stable_version = version;
+        }
     }
 
     /// A message from the shell (e.g. why a release could not start).
@@ -606,7 +705,8 @@ fn push_capped(history: &mut VecDeque<f64>, value: Option<f64>, cap: usize) {
 mod tests {
     use super::*;
     use crate::engine::InstanceCounts;
-    use crossterm::event::{KeyCode, KeyEventState, KeyModifiers};
+    use crate::tui::keymap::View;
+    use crossterm::event::{KeyEventState, KeyModifiers};
 
     fn press(code: KeyCode) -> KeyEvent {
         KeyEvent {
@@ -947,6 +1047,54 @@ mod tests {
             c.status_line()
                 .unwrap()
                 .contains("no release of dev/cart started")
+        );
+    }
+
+    #[test]
+    fn without_a_version_list_n_asks_for_the_version_to_type() {
+        let mut c = cockpit(false);
+        // dev/cart as a Kubernetes service: any image tag, none listed.
+        c.envs[0].services[1].versions.clear();
+        c.on_key(ch('j'));
+        c.on_key(ch('n'));
+        assert_eq!(c.view(), View::Version);
+        c.on_key(press(KeyCode::Enter));
+        assert_eq!(c.status_line(), Some("type a version first"));
+        for key in "v1.4.2".chars() {
+            c.on_key(ch(key));
+        }
+        c.on_key(press(KeyCode::Enter));
+        assert!(c.status_line().unwrap().contains("runs v1.4.2 already"));
+        // Letters bound elsewhere (n, q, v, y) are typed here.
+        c.on_key(press(KeyCode::Backspace));
+        for key in "9-rc.nqvy".chars() {
+            c.on_key(ch(key));
+        }
+        c.on_key(press(KeyCode::Enter));
+        assert_eq!(c.view(), View::Confirm);
+        let Action::Start(start) = c.on_key(ch('y')) else {
+            panic!("y did not start a release");
+        };
+        assert_eq!(start.version, "v1.4.9-rc.nqvy");
+
+        c.on_key(ch('n'));
+        c.on_key(ch('x'));
+        c.on_key(press(KeyCode::Esc));
+        assert_eq!(c.overlay, None);
+        assert!(
+            c.status_line()
+                .unwrap()
+                .contains("no release of dev/cart started")
+        );
+    }
+
+    #[test]
+    fn a_deployed_version_read_from_the_cluster_becomes_the_stable_one() {
+        let mut c = cockpit(false);
+        c.on_deployed(&target("prod"), "v1.3.0".into());
+        assert_eq!(
+            c.service_info(&target("prod")).unwrap().stable_version,
+            "v1.3.0"
         );
     }
 

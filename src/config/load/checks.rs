@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::config::checks::{
-    CheckKind, CheckSpec, DiskProbe, HostPort, HttpProbe, Preflight, Probe, Scope, StatusMatch,
-    TlsProbe, defaults as check_defaults,
+    CheckKind, CheckSpec, DiskProbe, HostPort, HttpProbe, Preflight, Probe, QuotaProbe, Scope,
+    StatusMatch, TlsProbe, defaults as check_defaults,
 };
 
 /// Keys every check takes, whatever its type.
@@ -17,6 +17,7 @@ fn type_keys(kind: CheckKind) -> &'static [&'static str] {
         CheckKind::Env => &["names"],
         CheckKind::Command => &["run"],
         CheckKind::Disk => &["path", "warn_free_pct", "fail_free_pct"],
+        CheckKind::Quota => &["kubeconfig", "context", "namespace", "warn_pct", "fail_pct"],
     }
 }
 
@@ -131,6 +132,7 @@ impl Walker<'_, '_> {
             CheckKind::Env => self.env_probe(table, span),
             CheckKind::Command => self.command_probe(table, span),
             CheckKind::Disk => self.disk_probe(table, span),
+            CheckKind::Quota => self.quota_probe(table, span),
         }?;
         Some(CheckSpec {
             name: name?.unwrap_or_else(|| probe.default_name()),
@@ -431,22 +433,19 @@ impl Walker<'_, '_> {
                 );
                 None
             });
-        let mut percent = |key: &str, default: f64| match get(table, key) {
-            None => Some(default),
-            Some(v) => as_non_negative(self.errors, key, v).and_then(|pct| {
-                if pct <= 100.0 {
-                    return Some(pct);
-                }
-                self.errors.add_hint(
-                    &v.span(),
-                    format!("`{key}` is {pct}, more than 100"),
-                    "a percentage of the filesystem's size, 0 to 100",
-                );
-                None
-            }),
-        };
-        let warn = percent("warn_free_pct", check_defaults::DISK_WARN_FREE_PCT);
-        let fail = percent("fail_free_pct", check_defaults::DISK_FAIL_FREE_PCT);
+        let hint = "a percentage of the filesystem's size, 0 to 100";
+        let warn = self.percent(
+            table,
+            "warn_free_pct",
+            check_defaults::DISK_WARN_FREE_PCT,
+            hint,
+        );
+        let fail = self.percent(
+            table,
+            "fail_free_pct",
+            check_defaults::DISK_FAIL_FREE_PCT,
+            hint,
+        );
         if let (Some(warn), Some(fail)) = (warn, fail)
             && fail > warn
         {
@@ -460,6 +459,54 @@ impl Walker<'_, '_> {
         }))
     }
 
+    fn quota_probe(&mut self, table: &Table, span: &Span) -> Option<Probe> {
+        let mut optional = |key: &str| match get(table, key) {
+            None => Some(None),
+            Some(v) => as_name(self.errors, key, v).map(Some),
+        };
+        let kubeconfig = optional("kubeconfig");
+        let context = optional("context");
+        let namespace = self
+            .required(
+                table,
+                span,
+                "namespace",
+                "this quota check",
+                "add `namespace = \"shop\"`: the namespace whose ResourceQuotas are read",
+            )
+            .and_then(|v| as_name(self.errors, "namespace", v));
+        let hint = "a percentage of a quota's hard limit, 0 to 100";
+        let warn = self.percent(table, "warn_pct", check_defaults::QUOTA_WARN_PCT, hint);
+        let fail = self.percent(table, "fail_pct", check_defaults::QUOTA_FAIL_PCT, hint);
+        if let (Some(warn), Some(fail)) = (warn, fail)
+            && fail < warn
+        {
+            self.out_of_order(table, "fail_pct", "warn_pct", span);
+            return None;
+        }
+        Some(Probe::Quota(QuotaProbe {
+            kubeconfig: kubeconfig?,
+            context: context?,
+            namespace: namespace?,
+            warn_pct: warn?,
+            fail_pct: fail?,
+        }))
+    }
+
+    /// A percentage threshold, 0 to 100; `default` when not given.
+    fn percent(&mut self, table: &Table, key: &str, default: f64, hint: &str) -> Option<f64> {
+        let Some(v) = get(table, key) else {
+            return Some(default);
+        };
+        let pct = as_non_negative(self.errors, key, v)?;
+        if pct <= 100.0 {
+            return Some(pct);
+        }
+        self.errors
+            .add_hint(&v.span(), format!("`{key}` is {pct}, more than 100"), hint);
+        None
+    }
+
     /// A fail threshold set beyond its warn threshold (either may be inherited from the defaults).
     fn out_of_order(&mut self, table: &Table, fail: &str, warn: &str, span: &Span) {
         let at = get(table, fail)
@@ -468,7 +515,10 @@ impl Walker<'_, '_> {
         self.errors.add_hint(
             &at,
             format!("`{fail}` is beyond `{warn}`: the check would fail before it ever warned"),
-            format!("set `{fail}` below `{warn}` (values not given here are the defaults)"),
+            format!(
+                "`{fail}` must be reached after `{warn}`; change one of them \
+                 (values not given here are the defaults)"
+            ),
         );
     }
 }
@@ -539,7 +589,11 @@ run = ["sh", "-c", "exit 0"]
 [[environments.checks]]
 type = "http"
 url = "http://127.0.0.1:8080/healthz"
-expect_status = [200, "3xx"]"#,
+expect_status = [200, "3xx"]
+[[environments.checks]]
+type = "quota"
+namespace = "shop"
+warn_pct = 70"#,
         );
         let config = load(&text).unwrap_or_else(|e| panic!("{e:?}"));
         let preflight = &config.environments[0].preflight;
@@ -564,6 +618,7 @@ expect_status = [200, "3xx"]"#,
                 "/var/lib",
                 "sh -c exit 0",
                 "http://127.0.0.1:8080/healthz",
+                "quota shop",
                 "WEB_SECRET"
             ]
         );
@@ -589,7 +644,12 @@ expect_status = [200, "3xx"]"#,
             http.expect_status,
             [StatusMatch::Code(200), StatusMatch::Class(3)]
         );
-        assert_eq!(preflight.checks[5].scope, Scope::Service("web".into()));
+        let Probe::Quota(quota) = &preflight.checks[5].probe else {
+            panic!()
+        };
+        assert_eq!((quota.warn_pct, quota.fail_pct), (70.0, 95.0));
+        assert_eq!((&quota.context, &quota.kubeconfig), (&None, &None));
+        assert_eq!(preflight.checks[6].scope, Scope::Service("web".into()));
     }
 
     #[test]
@@ -643,6 +703,20 @@ expect_status = [200, "3xx"]"#,
                 13,
                 "`fail_days` is beyond `warn_days`",
                 "defaults",
+            ),
+            (
+                "[[environments.checks]]\ntype = \"quota\"\nnamespace = \"shop\"\nwarn_pct = 99",
+                6,
+                12,
+                "`fail_pct` is beyond `warn_pct`",
+                "defaults",
+            ),
+            (
+                "[[environments.checks]]\ntype = \"quota\"\nnamspace = \"shop\"",
+                5,
+                1,
+                "unknown key `namspace` in a quota check",
+                "did you mean `namespace`?",
             ),
             (
                 "[[environments.checks]]\ntype = \"disk\"\npath = \"var\"",

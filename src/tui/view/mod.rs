@@ -25,6 +25,7 @@ mod gauge;
 mod header;
 mod help;
 mod too_small;
+mod version_input;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -56,6 +57,7 @@ pub fn render(frame: &mut Frame, cockpit: &Cockpit, theme: &Theme) {
     match &cockpit.overlay {
         Some(Overlay::Help) => help::render(frame, area, theme),
         Some(Overlay::Confirm(c)) => confirm::render(frame, area, c, theme),
+        Some(Overlay::Version(input)) => version_input::render(frame, area, input, theme),
         None => {}
     }
 }

@@ -9,11 +9,20 @@ use crate::config::KubernetesBackend;
 
 /// Builds the client; nothing is sent until the first call.
 pub(super) async fn connect(backend: &KubernetesBackend) -> Result<Client, String> {
+    connect_to(&backend.kubeconfig, &backend.context).await
+}
+
+/// The client of a kubeconfig file and context, each optional (the
+/// `quota` preflight check connects the same way as the backend).
+pub(crate) async fn connect_to(
+    kubeconfig: &Option<String>,
+    context: &Option<String>,
+) -> Result<Client, String> {
     let options = KubeConfigOptions {
-        context: backend.context.clone(),
+        context: context.clone(),
         ..KubeConfigOptions::default()
     };
-    let mut config = match (&backend.kubeconfig, &backend.context) {
+    let mut config = match (kubeconfig, context) {
         (Some(path), _) => {
             let file = Kubeconfig::read_from(path)
                 .map_err(|e| format!("cannot read kubeconfig {path}: {e}"))?;

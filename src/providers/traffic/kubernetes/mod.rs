@@ -9,7 +9,7 @@
 //! and roll Deployments out as `kubectl rollout status` (deployments.rs).
 
 mod calls;
-mod client;
+pub(crate) mod client;
 mod deployments;
 mod gateway;
 mod replica_ratio;
