@@ -8,6 +8,8 @@
 //! `HELMSMAN_E2E_KUBECONFIG` additionally runs a release step against a
 //! real cluster (see the README's "Kubernetes (Gateway API)").
 
+#[path = "kube/api_status.rs"]
+mod api_status;
 #[path = "kube/fake_api.rs"]
 mod fake_api;
 

@@ -3,6 +3,8 @@
 //! generated kubeconfig: pass, warn, fail, no quotas, 403, and
 //! `helmsman validate` showing it.
 
+#[path = "kube/api_status.rs"]
+mod api_status;
 #[path = "kube/quota_api.rs"]
 mod quota_api;
 

@@ -24,6 +24,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::api_status::{json_response, status};
+
 pub const NAMESPACE: &str = "shop";
 
 /// How a faulty request is answered.
@@ -322,25 +324,6 @@ async fn answer(cluster: &Mutex<Cluster>, request: Request<Incoming>) -> Respons
         405,
         "MethodNotAllowed",
         &format!("{method} is not served here"),
-    )
-}
-
-fn json_response(code: u16, body: &Value) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(code)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap()
-}
-
-/// A `Status` object, as the API server answers errors.
-fn status(code: u16, reason: &str, message: &str) -> Response<Full<Bytes>> {
-    json_response(
-        code,
-        &json!({
-            "kind": "Status", "apiVersion": "v1", "metadata": {},
-            "status": "Failure", "message": message, "reason": reason, "code": code
-        }),
     )
 }
 

@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::api_status::{json_response, status};
+
 pub struct QuotaApi {
     task: JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -100,24 +102,6 @@ fn answer(served: &str, quotas: &Quotas, path: &str) -> Response<Full<Bytes>> {
             }),
         ),
     }
-}
-
-fn json_response(code: u16, body: &Value) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(code)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap()
-}
-
-fn status(code: u16, reason: &str, message: &str) -> Response<Full<Bytes>> {
-    json_response(
-        code,
-        &json!({
-            "kind": "Status", "apiVersion": "v1", "metadata": {},
-            "status": "Failure", "message": message, "reason": reason, "code": code
-        }),
-    )
 }
 
 fn kubeconfig_for(url: &str) -> String {
