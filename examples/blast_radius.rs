@@ -549,6 +549,7 @@ impl EngineDriver<'_> {
                 Vec::new()
             },
             flag_percent: None,
+            planned_new: None,
         }
     }
 }

@@ -155,6 +155,7 @@ impl Traffic for MemTraffic {
                 Vec::new()
             },
             flag_percent: None,
+            planned_new: None,
         })
     }
 }

@@ -45,10 +45,10 @@ fn backend(
             route: "checkout".into(),
             stable_service: "checkout-stable".into(),
             canary_service: "checkout-canary".into(),
+            stable_deployment: "checkout-stable".into(),
+            canary_deployment: "checkout-canary".into(),
             canary_replicas: 2,
         },
-        stable_deployment: "checkout-stable".into(),
-        canary_deployment: "checkout-canary".into(),
         container: Some("app".into()),
         image: "registry.example.com/checkout:{version}".into(),
     }
@@ -283,6 +283,8 @@ fn ratio_backend(api: &FakeApi) -> KubernetesBackend {
     KubernetesBackend {
         split: KubernetesSplit::ReplicaRatio {
             service: "checkout".into(),
+            stable_deployment: "checkout-stable".into(),
+            canary_deployment: "checkout-canary".into(),
             replicas: 4,
             min_stable: 1,
         },

@@ -574,6 +574,7 @@ mod tests {
             stable: vec![],
             new,
             flag_percent: None,
+            planned_new: None,
         }
     }
 

@@ -126,6 +126,7 @@ pub fn build(
                     stable_service,
                     canary_service,
                     canary_replicas,
+                    ..
                 } => (
                     *canary_replicas,
                     format!(
@@ -135,6 +136,8 @@ pub fn build(
                 ),
                 KubernetesSplit::ReplicaRatio {
                     service,
+                    stable_deployment,
+                    canary_deployment,
                     replicas,
                     min_stable,
                 } => {
@@ -151,8 +154,8 @@ pub fn build(
                              {} / {}; reachable weights {} % (a step lands on the nearest, \
                              never on 0 %)",
                             k.namespace,
-                            k.stable_deployment,
-                            k.canary_deployment,
+                            stable_deployment,
+                            canary_deployment,
                             reachable.join("/")
                         ),
                     )
@@ -435,6 +438,8 @@ mod tests {
         };
         k.split = KubernetesSplit::ReplicaRatio {
             service: "payments".into(),
+            stable_deployment: "payments-stable".into(),
+            canary_deployment: "payments-canary".into(),
             replicas: 4,
             min_stable: 1,
         };

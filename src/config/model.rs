@@ -107,8 +107,8 @@ pub struct LocalBackend {
     pub error_kind_header: Option<String>,
 }
 
-/// A service running in Kubernetes: a stable and a canary Deployment, each
-/// behind its own Service, weighted by one Gateway API HTTPRoute.
+/// A service running in Kubernetes: where the cluster is, the image of a
+/// version, and the Deployments and Services its traffic kind moves.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KubernetesBackend {
     /// A kubeconfig file; `None`: `$KUBECONFIG`, `~/.kube/config`, or the
@@ -117,10 +117,9 @@ pub struct KubernetesBackend {
     /// A context of the kubeconfig; `None`: its current context.
     pub context: Option<String>,
     pub namespace: String,
-    /// How user traffic is split between the two Deployments.
+    /// How user traffic moves to the new version, with the Deployments
+    /// and Services of that kind.
     pub split: KubernetesSplit,
-    pub stable_deployment: String,
-    pub canary_deployment: String,
     /// The container whose image is the version; `None`: the first.
     pub container: Option<String>,
     /// The image of a version, with `{version}` in it
@@ -137,6 +136,8 @@ pub enum KubernetesSplit {
         route: String,
         stable_service: String,
         canary_service: String,
+        stable_deployment: String,
+        canary_deployment: String,
         /// Replicas of the canary Deployment while a release runs.
         canary_replicas: u32,
     },
@@ -144,6 +145,8 @@ pub enum KubernetesSplit {
     /// is its share of the ready replicas.
     ReplicaRatio {
         service: String,
+        stable_deployment: String,
+        canary_deployment: String,
         /// Replicas of stable and canary together.
         replicas: u32,
         /// Stable replicas never go below this during a release.

@@ -96,6 +96,7 @@ fn kubernetes_lines(out: &mut String, service: &Service, k: &KubernetesBackend) 
             service,
             replicas,
             min_stable,
+            ..
         } => (
             format!("Service {service} (replica ratio)"),
             format!("×{replicas}, stable ≥ {min_stable}"),

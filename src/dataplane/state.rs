@@ -94,6 +94,7 @@ impl Shared {
             stable: instances(&table.stable),
             new: table.new.as_ref().map(instances).unwrap_or_default(),
             flag_percent: None,
+            planned_new: None,
         }
     }
 

@@ -57,6 +57,11 @@ pub struct TrafficState {
     pub new: Vec<Instance>,
     /// Flag rollout percentage, for flag backends.
     pub flag_percent: Option<u8>,
+    /// How many instances the new version will have, for a backend that
+    /// creates them while rolling (a Kubernetes Deployment) rather than
+    /// staging them all in `prepare`; `None`: as many as `new` lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_new: Option<usize>,
 }
 
 /// Moves user traffic between the stable and the new version.

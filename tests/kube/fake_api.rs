@@ -1,8 +1,9 @@
 //! A Kubernetes API server written for the tests: plain HTTP on loopback,
-//! speaking the real REST paths and JSON of the two resources helmsman
-//! uses, namespaced apps/v1 Deployments and gateway.networking.k8s.io/v1
-//! HTTPRoutes (GET and PUT, with resourceVersion: a stale write answers
-//! 409 Conflict as the real one does). A Deployment "rolls out" over two
+//! speaking the real REST paths and JSON of the namespaced resources
+//! helmsman uses: v1 Services and Pods, apps/v1 Deployments and
+//! gateway.networking.k8s.io/v1 HTTPRoutes (GET, LIST with a label
+//! selector, and PUT with resourceVersion: a stale write answers 409
+//! Conflict as the real one does). A Deployment "rolls out" over two
 //! reads: the first after a change shows it in progress, the next done.
 //! Faults can be queued: the next matching requests answer 403, 409 or 500,
 //! or hang. A kubeconfig pointing at it is written beside it; its current
@@ -72,14 +73,24 @@ impl FakeApi {
     /// replicas), the canary at 0 replicas, and an HTTPRoute sending
     /// everything to the stable Service.
     pub async fn start(stable_version: &str) -> FakeApi {
+        FakeApi::start_with(vec![
+            deployment("checkout-stable", stable_version, 3),
+            deployment("checkout-canary", stable_version, 0),
+            route(),
+        ])
+        .await
+    }
+
+    /// A cluster holding `objects` (each with its `kind`).
+    pub async fn start_with(objects: Vec<Value>) -> FakeApi {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let cluster = Arc::new(Mutex::new(Cluster::default()));
         {
             let mut c = cluster.lock().unwrap();
-            c.create(deployment("checkout-stable", stable_version, 3));
-            c.create(deployment("checkout-canary", stable_version, 0));
-            c.create(route());
+            for object in objects {
+                c.create(object);
+            }
         }
         let served = cluster.clone();
         let task = tokio::spawn(async move {
@@ -168,7 +179,10 @@ impl Cluster {
         object["metadata"]["namespace"] = json!(NAMESPACE);
         let plural = match object["kind"].as_str().unwrap() {
             "Deployment" => "deployments",
-            _ => "httproutes",
+            "Service" => "services",
+            "Pod" => "pods",
+            "HTTPRoute" => "httproutes",
+            other => panic!("the fake API does not serve {other}"),
         };
         let name = object["metadata"]["name"].as_str().unwrap().to_string();
         self.objects.insert((plural.to_string(), name), object);
@@ -187,6 +201,27 @@ impl Cluster {
             self.faults.remove(at);
         }
         Some(answer)
+    }
+
+    /// The `plural` objects whose labels match every pair, as a List.
+    fn list(&mut self, plural: &str, selector: &[(String, String)]) -> Value {
+        let items: Vec<Value> = self
+            .objects
+            .iter()
+            .filter(|((p, _), object)| {
+                p == plural
+                    && selector
+                        .iter()
+                        .all(|(k, v)| object["metadata"]["labels"][k] == v.as_str())
+            })
+            .map(|(_, object)| object.clone())
+            .collect();
+        json!({
+            "apiVersion": "v1",
+            "kind": "List",
+            "metadata": { "resourceVersion": self.resource_version.to_string() },
+            "items": items,
+        })
     }
 
     fn read(&mut self, key: &(String, String)) -> Option<Value> {
@@ -248,16 +283,25 @@ async fn answer(cluster: &Mutex<Cluster>, request: Request<Incoming>) -> Respons
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    // /apis/{group}/{version}/namespaces/{ns}/{plural}/{name}
+    // /api/v1/namespaces/{ns}/{plural}[/{name}] (the core group) and
+    // /apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}]
     let (plural, name) = match segments.as_slice() {
         [
+            "api",
+            "v1",
+            "namespaces",
+            NAMESPACE,
+            plural @ ("services" | "pods"),
+            rest @ ..,
+        ]
+        | [
             "apis",
             "apps",
             "v1",
             "namespaces",
             NAMESPACE,
             plural @ "deployments",
-            name,
+            rest @ ..,
         ]
         | [
             "apis",
@@ -266,9 +310,28 @@ async fn answer(cluster: &Mutex<Cluster>, request: Request<Incoming>) -> Respons
             "namespaces",
             NAMESPACE,
             plural @ "httproutes",
-            name,
-        ] => (plural.to_string(), name.to_string()),
+            rest @ ..,
+        ] if rest.len() <= 1 => (plural.to_string(), rest.first().map(|n| n.to_string())),
         _ => return status(404, "NotFound", &format!("no route for {path}")),
+    };
+    let Some(name) = name else {
+        if method != Method::GET {
+            return status(
+                405,
+                "MethodNotAllowed",
+                &format!("{method} on a collection"),
+            );
+        }
+        let selector = label_selector(request.uri().query().unwrap_or(""));
+        let mut c = cluster.lock().unwrap();
+        c.log.push(format!("LIST {plural}"));
+        if let Some(refusal) = c
+            .fault(&method, &plural)
+            .and_then(|a| refusal(a, &plural, "*"))
+        {
+            return refusal;
+        }
+        return json_response(200, &c.list(&plural, &selector));
     };
     let fault = {
         let mut c = cluster.lock().unwrap();
@@ -277,25 +340,11 @@ async fn answer(cluster: &Mutex<Cluster>, request: Request<Incoming>) -> Respons
     };
     match fault {
         Some(Answer::Hang) => std::future::pending().await,
-        Some(Answer::Status(403)) => {
-            let verb = if method == Method::GET {
-                "get"
-            } else {
-                "update"
-            };
-            return status(
-                403,
-                "Forbidden",
-                &format!(
-                    "{plural} \"{name}\" is forbidden: User \"tester\" cannot {verb} resource \
-                     \"{plural}\" in the namespace \"{NAMESPACE}\""
-                ),
-            );
+        Some(answer) => {
+            if let Some(refusal) = refusal(answer, &plural, &name) {
+                return refusal;
+            }
         }
-        Some(Answer::Status(409)) => {
-            return status(409, "Conflict", "the object has been modified");
-        }
-        Some(Answer::Status(code)) => return status(code, "InternalError", "etcdserver: timeout"),
         None => {}
     }
     let key = (plural, name);
@@ -325,6 +374,43 @@ async fn answer(cluster: &Mutex<Cluster>, request: Request<Incoming>) -> Respons
         "MethodNotAllowed",
         &format!("{method} is not served here"),
     )
+}
+
+/// How a queued fault (other than a hang) is answered.
+fn refusal(answer: Answer, plural: &str, name: &str) -> Option<Response<Full<Bytes>>> {
+    match answer {
+        Answer::Hang => None,
+        Answer::Status(403) => Some(status(
+            403,
+            "Forbidden",
+            &format!(
+                "{plural} \"{name}\" is forbidden: User \"tester\" cannot access resource \
+                 \"{plural}\" in the namespace \"{NAMESPACE}\""
+            ),
+        )),
+        Answer::Status(409) => Some(status(409, "Conflict", "the object has been modified")),
+        Answer::Status(code) => Some(status(code, "InternalError", "etcdserver: timeout")),
+    }
+}
+
+/// `labelSelector=a%3Db,c%3Dd` (equality terms only) as pairs.
+fn label_selector(query: &str) -> Vec<(String, String)> {
+    let Some(value) = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("labelSelector="))
+    else {
+        return Vec::new();
+    };
+    let decoded = value
+        .replace("%3D", "=")
+        .replace("%3d", "=")
+        .replace("%2C", ",")
+        .replace("%2c", ",");
+    decoded
+        .split(',')
+        .filter_map(|term| term.split_once('='))
+        .map(|(k, v)| (k.trim_end_matches('=').to_string(), v.to_string()))
+        .collect()
 }
 
 /// A Deployment with a sidecar first, so `container = "app"` matters.

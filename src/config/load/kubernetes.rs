@@ -13,8 +13,6 @@ const COMMON_KEYS: &[&str] = &[
     "context",
     "namespace",
     "traffic",
-    "stable_deployment",
-    "canary_deployment",
     "container",
     "image",
 ];
@@ -27,11 +25,30 @@ const TRAFFIC_KINDS: &[(&str, &[&str])] = &[
             "route",
             "stable_service",
             "canary_service",
+            "stable_deployment",
+            "canary_deployment",
             "canary_replicas",
         ],
     ),
-    ("replica-ratio", &["service", "replicas", "min_stable"]),
+    (
+        "replica-ratio",
+        &[
+            "service",
+            "stable_deployment",
+            "canary_deployment",
+            "replicas",
+            "min_stable",
+        ],
+    ),
 ];
+
+/// The keys only `kind` reads.
+fn keys_of(kind: &str) -> &'static [&'static str] {
+    TRAFFIC_KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(&[], |(_, keys)| keys)
+}
 
 impl Walker<'_, '_> {
     pub(super) fn kubernetes_backend(&mut self, table: &Table, span: &Span) -> Option<Backend> {
@@ -66,16 +83,6 @@ impl Walker<'_, '_> {
             "gateway-api" => self.gateway_api(table, span),
             _ => self.replica_ratio(table, span),
         });
-        let stable_deployment = name(
-            self,
-            "stable_deployment",
-            "add `stable_deployment = \"checkout-stable\"`",
-        );
-        let canary_deployment = name(
-            self,
-            "canary_deployment",
-            "add `canary_deployment = \"checkout-canary\"`",
-        );
         let image = self
             .required(
                 table,
@@ -90,8 +97,6 @@ impl Walker<'_, '_> {
             context: context?,
             namespace: namespace?,
             split: split?,
-            stable_deployment: stable_deployment?,
-            canary_deployment: canary_deployment?,
             container: container?,
             image: image?,
         }))
@@ -111,19 +116,51 @@ impl Walker<'_, '_> {
             return None;
         };
         let mut misplaced = false;
-        for (other, keys) in TRAFFIC_KINDS.iter().filter(|(k, _)| *k != known) {
-            for key in keys.iter() {
-                if let Some(v) = get(table, key) {
-                    misplaced = true;
-                    self.errors.add_hint(
-                        &v.span(),
-                        format!("`{key}` belongs to `traffic = \"{other}\"`, not `{known}`"),
-                        format!("remove `{key}`, or set `traffic = \"{other}\"`"),
-                    );
-                }
-            }
+        let foreign = TRAFFIC_KINDS
+            .iter()
+            .flat_map(|(_, keys)| keys.iter())
+            .filter(|key| !keys_of(known).contains(key));
+        let mut reported: Vec<&str> = Vec::new();
+        for &key in foreign {
+            let Some(v) = get(table, key).filter(|_| !reported.contains(&key)) else {
+                continue;
+            };
+            reported.push(key);
+            misplaced = true;
+            let owners: Vec<String> = TRAFFIC_KINDS
+                .iter()
+                .filter(|(_, keys)| keys.contains(&key))
+                .map(|(kind, _)| format!("`traffic = \"{kind}\"`"))
+                .collect();
+            self.errors.add_hint(
+                &v.span(),
+                format!("`{key}` belongs to {}, not `{known}`", owners.join(" or ")),
+                format!("remove `{key}`, or set {}", owners.join(" or ")),
+            );
         }
         (!misplaced).then_some(known)
+    }
+
+    /// The stable and the canary Deployment of the two canary kinds.
+    fn deployment_pair(
+        &mut self,
+        table: &Table,
+        span: &Span,
+        place: &str,
+    ) -> Option<(String, String)> {
+        let mut name = |key: &str, hint: &str| {
+            self.required(table, span, key, place, hint)
+                .and_then(|v| as_name(self.errors, key, v))
+        };
+        let stable = name(
+            "stable_deployment",
+            "add `stable_deployment = \"checkout-stable\"`: the Deployment serving today",
+        );
+        let canary = name(
+            "canary_deployment",
+            "add `canary_deployment = \"checkout-canary\"`: the Deployment that runs the new version",
+        );
+        Some((stable?, canary?))
     }
 
     fn gateway_api(&mut self, table: &Table, span: &Span) -> Option<KubernetesSplit> {
@@ -156,8 +193,12 @@ impl Walker<'_, '_> {
             )
             .map(|n| n as u32),
         };
+        let deployments = self.deployment_pair(table, span, place);
+        let (stable_deployment, canary_deployment) = deployments?;
         Some(KubernetesSplit::GatewayApi {
             route: route?,
+            stable_deployment,
+            canary_deployment,
             stable_service: stable_service?,
             canary_service: canary_service?,
             canary_replicas: canary_replicas?,
@@ -208,7 +249,9 @@ impl Walker<'_, '_> {
             )
             .map(|n| n as u32),
         };
+        let deployments = self.deployment_pair(table, span, place);
         let (service, replicas, min_stable) = (service?, replicas?, min_stable?);
+        let (stable_deployment, canary_deployment) = deployments?;
         if min_stable >= replicas {
             let at = get(table, "min_stable")
                 .map(|v| v.span())
@@ -224,6 +267,8 @@ impl Walker<'_, '_> {
         }
         Some(KubernetesSplit::ReplicaRatio {
             service,
+            stable_deployment,
+            canary_deployment,
             replicas,
             min_stable,
         })
@@ -406,6 +451,8 @@ p95_seconds = 'p95{version="{version}"}'
             k.split,
             KubernetesSplit::ReplicaRatio {
                 service: "checkout".into(),
+                stable_deployment: "checkout-stable".into(),
+                canary_deployment: "checkout-canary".into(),
                 replicas: 4,
                 min_stable: 1
             }

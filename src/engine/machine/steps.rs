@@ -246,7 +246,7 @@ impl Release {
         let Some(state) = &self.traffic else { return };
         let fleet = Fleet {
             stable: state.stable.len(),
-            new: state.new.len(),
+            new: state.planned_new.unwrap_or(state.new.len()),
         };
         let needs_instances = matches!(
             self.spec.service.strategy,

@@ -105,6 +105,9 @@ struct World {
     flag: u8,
     rotation: (usize, usize),
     staged: bool,
+    /// Like a Kubernetes Deployment: prepare stages nothing, each batch
+    /// creates its new instances, and the state says how many will come.
+    creates_while_rolling: bool,
     unhealthy_new: usize,
     /// The next this many writes fail.
     fail_writes: u32,
@@ -130,6 +133,7 @@ impl World {
             flag: 0,
             rotation: (4, 0),
             staged: false,
+            creates_while_rolling: false,
             unhealthy_new: 0,
             fail_writes: 0,
             disagree_reads: 0,
@@ -146,7 +150,11 @@ impl World {
     }
 
     fn state(&mut self) -> TrafficState {
-        let new_count = if self.staged { self.new_m } else { 0 };
+        let new_count = match (self.creates_while_rolling, self.staged) {
+            (true, _) => self.rotation.1,
+            (false, true) => self.new_m,
+            (false, false) => 0,
+        };
         let mut weight = self.weight;
         if self.disagree_reads > 0 {
             self.disagree_reads -= 1;
@@ -171,6 +179,7 @@ impl World {
                 })
                 .collect(),
             flag_percent: Some(self.flag),
+            planned_new: self.creates_while_rolling.then_some(self.new_m),
         }
     }
 
@@ -545,6 +554,20 @@ fn rolling_replaces_instances_in_health_gated_batches() {
     // Eight batches, each healthy for 10 s.
     assert!(h.elapsed() >= secs(80));
     assert_eq!(h.r.snapshot().steps.len(), 1 + 16 + 1);
+}
+
+#[test]
+fn a_backend_that_creates_instances_while_rolling_plans_from_its_planned_count() {
+    let mut h = Harness::new(rolling());
+    h.world.creates_while_rolling = true;
+    let mut h = h.start();
+    assert_eq!(h.run_to_end(secs(600)), Some(ReleaseResult::Succeeded));
+    let batches = h
+        .traffic_writes()
+        .into_iter()
+        .filter(|e| matches!(e, Effect::SetInstances { .. }))
+        .count();
+    assert_eq!(batches, 8);
 }
 
 #[test]

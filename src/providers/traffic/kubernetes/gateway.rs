@@ -33,6 +33,8 @@ pub(super) struct GatewayTraffic {
     pub route: String,
     pub stable_service: String,
     pub canary_service: String,
+    pub stable_deployment: String,
+    pub canary_deployment: String,
     pub canary_replicas: u32,
     /// The canary share helmsman last wrote to the route; `None` before
     /// its first write (the canary is then expected at 0 %).
@@ -100,7 +102,7 @@ impl Traffic for GatewayTraffic {
 
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;
-        let canary = &self.cluster.backend.canary_deployment;
+        let canary = &self.canary_deployment;
         deployments
             .set(canary, Some(new_version), Some(self.canary_replicas))
             .await?;
@@ -122,19 +124,17 @@ impl Traffic for GatewayTraffic {
 
     async fn finish(&self) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;
-        let canary = deployments
-            .get(&self.cluster.backend.canary_deployment)
-            .await?;
+        let canary = deployments.get(&self.canary_deployment).await?;
         let new_version = deployments
             .image
             .running_version(&canary)
             .map_err(|e| self.cluster.calls.rejected(e))?;
-        let stable = &self.cluster.backend.stable_deployment;
+        let stable = &self.stable_deployment;
         deployments.set(stable, Some(&new_version), None).await?;
         deployments.wait_rolled_out(stable).await?;
         self.write_weight(0, true).await?;
         deployments
-            .set(&self.cluster.backend.canary_deployment, None, Some(0))
+            .set(&self.canary_deployment, None, Some(0))
             .await
     }
 
@@ -143,7 +143,7 @@ impl Traffic for GatewayTraffic {
         self.cluster
             .deployments()
             .await?
-            .set(&self.cluster.backend.canary_deployment, None, Some(0))
+            .set(&self.canary_deployment, None, Some(0))
             .await
     }
 
@@ -161,12 +161,8 @@ impl Traffic for GatewayTraffic {
             .canary_percent(&route)
             .map_err(|e| self.route_problem(e))?;
         let deployments = self.cluster.deployments().await?;
-        let stable = deployments
-            .get(&self.cluster.backend.stable_deployment)
-            .await?;
-        let canary = deployments
-            .get(&self.cluster.backend.canary_deployment)
-            .await?;
+        let stable = deployments.get(&self.stable_deployment).await?;
+        let canary = deployments.get(&self.canary_deployment).await?;
         let stable_version = self.cluster.version_of(&deployments, &stable)?;
         let new_version = self.cluster.canary_version(&deployments, &canary)?;
         Ok(TrafficState {
@@ -176,6 +172,7 @@ impl Traffic for GatewayTraffic {
             stable: instances(&stable, new_weight < 100),
             new: instances(&canary, new_weight > 0),
             flag_percent: None,
+            planned_new: None,
         })
     }
 }

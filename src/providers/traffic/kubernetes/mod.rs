@@ -56,21 +56,29 @@ impl KubernetesTraffic {
                 route,
                 stable_service,
                 canary_service,
+                stable_deployment,
+                canary_deployment,
                 canary_replicas,
             } => Box::new(gateway::GatewayTraffic {
                 cluster,
                 route: route.clone(),
                 stable_service: stable_service.clone(),
                 canary_service: canary_service.clone(),
+                stable_deployment: stable_deployment.clone(),
+                canary_deployment: canary_deployment.clone(),
                 canary_replicas: *canary_replicas,
                 written: Mutex::new(None),
             }),
             KubernetesSplit::ReplicaRatio {
+                stable_deployment,
+                canary_deployment,
                 replicas,
                 min_stable,
                 ..
             } => Box::new(replica_ratio::ReplicaRatioTraffic {
                 cluster,
+                stable_deployment: stable_deployment.clone(),
+                canary_deployment: canary_deployment.clone(),
                 ratio: Ratio {
                     replicas: *replicas,
                     min_stable: *min_stable,

@@ -61,6 +61,8 @@ fn share(part: u32, total: u32) -> u8 {
 
 pub(super) struct ReplicaRatioTraffic {
     pub cluster: Cluster,
+    pub stable_deployment: String,
+    pub canary_deployment: String,
     pub ratio: Ratio,
 }
 
@@ -68,11 +70,10 @@ impl ReplicaRatioTraffic {
     /// Scales to `canary` replicas and stable to the rest, growing first.
     async fn scale(&self, canary: u32) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;
-        let backend = &self.cluster.backend;
-        let now = replicas(&deployments.get(&backend.canary_deployment).await?).desired;
+        let now = replicas(&deployments.get(&self.canary_deployment).await?).desired;
         let mut order = [
-            (&backend.canary_deployment, canary),
-            (&backend.stable_deployment, self.ratio.replicas - canary),
+            (&self.canary_deployment, canary),
+            (&self.stable_deployment, self.ratio.replicas - canary),
         ];
         if canary < now {
             order.reverse();
@@ -97,7 +98,7 @@ impl Traffic for ReplicaRatioTraffic {
 
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;
-        let canary = &self.cluster.backend.canary_deployment;
+        let canary = &self.canary_deployment;
         deployments.set(canary, Some(new_version), Some(0)).await?;
         deployments.wait_rolled_out(canary).await
     }
@@ -116,26 +117,24 @@ impl Traffic for ReplicaRatioTraffic {
 
     async fn finish(&self) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;
-        let backend = &self.cluster.backend;
-        let canary = deployments.get(&backend.canary_deployment).await?;
+        let canary = deployments.get(&self.canary_deployment).await?;
         let new_version = self.cluster.version_of(&deployments, &canary)?;
-        let stable = &backend.stable_deployment;
+        let stable = &self.stable_deployment;
         deployments
             .set(stable, Some(&new_version), Some(self.ratio.replicas))
             .await?;
         deployments.wait_rolled_out(stable).await?;
         deployments
-            .set(&backend.canary_deployment, None, Some(0))
+            .set(&self.canary_deployment, None, Some(0))
             .await
     }
 
     async fn discard(&self) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;
-        let backend = &self.cluster.backend;
         deployments
-            .set(&backend.canary_deployment, None, Some(0))
+            .set(&self.canary_deployment, None, Some(0))
             .await?;
-        let stable = &backend.stable_deployment;
+        let stable = &self.stable_deployment;
         deployments
             .set(stable, None, Some(self.ratio.replicas))
             .await?;
@@ -144,9 +143,8 @@ impl Traffic for ReplicaRatioTraffic {
 
     async fn state(&self) -> Result<TrafficState, ProviderError> {
         let deployments = self.cluster.deployments().await?;
-        let backend = &self.cluster.backend;
-        let stable = deployments.get(&backend.stable_deployment).await?;
-        let canary = deployments.get(&backend.canary_deployment).await?;
+        let stable = deployments.get(&self.stable_deployment).await?;
+        let canary = deployments.get(&self.canary_deployment).await?;
         let (stable_ready, canary_ready) = (replicas(&stable).ready, replicas(&canary).ready);
         let new_weight = share(canary_ready, stable_ready + canary_ready);
         Ok(TrafficState {
@@ -156,6 +154,7 @@ impl Traffic for ReplicaRatioTraffic {
             stable: instances(&stable, true),
             new: instances(&canary, true),
             flag_percent: None,
+            planned_new: None,
         })
     }
 }
