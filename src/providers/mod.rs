@@ -28,6 +28,11 @@ pub enum ProviderError {
     /// result, NaN or an infinity.
     #[error("{provider} has no data: {detail}")]
     NoData { provider: String, detail: String },
+    /// The change was accepted but the backend reports it cannot complete
+    /// (a Deployment past its progress deadline): retrying will not help,
+    /// so the engine rolls back.
+    #[error("{provider} failed: {detail}")]
+    Failed { provider: String, detail: String },
     /// The backend cannot do this at all (e.g. flags on a proxy).
     #[error("{provider} does not support {what}")]
     Unsupported { provider: String, what: String },
