@@ -50,8 +50,13 @@ struct MemTraffic {
     state: Mutex<BackendState>,
     /// The next this many writes fail.
     fail_writes: AtomicU32,
+    /// The next this many writes fail as changes that cannot complete.
+    hopeless_writes: AtomicU32,
     /// The next this many reads claim 25 % still on the new version.
     disagree_reads: AtomicU32,
+    /// Weights above 0 are recorded but never answered (a rollout that
+    /// never ends).
+    hang_weights: AtomicBool,
 }
 
 impl MemTraffic {
@@ -66,6 +71,16 @@ impl MemTraffic {
             return Err(ProviderError::Rejected {
                 provider: "memory backend".into(),
                 detail: "injected failure".into(),
+            });
+        }
+        if self
+            .hopeless_writes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(ProviderError::Failed {
+                provider: "memory backend".into(),
+                detail: "progress deadline exceeded".into(),
             });
         }
         match call {
@@ -109,6 +124,10 @@ impl Traffic for MemTraffic {
     fn describe(&self) -> String {
         "memory backend".into()
     }
+    /// As long as a Kubernetes backend's, whose writes wait for rollouts.
+    fn write_timeout(&self) -> Duration {
+        secs(900)
+    }
     async fn prepare(&self, _new_version: &str) -> Result<(), ProviderError> {
         self.record(Call::Prepare)
     }
@@ -119,6 +138,14 @@ impl Traffic for MemTraffic {
         self.record(Call::Discard)
     }
     async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
+        if new_percent > 0 && self.hang_weights.load(Ordering::SeqCst) {
+            self.state
+                .lock()
+                .unwrap()
+                .calls
+                .push((Instant::now(), Call::Weight(new_percent)));
+            return std::future::pending().await;
+        }
         self.record(Call::Weight(new_percent))
     }
     async fn switch(&self, to_new: bool) -> Result<(), ProviderError> {
@@ -440,6 +467,56 @@ async fn an_operator_rollback_takes_effect_at_once() {
             .unwrap()
             .reason
             .contains("verified: v1 at 100 %")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_does_not_wait_behind_a_write_still_in_flight() {
+    let world = World::new();
+    let mut handle = world.start(steps());
+    wait_for(&mut handle, |s| s.desired_weight == 10).await;
+    world.traffic.hang_weights.store(true, Ordering::SeqCst);
+    let reply = handle.send(command(CommandKind::Advance)).await;
+    assert_eq!(reply, Some(CommandReply::Accepted));
+    tokio::time::sleep(secs(30)).await;
+    assert_eq!(world.traffic.calls().last(), Some(&Call::Weight(50)));
+    let asked = Instant::now();
+    let reply = handle.send(command(CommandKind::Rollback)).await;
+    assert_eq!(reply, Some(CommandReply::Accepted));
+    let result = (&mut handle.task).await.unwrap();
+    assert_eq!(result, ReleaseResult::RolledBack);
+    let reverted = world.traffic.when(&Call::Weight(0)).unwrap();
+    assert!(
+        reverted - asked < Duration::from_millis(100),
+        "the rollback waited {:?} behind the hung write",
+        reverted - asked
+    );
+    assert_eq!(world.traffic.weight(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_the_backend_cannot_complete_rolls_back() {
+    let world = World::new();
+    let mut handle = world.start(steps());
+    wait_for(&mut handle, |s| s.desired_weight == 10).await;
+    world.traffic.hopeless_writes.store(1, Ordering::SeqCst);
+    let reply = handle.send(command(CommandKind::Advance)).await;
+    assert_eq!(reply, Some(CommandReply::Accepted));
+    let result = (&mut handle.task).await.unwrap();
+    assert_eq!(result, ReleaseResult::RolledBack);
+    let calls = world.traffic.calls();
+    assert_eq!(
+        &calls[calls.len() - 3..],
+        &[Call::Weight(50), Call::Weight(0), Call::Discard]
+    );
+    let events = drain(&mut handle.events);
+    let rollback = events.iter().find(|e| e.to == Phase::RollingBack).unwrap();
+    assert!(
+        rollback
+            .reason
+            .contains("memory backend failed: progress deadline exceeded"),
+        "{}",
+        rollback.reason
     );
 }
 

@@ -14,7 +14,9 @@
 //! Reads run in spawned tasks with a timeout and come back through a
 //! channel, so a hanging metrics provider never delays an operator's
 //! rollback. Traffic writes go through a single writer task so they reach
-//! the backend in the order the machine emitted them.
+//! the backend in the order the machine emitted them; when a rollback
+//! starts, the write still in flight (a prepare or a batch waiting for a
+//! rollout) is abandoned, so the rollback never queues behind it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,10 +25,12 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::engine::clock::Clock;
-use crate::engine::machine::{Effect, Input, Release, ReleaseSpec};
-use crate::engine::types::{Command, CommandReply, Event, ReleaseResult, Snapshot};
+use crate::engine::machine::{Effect, Input, Release, ReleaseSpec, WriteError};
+use crate::engine::types::{Command, CommandReply, Event, Phase, ReleaseResult, Snapshot};
 use crate::metrics::Reading;
-use crate::providers::{Check, CheckResult, CheckStatus, Metrics, Traffic, TrafficState};
+use crate::providers::{
+    Check, CheckResult, CheckStatus, Metrics, ProviderError, Traffic, TrafficState,
+};
 
 /// Longest a traffic write may take before it counts as failed (and is
 /// retried by the machine), unless the backend says otherwise.
@@ -106,7 +110,7 @@ pub fn spawn_release(
 enum Feedback {
     Metrics(Result<Reading, String>),
     Traffic(Result<TrafficState, String>),
-    Applied(Result<(), String>),
+    Applied(Result<(), WriteError>),
     SmokeChecks(Vec<CheckResult>),
 }
 
@@ -129,10 +133,22 @@ struct Driver {
     events: broadcast::Sender<Event>,
 }
 
+/// A traffic write on its way to the writer, with the number of rollbacks
+/// started before it was emitted: a write from before the latest rollback
+/// is abandoned.
+struct Write {
+    effect: Effect,
+    rollbacks: u64,
+}
+
 /// The spawned pieces of one running release.
 struct Shell {
     feedback: mpsc::UnboundedSender<Feedback>,
-    writes: mpsc::UnboundedSender<Effect>,
+    writes: mpsc::UnboundedSender<Write>,
+    /// Rollbacks started so far, watched by the writer.
+    rollbacks: watch::Sender<u64>,
+    /// Whether the release was rolling back after the last input.
+    rolling_back: bool,
     reads: JoinSet<()>,
     read_timeout: Duration,
 }
@@ -170,16 +186,20 @@ impl Driver {
     ) -> ReleaseResult {
         let (feedback_tx, mut feedback_rx) = mpsc::unbounded_channel();
         let (writes_tx, writes_rx) = mpsc::unbounded_channel();
+        let (rollbacks_tx, rollbacks_rx) = watch::channel(0);
         let writer = tokio::spawn(run_writer(
             self.providers.traffic.clone(),
             self.release.spec().new_version.clone(),
             writes_rx,
+            rollbacks_rx,
             feedback_tx.clone(),
         ));
         let interval = self.release.spec().service.analysis.interval;
         let mut shell = Shell {
             feedback: feedback_tx,
             writes: writes_tx,
+            rollbacks: rollbacks_tx,
+            rolling_back: false,
             reads: JoinSet::new(),
             read_timeout: interval.clamp(MIN_READ_TIMEOUT, MAX_READ_TIMEOUT),
         };
@@ -245,6 +265,12 @@ impl Driver {
     }
 
     fn execute(&mut self, effects: Vec<Effect>, shell: &mut Shell) {
+        let rolling_back = self.release.snapshot().phase == Phase::RollingBack;
+        if rolling_back && !shell.rolling_back {
+            // Before the rollback's own writes go out.
+            shell.rollbacks.send_modify(|n| *n += 1);
+        }
+        shell.rolling_back = rolling_back;
         for effect in effects {
             match effect {
                 Effect::Emit(event) => {
@@ -267,7 +293,8 @@ impl Driver {
                 | Effect::SetFlag(_)
                 | Effect::Finish
                 | Effect::Discard) => {
-                    let _ = shell.writes.send(effect);
+                    let rollbacks = *shell.rollbacks.borrow();
+                    let _ = shell.writes.send(Write { effect, rollbacks });
                 }
                 Effect::ReadTraffic => {
                     let traffic = self.providers.traffic.clone();
@@ -326,13 +353,22 @@ async fn run_check(check: Arc<dyn Check>, limit: Duration) -> CheckResult {
 /// Executes traffic writes one at a time, in order, and reports each
 /// outcome. It keeps going after the driver has stopped listening, so the
 /// writes already queued (a rollback, a discard) still reach the backend.
+/// A write emitted before the latest rollback started is dropped
+/// mid-flight (its outcome reported as abandoned, which the machine
+/// ignores as superseded): each backend change is one API call, so
+/// dropping the wait between two of them leaves nothing half-written.
 async fn run_writer(
     traffic: Arc<dyn Traffic>,
     new_version: String,
-    mut writes: mpsc::UnboundedReceiver<Effect>,
+    mut writes: mpsc::UnboundedReceiver<Write>,
+    mut rollbacks: watch::Receiver<u64>,
     feedback: mpsc::UnboundedSender<Feedback>,
 ) {
-    while let Some(effect) = writes.recv().await {
+    while let Some(Write {
+        effect,
+        rollbacks: before,
+    }) = writes.recv().await
+    {
         let call = async {
             match &effect {
                 Effect::Prepare => traffic.prepare(&new_version).await,
@@ -347,10 +383,21 @@ async fn run_writer(
             }
         };
         let limit = traffic.write_timeout();
-        let result = match tokio::time::timeout(limit, call).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(_) => Err(timed_out(&traffic.describe(), limit)),
+        let overtaken = rollbacks.wait_for(|started| *started > before);
+        let result = tokio::select! {
+            outcome = tokio::time::timeout(limit, call) => match outcome {
+                Ok(r) => r.map_err(write_error),
+                Err(_) => Err(timed_out(&traffic.describe(), limit).into()),
+            },
+            Ok(_) = overtaken => Err(format!("{} abandoned for the rollback", effect.describe()).into()),
         };
         let _ = feedback.send(Feedback::Applied(result));
+    }
+}
+
+fn write_error(e: ProviderError) -> WriteError {
+    WriteError {
+        hopeless: matches!(e, ProviderError::Failed { .. }),
+        message: e.to_string(),
     }
 }

@@ -63,8 +63,34 @@ pub enum Input {
     Metrics(Result<Reading, String>),
     Traffic(Result<TrafficState, String>),
     /// The outcome of the oldest traffic write not yet reported.
-    Applied(Result<(), String>),
+    Applied(Result<(), WriteError>),
     SmokeChecks(Vec<CheckResult>),
+}
+
+/// Why a traffic write failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteError {
+    pub message: String,
+    /// The backend says the change cannot complete (a Deployment past its
+    /// progress deadline): retrying will not help, so the release rolls
+    /// back (or, before any traffic moved, aborts).
+    pub hopeless: bool,
+}
+
+/// A write that may pass if tried again (timeouts, refusals, outages).
+impl From<String> for WriteError {
+    fn from(message: String) -> Self {
+        WriteError {
+            message,
+            hopeless: false,
+        }
+    }
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 // `Emit` carries a whole event; effects live for one `handle` call in a

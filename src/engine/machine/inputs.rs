@@ -173,7 +173,7 @@ impl Release {
 
     pub(super) fn on_applied(
         &mut self,
-        result: Result<(), String>,
+        result: Result<(), WriteError>,
         now: DateTime<Utc>,
         out: &mut Vec<Effect>,
     ) {
@@ -195,12 +195,18 @@ impl Release {
                     self.require_fresh_reading(out);
                 }
             }
-            Err(e) => {
+            Err(WriteError {
+                message: e,
+                hopeless,
+            }) => {
                 let what = self
                     .last_write
                     .as_ref()
                     .map(Effect::describe)
                     .unwrap_or_else(|| "apply the last change".into());
+                if hopeless && self.give_up_on_write(&what, &e, now, out) {
+                    return;
+                }
                 self.write = WriteState::Failed(e.clone());
                 self.write_error = Some(e.clone());
                 if matches!(self.current(), Some(PlanStep::Prepare))
@@ -220,6 +226,34 @@ impl Release {
                 let reason = format!("could not {what}: {e} — retrying");
                 self.emit_unchanged(now, reason.clone(), Actor::Engine, out);
                 self.snapshot.reason = reason;
+            }
+        }
+    }
+
+    /// A write the backend says cannot complete: before any traffic moved
+    /// the release is aborted, afterwards rolled back. A finishing release
+    /// is past its rollback, so it keeps retrying (loudly) instead.
+    fn give_up_on_write(
+        &mut self,
+        what: &str,
+        e: &str,
+        now: DateTime<Utc>,
+        out: &mut Vec<Effect>,
+    ) -> bool {
+        if !matches!(self.mode, Mode::Running) {
+            return false;
+        }
+        match self.current() {
+            Some(PlanStep::Finish) => false,
+            Some(PlanStep::Prepare) => {
+                let reason = format!("could not prepare {}: {e}", self.spec.new_version);
+                self.abort(now, reason, out);
+                true
+            }
+            _ => {
+                let reason = format!("could not {what}: {e}: rolled back");
+                self.start_rollback(now, reason, Actor::Engine, None, out);
+                true
             }
         }
     }

@@ -111,6 +111,8 @@ struct World {
     unhealthy_new: usize,
     /// The next this many writes fail.
     fail_writes: u32,
+    /// The next this many writes fail as changes that cannot complete.
+    hopeless_writes: u32,
     /// The next this many traffic reads claim 25 % still on the new version.
     disagree_reads: u32,
     metrics_down: bool,
@@ -136,6 +138,7 @@ impl World {
             creates_while_rolling: false,
             unhealthy_new: 0,
             fail_writes: 0,
+            hopeless_writes: 0,
             disagree_reads: 0,
             metrics_down: false,
             new_rps: 10,
@@ -183,11 +186,18 @@ impl World {
         }
     }
 
-    fn write(&mut self, effect: &Effect) -> Result<(), String> {
+    fn write(&mut self, effect: &Effect) -> Result<(), WriteError> {
         self.writes.push(effect.clone());
         if self.fail_writes > 0 {
             self.fail_writes -= 1;
-            return Err("test backend refused: injected failure".into());
+            return Err("test backend refused: injected failure".to_string().into());
+        }
+        if self.hopeless_writes > 0 {
+            self.hopeless_writes -= 1;
+            return Err(WriteError {
+                message: "test backend failed: progress deadline exceeded".into(),
+                hopeless: true,
+            });
         }
         match effect {
             Effect::Prepare => self.staged = true,
@@ -946,6 +956,40 @@ fn a_prepare_that_keeps_failing_aborts_and_retry_starts_again() {
     assert_eq!(h.command(CommandKind::Retry), CommandReply::Accepted);
     assert_eq!(h.r.result(), None);
     assert_eq!(h.run_to_end(secs(3600)), Some(ReleaseResult::Succeeded));
+}
+
+#[test]
+fn a_change_that_cannot_complete_rolls_back_instead_of_retrying() {
+    let mut h = Harness::new(rolling()).start();
+    h.run_for(secs(25));
+    let before = h.world.writes.len();
+    h.world.hopeless_writes = 1;
+    assert_eq!(h.run_to_end(secs(600)), Some(ReleaseResult::RolledBack));
+    let failed = h.world.writes[before].clone();
+    assert!(matches!(failed, Effect::SetInstances { new, .. } if new > 0));
+    assert_eq!(
+        h.world.writes[before + 1],
+        Effect::SetInstances { stable: 4, new: 0 },
+        "no retry of the hopeless batch"
+    );
+    let reason = &h.r.snapshot().reason;
+    assert!(reason.contains("progress deadline exceeded"), "{reason}");
+}
+
+#[test]
+fn a_prepare_that_cannot_complete_aborts_at_once() {
+    let mut h = Harness::new(canary(defaults::canary_steps()));
+    h.world.hopeless_writes = 1;
+    let mut h = h.start();
+    assert_eq!(h.run_to_end(secs(60)), Some(ReleaseResult::Aborted));
+    assert_eq!(h.world.writes, vec![Effect::Prepare, Effect::Discard]);
+    assert!(
+        h.r.snapshot()
+            .reason
+            .contains("could not prepare v2: test backend failed"),
+        "{}",
+        h.r.snapshot().reason
+    );
 }
 
 #[test]

@@ -137,8 +137,12 @@ impl Deployments<'_> {
             let deployment = self.get(name).await?;
             let waiting_for = match rollout_progress(&deployment) {
                 Progress::Done => return Ok(()),
+                // Retrying will not make it progress: the release rolls back.
                 Progress::Failed(why) => {
-                    return Err(self.calls.rejected(format!("deployment {name}: {why}")));
+                    return Err(ProviderError::Failed {
+                        provider: self.calls.provider.clone(),
+                        detail: format!("deployment {name}: {why}"),
+                    });
                 }
                 Progress::Waiting(what) => what,
             };
