@@ -5,6 +5,13 @@
 
 mod support;
 
+#[path = "kube/api_status.rs"]
+mod api_status;
+// Only what the Kubernetes test below uses.
+#[allow(dead_code)]
+#[path = "kube/fake_api.rs"]
+mod fake_api;
+
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -187,4 +194,89 @@ fn a_release_started_in_the_cockpit_runs_and_is_rolled_back_on_quit() {
     let screen = session.wait_for("the shell again", |s| s.contains("EXITED=0"));
     assert!(screen.contains("rolling back before exiting"), "{screen}");
     assert!(screen.contains("dev/payments: rollback"), "{screen}");
+}
+
+/// A Kubernetes service in the cockpit, against the fake API server of
+/// tests/kube: its version is read from the cluster, a new one is typed,
+/// the release prepares the canary in the cluster, and quitting rolls it
+/// back there.
+#[test]
+fn a_kubernetes_release_is_typed_started_and_rolled_back_in_the_cluster() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let api = runtime.block_on(fake_api::FakeApi::start("v1"));
+    let state = tempfile::tempdir().unwrap();
+    let config = state.path().join("helmsman.toml");
+    std::fs::write(&config, kubernetes_config(&api.kubeconfig)).unwrap();
+    let Some(session) = start(
+        "kube",
+        &format!("--config {}", config.display()),
+        state.path(),
+    ) else {
+        return;
+    };
+    session.wait_for("the version read from the cluster", |s| {
+        s.contains("checkout") && s.contains("v1 · no release")
+    });
+
+    session.keys(&["n"]);
+    session.wait_for("the version input", |s| {
+        s.contains("staging/checkout runs v1. Version to release:")
+    });
+    session.keys(&["v", "2", "Enter"]);
+    session.wait_for("the question", |s| {
+        s.contains("Release?") && s.contains("staging/checkout: release v1 → v2 with canary")
+    });
+    session.keys(&["y"]);
+    // Prepared in the cluster: the canary Deployment runs v2 (2 replicas).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.deployment("checkout-canary") != ("registry.example.com/checkout:v2".into(), 2) {
+        assert!(Instant::now() < deadline, "{:?}", api.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // No metrics answer (nothing listens at the Prometheus URL): the
+    // release holds, naming the provider, rather than moving on.
+    session.wait_for("the hold", |s| {
+        s.contains("held: metrics unavailable (Prometheus")
+    });
+
+    session.keys(&["q"]);
+    let screen = session.wait_for("the shell again", |s| s.contains("EXITED=0"));
+    assert!(screen.contains("staging/checkout: rollback"), "{screen}");
+    assert_eq!(api.weights(), (100, 0));
+    assert_eq!(api.deployment("checkout-canary").1, 0);
+    assert_eq!(
+        api.deployment("checkout-stable").0,
+        "registry.example.com/checkout:v1"
+    );
+}
+
+fn kubernetes_config(kubeconfig: &std::path::Path) -> String {
+    format!(
+        r#"[[environments]]
+name = "staging"
+[[environments.services]]
+name = "checkout"
+[environments.services.backend]
+type = "kubernetes"
+kubeconfig = "{}"
+context = "fake"
+namespace = "shop"
+traffic = "gateway-api"
+route = "checkout"
+stable_service = "checkout-stable"
+canary_service = "checkout-canary"
+stable_deployment = "checkout-stable"
+canary_deployment = "checkout-canary"
+canary_replicas = 2
+container = "app"
+image = "registry.example.com/checkout:{{version}}"
+[environments.services.metrics]
+type = "prometheus"
+url = "http://127.0.0.1:1"
+requests = 'sum(http_requests_total{{version="{{version}}"}})'
+errors_by_kind = 'sum by (kind) (http_errors_total{{version="{{version}}"}})'
+p95_seconds = 'p95{{version="{{version}}"}}'
+"#,
+        kubeconfig.display()
+    )
 }
