@@ -302,6 +302,9 @@ pub struct Release {
     promoting: bool,
     metrics_error: Option<String>,
     traffic_error: Option<String>,
+    /// The backend runs a version this release neither replaces nor
+    /// brings: someone else changed it. Holds, like a missing reading.
+    drift: Option<String>,
     /// The last traffic write failed (it is retried; it does not hold).
     write_error: Option<String>,
     observation: Option<Observation>,
@@ -369,6 +372,7 @@ impl Release {
             promoting: false,
             metrics_error: None,
             traffic_error: None,
+            drift: None,
             write_error: None,
             observation: None,
             preview_base: None,
@@ -500,6 +504,7 @@ impl Release {
             .as_ref()
             .map(|e| format!("metrics: {e}"))
             .or_else(|| self.traffic_error.as_ref().map(|e| format!("traffic: {e}")))
+            .or_else(|| self.drift.as_ref().map(|d| format!("traffic: {d}")))
             .or_else(|| self.write_error.as_ref().map(|e| format!("traffic: {e}")));
         // A safety net: the published phase is never stale.
         if matches!(self.mode, Mode::Running)
@@ -544,9 +549,10 @@ impl Release {
         if let Some(e) = &self.metrics_error {
             return Some(format!("metrics unavailable ({e})"));
         }
-        self.traffic_error
-            .as_ref()
-            .map(|e| format!("traffic state unavailable ({e})"))
+        if let Some(e) = &self.traffic_error {
+            return Some(format!("traffic state unavailable ({e})"));
+        }
+        self.drift.clone()
     }
 
     fn can_move(&self) -> bool {

@@ -138,6 +138,7 @@ impl Release {
             }
             Ok(state) => {
                 let recovered = self.traffic_error.take().is_some();
+                self.notice_drift(&state, now, out);
                 self.record_traffic(&state);
                 self.traffic = Some(state);
                 if recovered && matches!(self.mode, Mode::Running) {
@@ -228,6 +229,40 @@ impl Release {
                 self.snapshot.reason = reason;
             }
         }
+    }
+
+    /// Versions read back that this release neither replaces nor brings
+    /// (a canary image someone set to v3 by hand mid-release) hold it with
+    /// both versions named, and it carries on once they are back. A
+    /// rollback is never held: it puts stable back whatever else runs.
+    fn notice_drift(&mut self, state: &TrafficState, now: DateTime<Utc>, out: &mut Vec<Effect>) {
+        if !matches!(self.mode, Mode::Running) || !self.started {
+            return;
+        }
+        let ours = [&self.spec.stable_version, &self.spec.new_version];
+        let foreign = |v: &String| !ours.contains(&v);
+        let drift = match (&state.stable_version, &state.new_version) {
+            (stable, _) if foreign(stable) => Some(format!(
+                "drift: the backend's stable side runs {stable}, not {} — someone else changed it",
+                self.spec.stable_version
+            )),
+            (_, Some(new)) if foreign(new) => Some(format!(
+                "drift: the backend's new side runs {new}, not {} — someone else changed it",
+                self.spec.new_version
+            )),
+            _ => None,
+        };
+        if drift == self.drift {
+            return;
+        }
+        let reason = match &drift {
+            Some(d) => {
+                format!("held: {d}; helmsman will not overwrite it (put it back, or roll back)")
+            }
+            None => "drift gone: the backend runs this release's versions again".to_string(),
+        };
+        self.drift = drift;
+        self.transition(now, reason, Actor::Engine, None, out);
     }
 
     /// A write the backend says cannot complete: before any traffic moved

@@ -108,6 +108,8 @@ struct World {
     /// Like a Kubernetes Deployment: prepare stages nothing, each batch
     /// creates its new instances, and the state says how many will come.
     creates_while_rolling: bool,
+    /// A version someone else put on the new side.
+    foreign_new: Option<String>,
     unhealthy_new: usize,
     /// The next this many writes fail.
     fail_writes: u32,
@@ -136,6 +138,7 @@ impl World {
             rotation: (4, 0),
             staged: false,
             creates_while_rolling: false,
+            foreign_new: None,
             unhealthy_new: 0,
             fail_writes: 0,
             hopeless_writes: 0,
@@ -165,7 +168,10 @@ impl World {
         }
         TrafficState {
             stable_version: "v1".into(),
-            new_version: self.staged.then(|| "v2".into()),
+            new_version: self
+                .foreign_new
+                .clone()
+                .or_else(|| self.staged.then(|| "v2".into())),
             new_weight: weight,
             stable: (0..self.stable_n)
                 .map(|i| Instance {
@@ -990,6 +996,42 @@ fn a_prepare_that_cannot_complete_aborts_at_once() {
         "{}",
         h.r.snapshot().reason
     );
+}
+
+#[test]
+fn a_version_changed_by_someone_else_holds_until_it_is_back() {
+    let mut h = Harness::new(canary(vec![
+        Step::Weight(10),
+        Step::Pause(secs(30)),
+        Step::Weight(50),
+    ]))
+    .start();
+    h.run_for(secs(5));
+    h.world.foreign_new = Some("v3".into());
+    h.run_for(secs(120));
+    assert_eq!(h.r.snapshot().phase, Phase::Paused);
+    assert_eq!(h.world.weight, 10, "held at the step it was on");
+    assert!(
+        h.r.snapshot()
+            .reason
+            .contains("drift: the backend's new side runs v3, not v2"),
+        "{}",
+        h.r.snapshot().reason
+    );
+    h.world.foreign_new = None;
+    assert_eq!(h.run_to_end(secs(600)), Some(ReleaseResult::Succeeded));
+}
+
+#[test]
+fn drift_never_holds_a_rollback() {
+    let mut h = Harness::new(canary(defaults::canary_steps())).start();
+    h.run_for(secs(5));
+    h.world.foreign_new = Some("v3".into());
+    h.run_for(secs(30));
+    assert_eq!(h.r.snapshot().phase, Phase::Paused);
+    assert_eq!(h.command(CommandKind::Rollback), CommandReply::Accepted);
+    assert_eq!(h.run_to_end(secs(60)), Some(ReleaseResult::RolledBack));
+    assert_eq!(h.world.weight, 0);
 }
 
 #[test]
