@@ -111,7 +111,7 @@ pub fn build(
                 new: instances(version),
             };
             let about = format!("local data plane on {} (admin {})", b.listen, b.admin);
-            (b.stable.clone(), fleet, about)
+            (b.stable.clone(), Some(fleet), about)
         }
         // A plan never calls the cluster: the stable version is the last
         // one helmsman released there, and the stable replicas are unknown.
@@ -121,6 +121,24 @@ pub fn build(
                 .unwrap_or("(read from the cluster at release)")
                 .to_string();
             let (new, about) = match &k.split {
+                // The new slot gets as many replicas as the live one, which
+                // only the cluster knows: the plan shows no instance counts.
+                KubernetesSplit::ServiceSelector {
+                    active_service,
+                    preview_service,
+                    blue_deployment,
+                    green_deployment,
+                    selector_label,
+                } => (
+                    None,
+                    format!(
+                        "Kubernetes namespace {}: Service {active_service} selects the live slot \
+                         of {blue_deployment} / {green_deployment} by label `{selector_label}`; \
+                         Service {preview_service} previews the new one (smoke-checked through \
+                         the API server's service proxy)",
+                        k.namespace
+                    ),
+                ),
                 KubernetesSplit::GatewayApi {
                     route,
                     stable_service,
@@ -128,7 +146,7 @@ pub fn build(
                     canary_replicas,
                     ..
                 } => (
-                    *canary_replicas,
+                    Some(*canary_replicas),
                     format!(
                         "Kubernetes namespace {}: HTTPRoute {route} weights {stable_service} / {canary_service}",
                         k.namespace
@@ -148,7 +166,7 @@ pub fn build(
                     let reachable: Vec<String> =
                         ratio.reachable().iter().map(u8::to_string).collect();
                     (
-                        0,
+                        Some(0),
                         format!(
                             "Kubernetes namespace {}: Service {service}, {replicas} replicas split \
                              {} / {}; reachable weights {} % (a step lands on the nearest, \
@@ -161,10 +179,10 @@ pub fn build(
                     )
                 }
             };
-            let fleet = Fleet {
+            let fleet = new.map(|new| Fleet {
                 stable: 0,
                 new: new as usize,
-            };
+            });
             (stable, fleet, about)
         }
     };
@@ -268,17 +286,17 @@ fn replica_ratio(k: &KubernetesBackend) -> Option<Ratio> {
             replicas,
             min_stable,
         }),
-        KubernetesSplit::GatewayApi { .. } => None,
+        KubernetesSplit::GatewayApi { .. } | KubernetesSplit::ServiceSelector { .. } => None,
     }
 }
 
 fn steps_of(
     strategy: &Strategy,
-    fleet: Fleet,
+    fleet: Option<Fleet>,
     new: &str,
     ratio: Option<Ratio>,
 ) -> (Vec<String>, usize, Duration) {
-    let steps = engine_plan(strategy, Some(fleet));
+    let steps = engine_plan(strategy, fleet);
     let words = steps
         .iter()
         .map(|step| match step {

@@ -101,6 +101,19 @@ fn kubernetes_lines(out: &mut String, service: &Service, k: &KubernetesBackend) 
             format!("Service {service} (replica ratio)"),
             format!("×{replicas}, stable ≥ {min_stable}"),
         ),
+        KubernetesSplit::ServiceSelector {
+            active_service,
+            preview_service,
+            blue_deployment,
+            green_deployment,
+            selector_label,
+        } => (
+            format!("Service {active_service} (selector)"),
+            format!(
+                "slots {blue_deployment} / {green_deployment} by `{selector_label}`, \
+                 preview {preview_service}"
+            ),
+        ),
     };
     let _ = writeln!(
         out,
