@@ -510,3 +510,51 @@ async fn the_proxy_check_fails_while_the_preview_selects_no_ready_pod() {
     assert_eq!(down.status, CheckStatus::Fail);
     assert!(down.detail.contains("HTTP 503"), "{}", down.detail);
 }
+
+// ----- the release pipeline ------------------------------------------------
+
+#[test]
+fn the_pipeline_runs_blue_green_on_a_service_selector_and_refuses_a_canary() {
+    use helmsman::pipeline::{ReleaseRequest, StrategyKind, check_request};
+    let text = r#"
+[[environments]]
+name = "prod"
+[[environments.services]]
+name = "checkout"
+strategy = "blue-green"
+[environments.services.backend]
+type = "kubernetes"
+namespace = "shop"
+traffic = "service-selector"
+active_service = "checkout"
+preview_service = "checkout-preview"
+blue_deployment = "checkout-blue"
+green_deployment = "checkout-green"
+image = "registry.example.com/checkout:{version}"
+[environments.services.metrics]
+type = "prometheus"
+url = "http://127.0.0.1:9090"
+requests = 'sum(http_requests_total{version="{version}"})'
+errors_by_kind = 'sum by (kind) (http_errors_total{version="{version}"})'
+p95_seconds = 'p95{version="{version}"}'
+"#;
+    let config = config::parse_str(text, std::path::Path::new("h.toml"), &|_| None).expect("valid");
+    let request = |strategy| ReleaseRequest {
+        service: "checkout".into(),
+        version: "v2".into(),
+        envs: vec!["prod".into()],
+        strategy,
+        actor: alice(),
+    };
+    check_request(&config, &request(None)).unwrap();
+    check_request(&config, &request(Some(StrategyKind::BlueGreen))).unwrap();
+    let e = check_request(&config, &request(Some(StrategyKind::Canary))).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(
+        e.to_string().contains(
+            "its kubernetes traffic `service-selector` cannot run canary releases (they need \
+             `traffic = \"gateway-api\"` or `traffic = \"replica-ratio\"`)"
+        ),
+        "{e}"
+    );
+}

@@ -135,7 +135,8 @@ pub fn build(
                         "Kubernetes namespace {}: Service {active_service} selects the live slot \
                          of {blue_deployment} / {green_deployment} by label `{selector_label}`; \
                          Service {preview_service} previews the new one (smoke-checked through \
-                         the API server's service proxy)",
+                         the API server's service proxy); the old slot goes to 0 replicas after \
+                         the keep-old delay",
                         k.namespace
                     ),
                 ),
@@ -481,6 +482,39 @@ mod tests {
             "{:?}",
             plan.steps
         );
+    }
+
+    #[test]
+    fn a_service_selector_plan_names_the_services_and_the_slots() {
+        let config = example();
+        let mut service = config.service("prod", "payments").unwrap().clone();
+        let crate::config::Backend::Kubernetes(k) = &mut service.backend else {
+            panic!("payments runs in Kubernetes");
+        };
+        k.split = KubernetesSplit::ServiceSelector {
+            active_service: "payments".into(),
+            preview_service: "payments-preview".into(),
+            blue_deployment: "payments-blue".into(),
+            green_deployment: "payments-green".into(),
+            selector_label: "color".into(),
+        };
+        service.strategy = crate::config::defaults::blue_green();
+        let plan = build("prod", &[], &service, "v2", None, &History::in_memory());
+        assert!(
+            plan.backend.contains(
+                "Service payments selects the live slot of payments-blue / payments-green by \
+                 label `color`; Service payments-preview previews the new one"
+            ),
+            "{}",
+            plan.backend
+        );
+        // The new slot's replicas are the live one's, known only at release.
+        assert!(
+            !plan.steps.iter().any(|s| s.starts_with("in rotation")),
+            "{:?}",
+            plan.steps
+        );
+        assert!(plan.steps.iter().any(|s| s == "switch all traffic to v2"));
     }
 
     #[test]

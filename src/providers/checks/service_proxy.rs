@@ -54,7 +54,7 @@ impl ServiceProxyCheck {
         let service = services
             .get(&self.service)
             .await
-            .map_err(|e| self.failed("get", e))?;
+            .map_err(|e| self.failed("services", e))?;
         let port = first_port(&service)
             .ok_or_else(|| format!("Service {}/{} has no ports", self.namespace, self.service))?;
         let uri = format!(
@@ -67,23 +67,19 @@ impl ServiceProxyCheck {
         let answer = client
             .send(request)
             .await
-            .map_err(|e| self.failed("proxy", e))?;
+            .map_err(|e| self.failed("services/proxy", e))?;
         Ok(answer.status().as_u16())
     }
 
     /// A failed call in words: RBAC names the verb and the resource.
-    fn failed(&self, verb: &str, e: kube::Error) -> String {
-        let resource = match verb {
-            "proxy" => "services/proxy",
-            _ => "services",
-        };
+    fn failed(&self, resource: &str, e: kube::Error) -> String {
         match e {
             kube::Error::Api(status) if status.code == 403 => format!(
-                "forbidden: cannot {verb} {resource} in namespace {} (grant it to the user or \
+                "forbidden: cannot get {resource} in namespace {} (grant it to the user or \
                  service account helmsman runs as)",
                 self.namespace
             ),
-            e => format!("{verb} {resource} {}: {e}", self.service),
+            e => format!("get {resource} {}: {e}", self.service),
         }
     }
 }
@@ -107,7 +103,12 @@ impl Check for ServiceProxyCheck {
         let started = Instant::now();
         let (status, detail) = match tokio::time::timeout(self.timeout, self.probe()).await {
             Ok(Ok(code)) => {
-                let detail = format!("HTTP {code} in {} ms", started.elapsed().as_millis());
+                let mut detail = format!("HTTP {code} in {} ms", started.elapsed().as_millis());
+                if code == 403 {
+                    // The proxy passes the pod's answer through, so a 403
+                    // may be the application's or the API server's.
+                    detail.push_str(" (the pod's answer, or RBAC lacks get on services/proxy)");
+                }
                 match code {
                     200..=299 => (CheckStatus::Pass, detail),
                     _ => (CheckStatus::Fail, detail),
