@@ -395,6 +395,28 @@ async fn a_switch_back_scales_the_old_slot_up_before_moving_users() {
 }
 
 #[tokio::test]
+async fn a_discard_never_leaves_users_on_the_discarded_slot() {
+    let api = cluster().await;
+    let traffic = traffic_for(&api);
+    traffic.prepare("v2").await.unwrap();
+    traffic.switch(true).await.unwrap();
+    traffic.set_instances(0, 3).await.unwrap();
+    // Discarded while users are on green and blue is at zero: blue comes
+    // back first, users follow, and only then green goes.
+    traffic.discard().await.unwrap();
+    assert_eq!(selects(&api, "checkout"), "blue");
+    assert_eq!(api.deployment("checkout-blue"), (format!("{IMAGE}v1"), 3));
+    assert_eq!(api.deployment("checkout-green").1, 0);
+    let log = api.log();
+    let blue_up = last_position(&log, "PUT deployments/checkout-blue");
+    let moved = last_position(&log, "PUT services/checkout");
+    let green_down = last_position(&log, "PUT deployments/checkout-green");
+    assert!(blue_up < moved && moved < green_down, "{log:#?}");
+    let state = traffic.state().await.unwrap();
+    assert_eq!((state.new_weight, state.new_version), (0, None));
+}
+
+#[tokio::test]
 async fn a_forbidden_service_call_names_the_verb_and_the_resource() {
     let api = cluster().await;
     let traffic = traffic_for(&api);
