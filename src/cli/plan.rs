@@ -111,7 +111,7 @@ pub fn build(
                 new: instances(version),
             };
             let about = format!("local data plane on {} (admin {})", b.listen, b.admin);
-            (b.stable.clone(), fleet, about)
+            (b.stable.clone(), Some(fleet), about)
         }
         // A plan never calls the cluster: the stable version is the last
         // one helmsman released there, and the stable replicas are unknown.
@@ -121,6 +121,25 @@ pub fn build(
                 .unwrap_or("(read from the cluster at release)")
                 .to_string();
             let (new, about) = match &k.split {
+                // The new slot gets as many replicas as the live one, which
+                // only the cluster knows: the plan shows no instance counts.
+                KubernetesSplit::ServiceSelector {
+                    active_service,
+                    preview_service,
+                    blue_deployment,
+                    green_deployment,
+                    selector_label,
+                } => (
+                    None,
+                    format!(
+                        "Kubernetes namespace {}: Service {active_service} selects the live slot \
+                         of {blue_deployment} / {green_deployment} by label `{selector_label}`; \
+                         Service {preview_service} previews the new one (smoke-checked through \
+                         the API server's service proxy); the old slot goes to 0 replicas after \
+                         the keep-old delay",
+                        k.namespace
+                    ),
+                ),
                 KubernetesSplit::GatewayApi {
                     route,
                     stable_service,
@@ -128,7 +147,7 @@ pub fn build(
                     canary_replicas,
                     ..
                 } => (
-                    *canary_replicas,
+                    Some(*canary_replicas),
                     format!(
                         "Kubernetes namespace {}: HTTPRoute {route} weights {stable_service} / {canary_service}",
                         k.namespace
@@ -148,7 +167,7 @@ pub fn build(
                     let reachable: Vec<String> =
                         ratio.reachable().iter().map(u8::to_string).collect();
                     (
-                        0,
+                        Some(0),
                         format!(
                             "Kubernetes namespace {}: Service {service}, {replicas} replicas split \
                              {} / {}; reachable weights {} % (a step lands on the nearest, \
@@ -161,10 +180,10 @@ pub fn build(
                     )
                 }
             };
-            let fleet = Fleet {
+            let fleet = new.map(|new| Fleet {
                 stable: 0,
                 new: new as usize,
-            };
+            });
             (stable, fleet, about)
         }
     };
@@ -268,17 +287,17 @@ fn replica_ratio(k: &KubernetesBackend) -> Option<Ratio> {
             replicas,
             min_stable,
         }),
-        KubernetesSplit::GatewayApi { .. } => None,
+        KubernetesSplit::GatewayApi { .. } | KubernetesSplit::ServiceSelector { .. } => None,
     }
 }
 
 fn steps_of(
     strategy: &Strategy,
-    fleet: Fleet,
+    fleet: Option<Fleet>,
     new: &str,
     ratio: Option<Ratio>,
 ) -> (Vec<String>, usize, Duration) {
-    let steps = engine_plan(strategy, Some(fleet));
+    let steps = engine_plan(strategy, fleet);
     let words = steps
         .iter()
         .map(|step| match step {
@@ -463,6 +482,39 @@ mod tests {
             "{:?}",
             plan.steps
         );
+    }
+
+    #[test]
+    fn a_service_selector_plan_names_the_services_and_the_slots() {
+        let config = example();
+        let mut service = config.service("prod", "payments").unwrap().clone();
+        let crate::config::Backend::Kubernetes(k) = &mut service.backend else {
+            panic!("payments runs in Kubernetes");
+        };
+        k.split = KubernetesSplit::ServiceSelector {
+            active_service: "payments".into(),
+            preview_service: "payments-preview".into(),
+            blue_deployment: "payments-blue".into(),
+            green_deployment: "payments-green".into(),
+            selector_label: "color".into(),
+        };
+        service.strategy = crate::config::defaults::blue_green();
+        let plan = build("prod", &[], &service, "v2", None, &History::in_memory());
+        assert!(
+            plan.backend.contains(
+                "Service payments selects the live slot of payments-blue / payments-green by \
+                 label `color`; Service payments-preview previews the new one"
+            ),
+            "{}",
+            plan.backend
+        );
+        // The new slot's replicas are the live one's, known only at release.
+        assert!(
+            !plan.steps.iter().any(|s| s.starts_with("in rotation")),
+            "{:?}",
+            plan.steps
+        );
+        assert!(plan.steps.iter().any(|s| s == "switch all traffic to v2"));
     }
 
     #[test]

@@ -152,6 +152,49 @@ pub enum KubernetesSplit {
         /// Stable replicas never go below this during a release.
         min_stable: u32,
     },
+    /// Blue-green: two Deployments (slots) whose pod templates carry
+    /// `selector_label: <slot>`; the active Service's selector names the
+    /// live slot, the preview Service's the one being validated.
+    ServiceSelector {
+        active_service: String,
+        preview_service: String,
+        blue_deployment: String,
+        green_deployment: String,
+        /// The pod label both Services select a slot by ("slot").
+        selector_label: String,
+    },
+}
+
+/// Each Kubernetes traffic kind and the strategy it releases with.
+pub const KUBERNETES_PAIRINGS: &[(&str, &str)] = &[
+    ("gateway-api", "canary"),
+    ("replica-ratio", "canary"),
+    ("service-selector", "blue-green"),
+];
+
+impl KubernetesSplit {
+    /// The `traffic = "…"` name of this kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KubernetesSplit::GatewayApi { .. } => "gateway-api",
+            KubernetesSplit::ReplicaRatio { .. } => "replica-ratio",
+            KubernetesSplit::ServiceSelector { .. } => "service-selector",
+        }
+    }
+
+    /// Whether this kind can run a release of `strategy`.
+    pub fn runs(&self, strategy: &Strategy) -> bool {
+        KUBERNETES_PAIRINGS.contains(&(self.kind(), strategy.name()))
+    }
+}
+
+/// The traffic kinds that run `strategy` ("blue-green"), as `traffic = "…"`.
+pub fn kubernetes_kinds_for(strategy: &str) -> Vec<String> {
+    KUBERNETES_PAIRINGS
+        .iter()
+        .filter(|(_, s)| *s == strategy)
+        .map(|(kind, _)| format!("`traffic = \"{kind}\"`"))
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

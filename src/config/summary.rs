@@ -101,6 +101,20 @@ fn kubernetes_lines(out: &mut String, service: &Service, k: &KubernetesBackend) 
             format!("Service {service} (replica ratio)"),
             format!("×{replicas}, stable ≥ {min_stable}"),
         ),
+        KubernetesSplit::ServiceSelector {
+            active_service,
+            preview_service,
+            blue_deployment,
+            green_deployment,
+            selector_label,
+        } => (
+            format!("Service {active_service} (selector)"),
+            // Its own line: beside a long image it would not fit.
+            format!(
+                "\n{DETAIL_INDENT}slots {blue_deployment}/{green_deployment} by \
+                 `{selector_label}`, preview {preview_service}"
+            ),
+        ),
     };
     let _ = writeln!(
         out,
@@ -109,7 +123,8 @@ fn kubernetes_lines(out: &mut String, service: &Service, k: &KubernetesBackend) 
         service.strategy.name(),
         k.namespace,
     );
-    let _ = writeln!(out, "{DETAIL_INDENT}image {} · {sizes}", k.image);
+    let separator = if sizes.starts_with('\n') { "" } else { " · " };
+    let _ = writeln!(out, "{DETAIL_INDENT}image {}{separator}{sizes}", k.image);
 }
 
 fn local_lines(out: &mut String, service: &Service, local: &LocalBackend) {
@@ -241,6 +256,49 @@ requires = ["dev"]
              \x20     metrics: the data plane's own counters\n\
              \x20     5% → pause 1m → 25% → analysis 2m → 50% → pause 2m → 100%\n\
              prod (requires dev)\n  (no services)\n"
+        );
+    }
+
+    #[test]
+    fn a_service_selector_names_its_services_slots_and_label() {
+        let text = r#"
+[[environments]]
+name = "prod"
+[[environments.services]]
+name = "checkout"
+strategy = "blue-green"
+[environments.services.backend]
+type = "kubernetes"
+context = "prod-eu"
+namespace = "shop"
+traffic = "service-selector"
+active_service = "checkout"
+preview_service = "checkout-preview"
+blue_deployment = "checkout-blue"
+green_deployment = "checkout-green"
+selector_label = "color"
+image = "registry.example.com/checkout:{version}"
+[environments.services.metrics]
+type = "prometheus"
+url = "http://127.0.0.1:9090"
+requests = 'sum(http_requests_total{version="{version}"})'
+errors_by_kind = 'sum by (kind) (http_errors_total{version="{version}"})'
+p95_seconds = 'p95{version="{version}"}'
+"#;
+        let config = crate::config::parse_str(text, Path::new("h.toml"), &|_| None).expect("valid");
+        let text = summary(&config);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[2],
+            "  checkout  blue-green  kubernetes shop, context prod-eu, Service checkout (selector)"
+        );
+        assert_eq!(
+            lines[3],
+            "      image registry.example.com/checkout:{version}"
+        );
+        assert_eq!(
+            lines[4],
+            "      slots checkout-blue/checkout-green by `color`, preview checkout-preview"
         );
     }
 }

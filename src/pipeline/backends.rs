@@ -5,10 +5,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::config::{Backend, MetricsSource, Service, Strategy};
+use crate::config::{Backend, KubernetesSplit, MetricsSource, Service, Strategy};
 use crate::engine::driver::Providers;
 use crate::engine::machine::ReleaseSpec;
 use crate::providers::checks::http::HttpCheck;
+use crate::providers::checks::service_proxy::ServiceProxyCheck;
 use crate::providers::metrics::local::LocalMetrics;
 use crate::providers::metrics::prometheus::PrometheusMetrics;
 use crate::providers::traffic::kubernetes::KubernetesTraffic;
@@ -81,10 +82,28 @@ pub fn providers_for(spec: &ReleaseSpec) -> Providers {
                 smoke_checks,
             }
         }
-        Backend::Kubernetes(b) => Providers {
-            traffic: Arc::new(KubernetesTraffic::new(b)),
-            metrics: metrics_for(spec, None),
-            smoke_checks: Vec::new(),
-        },
+        Backend::Kubernetes(b) => {
+            // The preview Service is smoke-tested through the API server's
+            // service proxy: helmsman rarely runs where a ClusterIP answers.
+            let smoke_checks: Vec<Arc<dyn Check>> = match (&service.strategy, &b.split) {
+                (
+                    Strategy::BlueGreen { smoke_path, .. },
+                    KubernetesSplit::ServiceSelector {
+                        preview_service, ..
+                    },
+                ) => vec![Arc::new(ServiceProxyCheck::new(
+                    b,
+                    preview_service,
+                    smoke_path,
+                    service.health.timeout,
+                ))],
+                _ => Vec::new(),
+            };
+            Providers {
+                traffic: Arc::new(KubernetesTraffic::new(b)),
+                metrics: metrics_for(spec, None),
+                smoke_checks,
+            }
+        }
     }
 }

@@ -144,13 +144,19 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
                 }
             }
             // Any image tag can be released; the Deployment reports a bad one.
-            crate::config::Backend::Kubernetes(_) => {
-                if !matches!(strategy, Strategy::Canary { .. }) {
+            crate::config::Backend::Kubernetes(k) => {
+                if !k.split.runs(&strategy) {
+                    let kinds = crate::config::kubernetes_kinds_for(strategy.name());
+                    let instead = match kinds.as_slice() {
+                        [] => "no Kubernetes traffic kind runs them yet".to_string(),
+                        _ => format!("they need {}", kinds.join(" or ")),
+                    };
                     return Err(PipelineError::Usage(format!(
-                        "{env}/{}: the kubernetes backend runs canary releases (Gateway API \
-                         weights or replica ratio); blue-green and rolling are planned; use \
-                         --strategy canary",
-                        request.service
+                        "{env}/{}: its kubernetes traffic `{}` cannot run {} releases ({instead}); \
+                         drop --strategy to use the configured one",
+                        request.service,
+                        k.split.kind(),
+                        strategy.name()
                     )));
                 }
             }

@@ -6,7 +6,10 @@
 //! Conflict as the real one does). A Deployment "rolls out" over two
 //! reads: the first after a change shows it in progress, the next done.
 //! Faults can be queued: the next matching requests answer 403, 409 or 500,
-//! or hang. A kubeconfig pointing at it is written beside it; its current
+//! or hang. The service proxy (`services/{name}:{port}/proxy/…`) answers
+//! 503 "no endpoints" as the real one does when the Service selects no
+//! ready pod (of a Deployment here), else what the test set for that
+//! Service (200 "ok" by default). A kubeconfig pointing at it is written beside it; its current
 //! context is a broken one, so only the context `fake` works.
 
 use std::collections::BTreeMap;
@@ -53,6 +56,10 @@ struct Cluster {
     faults: Vec<Fault>,
     /// "PUT deployments/checkout-canary", in order, faults included.
     log: Vec<String>,
+    /// Every object written, in order, as (plural, name, object).
+    writes: Vec<(String, String, Value)>,
+    /// What a Service's pods answer through the proxy, by Service name.
+    proxy_status: BTreeMap<String, u16>,
 }
 
 pub struct FakeApi {
@@ -127,6 +134,24 @@ impl FakeApi {
 
     pub fn log(&self) -> Vec<String> {
         self.cluster.lock().unwrap().log.clone()
+    }
+
+    /// The pods behind `service` answer `code` through the proxy.
+    #[allow(dead_code)] // tests/kube_blue_green.rs
+    pub fn proxy_answers(&self, service: &str, code: u16) {
+        let mut c = self.cluster.lock().unwrap();
+        c.proxy_status.insert(service.to_string(), code);
+    }
+
+    /// Every version of `plural`/`name` written through the API, in order.
+    #[allow(dead_code)] // tests/kube_blue_green.rs
+    pub fn writes_of(&self, plural: &str, name: &str) -> Vec<Value> {
+        let c = self.cluster.lock().unwrap();
+        c.writes
+            .iter()
+            .filter(|(p, n, _)| p == plural && n == name)
+            .map(|(_, _, object)| object.clone())
+            .collect()
     }
 
     pub fn get(&self, plural: &str, name: &str) -> Value {
@@ -256,8 +281,65 @@ impl Cluster {
             sent["status"] = current["status"].clone();
             sent["metadata"]["generation"] = json!(generation + i64::from(changed));
         }
+        self.writes
+            .push((key.0.clone(), key.1.clone(), sent.clone()));
         self.objects.insert(key, sent.clone());
         Ok(sent)
+    }
+
+    /// The real proxy forwards to a ready endpoint of the Service: here,
+    /// a Deployment whose pods the selector matches and that has ready
+    /// replicas. `target` is `name:port`, the port by name or number.
+    fn proxy(&mut self, target: &str, path: &str) -> Response<Full<Bytes>> {
+        self.log.push(format!("GET services/{target}/proxy{path}"));
+        let (name, port) = target.split_once(':').unwrap_or((target, ""));
+        let Some(service) = self
+            .objects
+            .get(&("services".to_string(), name.to_string()))
+        else {
+            return status(404, "NotFound", &format!("services \"{name}\" not found"));
+        };
+        let no_endpoints = status(
+            503,
+            "ServiceUnavailable",
+            &format!("no endpoints available for service \"{target}\""),
+        );
+        let ports = service["spec"]["ports"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let port_known = port.is_empty()
+            || ports
+                .iter()
+                .any(|p| p["name"] == port || port.parse::<u64>().ok() == p["port"].as_u64());
+        if !port_known {
+            return no_endpoints;
+        }
+        let selector = service["spec"]["selector"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let ready = self.objects.iter().any(|((plural, _), d)| {
+            plural == "deployments"
+                && !selector.is_empty()
+                && selector
+                    .iter()
+                    .all(|(k, v)| d["spec"]["template"]["metadata"]["labels"][k] == *v)
+                && d["status"]["readyReplicas"].as_i64().unwrap_or(0) > 0
+        });
+        if !ready {
+            return no_endpoints;
+        }
+        let code = self.proxy_status.get(name).copied().unwrap_or(200);
+        Response::builder()
+            .status(code)
+            .header("content-type", "text/plain")
+            .body(Full::new(Bytes::from(if code < 300 {
+                "ok"
+            } else {
+                "unavailable"
+            })))
+            .unwrap()
     }
 }
 
@@ -283,6 +365,24 @@ async fn answer(cluster: &Mutex<Cluster>, request: Request<Incoming>) -> Respons
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // /api/v1/namespaces/{ns}/services/{name}:{port}/proxy/{path…}
+    if let [
+        "api",
+        "v1",
+        "namespaces",
+        NAMESPACE,
+        "services",
+        target,
+        "proxy",
+        ..,
+    ] = segments.as_slice()
+    {
+        if method != Method::GET {
+            return status(405, "MethodNotAllowed", "only GET is proxied here");
+        }
+        let rest = path.split_once("/proxy").map_or("", |(_, rest)| rest);
+        return cluster.lock().unwrap().proxy(target, rest);
+    }
     // /api/v1/namespaces/{ns}/{plural}[/{name}] (the core group) and
     // /apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}]
     let (plural, name) = match segments.as_slice() {
@@ -432,6 +532,32 @@ fn deployment(name: &str, version: &str, replicas: u32) -> Value {
         },
         "status": { "observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas,
                     "readyReplicas": replicas, "availableReplicas": replicas }
+    })
+}
+
+/// A blue-green slot: a Deployment whose pods carry `slot: <slot>`.
+#[allow(dead_code)] // tests/kube_blue_green.rs
+pub fn slot_deployment(name: &str, slot: &str, version: &str, replicas: u32) -> Value {
+    let mut d = deployment(name, version, replicas);
+    d["spec"]["selector"]["matchLabels"]["slot"] = json!(slot);
+    d["spec"]["template"]["metadata"]["labels"]["slot"] = json!(slot);
+    d
+}
+
+/// A ClusterIP Service selecting the `slot` pods of checkout, on a named port.
+#[allow(dead_code)] // tests/kube_blue_green.rs
+pub fn slot_service(name: &str, slot: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": { "name": name, "labels": { "app": "checkout" } },
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": "10.96.0.12",
+            "selector": { "app": "checkout", "slot": slot },
+            "ports": [{ "name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP" }]
+        },
+        "status": { "loadBalancer": {} }
     })
 }
 

@@ -4,7 +4,9 @@
 
 use super::*;
 use crate::config::metrics::MetricsSource;
-use crate::config::model::{KubernetesBackend, KubernetesSplit};
+use crate::config::model::{
+    KUBERNETES_PAIRINGS, KubernetesBackend, KubernetesSplit, kubernetes_kinds_for,
+};
 
 /// Keys every kind of Kubernetes traffic reads.
 const COMMON_KEYS: &[&str] = &[
@@ -38,6 +40,16 @@ const TRAFFIC_KINDS: &[(&str, &[&str])] = &[
             "canary_deployment",
             "replicas",
             "min_stable",
+        ],
+    ),
+    (
+        "service-selector",
+        &[
+            "active_service",
+            "preview_service",
+            "blue_deployment",
+            "green_deployment",
+            "selector_label",
         ],
     ),
 ];
@@ -76,11 +88,13 @@ impl Walker<'_, '_> {
             self,
             "traffic",
             "add `traffic = \"gateway-api\"` (an HTTPRoute's weights split the traffic) or \
-             `traffic = \"replica-ratio\"` (one Service, the replica counts split it)",
+             `traffic = \"replica-ratio\"` (one Service, the replica counts split it), or \
+             `traffic = \"service-selector\"` (blue-green: a Service's selector picks a slot)",
         )
         .and_then(|kind| self.traffic_kind(table, kind))
         .and_then(|kind| match kind {
             "gateway-api" => self.gateway_api(table, span),
+            "service-selector" => self.service_selector(table, span),
             _ => self.replica_ratio(table, span),
         });
         let image = self
@@ -274,6 +288,56 @@ impl Walker<'_, '_> {
         })
     }
 
+    fn service_selector(&mut self, table: &Table, span: &Span) -> Option<KubernetesSplit> {
+        let place =
+            "a kubernetes `[environments.services.backend]` with traffic = \"service-selector\"";
+        let mut name = |key: &str, hint: &str| {
+            self.required(table, span, key, place, hint)
+                .and_then(|v| as_name(self.errors, key, v))
+        };
+        let active_service = name(
+            "active_service",
+            "add `active_service = \"checkout\"`: the Service users hit; helmsman points its \
+             selector at the live slot",
+        );
+        let preview_service = name(
+            "preview_service",
+            "add `preview_service = \"checkout-preview\"`: the Service that selects the new \
+             slot for the smoke checks",
+        );
+        let blue_deployment = name(
+            "blue_deployment",
+            "add `blue_deployment = \"checkout-blue\"`: the Deployment whose pods carry slot: blue",
+        );
+        let green_deployment = name(
+            "green_deployment",
+            "add `green_deployment = \"checkout-green\"`: the Deployment whose pods carry slot: green",
+        );
+        let selector_label = match get(table, "selector_label") {
+            None => Some("slot".to_string()),
+            Some(v) => as_name(self.errors, "selector_label", v),
+        };
+        let (blue_deployment, green_deployment) = (blue_deployment?, green_deployment?);
+        if blue_deployment == green_deployment {
+            let at = get(table, "green_deployment")
+                .map(|v| v.span())
+                .unwrap_or_default();
+            self.errors.add_hint(
+                &at,
+                format!("`green_deployment` is `{green_deployment}`, the same as `blue_deployment`"),
+                "blue-green needs two Deployments: one serves while the other takes the new version",
+            );
+            return None;
+        }
+        Some(KubernetesSplit::ServiceSelector {
+            active_service: active_service?,
+            preview_service: preview_service?,
+            blue_deployment,
+            green_deployment,
+            selector_label: selector_label?,
+        })
+    }
+
     /// An image reference with exactly one `{version}`: the version is read
     /// back from the running image, so it must be recoverable.
     fn image_template(&mut self, value: &Value) -> Option<String> {
@@ -290,26 +354,43 @@ impl Walker<'_, '_> {
     }
 
     /// A Kubernetes service has no helmsman data plane counting its
-    /// requests, so its numbers must come from Prometheus; and only
-    /// canaries (route weights or replica ratio) are implemented yet.
+    /// requests, so its numbers must come from Prometheus; and each traffic
+    /// kind runs one strategy (KUBERNETES_PAIRINGS).
     pub(super) fn check_kubernetes_service(
         &mut self,
+        split: &KubernetesSplit,
         metrics: &MetricsSource,
         metrics_at: &Span,
         strategy: &Strategy,
         strategy_at: &Span,
         who: &str,
     ) {
-        if !matches!(strategy, Strategy::Canary { .. }) {
+        if !split.runs(strategy) {
+            let kind = split.kind();
+            let paired = KUBERNETES_PAIRINGS
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map_or("canary", |(_, s)| s);
+            let kinds = kubernetes_kinds_for(strategy.name());
+            let hint = match kinds.as_slice() {
+                [] => format!(
+                    "use `strategy = \"{paired}\"`: no Kubernetes traffic kind runs {} releases yet",
+                    strategy.name()
+                ),
+                _ => format!(
+                    "for a {} release set {}; or use `strategy = \"{paired}\"`",
+                    strategy.name(),
+                    kinds.join(" or ")
+                ),
+            };
             self.errors.add_hint(
                 strategy_at,
                 format!(
-                    "`{who}` runs in Kubernetes, where only canary releases are supported yet, not {}",
+                    "`{who}` runs in Kubernetes with `traffic = \"{kind}\"`, which runs only \
+                     {paired} releases, not {}",
                     strategy.name()
                 ),
-                "use `strategy = \"canary\"`: the HTTPRoute's weights (gateway-api) or the replica \
-                 counts (replica-ratio) move traffic step by step; blue-green and rolling \
-                 Kubernetes releases are planned",
+                hint,
             );
         }
         if matches!(metrics, MetricsSource::Local) {
@@ -464,6 +545,117 @@ p95_seconds = 'p95{version="{version}"}'
         assert!(errors[0].1.contains("leaves no replica"), "{errors:?}");
         let errors = load(&replica_ratio("service = \"c\"\n")).unwrap_err();
         assert!(errors[0].1.contains("missing key `replicas`"), "{errors:?}");
+    }
+
+    fn service_selector(keys: &str) -> String {
+        SERVICE
+            .replace(
+                "name = \"checkout\"\n",
+                "name = \"checkout\"\nstrategy = \"blue-green\"\n",
+            )
+            .replace("gateway-api", "service-selector")
+            .replace(
+                "route = \"checkout\"\nstable_service = \"checkout-stable\"\ncanary_service = \"checkout-canary\"\nstable_deployment = \"checkout-stable\"\ncanary_deployment = \"checkout-canary\"\n",
+                keys,
+            )
+    }
+
+    const SLOTS: &str = "active_service = \"checkout\"\npreview_service = \"checkout-preview\"\n\
+                         blue_deployment = \"checkout-blue\"\ngreen_deployment = \"checkout-green\"\n";
+
+    #[test]
+    fn a_service_selector_backend_loads_with_its_default_label() {
+        let k = load(&service_selector(SLOTS)).unwrap();
+        assert_eq!(
+            k.split,
+            KubernetesSplit::ServiceSelector {
+                active_service: "checkout".into(),
+                preview_service: "checkout-preview".into(),
+                blue_deployment: "checkout-blue".into(),
+                green_deployment: "checkout-green".into(),
+                selector_label: "slot".into(),
+            }
+        );
+        let k = load(&service_selector(&format!(
+            "{SLOTS}selector_label = \"color\"\n"
+        )))
+        .unwrap();
+        assert!(matches!(
+            k.split,
+            KubernetesSplit::ServiceSelector { ref selector_label, .. } if selector_label == "color"
+        ));
+    }
+
+    #[test]
+    fn a_service_selector_backend_names_its_missing_keys() {
+        let errors = load(&service_selector(
+            &SLOTS.replace("preview_service = \"checkout-preview\"\n", ""),
+        ))
+        .unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, 7);
+        assert!(
+            errors[0].1.contains("missing key `preview_service`"),
+            "{errors:?}"
+        );
+        assert!(errors[0].2.contains("smoke checks"), "{errors:?}");
+
+        let errors = load(&service_selector(
+            &SLOTS.replace("checkout-green", "checkout-blue"),
+        ))
+        .unwrap_err();
+        assert!(
+            errors[0].1.contains("the same as `blue_deployment`"),
+            "{errors:?}"
+        );
+
+        let errors = load(&service_selector(&format!("{SLOTS}canary_replicas = 2\n"))).unwrap_err();
+        assert!(
+            errors[0]
+                .1
+                .contains("`canary_replicas` belongs to `traffic = \"gateway-api\"`"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn each_traffic_kind_runs_its_own_strategy() {
+        // Blue-green on a canary kind: the hint names the kind that runs it.
+        let blue_green = SERVICE.replace(
+            "name = \"checkout\"\n",
+            "name = \"checkout\"\nstrategy = \"blue-green\"\n",
+        );
+        let errors = load(&blue_green).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, 6);
+        assert!(
+            errors[0].1.contains(
+                "`traffic = \"gateway-api\"`, which runs only canary releases, not blue-green"
+            ),
+            "{errors:?}"
+        );
+        assert!(
+            errors[0].2.contains("set `traffic = \"service-selector\"`"),
+            "{errors:?}"
+        );
+
+        // A canary on the blue-green kind: the hint names the canary kinds.
+        let canary = service_selector(SLOTS).replace("strategy = \"blue-green\"\n", "");
+        let errors = load(&canary).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, 4);
+        assert!(
+            errors[0]
+                .1
+                .contains("runs only blue-green releases, not canary"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[0]
+                .2
+                .contains("`traffic = \"gateway-api\"` or `traffic = \"replica-ratio\"`"),
+            "{errors:?}"
+        );
     }
 
     #[test]

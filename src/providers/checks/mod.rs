@@ -1,3 +1,4 @@
 //! Validation checks.
 
 pub mod http;
+pub mod service_proxy;

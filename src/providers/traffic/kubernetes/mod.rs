@@ -3,9 +3,11 @@
 //!
 //! - `gateway-api` (gateway.rs): an HTTPRoute's backendRefs weights;
 //! - `replica-ratio` (replica_ratio.rs): one Service in front of both
-//!   Deployments, the canary's share being its share of the replicas.
+//!   Deployments, the canary's share being its share of the replicas;
+//! - `service-selector` (service_selector.rs): blue-green, the active
+//!   Service's selector picks the blue or the green Deployment.
 //!
-//! Both read, change and write back with the resourceVersion (calls.rs)
+//! All read, change and write back with the resourceVersion (calls.rs)
 //! and roll Deployments out as `kubectl rollout status` (deployments.rs).
 
 mod calls;
@@ -14,6 +16,7 @@ mod deployments;
 mod gateway;
 mod replica_ratio;
 mod route;
+mod service_selector;
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -84,6 +87,22 @@ impl KubernetesTraffic {
                     min_stable: *min_stable,
                 },
             }),
+            KubernetesSplit::ServiceSelector {
+                active_service,
+                preview_service,
+                blue_deployment,
+                green_deployment,
+                selector_label,
+            } => Box::new(service_selector::ServiceSelectorTraffic {
+                cluster,
+                active_service: active_service.clone(),
+                preview_service: preview_service.clone(),
+                blue_deployment: blue_deployment.clone(),
+                green_deployment: green_deployment.clone(),
+                selector_label: selector_label.clone(),
+                old_deployment: Mutex::new(None),
+                written: Mutex::new(None),
+            }),
         };
         Self { split }
     }
@@ -97,6 +116,12 @@ fn describe(backend: &KubernetesBackend) -> String {
         KubernetesSplit::ReplicaRatio { service, .. } => {
             format!(
                 "Kubernetes Service {}/{service} (replica ratio)",
+                backend.namespace
+            )
+        }
+        KubernetesSplit::ServiceSelector { active_service, .. } => {
+            format!(
+                "Kubernetes Service {}/{active_service} (blue-green selector)",
                 backend.namespace
             )
         }
