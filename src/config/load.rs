@@ -511,11 +511,18 @@ impl Walker<'_, '_> {
             None => span.clone(),
         };
         let metrics = self.metrics_source(&metrics, &metrics_at, &who);
-        if let (Some(Backend::Kubernetes(_)), Some(metrics), Some(strategy)) =
+        if let (Some(Backend::Kubernetes(k)), Some(metrics), Some(strategy)) =
             (&backend, &metrics, &strategy)
         {
             let strategy_at = get(table, "strategy").map_or(span.clone(), |v| v.span());
-            self.check_kubernetes_service(metrics, &metrics_at, strategy, &strategy_at, &who);
+            self.check_kubernetes_service(
+                &k.split,
+                metrics,
+                &metrics_at,
+                strategy,
+                &strategy_at,
+                &who,
+            );
         }
         Some(Service {
             name: name?,

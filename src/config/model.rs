@@ -152,6 +152,9 @@ pub enum KubernetesSplit {
         /// Stable replicas never go below this during a release.
         min_stable: u32,
     },
+    /// Kubernetes rolls one Deployment to the new image; helmsman pauses
+    /// it at each of the engine's batches (a rolling release).
+    RollingUpdate { deployment: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-use crate::config::{Config, Service, Strategy};
+use crate::config::{Config, KubernetesSplit, Service, Strategy};
 use crate::engine::clock::TokioClock;
 use crate::engine::driver::{ReleaseHandle, spawn_release};
 use crate::engine::machine::ReleaseSpec;
@@ -144,13 +144,20 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
                 }
             }
             // Any image tag can be released; the Deployment reports a bad one.
-            crate::config::Backend::Kubernetes(_) => {
-                if !matches!(strategy, Strategy::Canary { .. }) {
+            crate::config::Backend::Kubernetes(k) => {
+                // Each traffic kind runs one strategy (the loader's pairing).
+                let runs = match k.split {
+                    KubernetesSplit::GatewayApi { .. } | KubernetesSplit::ReplicaRatio { .. } => {
+                        "canary"
+                    }
+                    KubernetesSplit::RollingUpdate { .. } => "rolling",
+                };
+                if strategy.name() != runs {
                     return Err(PipelineError::Usage(format!(
-                        "{env}/{}: the kubernetes backend runs canary releases (Gateway API \
-                         weights or replica ratio); blue-green and rolling are planned; use \
-                         --strategy canary",
-                        request.service
+                        "{env}/{}: its kubernetes traffic kind runs {runs} releases, not {}; use \
+                         --strategy {runs}",
+                        request.service,
+                        strategy.name()
                     )));
                 }
             }

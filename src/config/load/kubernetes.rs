@@ -40,7 +40,25 @@ const TRAFFIC_KINDS: &[(&str, &[&str])] = &[
             "min_stable",
         ],
     ),
+    ("rolling-update", &["deployment"]),
 ];
+
+/// The one strategy each traffic kind can run: a canary needs a second
+/// Deployment to weigh against, a rolling update replaces pods in place.
+const STRATEGY_OF: &[(&str, &str)] = &[
+    ("gateway-api", "canary"),
+    ("replica-ratio", "canary"),
+    ("rolling-update", "rolling"),
+];
+
+/// The `traffic = "…"` name of a split.
+fn kind_of(split: &KubernetesSplit) -> &'static str {
+    match split {
+        KubernetesSplit::GatewayApi { .. } => "gateway-api",
+        KubernetesSplit::ReplicaRatio { .. } => "replica-ratio",
+        KubernetesSplit::RollingUpdate { .. } => "rolling-update",
+    }
+}
 
 /// The keys only `kind` reads.
 fn keys_of(kind: &str) -> &'static [&'static str] {
@@ -75,12 +93,14 @@ impl Walker<'_, '_> {
         let split = name(
             self,
             "traffic",
-            "add `traffic = \"gateway-api\"` (an HTTPRoute's weights split the traffic) or \
-             `traffic = \"replica-ratio\"` (one Service, the replica counts split it)",
+            "add `traffic = \"gateway-api\"` (an HTTPRoute's weights split the traffic), \
+             `traffic = \"replica-ratio\"` (one Service, the replica counts split it) or \
+             `traffic = \"rolling-update\"` (Kubernetes rolls one Deployment, batch by batch)",
         )
         .and_then(|kind| self.traffic_kind(table, kind))
         .and_then(|kind| match kind {
             "gateway-api" => self.gateway_api(table, span),
+            "rolling-update" => self.rolling_update(table, span),
             _ => self.replica_ratio(table, span),
         });
         let image = self
@@ -274,6 +294,21 @@ impl Walker<'_, '_> {
         })
     }
 
+    fn rolling_update(&mut self, table: &Table, span: &Span) -> Option<KubernetesSplit> {
+        let place =
+            "a kubernetes `[environments.services.backend]` with traffic = \"rolling-update\"";
+        let deployment = self
+            .required(
+                table,
+                span,
+                "deployment",
+                place,
+                "add `deployment = \"checkout\"`: the Deployment Kubernetes rolls to the new image",
+            )
+            .and_then(|v| as_name(self.errors, "deployment", v))?;
+        Some(KubernetesSplit::RollingUpdate { deployment })
+    }
+
     /// An image reference with exactly one `{version}`: the version is read
     /// back from the running image, so it must be recoverable.
     fn image_template(&mut self, value: &Value) -> Option<String> {
@@ -290,26 +325,46 @@ impl Walker<'_, '_> {
     }
 
     /// A Kubernetes service has no helmsman data plane counting its
-    /// requests, so its numbers must come from Prometheus; and only
-    /// canaries (route weights or replica ratio) are implemented yet.
+    /// requests, so its numbers must come from Prometheus; and each traffic
+    /// kind runs one strategy (`STRATEGY_OF`).
     pub(super) fn check_kubernetes_service(
         &mut self,
+        split: &KubernetesSplit,
         metrics: &MetricsSource,
         metrics_at: &Span,
         strategy: &Strategy,
         strategy_at: &Span,
         who: &str,
     ) {
-        if !matches!(strategy, Strategy::Canary { .. }) {
+        let kind = kind_of(split);
+        let runs = STRATEGY_OF
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or("canary", |(_, s)| *s);
+        if strategy.name() != runs {
+            let fits: Vec<String> = STRATEGY_OF
+                .iter()
+                .filter(|(_, s)| *s == strategy.name())
+                .map(|(k, _)| format!("`traffic = \"{k}\"`"))
+                .collect();
+            let hint = match fits.as_slice() {
+                [] => format!(
+                    "use `strategy = \"{runs}\"`: {} releases are not supported in Kubernetes yet",
+                    strategy.name()
+                ),
+                _ => format!(
+                    "use `strategy = \"{runs}\"`, or {} for {} releases",
+                    fits.join(" or "),
+                    strategy.name()
+                ),
+            };
             self.errors.add_hint(
                 strategy_at,
                 format!(
-                    "`{who}` runs in Kubernetes, where only canary releases are supported yet, not {}",
+                    "`{who}` has traffic = \"{kind}\", which runs {runs} releases, not {}",
                     strategy.name()
                 ),
-                "use `strategy = \"canary\"`: the HTTPRoute's weights (gateway-api) or the replica \
-                 counts (replica-ratio) move traffic step by step; blue-green and rolling \
-                 Kubernetes releases are planned",
+                hint,
             );
         }
         if matches!(metrics, MetricsSource::Local) {
@@ -424,7 +479,7 @@ p95_seconds = 'p95{version="{version}"}'
     }
 
     #[test]
-    fn a_kubernetes_service_runs_canaries_only_for_now() {
+    fn a_canary_traffic_kind_refuses_a_rolling_strategy() {
         let rolling = SERVICE.replace(
             "name = \"checkout\"\n",
             "name = \"checkout\"\nstrategy = \"rolling\"\n",
@@ -432,7 +487,91 @@ p95_seconds = 'p95{version="{version}"}'
         let errors = load(&rolling).unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].0, 6);
-        assert!(errors[0].1.contains("only canary"), "{errors:?}");
+        assert!(
+            errors[0]
+                .1
+                .contains("traffic = \"gateway-api\", which runs canary releases, not rolling"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[0]
+                .2
+                .contains("`traffic = \"rolling-update\"` for rolling"),
+            "{errors:?}"
+        );
+    }
+
+    /// The gateway-api keys swapped for `keys`, under `traffic = "rolling-update"`.
+    fn rolling_update(strategy: &str, keys: &str) -> String {
+        SERVICE
+            .replace("gateway-api", "rolling-update")
+            .replace(
+                "name = \"checkout\"\n",
+                &format!("name = \"checkout\"\nstrategy = \"{strategy}\"\n"),
+            )
+            .replace(
+                "route = \"checkout\"\nstable_service = \"checkout-stable\"\ncanary_service = \"checkout-canary\"\nstable_deployment = \"checkout-stable\"\ncanary_deployment = \"checkout-canary\"\n",
+                keys,
+            )
+    }
+
+    #[test]
+    fn a_rolling_update_backend_loads_with_a_rolling_strategy() {
+        let k = load(&rolling_update("rolling", "deployment = \"checkout\"\n")).unwrap();
+        assert_eq!(
+            k.split,
+            KubernetesSplit::RollingUpdate {
+                deployment: "checkout".into()
+            }
+        );
+
+        let errors = load(&rolling_update("rolling", "")).unwrap_err();
+        assert_eq!(errors[0].0, 7);
+        assert!(
+            errors[0].1.contains("missing key `deployment`"),
+            "{errors:?}"
+        );
+        assert!(errors[0].2.contains("the Deployment Kubernetes rolls"));
+
+        let errors = load(&rolling_update(
+            "rolling",
+            "deployment = \"checkout\"\nstable_deployment = \"a\"\n",
+        ))
+        .unwrap_err();
+        assert!(
+            errors[0].1.contains("`stable_deployment` belongs to"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_rolling_update_runs_rolling_releases_only() {
+        let errors = load(&rolling_update("canary", "deployment = \"checkout\"\n")).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, 6);
+        assert!(
+            errors[0]
+                .1
+                .contains("traffic = \"rolling-update\", which runs rolling releases, not canary"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[0]
+                .2
+                .contains("`traffic = \"gateway-api\"` or `traffic = \"replica-ratio\"`"),
+            "{errors:?}"
+        );
+        let flag = rolling_update("feature-flag", "deployment = \"checkout\"\n").replace(
+            "strategy = \"feature-flag\"",
+            "strategy = { kind = \"feature-flag\", flag = \"new-checkout\" }",
+        );
+        let errors = load(&flag).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.2.contains("not supported in Kubernetes yet")),
+            "{errors:?}"
+        );
     }
 
     fn replica_ratio(keys: &str) -> String {

@@ -3,9 +3,11 @@
 //!
 //! - `gateway-api` (gateway.rs): an HTTPRoute's backendRefs weights;
 //! - `replica-ratio` (replica_ratio.rs): one Service in front of both
-//!   Deployments, the canary's share being its share of the replicas.
+//!   Deployments, the canary's share being its share of the replicas;
+//! - `rolling-update` (rolling_update.rs): no canary, one Deployment rolled
+//!   by Kubernetes and paused by helmsman at each batch.
 //!
-//! Both read, change and write back with the resourceVersion (calls.rs)
+//! All read, change and write back with the resourceVersion (calls.rs)
 //! and roll Deployments out as `kubectl rollout status` (deployments.rs).
 
 mod calls;
@@ -13,6 +15,7 @@ pub(crate) mod client;
 mod deployments;
 mod gateway;
 mod replica_ratio;
+mod rolling_update;
 mod route;
 
 use std::sync::Mutex;
@@ -27,8 +30,9 @@ use calls::Calls;
 pub use calls::Patience;
 use deployments::{Deployments, ImageTemplate, replicas};
 pub use replica_ratio::Ratio;
+pub use rolling_update::Pace;
 
-use crate::config::{KubernetesBackend, KubernetesSplit};
+use crate::config::{KubernetesBackend, KubernetesSplit, Strategy};
 use crate::providers::{Instance, ProviderError, Traffic, TrafficState};
 
 /// The backend a service's `traffic` kind selects.
@@ -37,11 +41,16 @@ pub struct KubernetesTraffic {
 }
 
 impl KubernetesTraffic {
-    pub fn new(backend: &KubernetesBackend) -> Self {
-        Self::with_patience(backend, Patience::default())
+    /// `strategy` is the service's: a rolling update moves at its pace.
+    pub fn new(backend: &KubernetesBackend, strategy: &Strategy) -> Self {
+        Self::with_patience(backend, strategy, Patience::default())
     }
 
-    pub fn with_patience(backend: &KubernetesBackend, patience: Patience) -> Self {
+    pub fn with_patience(
+        backend: &KubernetesBackend,
+        strategy: &Strategy,
+        patience: Patience,
+    ) -> Self {
         let cluster = Cluster {
             calls: Calls {
                 provider: describe(backend),
@@ -84,6 +93,24 @@ impl KubernetesTraffic {
                     min_stable: *min_stable,
                 },
             }),
+            KubernetesSplit::RollingUpdate { deployment } => {
+                let pace = match strategy {
+                    Strategy::Rolling {
+                        max_surge,
+                        max_unavailable,
+                        ..
+                    } => Some(Pace {
+                        max_surge: *max_surge,
+                        max_unavailable: *max_unavailable,
+                    }),
+                    _ => None,
+                };
+                Box::new(rolling_update::RollingUpdateTraffic::new(
+                    cluster,
+                    deployment.clone(),
+                    pace,
+                ))
+            }
         };
         Self { split }
     }
@@ -97,6 +124,12 @@ fn describe(backend: &KubernetesBackend) -> String {
         KubernetesSplit::ReplicaRatio { service, .. } => {
             format!(
                 "Kubernetes Service {}/{service} (replica ratio)",
+                backend.namespace
+            )
+        }
+        KubernetesSplit::RollingUpdate { deployment } => {
+            format!(
+                "Kubernetes Deployment {}/{deployment} (rolling update)",
                 backend.namespace
             )
         }
