@@ -10,8 +10,12 @@
 
 #[path = "kube/api_status.rs"]
 mod api_status;
+#[allow(dead_code)] // shared with tests/kube_rolling.rs
 #[path = "kube/fake_api.rs"]
 mod fake_api;
+#[allow(dead_code)] // the pod-by-pod controller is tests/kube_rolling.rs's
+#[path = "kube/fake_controller.rs"]
+mod fake_controller;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
