@@ -18,7 +18,8 @@
 //! - set_instances(_, 0) (the rollback) and discard: the remembered
 //!   template and strategy go back, unpaused, and the rollout back is
 //!   waited for. This always restores, whatever image someone else wrote.
-//! - finish: unpauses if paused and waits until fully rolled out.
+//! - finish: unpauses if paused and waits until fully rolled out (past
+//!   the progress deadline: `Failed`, the engine rolls back).
 //! - state: the Deployment's pods (LIST by its selector) as instances.
 //!
 //! An image that is neither the old nor the new version (someone changed
@@ -114,7 +115,8 @@ impl RollingUpdateTraffic {
     }
 
     /// Follows the rollout until the batch `(stable, new)` has landed, or
-    /// the whole rollout is done (`true`: nothing left to pause).
+    /// the whole rollout is done (`true`: nothing left to pause). The
+    /// progress deadline exceeded is `Failed`: the batch cannot land.
     async fn wait_for_batch(
         &self,
         deployments: &Deployments<'_>,
@@ -296,7 +298,12 @@ impl Traffic for RollingUpdateTraffic {
                 })
                 .await?;
         }
-        deployments.wait_rolled_out(&self.deployment).await
+        // Every replica new and available; past the progress deadline the
+        // release fails (and is rolled back) rather than waiting forever.
+        let desired = deployment.spec.replicas.unwrap_or(1).max(0) as usize;
+        self.wait_for_batch(&deployments, &prepared, 0, desired)
+            .await
+            .map(drop)
     }
 
     async fn discard(&self) -> Result<(), ProviderError> {
