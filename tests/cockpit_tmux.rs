@@ -11,6 +11,9 @@ mod api_status;
 #[allow(dead_code)]
 #[path = "kube/fake_api.rs"]
 mod fake_api;
+#[allow(dead_code)]
+#[path = "kube/fake_controller.rs"]
+mod fake_controller;
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

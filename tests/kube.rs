@@ -10,8 +10,12 @@
 
 #[path = "kube/api_status.rs"]
 mod api_status;
+#[allow(dead_code)] // shared with tests/kube_rolling.rs
 #[path = "kube/fake_api.rs"]
 mod fake_api;
+#[allow(dead_code)] // the pod-by-pod controller is tests/kube_rolling.rs's
+#[path = "kube/fake_controller.rs"]
+mod fake_controller;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -66,10 +70,16 @@ fn patience() -> Patience {
     }
 }
 
+/// The strategy the canary kinds run (its steps do not matter to them).
+fn canary() -> Strategy {
+    Strategy::Canary { steps: Vec::new() }
+}
+
 fn traffic_for(api: &FakeApi) -> KubernetesTraffic {
     let kubeconfig = api.kubeconfig.to_str().unwrap().to_string();
     KubernetesTraffic::with_patience(
         &backend(Some(kubeconfig), Some("fake".into()), NAMESPACE),
+        &canary(),
         patience(),
     )
 }
@@ -130,7 +140,12 @@ async fn release(api: &FakeApi, steps: Vec<Step>) -> ReleaseHandle {
 }
 
 async fn release_on(backend: KubernetesBackend, steps: Vec<Step>) -> ReleaseHandle {
-    let traffic = Arc::new(KubernetesTraffic::with_patience(&backend, patience()));
+    let strategy = Strategy::Canary { steps };
+    let traffic = Arc::new(KubernetesTraffic::with_patience(
+        &backend,
+        &strategy,
+        patience(),
+    ));
     let stable_version = traffic.state().await.unwrap().stable_version;
     assert_eq!(stable_version, "v1");
     let mut analysis = defaults::analysis();
@@ -138,7 +153,7 @@ async fn release_on(backend: KubernetesBackend, steps: Vec<Step>) -> ReleaseHand
     let service = config::Service {
         name: "checkout".into(),
         backend: config::Backend::Kubernetes(backend),
-        strategy: Strategy::Canary { steps },
+        strategy,
         analysis,
         triggers: defaults::triggers(),
         bands: defaults::bands(),
@@ -350,7 +365,7 @@ async fn a_replica_ratio_rollback_scales_the_canary_away_and_stable_back() {
 #[tokio::test]
 async fn a_replica_ratio_grows_before_it_shrinks_and_survives_a_conflict() {
     let api = FakeApi::start("v1").await;
-    let traffic = KubernetesTraffic::with_patience(&ratio_backend(&api), patience());
+    let traffic = KubernetesTraffic::with_patience(&ratio_backend(&api), &canary(), patience());
     traffic.prepare("v2").await.unwrap();
     api.fail(fault(Method::PUT, "deployments", Answer::Status(409), 1));
     traffic.set_weight(25).await.unwrap();
@@ -379,7 +394,7 @@ async fn a_replica_ratio_grows_before_it_shrinks_and_survives_a_conflict() {
 #[tokio::test]
 async fn a_replica_ratio_names_what_rbac_forbids() {
     let api = FakeApi::start("v1").await;
-    let traffic = KubernetesTraffic::with_patience(&ratio_backend(&api), patience());
+    let traffic = KubernetesTraffic::with_patience(&ratio_backend(&api), &canary(), patience());
     api.fail(fault(Method::PUT, "deployments", Answer::Status(403), 1));
     let e = traffic.prepare("v2").await.unwrap_err().to_string();
     assert!(e.contains("cannot update deployments.apps"), "{e}");
@@ -517,8 +532,11 @@ async fn the_kubeconfig_context_is_the_one_configured() {
     let api = FakeApi::start("v1").await;
     let kubeconfig = Some(api.kubeconfig.to_str().unwrap().to_string());
     // The file's current context names a user it does not define.
-    let current =
-        KubernetesTraffic::with_patience(&backend(kubeconfig, None, NAMESPACE), patience());
+    let current = KubernetesTraffic::with_patience(
+        &backend(kubeconfig, None, NAMESPACE),
+        &canary(),
+        patience(),
+    );
     let e = current.state().await.unwrap_err();
     assert!(e.to_string().contains("kubeconfig"), "{e}");
     assert!(api.log().is_empty());
@@ -551,7 +569,7 @@ async fn a_real_cluster_when_asked() {
     {
         *canary_replicas = 1;
     }
-    let traffic = KubernetesTraffic::new(&real);
+    let traffic = KubernetesTraffic::new(&real, &canary());
     let before = traffic.state().await.unwrap();
     assert_eq!(before.new_weight, 0, "start from an idle route");
     traffic.prepare(&version).await.unwrap();

@@ -12,6 +12,9 @@ mod api_status;
 #[allow(dead_code)]
 #[path = "kube/fake_api.rs"]
 mod fake_api;
+#[allow(dead_code)] // the pod-by-pod controller is tests/kube_rolling.rs's
+#[path = "kube/fake_controller.rs"]
+mod fake_controller;
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -77,7 +80,7 @@ fn patience() -> Patience {
 }
 
 fn traffic_for(api: &FakeApi) -> KubernetesTraffic {
-    KubernetesTraffic::with_patience(&backend(api), patience())
+    KubernetesTraffic::with_patience(&backend(api), &defaults::blue_green(), patience())
 }
 
 fn fault(method: Method, plural: &'static str, answer: Answer, times: u32) -> Fault {
@@ -157,7 +160,11 @@ fn alice() -> Actor {
 /// `/healthz`, the old slot kept for `keep_old`.
 async fn release(api: &FakeApi, stable: &str, new: &str, keep_old: Duration) -> ReleaseHandle {
     let backend = backend(api);
-    let traffic = Arc::new(KubernetesTraffic::with_patience(&backend, patience()));
+    let traffic = Arc::new(KubernetesTraffic::with_patience(
+        &backend,
+        &defaults::blue_green(),
+        patience(),
+    ));
     let stable_version = traffic.state().await.unwrap().stable_version;
     assert_eq!(stable_version, stable);
     let mut analysis = defaults::analysis();

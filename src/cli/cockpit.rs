@@ -105,7 +105,7 @@ pub fn read_deployed_in_background(config: &Config, updates: &mpsc::UnboundedSen
             let Backend::Kubernetes(backend) = &service.backend else {
                 continue;
             };
-            let traffic = KubernetesTraffic::new(backend);
+            let traffic = KubernetesTraffic::new(backend, &service.strategy);
             let target = Target {
                 env: env.name.clone(),
                 service: service.name.clone(),

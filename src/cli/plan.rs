@@ -179,6 +179,16 @@ pub fn build(
                         ),
                     )
                 }
+                // The batches come from the Deployment's replicas, which
+                // only the cluster knows.
+                KubernetesSplit::RollingUpdate { deployment } => (
+                    None,
+                    format!(
+                        "Kubernetes namespace {}: Deployment {deployment} rolled by Kubernetes, \
+                         paused by helmsman at each batch",
+                        k.namespace
+                    ),
+                ),
             };
             let fleet = new.map(|new| Fleet {
                 stable: 0,
@@ -191,7 +201,21 @@ pub fn build(
         Backend::Kubernetes(k) => replica_ratio(k),
         Backend::Local(_) => None,
     };
-    let (steps, gates, minimum) = steps_of(&strategy, fleet, version, ratio);
+    let (mut steps, gates, minimum) = steps_of(&strategy, fleet, version, ratio);
+    if let Backend::Kubernetes(KubernetesBackend {
+        split: KubernetesSplit::RollingUpdate { deployment },
+        ..
+    }) = &service.backend
+    {
+        // The batches depend on the replicas, which only the cluster knows.
+        steps.insert(
+            1.min(steps.len()),
+            format!(
+                "batches from {deployment}'s replicas, read at release (Kubernetes may land a \
+                 batch further, by its surge), each healthy before the next"
+            ),
+        );
+    }
     let t = &service.triggers;
     let trigger = |name: &str, trig: &Trigger, unit: &str| {
         if !trig.enabled {
@@ -287,7 +311,9 @@ fn replica_ratio(k: &KubernetesBackend) -> Option<Ratio> {
             replicas,
             min_stable,
         }),
-        KubernetesSplit::GatewayApi { .. } | KubernetesSplit::ServiceSelector { .. } => None,
+        KubernetesSplit::GatewayApi { .. }
+        | KubernetesSplit::ServiceSelector { .. }
+        | KubernetesSplit::RollingUpdate { .. } => None,
     }
 }
 
@@ -479,6 +505,31 @@ mod tests {
                 "set weight 50%",
                 "set weight 100% (lands on 75% with the replica counts)"
             ],
+            "{:?}",
+            plan.steps
+        );
+    }
+
+    #[test]
+    fn a_rolling_update_plan_reads_its_batches_at_release() {
+        let config = example();
+        let mut service = config.service("prod", "payments").unwrap().clone();
+        let crate::config::Backend::Kubernetes(k) = &mut service.backend else {
+            panic!("payments runs in Kubernetes");
+        };
+        k.split = KubernetesSplit::RollingUpdate {
+            deployment: "payments".into(),
+        };
+        service.strategy = crate::config::defaults::rolling();
+        let plan = build("prod", &[], &service, "v2", None, &History::in_memory());
+        assert!(
+            plan.backend
+                .contains("Deployment payments rolled by Kubernetes"),
+            "{}",
+            plan.backend
+        );
+        assert!(
+            plan.steps[1].starts_with("batches from payments's replicas, read at release"),
             "{:?}",
             plan.steps
         );

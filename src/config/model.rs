@@ -163,6 +163,9 @@ pub enum KubernetesSplit {
         /// The pod label both Services select a slot by ("slot").
         selector_label: String,
     },
+    /// Kubernetes rolls one Deployment to the new image; helmsman pauses
+    /// it at each of the engine's batches (a rolling release).
+    RollingUpdate { deployment: String },
 }
 
 /// Each Kubernetes traffic kind and the strategy it releases with.
@@ -170,6 +173,7 @@ pub const KUBERNETES_PAIRINGS: &[(&str, &str)] = &[
     ("gateway-api", "canary"),
     ("replica-ratio", "canary"),
     ("service-selector", "blue-green"),
+    ("rolling-update", "rolling"),
 ];
 
 impl KubernetesSplit {
@@ -179,6 +183,7 @@ impl KubernetesSplit {
             KubernetesSplit::GatewayApi { .. } => "gateway-api",
             KubernetesSplit::ReplicaRatio { .. } => "replica-ratio",
             KubernetesSplit::ServiceSelector { .. } => "service-selector",
+            KubernetesSplit::RollingUpdate { .. } => "rolling-update",
         }
     }
 

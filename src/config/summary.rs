@@ -115,6 +115,10 @@ fn kubernetes_lines(out: &mut String, service: &Service, k: &KubernetesBackend) 
                  `{selector_label}`, preview {preview_service}"
             ),
         ),
+        KubernetesSplit::RollingUpdate { deployment } => (
+            format!("Deployment {deployment} (rolling update)"),
+            "replicas read at release".to_string(),
+        ),
     };
     let _ = writeln!(
         out,
@@ -257,6 +261,39 @@ requires = ["dev"]
              \x20     5% → pause 1m → 25% → analysis 2m → 50% → pause 2m → 100%\n\
              prod (requires dev)\n  (no services)\n"
         );
+    }
+
+    #[test]
+    fn a_rolling_update_names_its_deployment() {
+        let text = r#"
+[[environments]]
+name = "prod"
+[[environments.services]]
+name = "checkout"
+strategy = "rolling"
+[environments.services.backend]
+type = "kubernetes"
+namespace = "shop"
+traffic = "rolling-update"
+deployment = "checkout"
+image = "registry.example.com/checkout:{version}"
+[environments.services.metrics]
+type = "prometheus"
+url = "http://127.0.0.1:9090"
+requests = 'sum(http_requests_total{version="{version}"})'
+errors_by_kind = 'sum by (kind) (http_errors_total{version="{version}"})'
+p95_seconds = 'p95{version="{version}"}'
+"#;
+        let config = crate::config::parse_str(text, Path::new("h.toml"), &|_| None).expect("valid");
+        let text = summary(&config);
+        assert!(
+            text.contains(
+                "checkout  rolling  kubernetes shop, context the current one, Deployment checkout \
+                 (rolling update)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("· replicas read at release"), "{text}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub fn supports_flags(service: &Service) -> bool {
 pub fn traffic_for(service: &Service) -> Arc<dyn Traffic> {
     match &service.backend {
         Backend::Local(b) => Arc::new(LocalTraffic::new(b.admin)),
-        Backend::Kubernetes(b) => Arc::new(KubernetesTraffic::new(b)),
+        Backend::Kubernetes(b) => Arc::new(KubernetesTraffic::new(b, &service.strategy)),
     }
 }
 
@@ -100,7 +100,7 @@ pub fn providers_for(spec: &ReleaseSpec) -> Providers {
                 _ => Vec::new(),
             };
             Providers {
-                traffic: Arc::new(KubernetesTraffic::new(b)),
+                traffic: Arc::new(KubernetesTraffic::new(b, &service.strategy)),
                 metrics: metrics_for(spec, None),
                 smoke_checks,
             }

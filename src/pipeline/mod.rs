@@ -380,3 +380,56 @@ async fn interruption() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const ROLLING_UPDATE: &str = r#"[[environments]]
+name = "prod"
+[[environments.services]]
+name = "checkout"
+strategy = "rolling"
+[environments.services.backend]
+type = "kubernetes"
+namespace = "shop"
+traffic = "rolling-update"
+deployment = "checkout"
+image = "registry.example.com/checkout:{version}"
+[environments.services.metrics]
+type = "prometheus"
+url = "http://127.0.0.1:9090"
+requests = 'sum(http_requests_total{version="{version}"})'
+errors_by_kind = 'sum by (kind) (http_errors_total{version="{version}"})'
+p95_seconds = 'p95{version="{version}"}'
+"#;
+
+    fn request(strategy: Option<StrategyKind>) -> ReleaseRequest {
+        ReleaseRequest {
+            service: "checkout".into(),
+            version: "v2".into(),
+            envs: vec!["prod".into()],
+            strategy,
+            actor: Actor::Operator {
+                user: "alice".into(),
+                origin: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_kubernetes_release_runs_the_strategy_of_its_traffic_kind() {
+        let config =
+            crate::config::parse_str(ROLLING_UPDATE, Path::new("h.toml"), &|_| None).unwrap();
+        assert!(check_request(&config, &request(None)).is_ok());
+        let e = check_request(&config, &request(Some(StrategyKind::Canary))).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .contains("traffic `rolling-update` cannot run canary releases"),
+            "{e}"
+        );
+    }
+}

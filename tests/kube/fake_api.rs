@@ -4,7 +4,9 @@
 //! gateway.networking.k8s.io/v1 HTTPRoutes (GET, LIST with a label
 //! selector, and PUT with resourceVersion: a stale write answers 409
 //! Conflict as the real one does). A Deployment "rolls out" over two
-//! reads: the first after a change shows it in progress, the next done.
+//! reads: the first after a change shows it in progress, the next done;
+//! one started with `start_rolling` is rolled pod by pod instead
+//! (fake_controller.rs).
 //! Faults can be queued: the next matching requests answer 403, 409 or 500,
 //! or hang. The service proxy (`services/{name}:{port}/proxy/…`) answers
 //! 503 "no endpoints" as the real one does when the Service selects no
@@ -29,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::api_status::{json_response, status};
+use crate::fake_controller::Controller;
 
 pub const NAMESPACE: &str = "shop";
 
@@ -60,6 +63,7 @@ struct Cluster {
     writes: Vec<(String, String, Value)>,
     /// What a Service's pods answer through the proxy, by Service name.
     proxy_status: BTreeMap<String, u16>,
+    controller: Controller,
 }
 
 pub struct FakeApi {
@@ -126,6 +130,43 @@ impl FakeApi {
             _dir: dir,
             kubeconfig,
         }
+    }
+
+    /// A cluster with one Deployment `checkout` of `replicas` pods running
+    /// `version`, all Ready, rolled pod by pod (fake_controller.rs).
+    pub async fn start_rolling(version: &str, replicas: u32) -> FakeApi {
+        let mut d = deployment("checkout", version, replicas);
+        d["spec"]["selector"]["matchLabels"] = json!({ "app": "checkout" });
+        d["spec"]["template"]["metadata"]["labels"] = json!({ "app": "checkout" });
+        d["spec"]["strategy"] = json!({ "type": "RollingUpdate",
+            "rollingUpdate": { "maxSurge": "25%", "maxUnavailable": "25%" } });
+        d["spec"]["progressDeadlineSeconds"] = json!(600);
+        d["status"] = json!({});
+        let api = FakeApi::start_with(vec![d]).await;
+        {
+            let mut c = api.cluster.lock().unwrap();
+            c.controller.manage("checkout");
+            // Create the pods, start them, report it all.
+            for _ in 0..4 {
+                c.read(&("deployments".to_string(), "checkout".to_string()));
+            }
+        }
+        api
+    }
+
+    /// Containers with `image` crash-loop from now on: never Ready.
+    pub fn never_ready(&self, image: &str) {
+        self.cluster.lock().unwrap().controller.never_ready(image);
+    }
+
+    /// The pods of the cluster, by name.
+    pub fn pods(&self) -> Vec<Value> {
+        let c = self.cluster.lock().unwrap();
+        c.objects
+            .iter()
+            .filter(|((plural, _), _)| plural == "pods")
+            .map(|(_, pod)| pod.clone())
+            .collect()
     }
 
     pub fn fail(&self, fault: Fault) {
@@ -250,6 +291,12 @@ impl Cluster {
     }
 
     fn read(&mut self, key: &(String, String)) -> Option<Value> {
+        if key.0 == "deployments" && self.controller.manages(&key.1) {
+            self.objects.get(key)?;
+            self.controller
+                .sync(&mut self.objects, &key.1, &mut self.resource_version);
+            return self.objects.get(key).cloned();
+        }
         let object = self.objects.get_mut(key)?;
         if key.0 == "deployments" {
             roll_out(object);

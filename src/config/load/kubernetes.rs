@@ -52,6 +52,7 @@ const TRAFFIC_KINDS: &[(&str, &[&str])] = &[
             "selector_label",
         ],
     ),
+    ("rolling-update", &["deployment"]),
 ];
 
 /// The keys only `kind` reads.
@@ -87,14 +88,16 @@ impl Walker<'_, '_> {
         let split = name(
             self,
             "traffic",
-            "add `traffic = \"gateway-api\"` (an HTTPRoute's weights split the traffic) or \
-             `traffic = \"replica-ratio\"` (one Service, the replica counts split it), or \
-             `traffic = \"service-selector\"` (blue-green: a Service's selector picks a slot)",
+            "add `traffic = \"gateway-api\"` (an HTTPRoute's weights split the traffic), \
+             `traffic = \"replica-ratio\"` (one Service, the replica counts split it), \
+             `traffic = \"service-selector\"` (blue-green: a Service's selector picks a slot) or \
+             `traffic = \"rolling-update\"` (Kubernetes rolls one Deployment, batch by batch)",
         )
         .and_then(|kind| self.traffic_kind(table, kind))
         .and_then(|kind| match kind {
             "gateway-api" => self.gateway_api(table, span),
             "service-selector" => self.service_selector(table, span),
+            "rolling-update" => self.rolling_update(table, span),
             _ => self.replica_ratio(table, span),
         });
         let image = self
@@ -338,6 +341,21 @@ impl Walker<'_, '_> {
         })
     }
 
+    fn rolling_update(&mut self, table: &Table, span: &Span) -> Option<KubernetesSplit> {
+        let place =
+            "a kubernetes `[environments.services.backend]` with traffic = \"rolling-update\"";
+        let deployment = self
+            .required(
+                table,
+                span,
+                "deployment",
+                place,
+                "add `deployment = \"checkout\"`: the Deployment Kubernetes rolls to the new image",
+            )
+            .and_then(|v| as_name(self.errors, "deployment", v))?;
+        Some(KubernetesSplit::RollingUpdate { deployment })
+    }
+
     /// An image reference with exactly one `{version}`: the version is read
     /// back from the running image, so it must be recoverable.
     fn image_template(&mut self, value: &Value) -> Option<String> {
@@ -505,7 +523,7 @@ p95_seconds = 'p95{version="{version}"}'
     }
 
     #[test]
-    fn a_kubernetes_service_runs_canaries_only_for_now() {
+    fn a_canary_traffic_kind_refuses_a_rolling_strategy() {
         let rolling = SERVICE.replace(
             "name = \"checkout\"\n",
             "name = \"checkout\"\nstrategy = \"rolling\"\n",
@@ -513,7 +531,91 @@ p95_seconds = 'p95{version="{version}"}'
         let errors = load(&rolling).unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].0, 6);
-        assert!(errors[0].1.contains("only canary"), "{errors:?}");
+        assert!(
+            errors[0].1.contains(
+                "`traffic = \"gateway-api\"`, which runs only canary releases, not rolling"
+            ),
+            "{errors:?}"
+        );
+        assert!(
+            errors[0]
+                .2
+                .contains("for a rolling release set `traffic = \"rolling-update\"`"),
+            "{errors:?}"
+        );
+    }
+
+    /// The gateway-api keys swapped for `keys`, under `traffic = "rolling-update"`.
+    fn rolling_update(strategy: &str, keys: &str) -> String {
+        SERVICE
+            .replace("gateway-api", "rolling-update")
+            .replace(
+                "name = \"checkout\"\n",
+                &format!("name = \"checkout\"\nstrategy = \"{strategy}\"\n"),
+            )
+            .replace(
+                "route = \"checkout\"\nstable_service = \"checkout-stable\"\ncanary_service = \"checkout-canary\"\nstable_deployment = \"checkout-stable\"\ncanary_deployment = \"checkout-canary\"\n",
+                keys,
+            )
+    }
+
+    #[test]
+    fn a_rolling_update_backend_loads_with_a_rolling_strategy() {
+        let k = load(&rolling_update("rolling", "deployment = \"checkout\"\n")).unwrap();
+        assert_eq!(
+            k.split,
+            KubernetesSplit::RollingUpdate {
+                deployment: "checkout".into()
+            }
+        );
+
+        let errors = load(&rolling_update("rolling", "")).unwrap_err();
+        assert_eq!(errors[0].0, 7);
+        assert!(
+            errors[0].1.contains("missing key `deployment`"),
+            "{errors:?}"
+        );
+        assert!(errors[0].2.contains("the Deployment Kubernetes rolls"));
+
+        let errors = load(&rolling_update(
+            "rolling",
+            "deployment = \"checkout\"\nstable_deployment = \"a\"\n",
+        ))
+        .unwrap_err();
+        assert!(
+            errors[0].1.contains("`stable_deployment` belongs to"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_rolling_update_runs_rolling_releases_only() {
+        let errors = load(&rolling_update("canary", "deployment = \"checkout\"\n")).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, 6);
+        assert!(
+            errors[0].1.contains(
+                "`traffic = \"rolling-update\"`, which runs only rolling releases, not canary"
+            ),
+            "{errors:?}"
+        );
+        assert!(
+            errors[0]
+                .2
+                .contains("`traffic = \"gateway-api\"` or `traffic = \"replica-ratio\"`"),
+            "{errors:?}"
+        );
+        let flag = rolling_update("feature-flag", "deployment = \"checkout\"\n").replace(
+            "strategy = \"feature-flag\"",
+            "strategy = { kind = \"feature-flag\", flag = \"new-checkout\" }",
+        );
+        let errors = load(&flag).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e
+                .2
+                .contains("no Kubernetes traffic kind runs feature-flag releases yet")),
+            "{errors:?}"
+        );
     }
 
     fn replica_ratio(keys: &str) -> String {

@@ -2,7 +2,7 @@
 //! their replicas, and waiting for a rollout as `kubectl rollout status` does.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Container;
+use k8s_openapi::api::core::v1::{Container, PodSpec};
 use kube::Api;
 
 use super::calls::Calls;
@@ -32,11 +32,24 @@ impl ImageTemplate<'_> {
     }
 
     fn container_of<'d>(&self, deployment: &'d Deployment) -> Option<&'d Container> {
-        let containers = &deployment.spec.template.spec.as_ref()?.containers;
+        self.container_in(deployment.spec.template.spec.as_ref()?)
+    }
+
+    /// The container that carries the version in a pod (or pod template).
+    pub fn container_in<'s>(&self, spec: &'s PodSpec) -> Option<&'s Container> {
+        let containers = &spec.containers;
         match self.container {
             Some(name) => containers.iter().find(|c| c.name == name),
             None => containers.first(),
         }
+    }
+
+    /// Points the Deployment's pod template at the image of `version`.
+    pub fn set_version(&self, deployment: &mut Deployment, version: &str) -> Result<(), String> {
+        let missing = self.no_container(deployment);
+        let container = self.container_mut(deployment).ok_or(missing)?;
+        container.image = Some(self.image_of(version));
+        Ok(())
     }
 
     fn container_mut<'d>(&self, deployment: &'d mut Deployment) -> Option<&'d mut Container> {
@@ -108,16 +121,12 @@ impl Deployments<'_> {
         version: Option<&str>,
         replicas: Option<u32>,
     ) -> Result<(), ProviderError> {
-        let image = version.map(|v| self.image.image_of(v));
         self.calls
             .update(&self.api, RESOURCE, name, |deployment| {
-                if let Some(image) = &image {
-                    let missing = self.image.no_container(deployment);
-                    let container = self
-                        .image
-                        .container_mut(deployment)
-                        .ok_or_else(|| self.calls.rejected(missing))?;
-                    container.image = Some(image.clone());
+                if let Some(version) = version {
+                    self.image
+                        .set_version(deployment, version)
+                        .map_err(|missing| self.calls.rejected(missing))?;
                 }
                 if let Some(n) = replicas {
                     deployment.spec.replicas = Some(n as i32);
@@ -157,14 +166,14 @@ impl Deployments<'_> {
     }
 }
 
-enum Progress {
+pub(super) enum Progress {
     Done,
     Waiting(String),
     Failed(String),
 }
 
 /// `kubectl rollout status`'s reading of a Deployment.
-fn rollout_progress(deployment: &Deployment) -> Progress {
+pub(super) fn rollout_progress(deployment: &Deployment) -> Progress {
     let generation = deployment.metadata.generation.unwrap_or(0);
     let desired = replicas(deployment).desired as i32;
     let Some(status) = &deployment.status else {

@@ -6,6 +6,8 @@
 //!   Deployments, the canary's share being its share of the replicas;
 //! - `service-selector` (service_selector.rs): blue-green, the active
 //!   Service's selector picks the blue or the green Deployment.
+//! - `rolling-update` (rolling_update.rs): no canary, one Deployment rolled
+//!   by Kubernetes and paused by helmsman at each batch.
 //!
 //! All read, change and write back with the resourceVersion (calls.rs)
 //! and roll Deployments out as `kubectl rollout status` (deployments.rs).
@@ -15,6 +17,7 @@ pub(crate) mod client;
 mod deployments;
 mod gateway;
 mod replica_ratio;
+mod rolling_update;
 mod route;
 mod service_selector;
 
@@ -30,8 +33,9 @@ use calls::Calls;
 pub use calls::Patience;
 use deployments::{Deployments, ImageTemplate, replicas};
 pub use replica_ratio::Ratio;
+pub use rolling_update::Pace;
 
-use crate::config::{KubernetesBackend, KubernetesSplit};
+use crate::config::{KubernetesBackend, KubernetesSplit, Strategy};
 use crate::providers::{Instance, ProviderError, Traffic, TrafficState};
 
 /// The backend a service's `traffic` kind selects.
@@ -40,11 +44,16 @@ pub struct KubernetesTraffic {
 }
 
 impl KubernetesTraffic {
-    pub fn new(backend: &KubernetesBackend) -> Self {
-        Self::with_patience(backend, Patience::default())
+    /// `strategy` is the service's: a rolling update moves at its pace.
+    pub fn new(backend: &KubernetesBackend, strategy: &Strategy) -> Self {
+        Self::with_patience(backend, strategy, Patience::default())
     }
 
-    pub fn with_patience(backend: &KubernetesBackend, patience: Patience) -> Self {
+    pub fn with_patience(
+        backend: &KubernetesBackend,
+        strategy: &Strategy,
+        patience: Patience,
+    ) -> Self {
         let cluster = Cluster {
             calls: Calls {
                 provider: describe(backend),
@@ -103,6 +112,24 @@ impl KubernetesTraffic {
                 old_deployment: Mutex::new(None),
                 written: Mutex::new(None),
             }),
+            KubernetesSplit::RollingUpdate { deployment } => {
+                let pace = match strategy {
+                    Strategy::Rolling {
+                        max_surge,
+                        max_unavailable,
+                        ..
+                    } => Some(Pace {
+                        max_surge: *max_surge,
+                        max_unavailable: *max_unavailable,
+                    }),
+                    _ => None,
+                };
+                Box::new(rolling_update::RollingUpdateTraffic::new(
+                    cluster,
+                    deployment.clone(),
+                    pace,
+                ))
+            }
         };
         Self { split }
     }
@@ -122,6 +149,12 @@ fn describe(backend: &KubernetesBackend) -> String {
         KubernetesSplit::ServiceSelector { active_service, .. } => {
             format!(
                 "Kubernetes Service {}/{active_service} (blue-green selector)",
+                backend.namespace
+            )
+        }
+        KubernetesSplit::RollingUpdate { deployment } => {
+            format!(
+                "Kubernetes Deployment {}/{deployment} (rolling update)",
                 backend.namespace
             )
         }
