@@ -6,7 +6,7 @@
 //! are driven on the provider directly.
 //!
 //! `HELMSMAN_E2E_KUBECONFIG` additionally runs a release step against a
-//! real cluster (see the README's "Kubernetes (Gateway API)").
+//! real cluster for each traffic kind (see the README's "Tests").
 
 #[path = "kube/api_status.rs"]
 mod api_status;
@@ -544,15 +544,13 @@ async fn the_kubeconfig_context_is_the_one_configured() {
 
 // ----- a real cluster, when asked ---------------------------------------
 
-/// Runs when `HELMSMAN_E2E_KUBECONFIG` names a kubeconfig whose cluster
-/// has assets/kubernetes/*.yaml applied in `HELMSMAN_E2E_NAMESPACE`
-/// (default `helmsman-e2e`); `HELMSMAN_E2E_CONTEXT` picks a context and
-/// `HELMSMAN_E2E_VERSION` the tag released to the canary (default `1.27`).
-#[tokio::test]
-async fn a_real_cluster_when_asked() {
-    let Ok(kubeconfig) = std::env::var("HELMSMAN_E2E_KUBECONFIG") else {
-        return;
-    };
+/// A backend of the real cluster `HELMSMAN_E2E_KUBECONFIG` names, whose
+/// namespace `HELMSMAN_E2E_NAMESPACE` (default `helmsman-e2e`) has
+/// assets/kubernetes/*.yaml applied; `HELMSMAN_E2E_CONTEXT` picks a
+/// context. With the tag `HELMSMAN_E2E_VERSION` (default `1.27`) to
+/// release. `None` (the tests pass doing nothing) without the variable.
+fn real_cluster(split: KubernetesSplit) -> Option<(KubernetesBackend, String)> {
+    let kubeconfig = std::env::var("HELMSMAN_E2E_KUBECONFIG").ok()?;
     let namespace =
         std::env::var("HELMSMAN_E2E_NAMESPACE").unwrap_or_else(|_| "helmsman-e2e".into());
     let version = std::env::var("HELMSMAN_E2E_VERSION").unwrap_or_else(|_| "1.27".into());
@@ -561,14 +559,26 @@ async fn a_real_cluster_when_asked() {
         std::env::var("HELMSMAN_E2E_CONTEXT").ok(),
         &namespace,
     );
+    real.split = split;
     real.container = None;
     real.image = "nginxinc/nginx-unprivileged:{version}".into();
-    if let KubernetesSplit::GatewayApi {
-        canary_replicas, ..
-    } = &mut real.split
-    {
-        *canary_replicas = 1;
-    }
+    Some((real, version))
+}
+
+/// A canary step on the HTTPRoute of assets/kubernetes, then a rollback.
+#[tokio::test]
+async fn a_real_cluster_when_asked() {
+    let split = KubernetesSplit::GatewayApi {
+        route: "checkout".into(),
+        stable_service: "checkout-stable".into(),
+        canary_service: "checkout-canary".into(),
+        stable_deployment: "checkout-stable".into(),
+        canary_deployment: "checkout-canary".into(),
+        canary_replicas: 1,
+    };
+    let Some((real, version)) = real_cluster(split) else {
+        return;
+    };
     let traffic = KubernetesTraffic::new(&real, &canary());
     let before = traffic.state().await.unwrap();
     assert_eq!(before.new_weight, 0, "start from an idle route");
@@ -578,5 +588,61 @@ async fn a_real_cluster_when_asked() {
     traffic.discard().await.unwrap();
     let after = traffic.state().await.unwrap();
     assert_eq!((after.new_weight, after.new_version), (0, None));
+    assert_eq!(after.stable_version, before.stable_version);
+}
+
+/// Blue-green on the cart slots of assets/kubernetes: preview, switch,
+/// switch back, discard.
+#[tokio::test]
+async fn a_real_cluster_blue_green_when_asked() {
+    let split = KubernetesSplit::ServiceSelector {
+        active_service: "cart".into(),
+        preview_service: "cart-preview".into(),
+        blue_deployment: "cart-blue".into(),
+        green_deployment: "cart-green".into(),
+        selector_label: "slot".into(),
+    };
+    let Some((real, version)) = real_cluster(split) else {
+        return;
+    };
+    let traffic = KubernetesTraffic::new(&real, &defaults::blue_green());
+    let before = traffic.state().await.unwrap();
+    assert_eq!(before.new_weight, 0);
+    traffic.prepare(&version).await.unwrap();
+    traffic.switch(true).await.unwrap();
+    assert_eq!(traffic.state().await.unwrap().new_weight, 100);
+    traffic.switch(false).await.unwrap();
+    traffic.discard().await.unwrap();
+    let after = traffic.state().await.unwrap();
+    assert_eq!((after.new_weight, after.new_version), (0, None));
+    assert_eq!(after.stable_version, before.stable_version);
+}
+
+/// A first rolling batch of the search Deployment of assets/kubernetes,
+/// then the rollback to its previous pod template.
+#[tokio::test]
+async fn a_real_cluster_rolling_update_when_asked() {
+    let split = KubernetesSplit::RollingUpdate {
+        deployment: "search".into(),
+    };
+    let Some((real, version)) = real_cluster(split) else {
+        return;
+    };
+    let strategy = Strategy::Rolling {
+        max_surge: 1,
+        max_unavailable: 0,
+        batch_pause: Duration::from_secs(10),
+    };
+    let traffic = KubernetesTraffic::new(&real, &strategy);
+    let before = traffic.state().await.unwrap();
+    traffic.prepare(&version).await.unwrap();
+    let replicas = before.stable.len();
+    traffic.set_instances(replicas, 1).await.unwrap();
+    let during = traffic.state().await.unwrap();
+    assert!(!during.new.is_empty(), "{during:?}");
+    traffic.set_instances(replicas, 0).await.unwrap();
+    traffic.discard().await.unwrap();
+    let after = traffic.state().await.unwrap();
+    assert!(after.new.is_empty(), "{after:?}");
     assert_eq!(after.stable_version, before.stable_version);
 }
