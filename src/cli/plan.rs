@@ -201,20 +201,26 @@ pub fn build(
         Backend::Kubernetes(k) => replica_ratio(k),
         Backend::Local(_) => None,
     };
-    let (mut steps, gates, minimum) = steps_of(&strategy, fleet, version, ratio);
-    if let Backend::Kubernetes(KubernetesBackend {
-        split: KubernetesSplit::RollingUpdate { deployment },
-        ..
-    }) = &service.backend
+    let (mut steps, gates, mut minimum) = steps_of(&strategy, fleet, version, ratio);
+    if let (
+        Backend::Kubernetes(KubernetesBackend {
+            split: KubernetesSplit::RollingUpdate { deployment },
+            ..
+        }),
+        Strategy::Rolling { batch_pause, .. },
+    ) = (&service.backend, &strategy)
     {
-        // The batches depend on the replicas, which only the cluster knows.
+        // The batches depend on the replicas, which only the cluster
+        // knows; there is at least one.
         steps.insert(
             1.min(steps.len()),
             format!(
                 "batches from {deployment}'s replicas, read at release (Kubernetes may land a \
-                 batch further, by its surge), each healthy before the next"
+                 batch further, by its surge), each healthy for {} before the next",
+                fmt_duration(*batch_pause)
             ),
         );
+        minimum = minimum.max(*batch_pause);
     }
     let t = &service.triggers;
     let trigger = |name: &str, trig: &Trigger, unit: &str| {
