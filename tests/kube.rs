@@ -10,6 +10,8 @@
 
 #[path = "kube/api_status.rs"]
 mod api_status;
+#[path = "kube/driven.rs"]
+mod driven;
 #[allow(dead_code)] // shared with tests/kube_rolling.rs
 #[path = "kube/fake_api.rs"]
 mod fake_api;
@@ -17,23 +19,17 @@ mod fake_api;
 #[path = "kube/fake_controller.rs"]
 mod fake_controller;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::Utc;
 use hyper::Method;
 
-use helmsman::config::{self, KubernetesBackend, KubernetesSplit, Step, Strategy, defaults};
-use helmsman::engine::clock::TokioClock;
-use helmsman::engine::driver::{Providers, ReleaseHandle, spawn_release};
-use helmsman::engine::machine::ReleaseSpec;
-use helmsman::engine::{Actor, Command, CommandKind, CommandReply, Phase, ReleaseResult, Target};
-use helmsman::metrics::Reading;
+use helmsman::config::{KubernetesBackend, KubernetesSplit, Step, Strategy, defaults};
+use helmsman::engine::driver::ReleaseHandle;
+use helmsman::engine::{Command, CommandKind, CommandReply, Phase, ReleaseResult};
 use helmsman::providers::traffic::kubernetes::{KubernetesTraffic, Patience};
-use helmsman::providers::{Metrics, ProviderError, Traffic};
+use helmsman::providers::{ProviderError, Traffic};
 
+use driven::{alice, finished, target};
 use fake_api::{Answer, FakeApi, Fault, NAMESPACE};
 
 fn backend(
@@ -95,89 +91,23 @@ fn fault(method: Method, plural: &'static str, answer: Answer, times: u32) -> Fa
 
 // ----- releases through the engine driver -------------------------------
 
-/// A new version as healthy as its baseline: 50 requests each per read.
-#[derive(Default)]
-struct CleanMetrics {
-    reading: Mutex<Reading>,
-    reads: AtomicU64,
-}
-
-#[async_trait]
-impl Metrics for CleanMetrics {
-    fn describe(&self) -> String {
-        "clean metrics".into()
-    }
-    async fn read(&self) -> Result<Reading, ProviderError> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        let mut guard = self.reading.lock().unwrap();
-        let reading = &mut *guard;
-        for sample in [&mut reading.new, &mut reading.baseline] {
-            sample.requests += 50;
-            for _ in 0..50 {
-                sample.latency.record_ms(20.0);
-            }
-        }
-        Ok(guard.clone())
-    }
-}
-
-fn target() -> Target {
-    Target {
-        env: "prod".into(),
-        service: "checkout".into(),
-    }
-}
-
-fn alice() -> Actor {
-    Actor::Operator {
-        user: "alice".into(),
-        origin: None,
-    }
-}
-
 async fn release(api: &FakeApi, steps: Vec<Step>) -> ReleaseHandle {
     release_on(traffic_backend(api), steps).await
 }
 
 async fn release_on(backend: KubernetesBackend, steps: Vec<Step>) -> ReleaseHandle {
-    let strategy = Strategy::Canary { steps };
-    let traffic = Arc::new(KubernetesTraffic::with_patience(
-        &backend,
-        &strategy,
-        patience(),
-    ));
-    let stable_version = traffic.state().await.unwrap().stable_version;
-    assert_eq!(stable_version, "v1");
-    let mut analysis = defaults::analysis();
-    analysis.interval = Duration::from_millis(200);
-    let service = config::Service {
-        name: "checkout".into(),
-        backend: config::Backend::Kubernetes(backend),
-        strategy,
-        analysis,
-        triggers: defaults::triggers(),
-        bands: defaults::bands(),
-        health: defaults::health(),
-        metrics: config::MetricsSource::Local,
-    };
-    let spec = ReleaseSpec {
-        target: target(),
-        release_id: "r-7".into(),
-        stable_version,
+    let (stable_version, handle) = driven::Release {
+        backend,
+        strategy: Strategy::Canary { steps },
+        patience: patience(),
+        interval: Duration::from_millis(200),
         new_version: "v2".into(),
-        service,
-        started_by: alice(),
-    };
-    let providers = Providers {
-        traffic,
-        metrics: Arc::new(CleanMetrics::default()),
-        smoke_checks: Vec::new(),
-    };
-    spawn_release(
-        spec,
-        providers,
-        Arc::new(TokioClock::anchored_at(Utc::now())),
-    )
+        smoke_checks: false,
+    }
+    .start()
+    .await;
+    assert_eq!(stable_version, "v1");
+    handle
 }
 
 fn traffic_backend(api: &FakeApi) -> KubernetesBackend {
@@ -186,13 +116,6 @@ fn traffic_backend(api: &FakeApi) -> KubernetesBackend {
         Some("fake".into()),
         NAMESPACE,
     )
-}
-
-async fn finished(handle: &mut ReleaseHandle) -> ReleaseResult {
-    tokio::time::timeout(Duration::from_secs(60), &mut handle.task)
-        .await
-        .expect("the release ends within a minute")
-        .unwrap()
 }
 
 #[tokio::test]

@@ -8,6 +8,8 @@
 
 #[path = "kube/api_status.rs"]
 mod api_status;
+#[path = "kube/driven.rs"]
+mod driven;
 // The fake serves tests/kube.rs too: not every part of it is used here.
 #[allow(dead_code)]
 #[path = "kube/fake_api.rs"]
@@ -16,26 +18,19 @@ mod fake_api;
 #[path = "kube/fake_controller.rs"]
 mod fake_controller;
 
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::Utc;
 use hyper::Method;
 use serde_json::Value;
 
 use helmsman::config::{self, KubernetesBackend, KubernetesSplit, Strategy, defaults};
-use helmsman::engine::clock::TokioClock;
-use helmsman::engine::driver::{Providers, ReleaseHandle, spawn_release};
-use helmsman::engine::machine::ReleaseSpec;
-use helmsman::engine::{Actor, Command, CommandKind, CommandReply, ReleaseResult, Target};
-use helmsman::metrics::Reading;
-use helmsman::pipeline::backends::providers_for;
+use helmsman::engine::driver::ReleaseHandle;
+use helmsman::engine::{Command, CommandKind, CommandReply, ReleaseResult};
 use helmsman::providers::checks::service_proxy::ServiceProxyCheck;
 use helmsman::providers::traffic::kubernetes::{KubernetesTraffic, Patience};
-use helmsman::providers::{Check, CheckStatus, Metrics, ProviderError, Traffic};
+use helmsman::providers::{Check, CheckStatus, ProviderError, Traffic};
 
+use driven::{alice, finished, target};
 use fake_api::{Answer, FakeApi, Fault, NAMESPACE, slot_deployment, slot_service};
 
 const IMAGE: &str = "registry.example.com/checkout:";
@@ -118,101 +113,27 @@ fn last_position(log: &[String], line: &str) -> usize {
 
 // ----- releases through the engine driver -------------------------------
 
-/// A new version as healthy as its baseline.
-#[derive(Default)]
-struct CleanMetrics {
-    reading: Mutex<Reading>,
-}
-
-#[async_trait]
-impl Metrics for CleanMetrics {
-    fn describe(&self) -> String {
-        "clean metrics".into()
-    }
-    async fn read(&self) -> Result<Reading, ProviderError> {
-        let mut guard = self.reading.lock().unwrap();
-        let reading = &mut *guard;
-        for sample in [&mut reading.new, &mut reading.baseline] {
-            sample.requests += 50;
-            for _ in 0..50 {
-                sample.latency.record_ms(20.0);
-            }
-        }
-        Ok(guard.clone())
-    }
-}
-
-fn target() -> Target {
-    Target {
-        env: "prod".into(),
-        service: "checkout".into(),
-    }
-}
-
-fn alice() -> Actor {
-    Actor::Operator {
-        user: "alice".into(),
-        origin: None,
-    }
-}
-
-/// Releases `new` over `stable`: a short preview smoke-checking
-/// `/healthz`, the old slot kept for `keep_old`.
+/// Releases `new` over `stable`: a short preview smoke-checked as
+/// `helmsman release` would (`/healthz` through the service proxy), the
+/// old slot kept for `keep_old`.
 async fn release(api: &FakeApi, stable: &str, new: &str, keep_old: Duration) -> ReleaseHandle {
-    let backend = backend(api);
-    let traffic = Arc::new(KubernetesTraffic::with_patience(
-        &backend,
-        &defaults::blue_green(),
-        patience(),
-    ));
-    let stable_version = traffic.state().await.unwrap().stable_version;
-    assert_eq!(stable_version, stable);
-    let mut analysis = defaults::analysis();
-    analysis.interval = Duration::from_millis(200);
-    let service = config::Service {
-        name: "checkout".into(),
-        backend: config::Backend::Kubernetes(backend),
+    let (stable_version, handle) = driven::Release {
+        backend: backend(api),
         strategy: Strategy::BlueGreen {
             smoke_path: "/healthz".into(),
             preview_for: Duration::from_millis(400),
             manual_switch: false,
             scale_down_delay: keep_old,
         },
-        analysis,
-        triggers: defaults::triggers(),
-        bands: defaults::bands(),
-        health: defaults::health(),
-        metrics: config::MetricsSource::Local,
-    };
-    let spec = ReleaseSpec {
-        target: target(),
-        release_id: format!("r-{new}"),
-        stable_version,
+        patience: patience(),
+        interval: Duration::from_millis(200),
         new_version: new.into(),
-        service,
-        started_by: alice(),
-    };
-    // The smoke checks `helmsman release` would run; the traffic keeps
-    // the tests' patience and the metrics are made up.
-    let smoke_checks = providers_for(&spec).smoke_checks;
-    assert_eq!(smoke_checks.len(), 1);
-    let providers = Providers {
-        traffic,
-        metrics: Arc::new(CleanMetrics::default()),
-        smoke_checks,
-    };
-    spawn_release(
-        spec,
-        providers,
-        Arc::new(TokioClock::anchored_at(Utc::now())),
-    )
-}
-
-async fn finished(handle: &mut ReleaseHandle) -> ReleaseResult {
-    tokio::time::timeout(Duration::from_secs(60), &mut handle.task)
-        .await
-        .expect("the release ends within a minute")
-        .unwrap()
+        smoke_checks: true,
+    }
+    .start()
+    .await;
+    assert_eq!(stable_version, stable);
+    handle
 }
 
 fn reasons(events: &mut tokio::sync::broadcast::Receiver<helmsman::engine::Event>) -> Vec<String> {
