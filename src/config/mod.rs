@@ -17,3 +17,15 @@ pub use load::{load_file, parse_str};
 pub use metrics::MetricsSource;
 pub use model::*;
 pub use summary::summary;
+
+/// The `[environments.services.metrics]` table of a service reading
+/// Prometheus, which every Kubernetes service needs: appended to the
+/// configurations of unit tests.
+#[cfg(test)]
+pub(crate) const PROMETHEUS_METRICS_TOML: &str = r#"[environments.services.metrics]
+type = "prometheus"
+url = "http://127.0.0.1:9090"
+requests = 'sum(http_requests_total{version="{version}"})'
+errors_by_kind = 'sum by (kind) (http_errors_total{version="{version}"})'
+p95_seconds = 'p95{version="{version}"}'
+"#;

@@ -277,13 +277,8 @@ namespace = "shop"
 traffic = "rolling-update"
 deployment = "checkout"
 image = "registry.example.com/checkout:{version}"
-[environments.services.metrics]
-type = "prometheus"
-url = "http://127.0.0.1:9090"
-requests = 'sum(http_requests_total{version="{version}"})'
-errors_by_kind = 'sum by (kind) (http_errors_total{version="{version}"})'
-p95_seconds = 'p95{version="{version}"}'
 "#;
+        let text = &[text, crate::config::PROMETHEUS_METRICS_TOML].concat();
         let config = crate::config::parse_str(text, Path::new("h.toml"), &|_| None).expect("valid");
         let text = summary(&config);
         assert!(
@@ -315,13 +310,8 @@ blue_deployment = "checkout-blue"
 green_deployment = "checkout-green"
 selector_label = "color"
 image = "registry.example.com/checkout:{version}"
-[environments.services.metrics]
-type = "prometheus"
-url = "http://127.0.0.1:9090"
-requests = 'sum(http_requests_total{version="{version}"})'
-errors_by_kind = 'sum by (kind) (http_errors_total{version="{version}"})'
-p95_seconds = 'p95{version="{version}"}'
 "#;
+        let text = &[text, crate::config::PROMETHEUS_METRICS_TOML].concat();
         let config = crate::config::parse_str(text, Path::new("h.toml"), &|_| None).expect("valid");
         let text = summary(&config);
         let lines: Vec<&str> = text.lines().collect();

@@ -398,12 +398,6 @@ namespace = "shop"
 traffic = "rolling-update"
 deployment = "checkout"
 image = "registry.example.com/checkout:{version}"
-[environments.services.metrics]
-type = "prometheus"
-url = "http://127.0.0.1:9090"
-requests = 'sum(http_requests_total{version="{version}"})'
-errors_by_kind = 'sum by (kind) (http_errors_total{version="{version}"})'
-p95_seconds = 'p95{version="{version}"}'
 "#;
 
     fn request(strategy: Option<StrategyKind>) -> ReleaseRequest {
@@ -421,8 +415,12 @@ p95_seconds = 'p95{version="{version}"}'
 
     #[test]
     fn a_kubernetes_release_runs_the_strategy_of_its_traffic_kind() {
-        let config =
-            crate::config::parse_str(ROLLING_UPDATE, Path::new("h.toml"), &|_| None).unwrap();
+        let config = crate::config::parse_str(
+            &[ROLLING_UPDATE, crate::config::PROMETHEUS_METRICS_TOML].concat(),
+            Path::new("h.toml"),
+            &|_| None,
+        )
+        .unwrap();
         assert!(check_request(&config, &request(None)).is_ok());
         let e = check_request(&config, &request(Some(StrategyKind::Canary))).unwrap_err();
         assert_eq!(e.exit_code(), 2);

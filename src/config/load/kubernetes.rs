@@ -429,7 +429,7 @@ mod tests {
     use crate::config::load::parse_str;
     use crate::config::model::{Backend, KubernetesBackend, KubernetesSplit};
 
-    const SERVICE: &str = r#"[[environments]]
+    const SERVICE_HEAD: &str = r#"[[environments]]
 name = "prod"
 
 [[environments.services]]
@@ -444,13 +444,12 @@ canary_service = "checkout-canary"
 stable_deployment = "checkout-stable"
 canary_deployment = "checkout-canary"
 image = "registry.example.com/checkout:{version}"
-[environments.services.metrics]
-type = "prometheus"
-url = "http://127.0.0.1:9090"
-requests = 'sum(http_requests_total{version="{version}"})'
-errors_by_kind = 'sum by (kind) (http_errors_total{version="{version}"})'
-p95_seconds = 'p95{version="{version}"}'
 "#;
+
+    /// A gateway-api canary of prod/checkout.
+    fn service() -> String {
+        [SERVICE_HEAD, crate::config::PROMETHEUS_METRICS_TOML].concat()
+    }
 
     fn load(text: &str) -> Result<KubernetesBackend, Vec<(usize, String, String)>> {
         match parse_str(text, Path::new("h.toml"), &|_| None) {
@@ -473,7 +472,7 @@ p95_seconds = 'p95{version="{version}"}'
 
     #[test]
     fn a_complete_backend_loads_with_its_defaults() {
-        let k = load(SERVICE).unwrap();
+        let k = load(&service()).unwrap();
         assert_eq!(k.namespace, "shop");
         assert!(matches!(
             k.split,
@@ -484,21 +483,21 @@ p95_seconds = 'p95{version="{version}"}'
 
     #[test]
     fn problems_are_reported_where_they_are_with_a_hint() {
-        let errors = load(&SERVICE.replace("route = \"checkout\"\n", "")).unwrap_err();
+        let errors = load(&service().replace("route = \"checkout\"\n", "")).unwrap_err();
         assert_eq!(errors[0].0, 6);
         assert!(errors[0].1.contains("missing key `route`"), "{errors:?}");
 
-        let errors = load(&SERVICE.replace("gateway-api", "gateway-apy")).unwrap_err();
+        let errors = load(&service().replace("gateway-api", "gateway-apy")).unwrap_err();
         assert_eq!(errors[0].0, 9);
         assert!(errors[0].2.contains("`gateway-api`"), "{errors:?}");
 
-        let errors = load(&SERVICE.replace(":{version}", ":latest")).unwrap_err();
+        let errors = load(&service().replace(":{version}", ":latest")).unwrap_err();
         assert!(
             errors[0].1.contains("`{version}` exactly once"),
             "{errors:?}"
         );
 
-        let errors = load(&SERVICE.replace("namespace =", "namespaec =")).unwrap_err();
+        let errors = load(&service().replace("namespace =", "namespaec =")).unwrap_err();
         assert!(
             errors
                 .iter()
@@ -506,17 +505,14 @@ p95_seconds = 'p95{version="{version}"}'
             "{errors:?}"
         );
 
-        let errors = load(&SERVICE.replace("image =", "canary_replicas = 0\nimage =")).unwrap_err();
+        let errors =
+            load(&service().replace("image =", "canary_replicas = 0\nimage =")).unwrap_err();
         assert!(errors[0].1.contains("outside 1..=1000"), "{errors:?}");
     }
 
     #[test]
     fn a_kubernetes_service_needs_prometheus_metrics() {
-        let local = SERVICE
-            .split("[environments.services.metrics]")
-            .next()
-            .unwrap();
-        let errors = load(local).unwrap_err();
+        let errors = load(SERVICE_HEAD).unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].1.contains("reads no metrics"), "{errors:?}");
         assert!(errors[0].2.contains("type = \"prometheus\""));
@@ -524,7 +520,7 @@ p95_seconds = 'p95{version="{version}"}'
 
     #[test]
     fn a_canary_traffic_kind_refuses_a_rolling_strategy() {
-        let rolling = SERVICE.replace(
+        let rolling = service().replace(
             "name = \"checkout\"\n",
             "name = \"checkout\"\nstrategy = \"rolling\"\n",
         );
@@ -547,7 +543,7 @@ p95_seconds = 'p95{version="{version}"}'
 
     /// The gateway-api keys swapped for `keys`, under `traffic = "rolling-update"`.
     fn rolling_update(strategy: &str, keys: &str) -> String {
-        SERVICE
+        service()
             .replace("gateway-api", "rolling-update")
             .replace(
                 "name = \"checkout\"\n",
@@ -619,7 +615,7 @@ p95_seconds = 'p95{version="{version}"}'
     }
 
     fn replica_ratio(keys: &str) -> String {
-        SERVICE
+        service()
             .replace("gateway-api", "replica-ratio")
             .replace(
                 "route = \"checkout\"\nstable_service = \"checkout-stable\"\ncanary_service = \"checkout-canary\"\n",
@@ -650,7 +646,7 @@ p95_seconds = 'p95{version="{version}"}'
     }
 
     fn service_selector(keys: &str) -> String {
-        SERVICE
+        service()
             .replace(
                 "name = \"checkout\"\n",
                 "name = \"checkout\"\nstrategy = \"blue-green\"\n",
@@ -723,7 +719,7 @@ p95_seconds = 'p95{version="{version}"}'
     #[test]
     fn each_traffic_kind_runs_its_own_strategy() {
         // Blue-green on a canary kind: the hint names the kind that runs it.
-        let blue_green = SERVICE.replace(
+        let blue_green = service().replace(
             "name = \"checkout\"\n",
             "name = \"checkout\"\nstrategy = \"blue-green\"\n",
         );
@@ -762,14 +758,14 @@ p95_seconds = 'p95{version="{version}"}'
 
     #[test]
     fn keys_of_another_traffic_kind_name_the_kind() {
-        let errors = load(&SERVICE.replace("gateway-api", "replica-ratio")).unwrap_err();
+        let errors = load(&service().replace("gateway-api", "replica-ratio")).unwrap_err();
         assert!(
             errors.iter().any(|e| e
                 .1
                 .contains("`route` belongs to `traffic = \"gateway-api\"`")),
             "{errors:?}"
         );
-        let errors = load(&SERVICE.replace("image =", "replicas = 4\nimage =")).unwrap_err();
+        let errors = load(&service().replace("image =", "replicas = 4\nimage =")).unwrap_err();
         assert!(
             errors[0]
                 .1
