@@ -18,15 +18,14 @@
 //! off a canary is never refused.
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use kube::Api;
 use kube::api::DynamicObject;
 
 use super::route::{self, Refs};
-use super::{Cluster, instances};
-use crate::providers::{ProviderError, Traffic, TrafficState};
+use super::{Cluster, Split, instances};
+use crate::providers::{ProviderError, TrafficState};
 
 pub(super) struct GatewayTraffic {
     pub cluster: Cluster,
@@ -91,15 +90,7 @@ impl GatewayTraffic {
 }
 
 #[async_trait]
-impl Traffic for GatewayTraffic {
-    fn describe(&self) -> String {
-        self.cluster.calls.provider.clone()
-    }
-
-    fn write_timeout(&self) -> Duration {
-        self.cluster.write_timeout()
-    }
-
+impl Split for GatewayTraffic {
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;
         let canary = &self.canary_deployment;
@@ -117,7 +108,7 @@ impl Traffic for GatewayTraffic {
 
     async fn set_instances(&self, _stable: usize, _new: usize) -> Result<(), ProviderError> {
         Err(ProviderError::Unsupported {
-            provider: self.describe(),
+            provider: self.cluster.calls.provider.clone(),
             what: "instance counts (rolling releases); use a canary".to_string(),
         })
     }

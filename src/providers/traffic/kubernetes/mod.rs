@@ -1,12 +1,13 @@
-//! Kubernetes: a stable and a canary Deployment, and one of these ways to
-//! split user traffic between them (`traffic = "…"` in the configuration):
+//! Kubernetes: Deployments and the way user traffic moves to the new
+//! version (`traffic = "…"` in the configuration), one module each:
 //!
-//! - `gateway-api` (gateway.rs): an HTTPRoute's backendRefs weights;
-//! - `replica-ratio` (replica_ratio.rs): one Service in front of both
-//!   Deployments, the canary's share being its share of the replicas;
-//! - `service-selector` (service_selector.rs): blue-green, the active
-//!   Service's selector picks the blue or the green Deployment.
-//! - `rolling-update` (rolling_update.rs): no canary, one Deployment rolled
+//! - `gateway-api` (gateway.rs), canary: an HTTPRoute's backendRefs weights
+//!   between a stable and a canary Deployment's Services;
+//! - `replica-ratio` (replica_ratio.rs), canary: one Service in front of
+//!   both Deployments, the canary's share being its share of the replicas;
+//! - `service-selector` (service_selector.rs), blue-green: the active
+//!   Service's selector picks the blue or the green Deployment;
+//! - `rolling-update` (rolling_update.rs), rolling: one Deployment rolled
 //!   by Kubernetes and paused by helmsman at each batch.
 //!
 //! All read, change and write back with the resourceVersion (calls.rs)
@@ -40,7 +41,25 @@ use crate::providers::{Instance, ProviderError, Traffic, TrafficState};
 
 /// The backend a service's `traffic` kind selects.
 pub struct KubernetesTraffic {
-    split: Box<dyn Traffic>,
+    /// For messages: the kind and the object users' traffic goes through.
+    provider: String,
+    write_timeout: Duration,
+    split: Box<dyn Split>,
+}
+
+/// What each traffic kind does; the cluster, the name in messages and the
+/// time a write may take are the same for all of them (`KubernetesTraffic`).
+#[async_trait]
+trait Split: Send + Sync {
+    async fn prepare(&self, new_version: &str) -> Result<(), ProviderError>;
+    async fn finish(&self) -> Result<(), ProviderError>;
+    async fn discard(&self) -> Result<(), ProviderError>;
+    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError>;
+    async fn switch(&self, to_new: bool) -> Result<(), ProviderError> {
+        self.set_weight(if to_new { 100 } else { 0 }).await
+    }
+    async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError>;
+    async fn state(&self) -> Result<TrafficState, ProviderError>;
 }
 
 impl KubernetesTraffic {
@@ -63,7 +82,9 @@ impl KubernetesTraffic {
             backend: backend.clone(),
             client: OnceCell::new(),
         };
-        let split: Box<dyn Traffic> = match &backend.split {
+        let provider = cluster.calls.provider.clone();
+        let write_timeout = cluster.write_timeout();
+        let split: Box<dyn Split> = match &backend.split {
             KubernetesSplit::GatewayApi {
                 route,
                 stable_service,
@@ -131,7 +152,11 @@ impl KubernetesTraffic {
                 ))
             }
         };
-        Self { split }
+        Self {
+            provider,
+            write_timeout,
+            split,
+        }
     }
 }
 
@@ -164,10 +189,10 @@ fn describe(backend: &KubernetesBackend) -> String {
 #[async_trait]
 impl Traffic for KubernetesTraffic {
     fn describe(&self) -> String {
-        self.split.describe()
+        self.provider.clone()
     }
     fn write_timeout(&self) -> Duration {
-        self.split.write_timeout()
+        self.write_timeout
     }
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         self.split.prepare(new_version).await

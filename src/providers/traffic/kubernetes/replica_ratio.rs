@@ -12,13 +12,11 @@
 //! - discard: the canary goes to zero at once (the bad version stops
 //!   serving first), then stable back to `replicas`.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 
 use super::deployments::replicas;
-use super::{Cluster, instances};
-use crate::providers::{ProviderError, Traffic, TrafficState};
+use super::{Cluster, Split, instances};
+use crate::providers::{ProviderError, TrafficState};
 
 /// Which weights a replica count can express.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,15 +85,7 @@ impl ReplicaRatioTraffic {
 }
 
 #[async_trait]
-impl Traffic for ReplicaRatioTraffic {
-    fn describe(&self) -> String {
-        self.cluster.calls.provider.clone()
-    }
-
-    fn write_timeout(&self) -> Duration {
-        self.cluster.write_timeout()
-    }
-
+impl Split for ReplicaRatioTraffic {
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;
         let canary = &self.canary_deployment;
@@ -110,7 +100,7 @@ impl Traffic for ReplicaRatioTraffic {
 
     async fn set_instances(&self, _stable: usize, _new: usize) -> Result<(), ProviderError> {
         Err(ProviderError::Unsupported {
-            provider: self.describe(),
+            provider: self.cluster.calls.provider.clone(),
             what: "instance counts (rolling releases); use a canary".to_string(),
         })
     }

@@ -29,7 +29,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy, RollingUpdateDeployment};
@@ -38,9 +37,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
 use kube::api::ListParams;
 
-use super::Cluster;
 use super::deployments::{Deployments, Progress, RESOURCE, rollout_progress};
-use crate::providers::{Instance, ProviderError, Traffic, TrafficState};
+use super::{Cluster, Split};
+use crate::providers::{Instance, ProviderError, TrafficState};
 
 /// How far Kubernetes may move in one step: the rolling strategy's
 /// `max_surge` and `max_unavailable`, as the Deployment's own fields.
@@ -135,7 +134,7 @@ impl RollingUpdateTraffic {
                 Batch::Landed => return Ok(false),
                 Batch::Failed(why) => {
                     return Err(ProviderError::Failed {
-                        provider: self.describe(),
+                        provider: self.cluster.calls.provider.clone(),
                         detail: format!("deployment {name}: {why}"),
                     });
                 }
@@ -174,7 +173,7 @@ impl RollingUpdateTraffic {
     /// The pods of the Deployment, by its `matchLabels`.
     async fn pods(&self, deployment: &Deployment) -> Result<Vec<Pod>, ProviderError> {
         let labels = selector(deployment).ok_or_else(|| ProviderError::Invalid {
-            provider: self.describe(),
+            provider: self.cluster.calls.provider.clone(),
             detail: format!(
                 "deployment {} has no spec.selector.matchLabels to find its pods by",
                 self.deployment
@@ -195,15 +194,7 @@ impl RollingUpdateTraffic {
 }
 
 #[async_trait]
-impl Traffic for RollingUpdateTraffic {
-    fn describe(&self) -> String {
-        self.cluster.calls.provider.clone()
-    }
-
-    fn write_timeout(&self) -> Duration {
-        self.cluster.write_timeout()
-    }
-
+impl Split for RollingUpdateTraffic {
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;
         let name = &self.deployment;
@@ -244,7 +235,7 @@ impl Traffic for RollingUpdateTraffic {
         let prepared = self.prepared()?;
         let Some(pace) = self.pace else {
             return Err(ProviderError::Unsupported {
-                provider: self.describe(),
+                provider: self.cluster.calls.provider.clone(),
                 what: "rolling batches without a rolling strategy".to_string(),
             });
         };
@@ -312,7 +303,7 @@ impl Traffic for RollingUpdateTraffic {
 
     async fn set_weight(&self, _new_percent: u8) -> Result<(), ProviderError> {
         Err(ProviderError::Unsupported {
-            provider: self.describe(),
+            provider: self.cluster.calls.provider.clone(),
             what: "traffic weights (canary releases); a rolling update replaces pods".to_string(),
         })
     }

@@ -31,7 +31,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -39,8 +38,8 @@ use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 
 use super::deployments::{Deployments, replicas};
-use super::{Cluster, instances};
-use crate::providers::{ProviderError, Traffic, TrafficState};
+use super::{Cluster, Split, instances};
+use crate::providers::{ProviderError, TrafficState};
 
 pub(super) const SERVICES: &str = "services";
 
@@ -279,15 +278,7 @@ impl ServiceSelectorTraffic {
 }
 
 #[async_trait]
-impl Traffic for ServiceSelectorTraffic {
-    fn describe(&self) -> String {
-        self.cluster.calls.provider.clone()
-    }
-
-    fn write_timeout(&self) -> Duration {
-        self.cluster.write_timeout()
-    }
-
+impl Split for ServiceSelectorTraffic {
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         // A new release: the live slot is read afresh, not remembered.
         *self.old_deployment.lock().unwrap() = None;
@@ -308,7 +299,7 @@ impl Traffic for ServiceSelectorTraffic {
             0 => self.switch(false).await,
             100 => self.switch(true).await,
             _ => Err(ProviderError::Unsupported {
-                provider: self.describe(),
+                provider: self.cluster.calls.provider.clone(),
                 what: format!(
                     "a {new_percent} % split: a Service selects one slot at a time (blue-green)"
                 ),
