@@ -382,3 +382,37 @@ async fn a_deployment_paused_or_mid_rollout_is_not_released() {
     let e = traffic.prepare("v2").await.unwrap_err().to_string();
     assert!(e.contains("is still rolling out"), "{e}");
 }
+
+#[tokio::test]
+async fn a_deployment_left_held_by_an_interrupted_release_says_how_to_undo_it() {
+    let api = FakeApi::start_rolling("v1", 4).await;
+    let interrupted = traffic_for(&api);
+    interrupted.prepare("v2").await.unwrap();
+    interrupted.set_instances(4, 1).await.unwrap();
+    let held = api.get("deployments", "checkout");
+    assert_eq!(held["spec"]["paused"], true);
+    assert_eq!(
+        held["metadata"]["annotations"]["helmsman.dev/held-at-batch"],
+        "v1 → v2"
+    );
+    // helmsman died here; the next one finds the Deployment held.
+    let e = traffic_for(&api)
+        .prepare("v3")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("held at a batch by an unfinished helmsman release (v1 → v2)")
+            && e.contains("kubectl rollout undo deployment/checkout"),
+        "{e}"
+    );
+    // The release that holds it lets go when it goes on.
+    interrupted.set_instances(3, 1).await.unwrap();
+    interrupted.set_instances(0, 0).await.unwrap();
+    let restored = api.get("deployments", "checkout");
+    assert!(
+        restored["metadata"]["annotations"]["helmsman.dev/held-at-batch"].is_null(),
+        "{restored}"
+    );
+    assert!(restored["spec"]["paused"].is_null(), "{restored}");
+}

@@ -22,6 +22,11 @@
 //!   the progress deadline: `Failed`, the engine rolls back).
 //! - state: the Deployment's pods (LIST by its selector) as instances.
 //!
+//! While held at a batch the Deployment carries the annotation
+//! `helmsman.dev/held-at-batch` ("v1 → v2"): a helmsman that dies
+//! mid-release leaves it paused, and the next release names what was
+//! interrupted and how to undo it.
+//!
 //! An image that is neither the old nor the new version (someone changed
 //! the Deployment mid-release) is refused with the reason: the release
 //! holds. Every change is one PUT, so a write the engine drops at any
@@ -40,6 +45,31 @@ use kube::api::ListParams;
 use super::deployments::{Deployments, Progress, RESOURCE, rollout_progress};
 use super::{Cluster, Split};
 use crate::providers::{Instance, ProviderError, TrafficState};
+
+/// Set while helmsman holds the Deployment at a batch: "v1 → v2". A
+/// helmsman that dies mid-release leaves it paused; the next release says
+/// what was interrupted and how to undo it, instead of blaming someone else.
+const HELD_BY: &str = "helmsman.dev/held-at-batch";
+
+/// Marks (or, with `None`, unmarks) the Deployment as held by a release.
+fn mark_held(deployment: &mut Deployment, release: Option<String>) {
+    let annotations = &mut deployment.metadata.annotations;
+    match release {
+        Some(release) => {
+            annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert(HELD_BY.to_string(), release);
+        }
+        None => {
+            if let Some(map) = annotations {
+                map.remove(HELD_BY);
+                if map.is_empty() {
+                    *annotations = None;
+                }
+            }
+        }
+    }
+}
 
 /// How far Kubernetes may move in one step: the rolling strategy's
 /// `max_surge` and `max_unavailable`, as the Deployment's own fields.
@@ -164,6 +194,7 @@ impl RollingUpdateTraffic {
                 d.spec.template = prepared.template.clone();
                 d.spec.strategy = prepared.strategy.clone();
                 d.spec.paused = None;
+                mark_held(d, None);
                 Ok(())
             })
             .await?;
@@ -200,10 +231,24 @@ impl Split for RollingUpdateTraffic {
         let name = &self.deployment;
         let deployment = deployments.get(name).await?;
         if deployment.spec.paused == Some(true) {
-            return Err(self.cluster.calls.rejected(format!(
-                "deployment {name} is paused by someone else; helmsman pauses it itself between \
-                 batches, so resume it first (`kubectl rollout resume deployment/{name}`)"
-            )));
+            let held = deployment
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(HELD_BY));
+            return Err(self.cluster.calls.rejected(match held {
+                Some(release) => format!(
+                    "deployment {name} is held at a batch by an unfinished helmsman release \
+                     ({release}); undo it first (`kubectl rollout undo deployment/{name} && \
+                     kubectl rollout resume deployment/{name}`), or resume it to finish that \
+                     rollout"
+                ),
+                None => format!(
+                    "deployment {name} is paused by someone else; helmsman pauses it itself \
+                     between batches, so resume it first (`kubectl rollout resume \
+                     deployment/{name}`)"
+                ),
+            }));
         }
         match rollout_progress(&deployment) {
             Progress::Done => {}
@@ -255,6 +300,7 @@ impl Split for RollingUpdateTraffic {
                     d.spec.strategy = Some(rolling_strategy(pace));
                 }
                 d.spec.paused = None;
+                mark_held(d, None);
                 Ok(())
             })
             .await?;
@@ -269,6 +315,7 @@ impl Split for RollingUpdateTraffic {
             .update(&deployments.api, RESOURCE, &self.deployment, |d| {
                 self.check_drift(&deployments, d, &prepared, &[new_version])?;
                 d.spec.paused = Some(true);
+                mark_held(d, Some(format!("{old} → {new_version}")));
                 Ok(())
             })
             .await
@@ -285,6 +332,7 @@ impl Split for RollingUpdateTraffic {
                 .update(&deployments.api, RESOURCE, &self.deployment, |d| {
                     self.check_drift(&deployments, d, &prepared, &[&prepared.new_version])?;
                     d.spec.paused = None;
+                    mark_held(d, None);
                     Ok(())
                 })
                 .await?;
