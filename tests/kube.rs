@@ -25,11 +25,11 @@ use hyper::Method;
 
 use helmsman::config::{KubernetesBackend, KubernetesSplit, Step, Strategy, defaults};
 use helmsman::engine::driver::ReleaseHandle;
-use helmsman::engine::{Command, CommandKind, CommandReply, Phase, ReleaseResult};
+use helmsman::engine::{Command, CommandKind, CommandReply, ReleaseResult};
 use helmsman::providers::traffic::kubernetes::{KubernetesTraffic, Patience};
 use helmsman::providers::{ProviderError, Traffic};
 
-use driven::{alice, finished, target};
+use driven::{alice, finished, progressing_at, target};
 use fake_api::{Answer, FakeApi, Fault, NAMESPACE};
 
 fn backend(
@@ -162,15 +162,7 @@ async fn a_rollback_sends_everything_to_stable_and_scales_the_canary_down() {
         vec![Step::Weight(25), Step::Pause(Duration::from_secs(3600))],
     )
     .await;
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        handle
-            .snapshots
-            .wait_for(|s| s.actual_weight == Some(25) && s.phase == Phase::Progressing),
-    )
-    .await
-    .expect("the canary reaches 25 %")
-    .unwrap();
+    progressing_at(&mut handle, 25).await;
     assert_eq!(api.weights(), (75, 25));
     assert_eq!(
         api.deployment("checkout-canary"),
@@ -257,15 +249,7 @@ async fn a_replica_ratio_rollback_scales_the_canary_away_and_stable_back() {
         vec![Step::Weight(50), Step::Pause(Duration::from_secs(3600))],
     )
     .await;
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        handle
-            .snapshots
-            .wait_for(|s| s.actual_weight == Some(50) && s.phase == Phase::Progressing),
-    )
-    .await
-    .expect("the canary reaches 50 %")
-    .unwrap();
+    progressing_at(&mut handle, 50).await;
     assert_eq!(api.deployment("checkout-stable").1, 2);
     assert_eq!(
         api.deployment("checkout-canary"),

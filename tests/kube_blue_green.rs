@@ -8,6 +8,7 @@
 
 #[path = "kube/api_status.rs"]
 mod api_status;
+#[allow(dead_code)] // shared with tests/kube.rs
 #[path = "kube/driven.rs"]
 mod driven;
 // The fake serves tests/kube.rs too: not every part of it is used here.

@@ -7,6 +7,7 @@
 
 #[path = "kube/api_status.rs"]
 mod api_status;
+#[allow(dead_code)] // shared with tests/kube.rs
 #[path = "kube/driven.rs"]
 mod driven;
 #[allow(dead_code)] // the canary parts are tests/kube.rs's

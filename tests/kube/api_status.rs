@@ -1,5 +1,6 @@
-//! What the fake Kubernetes API servers of the tests answer with: JSON,
-//! and the `Status` object the real API server sends with an error.
+//! What the fake Kubernetes API servers of the tests share: their JSON
+//! answers, the `Status` object the real API server sends with an error,
+//! and the kubeconfig pointing at them.
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -22,5 +23,34 @@ pub fn status(code: u16, reason: &str, message: &str) -> Response<Full<Bytes>> {
             "kind": "Status", "apiVersion": "v1", "metadata": {},
             "status": "Failure", "message": message, "reason": reason, "code": code
         }),
+    )
+}
+
+/// A kubeconfig for a fake API server at `url`: the context `fake` reaches
+/// it; `elsewhere` names a cluster that does not exist, so a test can tell
+/// which context was used. `current` is the current context.
+pub fn kubeconfig(url: &str, current: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: fake
+  cluster:
+    server: {url}
+users:
+- name: tester
+  user:
+    token: not-a-secret
+contexts:
+- name: elsewhere
+  context:
+    cluster: gone
+    user: tester
+- name: fake
+  context:
+    cluster: fake
+    user: tester
+current-context: {current}
+"
     )
 }

@@ -12,7 +12,7 @@ use helmsman::config::{self, KubernetesBackend, Strategy, defaults};
 use helmsman::engine::clock::TokioClock;
 use helmsman::engine::driver::{Providers, ReleaseHandle, spawn_release};
 use helmsman::engine::machine::ReleaseSpec;
-use helmsman::engine::{Actor, ReleaseResult, Target};
+use helmsman::engine::{Actor, Phase, ReleaseResult, Target};
 use helmsman::metrics::Reading;
 use helmsman::pipeline::backends::providers_for;
 use helmsman::providers::traffic::kubernetes::{KubernetesTraffic, Patience};
@@ -120,4 +120,17 @@ pub async fn finished(handle: &mut ReleaseHandle) -> ReleaseResult {
         .await
         .expect("the release ends within a minute")
         .unwrap()
+}
+
+/// Waits (bounded) until the release progresses at `weight` % read back.
+pub async fn progressing_at(handle: &mut ReleaseHandle, weight: u8) {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        handle
+            .snapshots
+            .wait_for(|s| s.actual_weight == Some(weight) && s.phase == Phase::Progressing),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the canary reaches {weight} %"))
+    .unwrap();
 }

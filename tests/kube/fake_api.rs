@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::api_status::{json_response, status};
+use crate::api_status::{self, json_response, status};
 use crate::fake_controller::Controller;
 
 pub const NAMESPACE: &str = "shop";
@@ -123,7 +123,7 @@ impl FakeApi {
         });
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, kubeconfig_for(&url)).unwrap();
+        std::fs::write(&kubeconfig, api_status::kubeconfig(&url, "elsewhere")).unwrap();
         FakeApi {
             cluster,
             task,
@@ -626,31 +626,4 @@ fn route() -> Value {
         },
         "status": { "parents": [] }
     })
-}
-
-fn kubeconfig_for(url: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: fake
-  cluster:
-    server: {url}
-users:
-- name: tester
-  user:
-    token: not-a-secret
-contexts:
-- name: elsewhere
-  context:
-    cluster: gone
-    user: tester
-- name: fake
-  context:
-    cluster: fake
-    user: tester
-    namespace: {NAMESPACE}
-current-context: elsewhere
-"
-    )
 }

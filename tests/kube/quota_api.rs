@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::api_status::{json_response, status};
+use crate::api_status::{self, json_response, status};
 
 pub struct QuotaApi {
     task: JoinHandle<()>,
@@ -64,7 +64,7 @@ impl QuotaApi {
         });
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, kubeconfig_for(&url)).unwrap();
+        std::fs::write(&kubeconfig, api_status::kubeconfig(&url, "fake")).unwrap();
         QuotaApi {
             task,
             _dir: dir,
@@ -102,26 +102,4 @@ fn answer(served: &str, quotas: &Quotas, path: &str) -> Response<Full<Bytes>> {
             }),
         ),
     }
-}
-
-fn kubeconfig_for(url: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: fake
-  cluster:
-    server: {url}
-users:
-- name: tester
-  user:
-    token: not-a-secret
-contexts:
-- name: fake
-  context:
-    cluster: fake
-    user: tester
-current-context: fake
-"
-    )
 }
