@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use helmsman::cli;
 use helmsman::cli::OutputFormat;
 use helmsman::cli::check_config::CheckConfigArgs;
 use helmsman::demo::scenario::Scenario;
 use helmsman::pipeline::StrategyKind;
+use helmsman::{cli, errln};
 
 #[derive(Parser)]
 #[command(
@@ -130,7 +130,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(1);
         }
     };
@@ -140,13 +140,23 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
     let command = cli.command.unwrap_or(Command::Tui { read_only: false });
+    // A command that may move traffic answers signals by rolling back, from
+    // its first moment: the handlers go in before anything else happens.
+    if matches!(
+        command,
+        Command::Tui { .. } | Command::Demo { .. } | Command::Release { .. }
+    ) && let Err(e) = helmsman::interrupt::listen()
+    {
+        errln!("error: cannot install the signal handlers: {e}");
+        return 1;
+    }
     let load_config = || -> Result<helmsman::config::Config, i32> {
         let path = cli::find_config(cli.config.as_deref()).map_err(|not_found| {
-            eprintln!("{not_found}");
+            errln!("{not_found}");
             2
         })?;
         helmsman::config::load_file(&path).map_err(|errors| {
-            eprintln!("{errors}");
+            errln!("{errors}");
             2
         })
     };
@@ -205,7 +215,7 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
             output,
         } => {
             if !headless {
-                eprintln!(
+                errln!(
                     "error: `helmsman release` runs headless: add --headless\n  \
                      hint: to start and watch a release in the cockpit, run `helmsman` and press n"
                 );

@@ -7,18 +7,19 @@ use crate::engine::Event;
 use crate::pipeline::Watcher;
 use crate::preflight::{CheckOutcome, Report};
 
-/// Prints every event of a release, and each of its preflight checks, as a line.
+/// Prints every event of a release, and each of its preflight checks, as a
+/// line. A line that cannot be written stops the release (see `output`).
 pub struct Printer(pub OutputFormat);
 
 impl Watcher for Printer {
     fn event(&mut self, event: &Event) {
-        println!("{}", event_line(event, self.0));
+        crate::outln!("{}", event_line(event, self.0));
     }
 
     fn preflight(&mut self, report: &Report) {
         let at = chrono::Utc::now();
         for check in &report.checks {
-            println!("{}", check_line(at, &report.env, check, self.0));
+            crate::outln!("{}", check_line(at, &report.env, check, self.0));
         }
     }
 }

@@ -1,10 +1,12 @@
 //! Logs go to a daily file under `<state dir>/logs`, never to the terminal,
-//! which belongs to the cockpit or to the event lines.
+//! which belongs to the cockpit or to the event lines. Every line is passed
+//! through [`crate::redact::redact`] on its way to the file.
 
 use std::path::Path;
 
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 /// Keep the returned guard alive for the whole run: it flushes on drop.
 /// Without a writable state dir, the run goes on without a log file.
@@ -14,7 +16,7 @@ pub fn init(state_dir: &Path) -> Option<WorkerGuard> {
     let appender = tracing_appender::rolling::daily(dir, "helmsman.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
     tracing_subscriber::fmt()
-        .with_writer(writer)
+        .with_writer(Redacting(writer))
         .with_ansi(false)
         .with_env_filter(
             EnvFilter::try_from_env("HELMSMAN_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
@@ -22,4 +24,31 @@ pub fn init(state_dir: &Path) -> Option<WorkerGuard> {
         .try_init()
         .ok()?;
     Some(guard)
+}
+
+/// Makes writers that mask configured secrets in what they write.
+struct Redacting<M>(M);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Redacting<M> {
+    type Writer = RedactingWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter(self.0.make_writer())
+    }
+}
+
+/// The formatter hands over each log line in one write.
+struct RedactingWriter<W>(W);
+
+impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0
+            .write_all(crate::redact::redact(&text).as_bytes())
+            .map(|()| buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }

@@ -6,6 +6,7 @@ pub mod cockpit;
 pub mod demo;
 pub mod event_line;
 pub mod logging;
+pub mod output;
 pub mod plan;
 pub mod release;
 pub mod serve;
@@ -72,7 +73,7 @@ pub fn state_dir(explicit: Option<&Path>) -> PathBuf {
 /// why it cannot be opened.
 pub fn open_history(state_dir: &Path) -> Result<crate::store::History, i32> {
     crate::store::History::open(state_dir).map_err(|e| {
-        eprintln!("error: {e}");
+        crate::errln!("error: {e}");
         1
     })
 }

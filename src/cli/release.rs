@@ -33,7 +33,7 @@ pub async fn run(config: &Config, state_dir: &Path, options: ReleaseOptions) -> 
     match pipeline::run(config, &request, &mut history, &mut printer).await {
         Ok(result) => result.exit_code(),
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             e.exit_code()
         }
     }

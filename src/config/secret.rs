@@ -36,7 +36,11 @@ pub(crate) fn resolve(
         let name = &after[..end];
         if is_var_name(name) {
             match env(name) {
-                Some(v) => value.push_str(&v),
+                Some(v) => {
+                    // Masked from here on in everything helmsman prints or logs.
+                    crate::redact::register(name, &v);
+                    value.push_str(&v)
+                }
                 None => problems.push(SecretError::Unset(name.to_string())),
             }
             if !vars.iter().any(|v| v == name) {

@@ -50,6 +50,9 @@ pub enum PipelineError {
     /// A preflight check or the gate failed: nothing was started.
     #[error("{0}")]
     Blocked(String),
+    /// Asked to stop (a signal, a closed terminal) before a release started.
+    #[error("{0}")]
+    Interrupted(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -166,8 +169,10 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
 }
 
 /// Runs the release through `request.envs` in order. Every event goes to
-/// the watcher. Ctrl-C, SIGTERM or SIGHUP while a release runs asks the
-/// engine to roll it back (a headless release is never left half-way).
+/// the watcher. A stop request ([`crate::interrupt`]: Ctrl-C, SIGTERM,
+/// SIGHUP, or output that can no longer be written) while a release runs
+/// asks the engine to roll it back (a release is never left half-way); one
+/// that came earlier keeps the next environment from starting.
 pub async fn run(
     config: &Config,
     request: &ReleaseRequest,
@@ -189,13 +194,27 @@ pub async fn run(
                 )));
             }
         }
+        not_interrupted(env, request)?;
         checks::before(environment, request, watcher).await?;
+        not_interrupted(env, request)?;
         let result = release_one(env, service, request, history, watcher).await?;
         if result != ReleaseResult::Succeeded {
             return Ok(result);
         }
     }
     Ok(ReleaseResult::Succeeded)
+}
+
+/// A stop asked for before `env`'s release started keeps it from starting.
+fn not_interrupted(env: &str, request: &ReleaseRequest) -> Result<(), PipelineError> {
+    match crate::interrupt::requested() {
+        Some(reason) => Err(PipelineError::Interrupted(format!(
+            "{env}/{}: not started: stopped by {reason} before its release began; \
+             nothing was changed there",
+            request.service
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// What a front end sees of the releases a pipeline runs: every event,
@@ -301,7 +320,7 @@ async fn release_one(
         commands: handle.commands.clone(),
         snapshots: handle.snapshots.clone(),
     });
-    let mut interruption = std::pin::pin!(interruption());
+    let mut interruption = std::pin::pin!(crate::interrupt::wait());
     let mut interrupted = false;
     let mut events_open = true;
     let mut last_reason = String::new();
@@ -328,8 +347,9 @@ async fn release_one(
                     PipelineError::Backend(format!("{target}: the release task failed: {e}"))
                 })?;
             }
-            _ = &mut interruption, if !interrupted => {
+            reason = &mut interruption, if !interrupted => {
                 interrupted = true;
+                tracing::warn!("{target}: rolling back: stopped by {reason}");
                 let (reply, _answer) = oneshot::channel();
                 let command = Command {
                     target: target.clone(),
@@ -353,32 +373,6 @@ async fn release_one(
         finished_at: Utc::now(),
     })?;
     Ok(result)
-}
-
-/// Resolves when the process is asked to stop: Ctrl-C, `kill` (SIGTERM) or a
-/// closed terminal (SIGHUP). A headless release answers by rolling back
-/// rather than dying half-way with the new version still taking traffic.
-async fn interruption() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-            _ = hup.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 #[cfg(test)]

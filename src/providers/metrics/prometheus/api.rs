@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use crate::config::duration::format as fmt_duration;
 use crate::config::metrics::PrometheusSource;
 use crate::config::model::Secret;
+use crate::redact::excerpt;
 
 /// One series of an instant vector; a scalar is one series without labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,7 +158,10 @@ pub(super) fn decode(status: u16, body: &[u8]) -> Result<Vec<Series>, Failure> {
         return Err(Failure::Rejected(format!(
             "{}: {}",
             envelope.error_type.as_deref().unwrap_or("error"),
-            envelope.error.as_deref().unwrap_or("no explanation given")
+            envelope
+                .error
+                .as_deref()
+                .map_or("no explanation given".into(), |e| excerpt(e.as_bytes()))
         )));
     }
     if !(200..300).contains(&status) {
@@ -203,18 +207,6 @@ fn number(text: &str) -> Result<f64, Failure> {
             .ok()
             .filter(|v| v.is_finite())
             .ok_or_else(|| Failure::Invalid(format!("`{text}` is not a sample value"))),
-    }
-}
-
-/// The start of a body, for an error message.
-fn excerpt(body: &[u8]) -> String {
-    const LIMIT: usize = 200;
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    match text.char_indices().nth(LIMIT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None if text.is_empty() => "(empty body)".to_string(),
-        None => text.to_string(),
     }
 }
 

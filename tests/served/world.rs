@@ -1,0 +1,189 @@
+//! A user's world on loopback: `helmsman serve` as its own process in front
+//! of real upstreams (v1 stable, v2 to release) for each environment, and
+//! the helmsman commands run against it as a second process.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use helmsman::demo::sample_service::{Behaviour, SampleService};
+use tokio::process::{Child, Command};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One environment's service `web`: its data plane's ports and its two versions.
+pub struct Env {
+    pub name: &'static str,
+    pub listen: u16,
+    pub admin: u16,
+    pub v1: SampleService,
+    pub v2: SampleService,
+}
+
+impl Env {
+    pub async fn start(name: &'static str) -> Env {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        Env {
+            name,
+            listen: free_port(),
+            admin: free_port(),
+            v1: SampleService::start(any, Behaviour::healthy("v1"))
+                .await
+                .unwrap(),
+            v2: SampleService::start(any, Behaviour::healthy("v2"))
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// The environment's TOML: `extra` goes inside `[[environments]]`
+    /// (requires, checks), `steps` is the canary's step list.
+    pub fn toml(&self, extra: &str, steps: &str) -> String {
+        format!(
+            r#"
+[[environments]]
+name = "{name}"
+{extra}
+[[environments.services]]
+name = "web"
+[environments.services.backend]
+type = "local"
+listen = "127.0.0.1:{listen}"
+admin = "127.0.0.1:{admin}"
+stable = "v1"
+[environments.services.backend.versions]
+"v1" = ["{v1}"]
+"v2" = ["{v2}"]
+[environments.services.strategy]
+kind = "canary"
+steps = {steps}
+"#,
+            name = self.name,
+            listen = self.listen,
+            admin = self.admin,
+            v1 = self.v1.addr(),
+            v2 = self.v2.addr()
+        )
+    }
+
+    /// The data plane's traffic state, from its admin API.
+    pub async fn traffic(&self) -> serde_json::Value {
+        reqwest::get(format!("http://127.0.0.1:{}/api/v1/state", self.admin))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// Fast analysis and health checks, so releases take seconds.
+pub const FAST: &str = "[defaults.analysis]\ninterval = \"200ms\"\nmin_requests = 20\n\
+                        [defaults.health]\ninterval = \"200ms\"\ntimeout = \"500ms\"\n";
+
+/// A configuration file and a state directory, in a temporary directory.
+pub struct Files {
+    _dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Files {
+    pub fn new(config_text: &str) -> Files {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("helmsman.toml");
+        std::fs::write(&config, config_text).unwrap();
+        let state = dir.path().join("state");
+        Files {
+            config,
+            state,
+            _dir: dir,
+        }
+    }
+
+    /// `helmsman --config … <args>` with this state directory.
+    pub fn helmsman(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_helmsman"));
+        command
+            .arg("--config")
+            .arg(&self.config)
+            .env("HELMSMAN_STATE_DIR", &self.state)
+            .args(args)
+            .kill_on_drop(true);
+        command
+    }
+
+    /// `helmsman serve`, once every environment's admin API answers.
+    pub async fn serve(&self, envs: &[&Env]) -> Child {
+        let mut serve = self
+            .helmsman(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for env in envs {
+            wait_for_admin(env.admin, &mut serve).await;
+        }
+        serve
+    }
+
+    /// The releases recorded in the history, one JSON value each.
+    pub fn history(&self) -> Vec<serde_json::Value> {
+        let Ok(text) = std::fs::read_to_string(self.state.join("releases.jsonl")) else {
+            return Vec::new();
+        };
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+/// `release --headless` of web v2 through `envs`.
+pub fn release_args<'a>(envs: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "release",
+        "--service",
+        "web",
+        "--version",
+        "v2",
+        "--headless",
+    ];
+    for env in envs {
+        args.extend(["--env", env]);
+    }
+    args
+}
+
+async fn wait_for_admin(port: u16, serve: &mut Child) {
+    let url = format!("http://127.0.0.1:{port}/api/v1/state");
+    for _ in 0..200 {
+        if reqwest::get(&url).await.is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = serve.try_wait() {
+            panic!("helmsman serve exited early: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the data plane's admin API never answered on port {port}");
+}
+
+/// Asserts the data plane is back where it started: v1 stable with all the
+/// traffic, nothing staged.
+pub async fn assert_stable_v1(env: &Env, context: &str) {
+    let state = env.traffic().await;
+    assert_eq!(state["stable_version"], "v1", "{context}: {state}");
+    assert_eq!(state["new_weight"], 0, "{context}: {state}");
+    assert!(state["new_version"].is_null(), "{context}: {state}");
+}
+
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
