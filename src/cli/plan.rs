@@ -359,7 +359,10 @@ fn steps_of(
         .iter()
         .filter(|s| matches!(s, PlanStep::ManualGate | PlanStep::ManualSwitch))
         .count();
-    let minimum = steps.iter().map(PlanStep::min_duration).sum();
+    let minimum = steps
+        .iter()
+        .map(PlanStep::min_duration)
+        .fold(Duration::ZERO, Duration::saturating_add);
     (words, gates, minimum)
 }
 

@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+/// The longest duration the configuration accepts: 30 days. Every pause,
+/// window and timeout stays far from the ends of the clock's range, so
+/// adding one to "now" or summing a plan's steps can never overflow.
+pub const MAX: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Parses a human duration. The error says what was expected.
 ///
 /// ```
@@ -50,8 +55,17 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             other => return Err(format!("unknown unit `{other}` in `{text}`")),
         };
         rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(seconds)
-            .map_err(|_| format!("`{text}` is out of range"))?;
+        total = Duration::try_from_secs_f64(seconds)
+            .ok()
+            .and_then(|d| total.checked_add(d))
+            .filter(|total| *total <= MAX)
+            .ok_or_else(|| {
+                format!(
+                    "`{text}` is longer than {} (30 days), the longest duration accepted; \
+                     to wait for as long as it takes, use a manual gate ({{ gate = \"manual\" }})",
+                    format(MAX)
+                )
+            })?;
     }
     Ok(total)
 }
@@ -101,6 +115,21 @@ mod tests {
     fn rejects_garbage() {
         for bad in ["", "10", "s", "5 minutes", "3d", "1..2s", "-1s", "1e999s"] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_end_at_30_days() {
+        assert_eq!(parse("720h"), Ok(MAX));
+        assert_eq!(parse("719h59m60s"), Ok(MAX));
+        for too_long in [
+            "720h1ms",
+            "2300000000h",
+            "2562047788015216h",
+            "99999999999999999999s",
+        ] {
+            let e = parse(too_long).unwrap_err();
+            assert!(e.contains("longest duration accepted"), "{too_long}: {e}");
         }
     }
 }

@@ -180,8 +180,17 @@ impl Stopwatch {
     fn deadline(&self, length: Duration) -> Option<DateTime<Utc>> {
         let since = self.running_since?;
         let left = length.saturating_sub(self.banked);
-        Some(since + chrono::Duration::from_std(left).unwrap_or(chrono::Duration::MAX))
+        Some(later(since, left))
     }
+}
+
+/// `at` plus `d`, saturating at the end of time instead of overflowing: a
+/// pause longer than the clock's range just never ends by itself.
+pub(super) fn later(at: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| at.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The current traffic write, if the step or rollback stage has one.
@@ -516,30 +525,22 @@ impl Release {
         }
     }
 
-    fn retry_delay(&self) -> chrono::Duration {
-        let d = RETRY_DELAY.min(
-            self.spec
-                .service
-                .analysis
-                .interval
-                .max(Duration::from_millis(10)),
-        );
-        chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(1))
+    /// When a failed write or read is tried again.
+    fn retry_at_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        later(now, RETRY_DELAY.min(self.interval()))
     }
 
-    fn interval(&self) -> chrono::Duration {
-        let d = self
-            .spec
+    fn interval(&self) -> Duration {
+        self.spec
             .service
             .analysis
             .interval
-            .max(Duration::from_millis(10));
-        chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(10))
+            .max(Duration::from_millis(10))
     }
 
     fn periodic_read_due(&self) -> DateTime<Utc> {
         match self.last_periodic_read {
-            Some(at) => at + self.interval(),
+            Some(at) => later(at, self.interval()),
             None => self.last_now,
         }
     }

@@ -117,7 +117,7 @@ impl Release {
                 self.traffic_error = Some(e.clone());
                 if purpose != ReadPurpose::Periodic {
                     self.traffic_read_retry = Some(purpose);
-                    self.retry_at = Some(now + self.retry_delay());
+                    self.retry_at = Some(self.retry_at_from(now));
                 }
                 match &self.mode {
                     Mode::Running if first && self.started => {
@@ -223,7 +223,7 @@ impl Release {
                         return;
                     }
                 }
-                self.retry_at = Some(now + self.retry_delay());
+                self.retry_at = Some(self.retry_at_from(now));
                 let reason = format!("could not {what}: {e} — retrying");
                 self.emit_unchanged(now, reason.clone(), Actor::Engine, out);
                 self.snapshot.reason = reason;

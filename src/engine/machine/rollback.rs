@@ -127,7 +127,7 @@ impl Release {
                         }
                     }
                 }
-                self.retry_at = Some(now + self.retry_delay());
+                self.retry_at = Some(self.retry_at_from(now));
                 self.write_error = Some(loud.clone());
                 self.emit_unchanged(now, loud.clone(), Actor::Engine, out);
                 self.snapshot.reason = loud;

@@ -1462,3 +1462,5 @@ proptest! {
         }
     }
 }
+
+mod accepted_configs;
