@@ -590,14 +590,33 @@ async fn a_metrics_outage_pauses_the_release_until_readings_return() {
                 .starts_with("metrics:")
         );
     }
-    // Ten minutes of outage: the 60 s pause never runs out.
-    tokio::time::sleep(secs(600)).await;
+    // An outage of three more reads (10 s apart), within the limit of four
+    // failed reads in a row: the 60 s pause does not run on through it.
+    tokio::time::sleep(secs(35)).await;
     assert_eq!(handle.snapshots.borrow().phase, Phase::Paused);
     assert!(!world.traffic.calls().contains(&Call::Weight(50)));
     world.metrics.fail.store(false, Ordering::SeqCst);
     wait_for(&mut handle, |s| s.phase == Phase::Progressing).await;
     let result = (&mut handle.task).await.unwrap();
     assert_eq!(result, ReleaseResult::Succeeded);
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_gone_for_good_roll_the_release_back() {
+    let world = World::new();
+    let mut handle = world.start(steps());
+    wait_for(&mut handle, |s| s.desired_weight == 10).await;
+    world.metrics.fail.store(true, Ordering::SeqCst);
+    let result = (&mut handle.task).await.unwrap();
+    assert_eq!(result, ReleaseResult::RolledBack);
+    let events = drain(&mut handle.events);
+    assert!(
+        events.iter().any(|e| e.to == Phase::RollingBack
+            && e.reason
+                .contains("metrics unreadable 5 times in a row (limit 4)")),
+        "{events:#?}"
+    );
+    assert_eq!(world.traffic.calls().last(), Some(&Call::Discard));
 }
 
 #[tokio::test(start_paused = true)]

@@ -62,7 +62,13 @@ const LOCAL_BACKEND_KEYS: &[&str] = &[
 ];
 const STRATEGY_KINDS: &[&str] = &["canary", "blue-green", "rolling", "feature-flag"];
 const STEP_KEYS: &[&str] = &["weight", "pause", "analysis", "gate"];
-const ANALYSIS_KEYS: &[&str] = &["interval", "min_requests", "confidence", "tolerance"];
+const ANALYSIS_KEYS: &[&str] = &[
+    "interval",
+    "min_requests",
+    "confidence",
+    "tolerance",
+    "max_failed_reads",
+];
 const TRIGGER_NAMES: &[&str] = &[
     "error_rate",
     "p95_latency",

@@ -282,6 +282,11 @@ pub struct Analysis {
     /// (0 < tolerance < 1): with 0.5, an error rate +2.5 points over the
     /// baseline is tolerated, +5 is the regression that must be caught.
     pub tolerance: f64,
+    /// Failed metrics reads in a row that only hold the release; the next
+    /// one rolls it back (Argo Rollouts' `consecutiveErrorLimit`). A short
+    /// outage holds, metrics gone for good never leave users on an unjudged
+    /// version.
+    pub max_failed_reads: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -383,6 +388,7 @@ pub mod defaults {
             min_requests: 100,
             confidence: 0.99,
             tolerance: 0.5,
+            max_failed_reads: 4,
         }
     }
 

@@ -310,6 +310,8 @@ pub struct Release {
     paused_by: Option<Actor>,
     promoting: bool,
     metrics_error: Option<String>,
+    /// Metrics reads that failed in a row (see `Analysis::max_failed_reads`).
+    failed_metrics_reads: u32,
     traffic_error: Option<String>,
     /// The backend runs a version this release neither replaces nor
     /// brings: someone else changed it. Holds, like a missing reading.
@@ -380,6 +382,7 @@ impl Release {
             paused_by: None,
             promoting: false,
             metrics_error: None,
+            failed_metrics_reads: 0,
             traffic_error: None,
             drift: None,
             write_error: None,

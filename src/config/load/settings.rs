@@ -4,6 +4,9 @@
 use super::*;
 use crate::config::model::Secret;
 
+/// More failed reads in a row than this is no longer a short outage.
+const MAX_FAILED_READS: u32 = 1000;
+
 impl Walker<'_, '_> {
     pub(super) fn analysis(&mut self, value: &Value, analysis: &mut Analysis) {
         let Some(table) = as_table(self.errors, "analysis", value) else {
@@ -24,6 +27,18 @@ impl Walker<'_, '_> {
                     &v.span(),
                     format!("`min_requests` is {n}, it must be at least 1"),
                     "below this many requests a trigger reports \"not enough evidence\" instead of judging; 100 is the default",
+                ),
+            }
+        }
+        if let Some(v) = get(table, "max_failed_reads")
+            && let Some(n) = as_integer(self.errors, "max_failed_reads", v)
+        {
+            match u32::try_from(n) {
+                Ok(n) if n <= MAX_FAILED_READS => analysis.max_failed_reads = n,
+                _ => self.errors.add_hint(
+                    &v.span(),
+                    format!("`max_failed_reads` is {n}, it must be between 0 and {MAX_FAILED_READS}"),
+                    "failed metrics reads in a row that hold a release before the next one rolls it back; 4 is the default",
                 ),
             }
         }

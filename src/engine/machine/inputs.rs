@@ -56,10 +56,24 @@ impl Release {
         match reading {
             Err(e) => {
                 let first = self.metrics_error.is_none();
-                self.metrics_error = Some(e);
-                if first && matches!(self.mode, Mode::Running) && self.started {
+                self.metrics_error = Some(e.clone());
+                self.failed_metrics_reads += 1;
+                let limit = self.spec.service.analysis.max_failed_reads;
+                if self.failed_metrics_reads > limit
+                    && matches!(self.mode, Mode::Running)
+                    && self.started
+                {
+                    // Holding is right for a gap, not for metrics gone for
+                    // good: users would stay on a version nobody judges.
                     let reason = format!(
-                        "held: {} — timers stopped, it continues by itself when readings return",
+                        "metrics unreadable {} times in a row (limit {limit}): {e}: rolled back",
+                        self.failed_metrics_reads
+                    );
+                    self.start_rollback(now, reason, Actor::Engine, None, out);
+                } else if first && matches!(self.mode, Mode::Running) && self.started {
+                    let reason = format!(
+                        "held: {} — timers stopped, it continues by itself when readings return \
+                         (it rolls back after {limit} more failed reads in a row)",
                         self.hold_reason().unwrap_or_default()
                     );
                     self.transition(now, reason, Actor::Engine, None, out);
@@ -71,6 +85,7 @@ impl Release {
                 self.request_metrics_read(out);
             }
             Ok(reading) => {
+                self.failed_metrics_reads = 0;
                 let recovered = self.metrics_error.take().is_some();
                 self.snapshot.metrics_at = Some(now);
                 if self.preview_base.is_none()

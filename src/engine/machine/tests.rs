@@ -830,7 +830,9 @@ fn a_pause_ends_only_when_every_trigger_passes() {
 
 #[test]
 fn a_metrics_outage_holds_the_step_and_resumes_by_itself() {
-    let mut h = Harness::new(canary(vec![Step::Weight(10), Step::Pause(secs(60))])).start();
+    let mut spec = spec(canary(vec![Step::Weight(10), Step::Pause(secs(60))]));
+    spec.service.analysis.max_failed_reads = 1000; // this outage stays a hold
+    let mut h = Harness::with_spec(spec).start();
     h.run_for(secs(20));
     h.world.metrics_down = true;
     h.run_for(secs(10)); // next periodic read fails
@@ -857,6 +859,45 @@ fn a_metrics_outage_holds_the_step_and_resumes_by_itself() {
     h.run_for(secs(20));
     assert!(!h.traffic_writes().contains(&Effect::SetWeight(100)));
     assert_eq!(h.run_to_end(secs(60)), Some(ReleaseResult::Succeeded));
+}
+
+#[test]
+fn metrics_gone_for_good_roll_back_after_the_limit_of_failed_reads() {
+    let mut h = Harness::new(canary(vec![Step::Weight(10), Step::Pause(secs(600))])).start();
+    h.run_for(secs(20));
+    // Four failed reads in a row (one each 10 s interval) only hold…
+    h.world.metrics_down = true;
+    h.run_for(secs(40));
+    assert_eq!(h.phase(), Phase::Paused);
+    assert!(
+        h.r.snapshot()
+            .reason
+            .contains("rolls back after 4 more failed reads")
+    );
+    // …and readings that come back start the count again.
+    h.world.metrics_down = false;
+    h.run_for(secs(10));
+    assert_eq!(h.phase(), Phase::Progressing);
+    h.world.metrics_down = true;
+    h.run_for(secs(40));
+    assert_eq!(h.phase(), Phase::Paused, "a new outage starts a new count");
+    // The fifth failed read in a row rolls back, saying why.
+    h.run_for(secs(10));
+    assert_eq!(h.run_to_end(secs(60)), Some(ReleaseResult::RolledBack));
+    let rollback = h
+        .events
+        .iter()
+        .find(|e| e.to == Phase::RollingBack)
+        .expect("a rollback event");
+    assert!(
+        rollback
+            .reason
+            .contains("metrics unreadable 5 times in a row (limit 4): test metrics is unreachable"),
+        "{}",
+        rollback.reason
+    );
+    assert_eq!(rollback.actor, Actor::Engine);
+    assert_eq!(h.world.weight, 0);
 }
 
 #[test]
