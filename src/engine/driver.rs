@@ -114,13 +114,27 @@ enum Feedback {
     SmokeChecks(Vec<CheckResult>),
 }
 
+/// What a provider says may echo a secret (a server repeating the
+/// `Authorization` header in its error body): it is masked here, before it
+/// reaches an event, the cockpit, JSON output or the history.
 impl From<Feedback> for Input {
     fn from(feedback: Feedback) -> Input {
+        let mask = |text: String| crate::redact::redact(&text).into_owned();
         match feedback {
-            Feedback::Metrics(r) => Input::Metrics(r),
-            Feedback::Traffic(r) => Input::Traffic(r),
-            Feedback::Applied(r) => Input::Applied(r),
-            Feedback::SmokeChecks(r) => Input::SmokeChecks(r),
+            Feedback::Metrics(r) => Input::Metrics(r.map_err(mask)),
+            Feedback::Traffic(r) => Input::Traffic(r.map_err(mask)),
+            Feedback::Applied(r) => Input::Applied(r.map_err(|e| WriteError {
+                message: mask(e.message),
+                ..e
+            })),
+            Feedback::SmokeChecks(r) => Input::SmokeChecks(
+                r.into_iter()
+                    .map(|c| CheckResult {
+                        detail: mask(c.detail),
+                        ..c
+                    })
+                    .collect(),
+            ),
         }
     }
 }

@@ -93,6 +93,8 @@ pub struct Files {
     _dir: tempfile::TempDir,
     pub config: PathBuf,
     pub state: PathBuf,
+    /// Environment variables every command gets (the secrets the configuration names).
+    pub vars: Vec<(String, String)>,
 }
 
 impl Files {
@@ -104,6 +106,7 @@ impl Files {
         Files {
             config,
             state,
+            vars: Vec::new(),
             _dir: dir,
         }
     }
@@ -115,6 +118,7 @@ impl Files {
             .arg("--config")
             .arg(&self.config)
             .env("HELMSMAN_STATE_DIR", &self.state)
+            .envs(self.vars.iter().cloned())
             .args(args)
             .kill_on_drop(true);
         command
