@@ -738,3 +738,31 @@ fn the_example_documents_every_check_type() {
         );
     }
 }
+
+/// The ports of every `127.0.0.1:PORT` in a text.
+fn loopback_ports(text: &str) -> Vec<u16> {
+    text.split("127.0.0.1:")
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn the_example_ports_are_below_the_ephemeral_range() {
+    // Linux hands out 32768–60999 to outgoing connections: a data plane
+    // restarted on such a port can find it taken ("Address already in use").
+    let readme = include_str!("../README.md");
+    for (name, text) in [("config.example.toml", EXAMPLE), ("README.md", readme)] {
+        let ports = loopback_ports(text);
+        assert!(ports.len() > 5, "{name}: {ports:?}");
+        for port in ports {
+            assert!(
+                port < 32768,
+                "{name}: port {port} is in the ephemeral range"
+            );
+        }
+    }
+}
