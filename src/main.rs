@@ -60,6 +60,7 @@ enum Command {
         /// Which strategy to release with (picks the demo service configured with it).
         #[arg(long, value_enum, default_value_t = StrategyKind::Canary)]
         strategy: StrategyKind,
+        /// One line per event as text, or as JSON.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
         /// Requests per second sent to the released service in each environment.
@@ -73,14 +74,19 @@ enum Command {
     CheckConfig(CheckConfigArgs),
     /// Print the steps, gates and minimum duration of a release, touching nothing.
     Plan {
+        /// The environment to plan the release in.
         #[arg(long)]
         env: String,
+        /// The service to release (as named in the configuration).
         #[arg(long)]
         service: String,
+        /// The version to release; refused when it already serves.
         #[arg(long)]
         version: String,
+        /// Plan with this strategy instead of the configured one.
         #[arg(long, value_enum)]
         strategy: Option<StrategyKind>,
+        /// Print the plan as text or JSON.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
@@ -89,22 +95,28 @@ enum Command {
         /// Environment(s); repeat to go through several in order.
         #[arg(long = "env", required = true)]
         envs: Vec<String>,
+        /// The service to release (as named in the configuration).
         #[arg(long)]
         service: String,
+        /// The version to release.
         #[arg(long)]
         version: String,
+        /// Release with this strategy instead of the configured one.
         #[arg(long, value_enum)]
         strategy: Option<StrategyKind>,
         /// Run without the cockpit, printing one line per event.
         #[arg(long)]
         headless: bool,
+        /// One line per event, then the result, as text or JSON.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
     /// Run an environment's gate and preflight checks now: exit 0, or 4 when one fails.
     Validate {
+        /// The environment whose checks to run.
         #[arg(long)]
         env: String,
+        /// Print each check's outcome as text or JSON.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },

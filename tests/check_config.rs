@@ -738,3 +738,147 @@ fn the_example_documents_every_check_type() {
         );
     }
 }
+
+// ----- a file that is not UTF-8, and the errors as JSON -----
+
+#[test]
+fn a_file_that_is_not_utf8_names_its_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.toml");
+    // `name = "dé` is valid (é as UTF-8), then a Latin-1 `é` (0xE9): the
+    // bad byte is the 11th character of line 2.
+    let mut bytes = "[[environments]]\nname = \"dé".as_bytes().to_vec();
+    bytes.push(0xE9);
+    bytes.extend_from_slice(b"v\"\n");
+    std::fs::write(&path, bytes).unwrap();
+
+    let output = check(&path);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    let location = format!(
+        "{}:2:11: error: the file is not valid UTF-8",
+        path.display()
+    );
+    assert!(
+        err.starts_with(&location),
+        "expected `{location}` in:\n{err}"
+    );
+    assert!(err.contains("0xE9"), "the byte is named:\n{err}");
+    assert!(err.contains("  hint: ") && err.contains("UTF-8"), "{err}");
+    assert!(!err.contains("check the path"), "the path is fine:\n{err}");
+}
+
+fn check_json(path: &Path) -> (Output, serde_json::Value) {
+    let output = helmsman()
+        .args(["check-config", "--output", "json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            stderr(&output)
+        )
+    });
+    (output, json)
+}
+
+#[test]
+fn json_output_of_an_invalid_file_lists_every_error() {
+    let text = BASE
+        .replace("\"127.0.0.1:18080\"", "18080")
+        .replace("stable = \"v1\"", "stable = \"v9\"");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "h.toml", &text);
+    let (output, json) = check_json(&path);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(json["valid"], false, "{json}");
+    let errors = json["errors"].as_array().expect("an `errors` array");
+    assert_eq!(errors.len(), 2, "{json}");
+    let file = path.display().to_string();
+    assert_eq!(
+        errors[0],
+        serde_json::json!({
+            "file": file,
+            "line": 8,
+            "column": 10,
+            "message": "`listen`: expected a string, found an integer",
+            "hint": errors[0]["hint"],
+        })
+    );
+    assert!(errors[0]["hint"].is_string(), "{json}");
+    assert_eq!(errors[1]["line"], 10, "{json}");
+    assert_eq!(errors[1]["column"], 10, "{json}");
+
+    // A valid file says so the same way, beside its configuration.
+    let good = write(dir.path(), "good.toml", BASE);
+    let (output, json) = check_json(&good);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json["valid"], true, "{json}");
+    assert_eq!(json["environments"][0]["name"], "dev", "{json}");
+}
+
+#[test]
+fn json_output_of_a_file_without_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory cannot be read, and a missing file is not there: no line
+    // or column to give, and the file named.
+    let missing = dir.path().join("nope.toml");
+    for path in [dir.path(), missing.as_path()] {
+        let (output, json) = check_json(path);
+        assert_eq!(output.status.code(), Some(2));
+        assert_eq!(json["valid"], false, "{json}");
+        let error = &json["errors"][0];
+        assert_eq!(error["file"], path.display().to_string(), "{json}");
+        assert!(
+            error["line"].is_null() && error["column"].is_null(),
+            "{json}"
+        );
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(&path.display().to_string()), "{json}");
+    }
+
+    // No file found at all: the places tried are in the message.
+    let output = helmsman()
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .args(["check-config", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(json["valid"], false, "{json}");
+    let message = json["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("xdg/helmsman/helmsman.toml"), "{json}");
+    assert!(json["errors"][0]["hint"].is_string(), "{json}");
+}
+
+/// The ports of every `127.0.0.1:PORT` in a text.
+fn loopback_ports(text: &str) -> Vec<u16> {
+    text.split("127.0.0.1:")
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn the_example_ports_are_below_the_ephemeral_range() {
+    // Linux hands out 32768–60999 to outgoing connections: a data plane
+    // restarted on such a port can find it taken ("Address already in use").
+    let readme = include_str!("../README.md");
+    for (name, text) in [("config.example.toml", EXAMPLE), ("README.md", readme)] {
+        let ports = loopback_ports(text);
+        assert!(ports.len() > 5, "{name}: {ports:?}");
+        for port in ports {
+            assert!(
+                port < 32768,
+                "{name}: port {port} is in the ephemeral range"
+            );
+        }
+    }
+}

@@ -239,3 +239,221 @@ async fn a_release_says_what_is_missing_without_headless_or_a_data_plane() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("helmsman serve"), "{err}");
 }
+
+fn plan_dev(version: &str) -> [&str; 7] {
+    [
+        "plan",
+        "--env",
+        "dev",
+        "--service",
+        "web",
+        "--version",
+        version,
+    ]
+}
+
+/// A fast-judging configuration of `envs` (each `(name, requires, env)`).
+fn fast_config(dir: &Path, envs: &[(&str, &str, &Env)]) -> std::path::PathBuf {
+    let config = dir.join("helmsman.toml");
+    let mut text = "[defaults.analysis]\ninterval = \"200ms\"\nmin_requests = 20\n\
+                    [defaults.health]\ninterval = \"200ms\"\ntimeout = \"500ms\"\n"
+        .to_string();
+    for (name, requires, env) in envs {
+        text.push_str(&env_toml(name, requires, env));
+    }
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_starts_from_the_version_serving_and_refuses_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let dev = env().await;
+    let config = fast_config(dir.path(), &[("dev", "", &dev)]);
+
+    // No data plane: the configured stable version, marked as a guess.
+    let (code, out, err) = run(&config, &state, &plan_dev("v2")).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.starts_with("plan: dev/web v1 → v2 with canary\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("from: v1 as configured (`stable`): the traffic state could not be read"),
+        "{out}"
+    );
+
+    let mut serve = helmsman(&config, &state, &["serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_admin(dev.admin, &mut serve).await;
+    let load = Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 60);
+
+    // v1 serves: planning v1 is a no-op, refused as `release` refuses it.
+    let (code, out, err) = run(&config, &state, &plan_dev("v1")).await;
+    let release_v1 = [
+        "release",
+        "--env",
+        "dev",
+        "--service",
+        "web",
+        "--version",
+        "v1",
+        "--headless",
+    ];
+    let (release_code, _, release_err) = run(&config, &state, &release_v1).await;
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert_eq!(code, release_code, "{err}\n{release_err}");
+    assert!(
+        err.contains("dev/web already runs v1: nothing to release"),
+        "{err}"
+    );
+    assert!(out.is_empty(), "no plan printed: {out}");
+
+    let release_v2 = [
+        "release",
+        "--env",
+        "dev",
+        "--service",
+        "web",
+        "--version",
+        "v2",
+        "--headless",
+    ];
+    let (code, out, err) = run(&config, &state, &release_v2).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.ends_with("result: succeeded, exit 0 (dev v1 → v2: succeeded)\n"),
+        "the text form of the final record:\n{out}"
+    );
+
+    // v2 now serves, as the data plane says: the plan starts from it.
+    let (code, out, err) = run(&config, &state, &plan_dev("v2")).await;
+    assert_eq!(code, release_code, "{out}\n{err}");
+    assert!(
+        err.contains("dev/web already runs v2: nothing to release"),
+        "{err}"
+    );
+    let (code, out, err) = run(&config, &state, &plan_dev("v1")).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.starts_with("plan: dev/web v2 → v1 with canary\n"),
+        "{out}"
+    );
+    assert!(!out.contains("from: "), "read from the data plane: {out}");
+    let mut json_plan = plan_dev("v1").to_vec();
+    json_plan.extend(["--output", "json"]);
+    let (_, out, _) = run(&config, &state, &json_plan).await;
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["stable_version"], "v2", "{json}");
+    assert_eq!(json["stable_version_from"], "backend", "{json}");
+
+    load.stop().await;
+    serve.kill().await.unwrap();
+    let _ = serve.wait().await;
+
+    // The data plane is gone: the history's last success, marked as such.
+    let (code, out, err) = run(&config, &state, &plan_dev("v1")).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.starts_with("plan: dev/web v2 → v1 with canary\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("from: v2 as the history records (the last release that succeeded)"),
+        "{out}"
+    );
+    let (_, out, _) = run(&config, &state, &json_plan).await;
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["stable_version_from"], "history", "{json}");
+}
+
+/// The last line of `release --output json`: `{"result": …}`.
+fn final_record(out: &str) -> serde_json::Value {
+    let last = out.lines().last().unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("the last line is not JSON ({e}):\n{out}"));
+    assert!(json["result"].is_object(), "no final result record:\n{out}");
+    json["result"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_json_ends_with_a_result_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let unhealthy = Behaviour {
+        healthy: false,
+        ..Behaviour::healthy("v2")
+    };
+    let dev = Env {
+        v2: SampleService::start(any, unhealthy).await.unwrap(),
+        ..env().await
+    };
+    let prod = env().await;
+    let config = fast_config(dir.path(), &[("dev", "", &dev), ("prod", "\"dev\"", &prod)]);
+    let release = |envs: &[&'static str]| {
+        let mut args = vec!["release"];
+        for env in envs {
+            args.extend(["--env", env]);
+        }
+        args.extend(["--service", "web", "--version", "v2", "--headless"]);
+        args.extend(["--output", "json"]);
+        args
+    };
+
+    // Refused before anything moves: the record still comes.
+    let (code, out, err) = run(&config, &state, &release(&["prod"])).await;
+    assert_eq!(code, 1, "{err}");
+    let result = final_record(&out);
+    assert_eq!(result["outcome"], "refused", "{result}");
+    assert_eq!(result["exit_code"], 1, "{result}");
+    assert!(
+        result["message"].as_str().unwrap().contains("requires"),
+        "{result}"
+    );
+    assert_eq!(
+        result["environments"],
+        serde_json::json!([{"env": "prod", "from": null, "to": "v2", "outcome": "refused"}])
+    );
+
+    // No data plane to read: an error, named.
+    let (code, out, _) = run(&config, &state, &release(&["dev"])).await;
+    assert_eq!(code, 1);
+    let result = final_record(&out);
+    assert_eq!(result["outcome"], "error", "{result}");
+    assert_eq!(result["environments"][0]["outcome"], "error", "{result}");
+
+    let mut serve = helmsman(&config, &state, &["serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_admin(dev.admin, &mut serve).await;
+    wait_for_admin(prod.admin, &mut serve).await;
+    let load = Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 60);
+
+    // The unhealthy new instance rolls dev back; prod is never started.
+    let (code, out, err) = run(&config, &state, &release(&["dev", "prod"])).await;
+    assert_eq!(code, 3, "{out}\n{err}");
+    let result = final_record(&out);
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "outcome": "rolled-back",
+            "exit_code": 3,
+            "environments": [
+                {"env": "dev", "from": "v1", "to": "v2", "outcome": "rolled-back"},
+                {"env": "prod", "from": null, "to": "v2", "outcome": "not-run"},
+            ],
+        })
+    );
+    // Every other line is an event or a check: one record only.
+    assert_eq!(out.matches("\"result\"").count(), 1, "{out}");
+
+    load.stop().await;
+    serve.kill().await.unwrap();
+}

@@ -1,20 +1,27 @@
 //! `helmsman check-config [FILE]`: validates a configuration and prints its
 //! summary (exit 0), or every error with file:line:col and a hint (exit 2).
+//!
+//! With `--output json` stdout always holds one JSON document with a
+//! `valid` field: the configuration beside `"valid": true`, or
+//! `{"valid": false, "errors": [{file, line, column, message, hint}…]}`;
+//! the errors are also written to stderr as text, for whoever watches.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{OutputFormat, find_config};
-use crate::config::{self, ConfigErrors};
+use serde::Serialize;
 
-/// Exit code for bad usage or an invalid configuration (PRODUCT.md).
+use super::{CONFIG_NOT_FOUND_HINT, ConfigNotFound, OutputFormat, find_config};
+use crate::config::{self, Config, ConfigErrors};
+
+/// Exit code for bad usage or an invalid configuration.
 pub const EXIT_INVALID: i32 = 2;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckConfigArgs {
     /// The file to check (default: the global --config path).
     pub file: Option<PathBuf>,
-    /// Print the validated configuration as text or JSON.
+    /// Print the validated configuration, or the errors, as text or JSON.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -38,29 +45,100 @@ pub fn run_with(
         Ok(path) => path,
         Err(not_found) => {
             let _ = writeln!(err, "{not_found}");
+            if args.output == OutputFormat::Json {
+                let _ = print_json(out, &Invalid::new(vec![not_found_json(&not_found)]));
+            }
             return EXIT_INVALID;
         }
     };
     match config::load_file(&path) {
         Ok(config) => {
-            let printed = match args.output {
-                OutputFormat::Text => write!(out, "{}", config::summary(&config)),
-                OutputFormat::Json => match serde_json::to_string_pretty(&config) {
-                    Ok(json) => writeln!(out, "{json}"),
-                    Err(e) => {
+            match args.output {
+                // A closed pipe (e.g. `| head`) is not a configuration problem.
+                OutputFormat::Text => {
+                    let _ = write!(out, "{}", config::summary(&config));
+                }
+                OutputFormat::Json => {
+                    let document = Valid {
+                        valid: true,
+                        config: &config,
+                    };
+                    if let Err(e) = print_json(out, &document) {
                         let _ = writeln!(err, "error: cannot write the configuration as JSON: {e}");
                         return 1;
                     }
-                },
-            };
-            // A closed pipe (e.g. `| head`) is not a configuration problem.
-            let _ = printed;
+                }
+            }
             0
         }
         Err(errors) => {
             report(err, &errors, &path);
+            if args.output == OutputFormat::Json {
+                let _ = print_json(out, &Invalid::new(errors.0));
+            }
             EXIT_INVALID
         }
+    }
+}
+
+/// A valid configuration: `"valid": true` beside its fields.
+#[derive(Serialize)]
+struct Valid<'c> {
+    valid: bool,
+    #[serde(flatten)]
+    config: &'c Config,
+}
+
+/// An invalid (or missing) configuration: `"valid": false` and its errors.
+#[derive(Serialize)]
+struct Invalid<E> {
+    valid: bool,
+    errors: Vec<E>,
+}
+
+impl<E> Invalid<E> {
+    fn new(errors: Vec<E>) -> Self {
+        Self {
+            valid: false,
+            errors,
+        }
+    }
+}
+
+/// Writes `document`; a closed pipe (e.g. `| head`) is not a configuration
+/// problem, so only a document that cannot be serialized is an error.
+fn print_json(out: &mut dyn Write, document: &impl Serialize) -> Result<(), serde_json::Error> {
+    let text = serde_json::to_string_pretty(document)?;
+    let _ = writeln!(out, "{text}");
+    Ok(())
+}
+
+/// An error shaped like a `ConfigError`'s, for the file that is not there:
+/// named when it was the only place looked at, the places tried in the message.
+#[derive(Serialize)]
+struct NotFound {
+    file: Option<PathBuf>,
+    line: Option<usize>,
+    column: Option<usize>,
+    message: String,
+    hint: &'static str,
+}
+
+fn not_found_json(not_found: &ConfigNotFound) -> NotFound {
+    let tried: Vec<String> = not_found
+        .tried
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    NotFound {
+        file: match not_found.tried.as_slice() {
+            [only] => Some(only.clone()),
+            _ => None,
+        },
+        line: None,
+        column: None,
+        message: format!("no configuration file found; tried: {}", tried.join(", ")),
+        hint: CONFIG_NOT_FOUND_HINT,
     }
 }
 

@@ -53,12 +53,14 @@ fn not_found_message(tried: &[PathBuf]) -> String {
     for path in tried {
         message.push_str(&format!("\n  {}", path.display()));
     }
-    message.push_str(
-        "\n  hint: create one from the documented example with `cp config.example.toml helmsman.toml`, \
-         or name a file with --config FILE (or HELMSMAN_CONFIG)",
-    );
+    message.push_str("\n  hint: ");
+    message.push_str(CONFIG_NOT_FOUND_HINT);
     message
 }
+
+/// What to do when no configuration file is found.
+pub const CONFIG_NOT_FOUND_HINT: &str = "create one from the documented example with \
+    `cp config.example.toml helmsman.toml`, or name a file with --config FILE (or HELMSMAN_CONFIG)";
 
 /// Where history and logs live: `--state-dir` / `HELMSMAN_STATE_DIR`, else
 /// `<user data dir>/helmsman`.

@@ -15,17 +15,17 @@ use crate::interrupt::{self, StopReason};
 /// Writes one line to stdout: `outln!("{x}")` where `println!` would go.
 #[macro_export]
 macro_rules! outln {
-    ($($arg:tt)*) => {
-        $crate::cli::output::stdout_line(format_args!($($arg)*))
-    };
+    ($($arg:tt)*) => {{
+        $crate::cli::output::stdout_line(format_args!($($arg)*));
+    }};
 }
 
 /// Writes one line to stderr: `errln!("{x}")` where `eprintln!` would go.
 #[macro_export]
 macro_rules! errln {
-    ($($arg:tt)*) => {
-        $crate::cli::output::stderr_line(format_args!($($arg)*))
-    };
+    ($($arg:tt)*) => {{
+        $crate::cli::output::stderr_line(format_args!($($arg)*));
+    }};
 }
 
 /// One line to stdout; `false` (and a stop request) if it could not be written.

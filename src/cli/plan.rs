@@ -1,6 +1,12 @@
 //! `helmsman plan`: the steps, gates and minimum duration of a release,
 //! computed from the configuration — nothing is touched — and what the
 //! environment's quality gate says now.
+//!
+//! The plan starts from the version that serves, read as `release` reads
+//! it: the backend's traffic state. A plan of the version already serving
+//! is refused as the release would be. When the backend cannot be read the
+//! plan still comes, from the history's last success there (else the
+//! configured `stable`), and says so.
 
 use std::time::Duration;
 
@@ -14,8 +20,9 @@ use crate::config::metrics::TemplateValues;
 use crate::config::{
     Backend, Config, KubernetesBackend, KubernetesSplit, MetricsSource, Service, Strategy, Trigger,
 };
+use crate::engine::Target;
 use crate::engine::plan::{Fleet, PlanStep, plan as engine_plan};
-use crate::pipeline::{self, ReleaseRequest, StrategyKind};
+use crate::pipeline::{self, PipelineError, ReleaseRequest, StrategyKind};
 use crate::preflight::{self, CheckOutcome, CheckStatus, ReleaseOf, Selection};
 use crate::providers::traffic::kubernetes::Ratio;
 use crate::store::History;
@@ -26,11 +33,94 @@ pub struct Requirement {
     pub met: bool,
 }
 
+/// Where the version a plan starts from was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StableFrom {
+    /// The backend's traffic state, as a release reads it.
+    Backend,
+    /// The backend could not be read: the last release that succeeded there.
+    History,
+    /// Neither: the local backend's configured `stable`.
+    Configured,
+    /// Neither, on Kubernetes: known only when the release reads the cluster.
+    Unknown,
+}
+
+/// The version serving now, where that was learnt, and why the backend
+/// could not tell when it did not.
+#[derive(Debug, Clone)]
+pub struct Stable {
+    pub version: String,
+    pub from: StableFrom,
+    pub unread: Option<String>,
+}
+
+impl Stable {
+    /// Before any release and with no backend to ask: what the
+    /// configuration says (for tests and callers that touch nothing).
+    pub fn configured(service: &Service) -> Stable {
+        match &service.backend {
+            Backend::Local(b) => Stable {
+                version: b.stable.clone(),
+                from: StableFrom::Configured,
+                unread: None,
+            },
+            Backend::Kubernetes(_) => Stable {
+                version: "(read from the cluster at release)".to_string(),
+                from: StableFrom::Unknown,
+                unread: None,
+            },
+        }
+    }
+}
+
+/// A plan waits this long at most for the backend's traffic state: it is a
+/// preview, and falls back to the history rather than hang on a backend.
+const STATE_READ_LIMIT: Duration = Duration::from_secs(10);
+
+/// The version `service` serves in `env`: the backend's word when it
+/// answers, else the history's last success, else the configuration's.
+pub async fn current_stable(env: &str, service: &Service, history: &History) -> Stable {
+    let traffic = pipeline::backends::traffic_for(service);
+    let unread = match tokio::time::timeout(STATE_READ_LIMIT, traffic.state()).await {
+        Ok(Ok(state)) => {
+            return Stable {
+                version: state.stable_version,
+                from: StableFrom::Backend,
+                unread: None,
+            };
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!(
+            "{} did not answer within {}",
+            traffic.describe(),
+            fmt_duration(STATE_READ_LIMIT)
+        ),
+    };
+    let fallback = match history.current_version(env, &service.name) {
+        Some(version) => Stable {
+            version: version.to_string(),
+            from: StableFrom::History,
+            unread: None,
+        },
+        None => Stable::configured(service),
+    };
+    Stable {
+        unread: Some(unread),
+        ..fallback
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Plan {
     pub env: String,
     pub service: String,
     pub stable_version: String,
+    /// Where `stable_version` was read: "backend", or a fallback.
+    pub stable_version_from: StableFrom,
+    /// Why the backend's traffic state could not be read, if it could not.
+    pub stable_version_unread: Option<String>,
     pub new_version: String,
     pub strategy: String,
     pub backend: String,
@@ -67,17 +157,31 @@ pub async fn run(
         actor: crate::engine::Actor::Engine,
     };
     if let Err(e) = pipeline::check_request(config, &request) {
-        eprintln!("error: {e}");
+        crate::errln!("error: {e}");
         return e.exit_code();
     }
     let environment = config.environment(env).expect("checked");
     let svc = config.service(env, service).expect("checked");
+    let stable = current_stable(env, svc, history).await;
+    if stable.from == StableFrom::Backend && stable.version == version {
+        // The words and the exit code of `release` for the same request.
+        let target = Target {
+            env: env.to_string(),
+            service: service.to_string(),
+        };
+        let refusal = PipelineError::Refused(format!(
+            "{target} already runs {version}: nothing to release"
+        ));
+        crate::errln!("error: {refusal}");
+        return refusal.exit_code();
+    }
     let mut plan = build(
         environment.name.as_str(),
         &environment.requires,
         svc,
         version,
         strategy,
+        stable,
         history,
     );
     plan.gate = preflight::run(environment, Selection::Gate(ReleaseOf { service, version }))
@@ -85,41 +189,39 @@ pub async fn run(
         .checks
         .pop();
     match output {
-        OutputFormat::Json => println!(
+        OutputFormat::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&plan).expect("plans serialize")
         ),
-        OutputFormat::Text => print!("{}", render(&plan)),
+        OutputFormat::Text => crate::outln!("{}", render(&plan).trim_end()),
     }
     0
 }
 
+/// The plan of releasing `version` of `service` in `env`, from `stable`;
+/// `history` says whether each required environment is met.
 pub fn build(
     env: &str,
     requires: &[String],
     service: &Service,
     version: &str,
     strategy: Option<StrategyKind>,
+    stable: Stable,
     history: &History,
 ) -> Plan {
     let strategy = pipeline::effective_strategy(service, strategy);
-    let (stable, fleet, backend) = match &service.backend {
+    let (fleet, backend) = match &service.backend {
         Backend::Local(b) => {
             let instances = |v: &str| b.versions.get(v).map_or(0, Vec::len);
             let fleet = Fleet {
-                stable: instances(&b.stable),
+                stable: instances(&stable.version),
                 new: instances(version),
             };
             let about = format!("local data plane on {} (admin {})", b.listen, b.admin);
-            (b.stable.clone(), Some(fleet), about)
+            (Some(fleet), about)
         }
-        // A plan never calls the cluster: the stable version is the last
-        // one helmsman released there, and the stable replicas are unknown.
+        // The stable replicas are known only to the cluster, read at release.
         Backend::Kubernetes(k) => {
-            let stable = history
-                .current_version(env, &service.name)
-                .unwrap_or("(read from the cluster at release)")
-                .to_string();
             let (new, about) = match &k.split {
                 // The new slot gets as many replicas as the live one, which
                 // only the cluster knows: the plan shows no instance counts.
@@ -194,7 +296,7 @@ pub fn build(
                 stable: 0,
                 new: new as usize,
             });
-            (stable, fleet, about)
+            (fleet, about)
         }
     };
     let ratio = match &service.backend {
@@ -237,7 +339,9 @@ pub fn build(
     Plan {
         env: env.to_string(),
         service: service.name.clone(),
-        stable_version: stable,
+        stable_version: stable.version,
+        stable_version_from: stable.from,
+        stable_version_unread: stable.unread,
         new_version: version.to_string(),
         strategy: strategy.name().to_string(),
         backend,
@@ -366,17 +470,44 @@ fn steps_of(
     (words, gates, minimum)
 }
 
+/// Where the starting version came from, when not from the backend itself.
+fn stable_from_words(plan: &Plan) -> Option<String> {
+    let source = match plan.stable_version_from {
+        StableFrom::Backend => return None,
+        StableFrom::History => format!(
+            "{} as the history records (the last release that succeeded)",
+            plan.stable_version
+        ),
+        StableFrom::Configured => format!("{} as configured (`stable`)", plan.stable_version),
+        StableFrom::Unknown => "unknown until the release reads the cluster".to_string(),
+    };
+    let why = match &plan.stable_version_unread {
+        Some(detail) => format!(": the traffic state could not be read ({detail})"),
+        None => String::new(),
+    };
+    let refused = if plan.stable_version == plan.new_version {
+        format!(
+            "; if {} still serves, the release will be refused",
+            plan.new_version
+        )
+    } else {
+        String::new()
+    };
+    Some(format!("{source}{why}{refused}"))
+}
+
 pub fn render(plan: &Plan) -> String {
     let mut out = format!(
-        "plan: {}/{} {} → {} with {}\nbackend: {}\nmetrics: {}\n",
-        plan.env,
-        plan.service,
-        plan.stable_version,
-        plan.new_version,
-        plan.strategy,
-        plan.backend,
-        plan.metrics
+        "plan: {}/{} {} → {} with {}\n",
+        plan.env, plan.service, plan.stable_version, plan.new_version, plan.strategy,
     );
+    if let Some(from) = stable_from_words(plan) {
+        out.push_str(&format!("from: {from}\n"));
+    }
+    out.push_str(&format!(
+        "backend: {}\nmetrics: {}\n",
+        plan.backend, plan.metrics
+    ));
     for query in &plan.metrics_queries {
         out.push_str(&format!("  {query}\n"));
     }
@@ -459,6 +590,7 @@ mod tests {
             &service,
             "v1.5.0",
             None,
+            Stable::configured(&service),
             &History::in_memory(),
         );
         assert_eq!(plan.minimum_duration_secs, 180);
@@ -500,7 +632,15 @@ mod tests {
         service.strategy = Strategy::Canary {
             steps: vec![Step::Weight(10), Step::Weight(50), Step::Weight(100)],
         };
-        let plan = build("prod", &[], &service, "v2", None, &History::in_memory());
+        let plan = build(
+            "prod",
+            &[],
+            &service,
+            "v2",
+            None,
+            Stable::configured(&service),
+            &History::in_memory(),
+        );
         assert!(
             plan.backend.contains("reachable weights 25/50/75 %"),
             "{}",
@@ -530,7 +670,15 @@ mod tests {
             deployment: "payments".into(),
         };
         service.strategy = crate::config::defaults::rolling();
-        let plan = build("prod", &[], &service, "v2", None, &History::in_memory());
+        let plan = build(
+            "prod",
+            &[],
+            &service,
+            "v2",
+            None,
+            Stable::configured(&service),
+            &History::in_memory(),
+        );
         assert!(
             plan.backend
                 .contains("Deployment payments rolled by Kubernetes"),
@@ -559,7 +707,15 @@ mod tests {
             selector_label: "color".into(),
         };
         service.strategy = crate::config::defaults::blue_green();
-        let plan = build("prod", &[], &service, "v2", None, &History::in_memory());
+        let plan = build(
+            "prod",
+            &[],
+            &service,
+            "v2",
+            None,
+            Stable::configured(&service),
+            &History::in_memory(),
+        );
         assert!(
             plan.backend.contains(
                 "Service payments selects the live slot of payments-blue / payments-green by \
@@ -587,6 +743,7 @@ mod tests {
             service,
             "v3.2.0",
             None,
+            Stable::configured(service),
             &History::in_memory(),
         );
         assert_eq!(plan.strategy, "rolling");

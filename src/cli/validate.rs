@@ -20,7 +20,7 @@ pub async fn run(config: &Config, env: &str, output: OutputFormat) -> i32 {
             .iter()
             .map(|e| e.name.as_str())
             .collect();
-        eprintln!(
+        crate::errln!(
             "error: no environment `{env}` in {}; known: {}",
             config.source.display(),
             known.join(", ")
@@ -29,11 +29,11 @@ pub async fn run(config: &Config, env: &str, output: OutputFormat) -> i32 {
     };
     let report = preflight::run(environment, Selection::Everything).await;
     match output {
-        OutputFormat::Json => println!(
+        OutputFormat::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("reports serialize")
         ),
-        OutputFormat::Text => print!("{}", render(&report)),
+        OutputFormat::Text => crate::outln!("{}", render(&report).trim_end()),
     }
     if report.status == CheckStatus::Fail {
         EXIT_CHECK_FAILED

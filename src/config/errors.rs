@@ -41,8 +41,54 @@ impl fmt::Display for ConfigError {
     }
 }
 
+impl ConfigError {
+    /// The bytes of `file` are not UTF-8, which TOML requires: the error
+    /// points at the first bad byte, so an editor can jump to it.
+    pub(crate) fn not_utf8(file: &Path, bytes: &[u8], error: &std::str::Utf8Error) -> ConfigError {
+        let offset = error.valid_up_to();
+        // Everything before `offset` is valid UTF-8 by definition.
+        let before = std::str::from_utf8(&bytes[..offset]).unwrap_or_default();
+        let (line, col) = LineIndex::new(before).position(offset);
+        let what = match (bytes.get(offset), error.error_len()) {
+            (Some(byte), Some(_)) => {
+                format!("byte 0x{byte:02X} (offset {offset}) does not begin a UTF-8 character")
+            }
+            // Cut short: the file ends inside a multi-byte character.
+            _ => format!("it ends inside a character (offset {offset})"),
+        };
+        ConfigError {
+            file: file.to_path_buf(),
+            line,
+            col,
+            message: format!("the file is not valid UTF-8: {what}"),
+            hint: Some(
+                "a TOML file must be UTF-8; this one was likely saved in another encoding \
+                 (Latin-1, Windows-1252): save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`"
+                    .to_string(),
+            ),
+        }
+    }
+}
+
+/// As JSON: `{"file", "line", "column", "message", "hint"}`, with `line`
+/// and `column` null when the problem has no position in the file.
+impl serde::Serialize for ConfigError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let positioned = (self.line > 0).then_some((self.line, self.col));
+        let mut s = serializer.serialize_struct("ConfigError", 5)?;
+        s.serialize_field("file", &self.file)?;
+        s.serialize_field("line", &positioned.map(|(line, _)| line))?;
+        s.serialize_field("column", &positioned.map(|(_, col)| col))?;
+        s.serialize_field("message", &self.message)?;
+        s.serialize_field("hint", &self.hint)?;
+        s.end()
+    }
+}
+
 /// Every error found in one configuration file, in file order.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(transparent)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
 impl ConfigErrors {
@@ -196,5 +242,43 @@ mod tests {
             ..e
         };
         assert_eq!(unreadable.to_string(), "h.toml: error: unknown key `listn`");
+    }
+
+    #[test]
+    fn a_bad_byte_is_located_by_line_and_character() {
+        let not_utf8 = |bytes: &[u8]| {
+            let error = std::str::from_utf8(bytes).unwrap_err();
+            ConfigError::not_utf8(Path::new("h.toml"), bytes, &error)
+        };
+        // `é` as UTF-8 counts as one column: 0xFF is the 3rd character.
+        let e = not_utf8(b"a = 1\n\xC3\xA9x\xFF\n");
+        assert_eq!((e.line, e.col), (2, 3));
+        assert!(e.message.contains("byte 0xFF (offset 9)"), "{}", e.message);
+        // A first byte that is bad is column 1.
+        assert_eq!((not_utf8(b"\xE9").line, not_utf8(b"\xE9").col), (1, 1));
+        // A character cut off by the end of the file.
+        let cut = not_utf8(b"a\n\xC3");
+        assert_eq!((cut.line, cut.col), (2, 1));
+        assert!(
+            cut.message.contains("ends inside a character"),
+            "{}",
+            cut.message
+        );
+    }
+
+    #[test]
+    fn json_has_null_positions_for_a_file_that_cannot_be_read() {
+        let unreadable = ConfigError {
+            file: "h.toml".into(),
+            line: 0,
+            col: 0,
+            message: "cannot read h.toml".into(),
+            hint: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&unreadable).unwrap(),
+            serde_json::json!({"file": "h.toml", "line": null, "column": null,
+                               "message": "cannot read h.toml", "hint": null})
+        );
     }
 }

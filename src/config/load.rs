@@ -5,7 +5,7 @@
 //! an operator fixing a config wants every problem, each with its
 //! `file:line:col` and a hint, in one run.
 //!
-//! Settings are layered: the built-in defaults (PRODUCT.md), then
+//! Settings are layered: the built-in defaults (`model::defaults`), then
 //! `[defaults]`, then the service's own tables, key by key. A strategy is
 //! inherited from `[defaults.strategy]` key by key only when the service keeps
 //! the same kind; a service that picks another kind starts from that kind's
@@ -98,9 +98,10 @@ fn strategy_keys(kind: &str) -> &'static [&'static str] {
 }
 
 /// Reads and validates a configuration file. An unreadable file is a single
-/// error naming the path (with line and column 0).
+/// error naming the path (with line and column 0); a file that is not UTF-8
+/// is a single error at its first bad byte.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
             line: 0,
@@ -111,6 +112,13 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
                     .to_string(),
             ),
         }])
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        ConfigErrors(vec![ConfigError::not_utf8(
+            path,
+            e.as_bytes(),
+            &e.utf8_error(),
+        )])
     })?;
     parse_str(&text, path, &|name| std::env::var(name).ok())
 }
@@ -573,7 +581,7 @@ fn set<T>(read: Option<Option<T>>, field: &mut T) -> bool {
     }
 }
 
-/// A strategy kind with the PRODUCT.md defaults. A feature flag has no
+/// A strategy kind with its built-in defaults. A feature flag has no
 /// default flag: the empty name is reported as missing by `strategy`.
 fn builtin_strategy(kind: &str) -> Strategy {
     use std::time::Duration;

@@ -141,7 +141,15 @@ proptest! {
             return Ok(());
         };
         for service in &config.environments[0].services {
-            let plan = crate::cli::plan::build("prod", &[], service, "v2", None, &History::in_memory());
+            let plan = crate::cli::plan::build(
+                "prod",
+                &[],
+                service,
+                "v2",
+                None,
+                crate::cli::plan::Stable::configured(service),
+                &History::in_memory(),
+            );
             let _ = crate::cli::plan::render(&plan);
             drive(service);
         }
