@@ -43,6 +43,13 @@ pub fn run_with(
     };
     match config::load_file(&path) {
         Ok(config) => {
+            for (env, service, exposure) in admin_exposures(&config) {
+                let _ = writeln!(
+                    err,
+                    "{}: warning: {env}/{service}: {exposure}",
+                    path.display()
+                );
+            }
             let printed = match args.output {
                 OutputFormat::Text => write!(out, "{}", config::summary(&config)),
                 OutputFormat::Json => match serde_json::to_string_pretty(&config) {
@@ -62,6 +69,21 @@ pub fn run_with(
             EXIT_INVALID
         }
     }
+}
+
+/// Local data planes whose admin API other hosts can reach.
+fn admin_exposures(config: &config::Config) -> Vec<(&str, &str, String)> {
+    let mut found = Vec::new();
+    for env in &config.environments {
+        for service in &env.services {
+            if let config::Backend::Local(backend) = &service.backend
+                && let Some(exposure) = backend.admin_exposure()
+            {
+                found.push((env.name.as_str(), service.name.as_str(), exposure));
+            }
+        }
+    }
+    found
 }
 
 fn report(err: &mut dyn Write, errors: &ConfigErrors, path: &Path) {
