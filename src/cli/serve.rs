@@ -22,15 +22,22 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
         Ok(history) => history,
         Err(code) => return code,
     };
-    match limits::raise_open_file_limit() {
-        Ok((before, after)) if before != after => {
-            tracing::info!(?before, ?after, "raised the soft limit on open files");
+    let open_files = match limits::raise_open_file_limit() {
+        Ok((before, after)) => {
+            if before != after {
+                tracing::info!(?before, ?after, "raised the soft limit on open files");
+            }
+            after
         }
-        Ok(_) => {}
-        Err(e) => eprintln!(
-            "warning: cannot raise the limit on open files ({e}); each client connection needs one"
-        ),
-    }
+        Err(e) => {
+            eprintln!(
+                "warning: cannot raise the limit on open files ({e}); each client connection needs one"
+            );
+            None
+        }
+    };
+    // A proxied connection holds two descriptors: the client's and its upstream's.
+    let mut descriptors_wanted: u64 = 0;
     let mut planes = Vec::new();
     for environment in &config.environments {
         if env.is_some_and(|e| e != environment.name) {
@@ -52,6 +59,7 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
             if let Some(exposure) = backend.admin_exposure() {
                 eprintln!("warning: {name}: {exposure}");
             }
+            descriptors_wanted += 2 * backend.limits.max_connections as u64;
             match DataPlane::start(DataPlaneConfig::from_backend(
                 name.clone(),
                 &backend,
@@ -80,6 +88,16 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
                 }
             }
         }
+    }
+    if let Some(open_files) = open_files
+        && descriptors_wanted > open_files
+    {
+        eprintln!(
+            "warning: the open-file limit ({open_files}) is below what `max_connections` allows \
+             ({descriptors_wanted} descriptors: a client and an upstream connection each); \
+             near the limit, upstream connections fail with 502. Lower `max_connections` or raise \
+             the limit (`LimitNOFILE=` under systemd)"
+        );
     }
     println!(
         "serving {} data plane(s); Ctrl-C or SIGTERM stops them (in-flight requests finish first)",
