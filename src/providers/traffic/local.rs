@@ -30,6 +30,10 @@ impl AdminClient {
         let http = reqwest::Client::builder()
             .timeout(ADMIN_TIMEOUT)
             .no_proxy()
+            // A fresh loopback connection per call: the data plane closes a
+            // keep-alive connection idle for its header-read timeout, and a
+            // call that reused one just as it closed would fail for nothing.
+            .pool_max_idle_per_host(0)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Self {
