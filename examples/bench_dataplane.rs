@@ -36,6 +36,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         versions: BTreeMap::from([("v1".to_string(), vec![arg(3, "127.0.0.1:18080")?])]),
         error_kind_header: None,
         health: defaults::health(),
+        admin_token: None,
+        limits: Default::default(),
     };
     let plane = DataPlane::start(cfg).await?;
     eprintln!(

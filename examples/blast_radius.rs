@@ -381,6 +381,8 @@ fn release_spec(cell: &Cell) -> ReleaseSpec {
             stable: "v1".into(),
             versions: Default::default(),
             error_kind_header: None,
+            admin_token: None,
+            limits: Default::default(),
         }),
         strategy: Strategy::Canary {
             steps: vec![

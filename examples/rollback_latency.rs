@@ -271,7 +271,7 @@ impl Run {
             .context("checkout has no new version")?
             .to_string();
         Ok(Run {
-            traffic: LocalTraffic::new(backend.admin),
+            traffic: LocalTraffic::new(backend.admin, backend.admin_token.clone()),
             metrics: LocalMetrics::new(backend.admin),
             world,
             backend,

@@ -167,10 +167,16 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
             errln!("{not_found}");
             2
         })?;
-        helmsman::config::load_file(&path).map_err(|errors| {
+        let mut config = helmsman::config::load_file(&path).map_err(|errors| {
             errln!("{errors}");
             2
-        })
+        })?;
+        // Local data planes and their clients share the state directory's admin token.
+        helmsman::dataplane::admin_token::provide(&mut config, &state_dir).map_err(|e| {
+            errln!("error: the data plane admin token: {e}");
+            1
+        })?;
+        Ok(config)
     };
     match command {
         Command::Tui { read_only } => match load_config() {

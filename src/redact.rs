@@ -18,13 +18,13 @@ pub const MIN_SECRET_LEN: usize = 4;
 /// The most of a server's answer that is repeated in a message.
 pub const EXCERPT_CHARS: usize = 200;
 
-/// (value, variable name), longest value first so a value containing
-/// another is masked whole.
+/// (value, what it is), longest value first so a value containing another
+/// is masked whole.
 static SECRETS: RwLock<Vec<(String, String)>> = RwLock::new(Vec::new());
 
-/// Remembers that `value` came from the variable `var`: from now on it is
-/// masked in everything [`redact`] sees.
-pub fn register(var: &str, value: &str) {
+/// Remembers `value`, named `what` (`${VAR}` for a variable): from now on
+/// it is masked as `[redacted what]` in everything [`redact`] sees.
+pub fn register(what: &str, value: &str) {
     if value.chars().count() < MIN_SECRET_LEN {
         return;
     }
@@ -32,7 +32,7 @@ pub fn register(var: &str, value: &str) {
     if secrets.iter().any(|(v, _)| v == value) {
         return;
     }
-    secrets.push((value.to_string(), var.to_string()));
+    secrets.push((value.to_string(), what.to_string()));
     secrets.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
 }
 
@@ -40,9 +40,9 @@ pub fn register(var: &str, value: &str) {
 pub fn redact(text: &str) -> Cow<'_, str> {
     let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
     let mut out = Cow::Borrowed(text);
-    for (value, var) in secrets.iter() {
+    for (value, what) in secrets.iter() {
         if out.contains(value.as_str()) {
-            out = Cow::Owned(out.replace(value.as_str(), &format!("[redacted ${{{var}}}]")));
+            out = Cow::Owned(out.replace(value.as_str(), &format!("[redacted {what}]")));
         }
     }
     out
@@ -75,8 +75,8 @@ mod tests {
 
     #[test]
     fn registered_values_are_masked_with_their_variable() {
-        register("REDACT_TEST_TOKEN", "s3cr3t-token-value");
-        register("REDACT_TEST_SHORT", "abc");
+        register("${REDACT_TEST_TOKEN}", "s3cr3t-token-value");
+        register("${REDACT_TEST_SHORT}", "abc");
         let echoed = "401: bad header Authorization: Bearer s3cr3t-token-value (abc)";
         assert_eq!(
             redact(echoed),
@@ -87,8 +87,8 @@ mod tests {
 
     #[test]
     fn a_longer_value_is_masked_before_one_it_contains() {
-        register("REDACT_TEST_INNER", "inner-value-1");
-        register("REDACT_TEST_OUTER", "Bearer inner-value-1!");
+        register("${REDACT_TEST_INNER}", "inner-value-1");
+        register("${REDACT_TEST_OUTER}", "Bearer inner-value-1!");
         assert_eq!(
             redact("x Bearer inner-value-1! y inner-value-1"),
             "x [redacted ${REDACT_TEST_OUTER}] y [redacted ${REDACT_TEST_INNER}]"

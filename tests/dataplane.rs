@@ -40,15 +40,24 @@ async fn send(plane: &DataPlane, n: usize) -> BTreeMap<(u16, String), usize> {
     counts
 }
 
+/// An admin call as the operator makes it: state-changing calls carry the
+/// data plane's token and a JSON body (`{}` when there is nothing to say).
 async fn admin(plane: &DataPlane, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let url = format!("http://{}{path}", plane.admin_addr());
     let mut req = client().request(method.parse().unwrap(), url);
-    if let Some(body) = body {
-        req = req.json(&body);
+    if method != "GET" {
+        req = req
+            .bearer_auth(plane.admin_token().expose())
+            .json(&body.unwrap_or_else(|| json!({})));
     }
     let r = req.send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The traffic provider of `plane`, with its admin token.
+fn traffic_for(plane: &DataPlane) -> LocalTraffic {
+    LocalTraffic::new(plane.admin_addr(), Some(plane.admin_token().clone()))
 }
 
 async fn two_versions() -> (Vec<Upstream>, DataPlane) {
@@ -71,7 +80,7 @@ async fn two_versions() -> (Vec<Upstream>, DataPlane) {
 #[tokio::test]
 async fn weights_are_honoured_and_counted() {
     let (_ups, plane) = two_versions().await;
-    let traffic = LocalTraffic::new(plane.admin_addr());
+    let traffic = traffic_for(&plane);
     let metrics = LocalMetrics::new(plane.admin_addr());
 
     // Before any release: everything on stable, evenly over its instances.
@@ -139,7 +148,7 @@ async fn errors_are_counted_by_kind() {
         fast_health(),
     );
     let plane = DataPlane::start(cfg).await.unwrap();
-    let traffic = LocalTraffic::new(plane.admin_addr());
+    let traffic = traffic_for(&plane);
     traffic.prepare("v2").await.unwrap();
     traffic.switch(true).await.unwrap();
     let counts = send(&plane, 10).await;
@@ -213,7 +222,7 @@ async fn forwards_path_query_body_and_headers() {
 #[tokio::test]
 async fn metrics_exposition_is_valid_prometheus_text() {
     let (_ups, plane) = two_versions().await;
-    let traffic = LocalTraffic::new(plane.admin_addr());
+    let traffic = traffic_for(&plane);
     traffic.prepare("v2").await.unwrap();
     traffic.set_weight(50).await.unwrap();
     send(&plane, 40).await;
@@ -306,7 +315,7 @@ async fn health_checks_mark_a_stopped_instance_and_route_around_it() {
         fast_health(),
     );
     let plane = DataPlane::start(cfg).await.unwrap();
-    let traffic = LocalTraffic::new(plane.admin_addr());
+    let traffic = traffic_for(&plane);
 
     // A staged version is health-checked while it gets no traffic.
     traffic.prepare("v2").await.unwrap();
@@ -477,7 +486,7 @@ async fn admin_api_changes_state_and_explains_refusals() {
     assert_eq!(counts[&(200, "v2-a".into())], 10);
 
     // The providers report failures with the admin address in the message.
-    let another = LocalTraffic::new(plane.admin_addr());
+    let another = traffic_for(&plane);
     let refused = another.prepare("v9").await.unwrap_err();
     assert!(matches!(refused, ProviderError::Rejected { .. }));
     assert!(
@@ -487,6 +496,14 @@ async fn admin_api_changes_state_and_explains_refusals() {
     );
     assert!(refused.to_string().contains("unknown version"));
     assert!(another.set_flag(10).await.is_err());
+    // Without the token, reading works and changing is refused, saying why.
+    let anonymous = LocalTraffic::new(plane.admin_addr(), None);
+    assert_eq!(anonymous.state().await.unwrap().stable_version, "v2");
+    let refused = anonymous.discard().await.unwrap_err().to_string();
+    assert!(
+        refused.contains("401") && refused.contains("Authorization: Bearer"),
+        "{refused}"
+    );
     plane.shutdown().await;
 
     let gone = dead_addr().await;
@@ -516,7 +533,7 @@ async fn a_request_in_flight_to_a_drained_instance_finishes() {
     ))
     .await
     .unwrap();
-    let traffic = LocalTraffic::new(plane.admin_addr());
+    let traffic = traffic_for(&plane);
     traffic.prepare("v2").await.unwrap();
 
     let url = format!("http://{}/slow", plane.listen_addr());

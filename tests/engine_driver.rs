@@ -279,6 +279,8 @@ impl World {
                 stable: "v1".into(),
                 versions: Default::default(),
                 error_kind_header: None,
+                admin_token: None,
+                limits: Default::default(),
             }),
             strategy: Strategy::Canary { steps },
             analysis: defaults::analysis(),

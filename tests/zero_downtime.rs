@@ -118,7 +118,7 @@ async fn no_request_fails_across_canary_blue_green_rolling_and_rollback() {
         support::fast_health(),
     );
     let plane = DataPlane::start(cfg).await.unwrap();
-    let traffic = LocalTraffic::new(plane.admin_addr());
+    let traffic = LocalTraffic::new(plane.admin_addr(), Some(plane.admin_token().clone()));
     let metrics = LocalMetrics::new(plane.admin_addr());
     let known = upstreams.iter().map(|u| u.name.clone()).collect();
     let load = Load::start(format!("http://{}/", plane.listen_addr()), known);

@@ -53,6 +53,13 @@ pub fn run_with(
     };
     match config::load_file(&path) {
         Ok(config) => {
+            for (env, service, exposure) in admin_exposures(&config) {
+                let _ = writeln!(
+                    err,
+                    "{}: warning: {env}/{service}: {exposure}",
+                    path.display()
+                );
+            }
             match args.output {
                 // A closed pipe (e.g. `| head`) is not a configuration problem.
                 OutputFormat::Text => {
@@ -140,6 +147,21 @@ fn not_found_json(not_found: &ConfigNotFound) -> NotFound {
         message: format!("no configuration file found; tried: {}", tried.join(", ")),
         hint: CONFIG_NOT_FOUND_HINT,
     }
+}
+
+/// Local data planes whose admin API other hosts can reach.
+fn admin_exposures(config: &config::Config) -> Vec<(&str, &str, String)> {
+    let mut found = Vec::new();
+    for env in &config.environments {
+        for service in &env.services {
+            if let config::Backend::Local(backend) = &service.backend
+                && let Some(exposure) = backend.admin_exposure()
+            {
+                found.push((env.name.as_str(), service.name.as_str(), exposure));
+            }
+        }
+    }
+    found
 }
 
 fn report(err: &mut dyn Write, errors: &ConfigErrors, path: &Path) {

@@ -1,11 +1,12 @@
 //! `helmsman serve`: runs the embedded data plane of every local-backend
-//! service (or those of one environment) until interrupted. Releases talk
-//! to it through its admin address.
+//! service (or those of one environment) until SIGTERM (what systemd and
+//! Kubernetes send) or SIGINT (Ctrl-C), then drains in-flight requests.
+//! Releases talk to it through its admin address.
 
 use std::path::Path;
 
 use crate::config::{Backend, Config};
-use crate::dataplane::{DataPlane, DataPlaneConfig};
+use crate::dataplane::{DataPlane, DataPlaneConfig, limits};
 
 pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
     if let Some(env) = env {
@@ -21,6 +22,22 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
         Ok(history) => history,
         Err(code) => return code,
     };
+    let open_files = match limits::raise_open_file_limit() {
+        Ok((before, after)) => {
+            if before != after {
+                tracing::info!(?before, ?after, "raised the soft limit on open files");
+            }
+            after
+        }
+        Err(e) => {
+            eprintln!(
+                "warning: cannot raise the limit on open files ({e}); each client connection needs one"
+            );
+            None
+        }
+    };
+    // A proxied connection holds two descriptors: the client's and its upstream's.
+    let mut descriptors_wanted: u64 = 0;
     let mut planes = Vec::new();
     for environment in &config.environments {
         if env.is_some_and(|e| e != environment.name) {
@@ -39,6 +56,10 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
                 }
             }
             let name = format!("{}/{}", environment.name, service.name);
+            if let Some(exposure) = backend.admin_exposure() {
+                eprintln!("warning: {name}: {exposure}");
+            }
+            descriptors_wanted += 2 * backend.limits.max_connections as u64;
             match DataPlane::start(DataPlaneConfig::from_backend(
                 name.clone(),
                 &backend,
@@ -68,13 +89,35 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
             }
         }
     }
+    if let Some(open_files) = open_files
+        && descriptors_wanted > open_files
+    {
+        eprintln!(
+            "warning: the open-file limit ({open_files}) is below what `max_connections` allows \
+             ({descriptors_wanted} descriptors: a client and an upstream connection each); \
+             near the limit, upstream connections fail with 502. Lower `max_connections` or raise \
+             the limit (`LimitNOFILE=` under systemd)"
+        );
+    }
     println!(
-        "serving {} data plane(s); Ctrl-C stops them (in-flight requests finish first)",
+        "serving {} data plane(s); Ctrl-C or SIGTERM stops them (in-flight requests finish first)",
         planes.len()
     );
-    let _ = tokio::signal::ctrl_c().await;
-    for plane in planes {
-        plane.shutdown().await;
+    let waited = stop_requested().await;
+    if let Err(e) = &waited {
+        eprintln!("error: cannot wait for a stop signal: {e}");
     }
-    0
+    // All at once: each drains its own in-flight requests.
+    futures::future::join_all(planes.into_iter().map(DataPlane::shutdown)).await;
+    if waited.is_ok() { 0 } else { 1 }
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn stop_requested() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted,
+        _ = terminate.recv() => Ok(()),
+    }
 }

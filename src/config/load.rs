@@ -20,8 +20,8 @@ use toml::de::{DeTable, DeValue};
 use super::errors::Errors;
 pub use super::errors::{ConfigError, ConfigErrors};
 use super::model::{
-    Analysis, Backend, Bands, Config, Environment, HealthCheck, LocalBackend, Service, Step,
-    Strategy, Triggers, defaults,
+    Analysis, Backend, Bands, Config, ConnectionLimits, Environment, HealthCheck, LocalBackend,
+    Service, Step, Strategy, Triggers, defaults,
 };
 use super::schema::{
     Span, Table, Value, as_array, as_bool, as_duration, as_int_in, as_integer, as_name,
@@ -59,6 +59,10 @@ const LOCAL_BACKEND_KEYS: &[&str] = &[
     "stable",
     "versions",
     "error_kind_header",
+    "admin_token",
+    "header_read_timeout",
+    "idle_timeout",
+    "max_connections",
 ];
 const STRATEGY_KINDS: &[&str] = &["canary", "blue-green", "rolling", "feature-flag"];
 const STEP_KEYS: &[&str] = &["weight", "pause", "analysis", "gate"];

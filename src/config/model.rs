@@ -105,6 +105,53 @@ pub struct LocalBackend {
     /// (e.g. `x-error-kind: TimeoutException`); without it, kinds are
     /// `http_<status>` and `connect`.
     pub error_kind_header: Option<String>,
+    /// The bearer token of state-changing admin calls. `None` in a file
+    /// means "generate one": the commands fill in the token generated into
+    /// the state directory (`dataplane::admin_token`) before using it.
+    pub admin_token: Option<Secret>,
+    /// How the proxy and admin listeners treat slow or numerous clients.
+    pub limits: ConnectionLimits,
+}
+
+impl LocalBackend {
+    /// Why the admin address deserves a warning: it accepts connections from
+    /// other hosts, and admin calls travel unencrypted.
+    pub fn admin_exposure(&self) -> Option<String> {
+        (!self.admin.ip().is_loopback()).then(|| {
+            format!(
+                "the admin API on {} is reachable from other hosts, unencrypted; \
+                 bind it to 127.0.0.1 unless a firewall or tunnel protects it",
+                self.admin
+            )
+        })
+    }
+}
+
+/// Per-listener connection limits of the embedded data plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConnectionLimits {
+    /// How long a client may take to send a complete request head, counted
+    /// from when the connection starts waiting for it: on connecting, and
+    /// after each response on a keep-alive connection (so it also bounds
+    /// how long a keep-alive connection may sit idle between requests).
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moves in either direction for this
+    /// long is closed: a stalled upload, a client that stopped reading, or
+    /// an upstream that takes this long to start answering.
+    pub idle_timeout: Duration,
+    /// Connections served at once per listener; more wait in the kernel's
+    /// listen queue until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+        }
+    }
 }
 
 /// A service running in Kubernetes: where the cluster is, the image of a

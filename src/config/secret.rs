@@ -38,7 +38,7 @@ pub(crate) fn resolve(
             match env(name) {
                 Some(v) => {
                     // Masked from here on in everything helmsman prints or logs.
-                    crate::redact::register(name, &v);
+                    crate::redact::register(&format!("${{{name}}}"), &v);
                     value.push_str(&v)
                 }
                 None => problems.push(SecretError::Unset(name.to_string())),

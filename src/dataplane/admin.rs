@@ -1,18 +1,20 @@
 //! The admin API: the only way the release engine steers a data plane,
 //! whether it runs in the same process or as `helmsman serve` elsewhere
 //! (like HAProxy's runtime API). JSON in, JSON out; every refusal is a 4xx
-//! with `{"error": "..."}` saying what is wrong.
+//! with `{"error": "..."}` saying what is wrong. Who may change what is
+//! `admin_guard`'s business.
 
 use std::convert::Infallible;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde::Serialize;
 
+use super::admin_guard::{AdminGuard, Refusal};
 use super::exposition;
 use super::routing::RoutingError;
 use super::state::Shared;
@@ -43,6 +45,8 @@ struct InstancesBody {
 enum AdminError {
     #[error(transparent)]
     Routing(#[from] RoutingError),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error("invalid JSON body: {0}")]
     BadBody(String),
     #[error("no such endpoint: {0}")]
@@ -61,6 +65,7 @@ impl AdminError {
             AdminError::Routing(e) => {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
+            AdminError::Refused(r) => r.status(),
             AdminError::BadBody(_) => StatusCode::BAD_REQUEST,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -82,10 +87,18 @@ fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
 
 fn error_response(e: &AdminError) -> Response<Full<Bytes>> {
     let mut response = json(e.status(), &serde_json::json!({ "error": e.to_string() }));
-    if let AdminError::MethodNotAllowed { allowed, .. } = e {
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static(allowed));
+    match e {
+        AdminError::MethodNotAllowed { allowed, .. } => {
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allowed));
+        }
+        AdminError::Refused(Refusal::MissingToken | Refusal::WrongToken) => {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        _ => {}
     }
     response
 }
@@ -101,11 +114,23 @@ async fn parse<T: for<'de> Deserialize<'de>>(body: Incoming) -> Result<T, AdminE
 
 pub async fn handle(
     shared: &Shared,
+    guard: &AdminGuard,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(route(shared, request)
-        .await
-        .unwrap_or_else(|e| error_response(&e)))
+    // Reading is open (Prometheus scrapes /metrics); changing is guarded.
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+    let admitted = match reads {
+        true => Ok(()),
+        false => guard.admit(request.headers()).map_err(AdminError::from),
+    };
+    let answer = match admitted {
+        Ok(()) => route(shared, request).await,
+        Err(refused) => {
+            tracing::warn!(method = %request.method(), path = request.uri().path(), reason = %refused, "admin call refused");
+            Err(refused)
+        }
+    };
+    Ok(answer.unwrap_or_else(|e| error_response(&e)))
 }
 
 async fn route(

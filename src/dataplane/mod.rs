@@ -14,9 +14,12 @@
 //! ```
 
 pub mod admin;
+pub mod admin_guard;
+pub mod admin_token;
 pub mod counters;
 pub mod exposition;
 pub mod health;
+pub mod limits;
 pub mod pool;
 pub mod proxy;
 pub mod routing;
@@ -35,7 +38,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{HealthCheck, LocalBackend};
+use crate::config::{ConnectionLimits, HealthCheck, LocalBackend, Secret};
+use admin_guard::AdminGuard;
 use state::Shared;
 use workers::Workers;
 
@@ -54,6 +58,10 @@ pub struct DataPlaneConfig {
     pub versions: BTreeMap<String, Vec<SocketAddr>>,
     pub error_kind_header: Option<String>,
     pub health: HealthCheck,
+    /// The bearer token of state-changing admin calls; `None` generates one
+    /// for this data plane alone (see [`DataPlane::admin_token`]).
+    pub admin_token: Option<Secret>,
+    pub limits: ConnectionLimits,
 }
 
 impl DataPlaneConfig {
@@ -70,6 +78,8 @@ impl DataPlaneConfig {
             versions: backend.versions.clone(),
             error_kind_header: backend.error_kind_header.clone(),
             health: health.clone(),
+            admin_token: backend.admin_token.clone(),
+            limits: backend.limits,
         }
     }
 }
@@ -78,6 +88,7 @@ impl DataPlaneConfig {
 pub struct DataPlane {
     listen: SocketAddr,
     admin: SocketAddr,
+    admin_token: Secret,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     health_checks: Vec<JoinHandle<()>>,
@@ -122,6 +133,11 @@ impl DataPlane {
             cfg.versions.clone(),
             error_kind_header,
         ));
+        let admin_token = cfg
+            .admin_token
+            .clone()
+            .unwrap_or_else(admin_token::generate);
+        let guard = Arc::new(AdminGuard::new(admin, admin_token.clone()));
         let health_checks = health::spawn_checkers(
             &shared.catalog.instances(),
             &cfg.health,
@@ -142,19 +158,21 @@ impl DataPlane {
                 }
             },
             Some(workers),
+            cfg.limits,
             stopped.clone(),
             DRAIN_TIMEOUT,
         ));
         let admin_server = tokio::spawn(server::serve(
             admin_listener,
             move |_peer| {
-                let shared = shared.clone();
+                let (shared, guard) = (shared.clone(), guard.clone());
                 move |request| {
-                    let shared = shared.clone();
-                    async move { admin::handle(&shared, request).await }
+                    let (shared, guard) = (shared.clone(), guard.clone());
+                    async move { admin::handle(&shared, &guard, request).await }
                 }
             },
             None,
+            cfg.limits,
             stopped,
             DRAIN_TIMEOUT,
         ));
@@ -162,6 +180,7 @@ impl DataPlane {
         Ok(DataPlane {
             listen,
             admin,
+            admin_token,
             stop,
             servers: vec![proxy_server, admin_server],
             health_checks,
@@ -174,6 +193,12 @@ impl DataPlane {
 
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin
+    }
+
+    /// The token its state-changing admin calls need: the configured one,
+    /// or the one it generated.
+    pub fn admin_token(&self) -> &Secret {
+        &self.admin_token
     }
 
     /// Stops accepting, lets in-flight requests finish (at most

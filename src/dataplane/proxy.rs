@@ -93,10 +93,15 @@ fn append_forwarded_for(headers: &mut HeaderMap, peer: &HeaderValue) {
     }
 }
 
-fn bad_gateway(why: &'static str) -> Response<ProxyBody> {
+/// The proxy's own answer, when the upstream gave none.
+fn own_answer(status: StatusCode, why: &'static str) -> Response<ProxyBody> {
     let mut response = Response::new(Either::Right(Full::new(Bytes::from_static(why.as_bytes()))));
-    *response.status_mut() = StatusCode::BAD_GATEWAY;
+    *response.status_mut() = status;
     response
+}
+
+fn bad_gateway(why: &'static str) -> Response<ProxyBody> {
+    own_answer(StatusCode::BAD_GATEWAY, why)
 }
 
 /// How many idle upstream connections one user connection keeps: one per
@@ -120,6 +125,24 @@ enum Failure {
     Connect(io::Error, Box<Request<UpstreamBody>>),
     /// The connection broke after the request was (maybe partly) sent.
     Broken(hyper::Error),
+    /// The client's own request body could not be read (a malformed chunk,
+    /// a client that hung up mid-body): its mistake, not the upstream's.
+    ClientBody(hyper::Error),
+}
+
+impl Failure {
+    fn sending(e: hyper::Error) -> Failure {
+        // hyper reports an error of the body it was sending as a "user"
+        // error caused by that body's own error: here the client's
+        // `Incoming`, which fails with a hyper::Error of its own.
+        let from_client_body =
+            e.is_user() && std::error::Error::source(&e).is_some_and(|s| s.is::<hyper::Error>());
+        if from_client_body {
+            Failure::ClientBody(e)
+        } else {
+            Failure::Broken(e)
+        }
+    }
 }
 
 impl Connection {
@@ -188,7 +211,7 @@ impl Connection {
                         // Closed before the request could be written:
                         // nothing was sent, a fresh connection takes it.
                         Some(unsent) => request = unsent,
-                        None => return Err(Failure::Broken(e.into_error())),
+                        None => return Err(Failure::sending(e.into_error())),
                     },
                 }
             }
@@ -200,7 +223,7 @@ impl Connection {
         let response = sender
             .send_request(request)
             .await
-            .map_err(Failure::Broken)?;
+            .map_err(Failure::sending)?;
         self.put_idle(upstream.addr, sender);
         Ok(response)
     }
@@ -238,7 +261,8 @@ fn origin_form(uri: Uri) -> Uri {
     Uri::from(path)
 }
 
-/// Serves one user request. Never fails: problems become a counted 502.
+/// Serves one user request. Never fails: upstream problems become a
+/// counted 502, a malformed request body an uncounted 400.
 pub async fn handle(
     conn: &Connection,
     request: Request<Incoming>,
@@ -306,6 +330,14 @@ pub async fn handle(
                 .counters
                 .record(Outcome::ConnectFailed, started.elapsed());
             Ok(bad_gateway("upstream refused the connection\n"))
+        }
+        Err(Failure::ClientBody(e)) => {
+            // Not counted: the version under test did nothing wrong.
+            tracing::debug!(error = %e, "the client's request body is malformed");
+            Ok(own_answer(
+                StatusCode::BAD_REQUEST,
+                "the request body is malformed or incomplete\n",
+            ))
         }
         Err(Failure::Broken(e)) => {
             tracing::debug!(upstream = %pick.upstream.addr, error = %e, "upstream request failed");
@@ -376,6 +408,8 @@ mod tests {
             versions: BTreeMap::from([("v1".to_string(), vec![upstream])]),
             error_kind_header: None,
             health,
+            admin_token: None,
+            limits: Default::default(),
         })
         .await
         .unwrap()

@@ -3,6 +3,13 @@
 //! refuses new connections, lets in-flight requests finish (bounded by
 //! `drain`), then closes what is left.
 //!
+//! Slow and numerous clients are bounded by [`ConnectionLimits`]: hyper's
+//! header-read timeout (which also closes keep-alive connections idle that
+//! long between requests), an inactivity timeout on every connection, and
+//! a connection limit. Over the limit, new connections are not accepted:
+//! they wait in the kernel's listen queue and are served as soon as a slot
+//! frees, instead of being refused while, say, slow clients hold the slots.
+//!
 //! With `workers`, each accepted connection runs on one worker runtime
 //! (round-robin) instead of the caller's: see `workers`.
 
@@ -16,12 +23,14 @@ use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
+use super::limits::IdleTimeout;
 use super::workers::Workers;
+use crate::config::ConnectionLimits;
 
 /// Serves `listener` until `stop` changes (or its sender is dropped).
 /// `connection(peer)` makes the request handler of one accepted connection,
@@ -30,6 +39,7 @@ pub async fn serve<C, H, F, B>(
     listener: TcpListener,
     connection: C,
     workers: Option<Arc<Workers>>,
+    limits: ConnectionLimits,
     mut stop: watch::Receiver<bool>,
     drain: Duration,
 ) where
@@ -42,7 +52,19 @@ pub async fn serve<C, H, F, B>(
 {
     let graceful = GracefulShutdown::new();
     let mut connections = tokio::task::JoinSet::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     loop {
+        // A free slot first, then a connection: over the limit, clients
+        // wait in the listen queue rather than being accepted and starved.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break, // never closed
+            },
+            // Reap finished connections so the set does not grow.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            _ = stop.changed() => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -59,9 +81,13 @@ pub async fn serve<C, H, F, B>(
                 let service = service_fn(connection(peer));
                 let watcher = graceful.watcher();
                 let task = move |stream: TcpStream| async move {
+                    let _slot = slot;
+                    let io = IdleTimeout::new(stream, limits.idle_timeout);
                     let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(limits.header_read_timeout)
                         .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service);
+                        .serve_connection(TokioIo::new(io), service);
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
@@ -88,7 +114,6 @@ pub async fn serve<C, H, F, B>(
                     }
                 }
             }
-            // Reap finished connections so the set does not grow.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             _ = stop.changed() => break,
         }

@@ -90,6 +90,7 @@ impl World {
                 .with_context(|| format!("starting the data plane of {target}"))?;
                 backend.listen = plane.listen_addr();
                 backend.admin = plane.admin_addr();
+                backend.admin_token = Some(plane.admin_token().clone());
                 if released || plan.load_every_service {
                     world
                         .loads

@@ -29,7 +29,7 @@ pub fn supports_flags(service: &Service) -> bool {
 /// Where the traffic backend is, for messages.
 pub fn traffic_for(service: &Service) -> Arc<dyn Traffic> {
     match &service.backend {
-        Backend::Local(b) => Arc::new(LocalTraffic::new(b.admin)),
+        Backend::Local(b) => Arc::new(LocalTraffic::new(b.admin, b.admin_token.clone())),
         Backend::Kubernetes(b) => Arc::new(KubernetesTraffic::new(b, &service.strategy)),
     }
 }
@@ -77,7 +77,7 @@ pub fn providers_for(spec: &ReleaseSpec) -> Providers {
                 _ => Vec::new(),
             };
             Providers {
-                traffic: Arc::new(LocalTraffic::new(b.admin)),
+                traffic: Arc::new(LocalTraffic::new(b.admin, b.admin_token.clone())),
                 metrics: metrics_for(spec, Some(b.admin)),
                 smoke_checks,
             }

@@ -163,6 +163,8 @@ pub fn config(
             .collect::<BTreeMap<_, _>>(),
         error_kind_header: Some("x-error-kind".to_string()),
         health,
+        admin_token: None,
+        limits: Default::default(),
     }
 }
 

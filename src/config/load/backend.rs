@@ -97,13 +97,59 @@ impl Walker<'_, '_> {
                 Some(Some(h))
             }),
         };
+        let admin_token = match get(table, "admin_token") {
+            None => Some(None),
+            Some(v) => self.secret("admin_token", v).map(Some),
+        };
+        if let (Some(addr), Some(None)) = (admin, &admin_token)
+            && !addr.ip().is_loopback()
+            && let Some(v) = get(table, "admin")
+        {
+            self.errors.add_hint(
+                &v.span(),
+                format!("`admin` address {addr} is reachable from other hosts, but no `admin_token` is set"),
+                "bind `admin` to 127.0.0.1, or set `admin_token = \"${HELMSMAN_ADMIN_TOKEN}\"` \
+                 (export a long random value) so only holders of the token can steer releases",
+            );
+        }
+        let limits = self.connection_limits(table);
         Some(Backend::Local(LocalBackend {
             listen: listen?,
             admin: admin?,
             stable: stable?,
             versions: versions?,
             error_kind_header: error_kind_header?,
+            admin_token: admin_token?,
+            limits: limits?,
         }))
+    }
+
+    /// The data plane's timeouts and connection limit, each defaulted.
+    fn connection_limits(&mut self, table: &Table) -> Option<ConnectionLimits> {
+        let defaults = ConnectionLimits::default();
+        let mut duration = |key: &str, default| match get(table, key) {
+            None => Some(default),
+            Some(v) => as_positive_duration(self.errors, key, v),
+        };
+        let header_read_timeout = duration("header_read_timeout", defaults.header_read_timeout);
+        let idle_timeout = duration("idle_timeout", defaults.idle_timeout);
+        let max_connections = match get(table, "max_connections") {
+            None => Some(defaults.max_connections),
+            Some(v) => as_int_in(
+                self.errors,
+                "max_connections",
+                v,
+                1,
+                1_000_000,
+                "connections served at once per listener, e.g. 10000",
+            )
+            .map(|n| n as usize),
+        };
+        Some(ConnectionLimits {
+            header_read_timeout: header_read_timeout?,
+            idle_timeout: idle_timeout?,
+            max_connections: max_connections?,
+        })
     }
 
     /// A listen or admin address, which no other service may use.

@@ -82,7 +82,7 @@ impl Walker<'_, '_> {
             keys.url = Some(url);
         }
         if let Some(v) = get(table, "token")
-            && let Some(token) = self.token(v)
+            && let Some(token) = self.secret("token", v)
         {
             keys.token = Some(token);
         }
@@ -221,9 +221,9 @@ impl Walker<'_, '_> {
         None
     }
 
-    /// The bearer token: a `${VAR}` secret, never printed.
-    fn token(&mut self, value: &Value) -> Option<Secret> {
-        let text = as_name(self.errors, "token", value)?;
+    /// A bearer token (`key`): a `${VAR}` secret, never printed.
+    pub(super) fn secret(&mut self, key: &str, value: &Value) -> Option<Secret> {
+        let text = as_name(self.errors, key, value)?;
         match secret::resolve(&text, self.env) {
             Ok(token) => Some(token),
             Err(problems) => {
@@ -231,12 +231,12 @@ impl Walker<'_, '_> {
                     match problem {
                         SecretError::Unset(var) => self.errors.add_hint(
                             &value.span(),
-                            format!("`token` uses `${{{var}}}`, which is not set"),
+                            format!("`{key}` uses `${{{var}}}`, which is not set"),
                             format!("export {var}=… in the environment helmsman runs in"),
                         ),
                         SecretError::Malformed(message) => self.errors.add_hint(
                             &value.span(),
-                            format!("`token`: {message}"),
+                            format!("`{key}`: {message}"),
                             "reference a variable as `${NAME}` (letters, digits and `_`)",
                         ),
                     }

@@ -32,6 +32,8 @@ fn service(strategy: Strategy) -> config::Service {
             stable: "v1".into(),
             versions: Default::default(),
             error_kind_header: None,
+            admin_token: None,
+            limits: Default::default(),
         }),
         strategy,
         analysis: defaults::analysis(),

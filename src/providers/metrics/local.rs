@@ -17,7 +17,12 @@ pub struct LocalMetrics {
 impl LocalMetrics {
     pub fn new(admin: SocketAddr) -> Self {
         Self {
-            admin: AdminClient::new(admin, format!("local data plane metrics (admin {admin})")),
+            // Counters are read with GET, which needs no token.
+            admin: AdminClient::new(
+                admin,
+                None,
+                format!("local data plane metrics (admin {admin})"),
+            ),
         }
     }
 }

@@ -8,29 +8,37 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::config::Secret;
 use crate::providers::{ProviderError, Traffic, TrafficState};
 
 /// A local admin call answers in microseconds; seconds mean it is stuck.
 pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A small JSON client for one data plane's admin API, shared by the
-/// traffic and the metrics provider.
+/// traffic and the metrics provider. State-changing calls carry the admin
+/// token; without one the data plane refuses them and says so.
 #[derive(Debug, Clone)]
 pub struct AdminClient {
     admin: SocketAddr,
+    token: Option<Secret>,
     http: reqwest::Client,
     provider: String,
 }
 
 impl AdminClient {
-    pub fn new(admin: SocketAddr, provider: String) -> Self {
+    pub fn new(admin: SocketAddr, token: Option<Secret>, provider: String) -> Self {
         let http = reqwest::Client::builder()
             .timeout(ADMIN_TIMEOUT)
             .no_proxy()
+            // A fresh loopback connection per call: the data plane closes a
+            // keep-alive connection idle for its header-read timeout, and a
+            // call that reused one just as it closed would fail for nothing.
+            .pool_max_idle_per_host(0)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Self {
             admin,
+            token,
             http,
             provider,
         }
@@ -52,6 +60,11 @@ impl AdminClient {
         let mut request = self.http.request(method.clone(), &url);
         if let Some(body) = body {
             request = request.json(&body);
+        }
+        if method != reqwest::Method::GET
+            && let Some(token) = &self.token
+        {
+            request = request.bearer_auth(token.expose());
         }
         let response = request
             .send()
@@ -92,9 +105,10 @@ pub struct LocalTraffic {
 }
 
 impl LocalTraffic {
-    pub fn new(admin: SocketAddr) -> Self {
+    /// `token`: the data plane's admin token (`LocalBackend::admin_token`).
+    pub fn new(admin: SocketAddr, token: Option<Secret>) -> Self {
         Self {
-            admin: AdminClient::new(admin, format!("local data plane (admin {admin})")),
+            admin: AdminClient::new(admin, token, format!("local data plane (admin {admin})")),
         }
     }
 
@@ -126,13 +140,15 @@ impl Traffic for LocalTraffic {
         .await
     }
 
+    // An empty JSON object: every state-changing call is JSON (see
+    // `dataplane::admin_guard`).
     async fn finish(&self) -> Result<(), ProviderError> {
-        self.mutate(reqwest::Method::POST, "/api/v1/finish", None)
+        self.mutate(reqwest::Method::POST, "/api/v1/finish", Some(json!({})))
             .await
     }
 
     async fn discard(&self) -> Result<(), ProviderError> {
-        self.mutate(reqwest::Method::POST, "/api/v1/discard", None)
+        self.mutate(reqwest::Method::POST, "/api/v1/discard", Some(json!({})))
             .await
     }
 
