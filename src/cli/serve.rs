@@ -11,7 +11,7 @@ use crate::dataplane::{DataPlane, DataPlaneConfig, limits};
 pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
     if let Some(env) = env {
         if config.environment(env).is_none() {
-            eprintln!(
+            crate::errln!(
                 "error: no environment `{env}` in {}",
                 config.source.display()
             );
@@ -30,7 +30,7 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
             after
         }
         Err(e) => {
-            eprintln!(
+            crate::errln!(
                 "warning: cannot raise the limit on open files ({e}); each client connection needs one"
             );
             None
@@ -57,7 +57,7 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
             }
             let name = format!("{}/{}", environment.name, service.name);
             if let Some(exposure) = backend.admin_exposure() {
-                eprintln!("warning: {name}: {exposure}");
+                crate::errln!("warning: {name}: {exposure}");
             }
             descriptors_wanted += 2 * backend.limits.max_connections as u64;
             match DataPlane::start(DataPlaneConfig::from_backend(
@@ -68,7 +68,7 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
             .await
             {
                 Ok(plane) => {
-                    println!(
+                    crate::outln!(
                         "{name}: serving {} on http://{} (admin and /metrics on http://{})",
                         backend.stable,
                         plane.listen_addr(),
@@ -77,7 +77,7 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
                     planes.push(plane);
                 }
                 Err(e) => {
-                    eprintln!(
+                    crate::errln!(
                         "error: {name}: cannot start the data plane on {} / {}: {e}",
                         backend.listen, backend.admin
                     );
@@ -92,20 +92,20 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
     if let Some(open_files) = open_files
         && descriptors_wanted > open_files
     {
-        eprintln!(
+        crate::errln!(
             "warning: the open-file limit ({open_files}) is below what `max_connections` allows \
              ({descriptors_wanted} descriptors: a client and an upstream connection each); \
              near the limit, upstream connections fail with 502. Lower `max_connections` or raise \
              the limit (`LimitNOFILE=` under systemd)"
         );
     }
-    println!(
+    crate::outln!(
         "serving {} data plane(s); Ctrl-C or SIGTERM stops them (in-flight requests finish first)",
         planes.len()
     );
     let waited = stop_requested().await;
     if let Err(e) = &waited {
-        eprintln!("error: cannot wait for a stop signal: {e}");
+        crate::errln!("error: cannot wait for a stop signal: {e}");
     }
     // All at once: each drains its own in-flight requests.
     futures::future::join_all(planes.into_iter().map(DataPlane::shutdown)).await;
