@@ -2,14 +2,17 @@
 //! the data plane as its own process in front of real upstreams, releases
 //! driven through its admin API by a second process.
 
-use std::net::{SocketAddr, TcpListener};
+#[allow(dead_code)] // shared with tests/release_interrupted.rs
+#[path = "served/world.rs"]
+mod world;
+
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Output, Stdio};
-use std::time::Duration;
 
 use helmsman::demo::load::Load;
 use helmsman::demo::sample_service::{Behaviour, SampleService};
-use tokio::process::{Child, Command};
+use world::{Env, helmsman, wait_for_admin};
 
 const PLAN_PROD: [&str; 7] = [
     "plan",
@@ -21,71 +24,16 @@ const PLAN_PROD: [&str; 7] = [
     "v2",
 ];
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Env {
-    listen: u16,
-    admin: u16,
-    v1: SampleService,
-    v2: SampleService,
-}
-
 async fn env() -> Env {
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    Env {
-        listen: free_port(),
-        admin: free_port(),
-        v1: SampleService::start(any, Behaviour::healthy("v1"))
-            .await
-            .unwrap(),
-        v2: SampleService::start(any, Behaviour::healthy("v2"))
-            .await
-            .unwrap(),
-    }
+    Env::start().await
 }
 
 fn env_toml(name: &str, requires: &str, e: &Env) -> String {
-    format!(
-        r#"
-[[environments]]
-name = "{name}"
-requires = [{requires}]
-[[environments.services]]
-name = "web"
-[environments.services.backend]
-type = "local"
-listen = "127.0.0.1:{}"
-admin = "127.0.0.1:{}"
-stable = "v1"
-[environments.services.backend.versions]
-"v1" = ["{}"]
-"v2" = ["{}"]
-[environments.services.strategy]
-kind = "canary"
-steps = [{{ weight = 50 }}, {{ pause = "1s" }}, {{ weight = 100 }}]
-"#,
-        e.listen,
-        e.admin,
-        e.v1.addr(),
-        e.v2.addr()
+    e.toml(
+        name,
+        &format!("requires = [{requires}]"),
+        r#"[{ weight = 50 }, { pause = "1s" }, { weight = 100 }]"#,
     )
-}
-
-fn helmsman(config: &Path, state: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_helmsman"));
-    command
-        .arg("--config")
-        .arg(config)
-        .env("HELMSMAN_STATE_DIR", state)
-        .args(args)
-        .kill_on_drop(true);
-    command
 }
 
 async fn run(config: &Path, state: &Path, args: &[&str]) -> (i32, String, String) {
@@ -99,20 +47,6 @@ async fn run(config: &Path, state: &Path, args: &[&str]) -> (i32, String, String
         String::from_utf8_lossy(&stdout).into_owned(),
         String::from_utf8_lossy(&stderr).into_owned(),
     )
-}
-
-async fn wait_for_admin(port: u16, serve: &mut Child) {
-    let url = format!("http://127.0.0.1:{port}/api/v1/state");
-    for _ in 0..200 {
-        if reqwest::get(&url).await.is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = serve.try_wait() {
-            panic!("helmsman serve exited early: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the data plane's admin API never answered on port {port}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

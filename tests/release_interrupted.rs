@@ -24,8 +24,8 @@ const STEPS: &str =
     r#"[{ weight = 20 }, { pause = "1s" }, { weight = 50 }, { pause = "10m" }, { weight = 100 }]"#;
 
 async fn world() -> (Env, Files, Child, Load) {
-    let prod = Env::start("prod").await;
-    let files = Files::new(&format!("{FAST}{}", prod.toml("", STEPS)));
+    let prod = Env::start().await;
+    let files = Files::new(&format!("{FAST}{}", prod.toml("prod", "", STEPS)));
     let serve = files.serve(&[&prod]).await;
     let load = Load::start(format!("127.0.0.1:{}", prod.listen).parse().unwrap(), 100);
     (prod, files, serve, load)
@@ -176,7 +176,7 @@ async fn signals_as_the_first_lines_print_roll_back_never_kill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_before_an_environment_starts_keeps_it_from_starting() {
-    let (dev, prod) = (Env::start("dev").await, Env::start("prod").await);
+    let (dev, prod) = (Env::start().await, Env::start().await);
     let marker = tempfile::tempdir().unwrap();
     let checking = marker.path().join("checking");
     // prod's preflight check says when it runs, and takes its time.
@@ -188,10 +188,11 @@ async fn a_signal_before_an_environment_starts_keeps_it_from_starting() {
     let files = Files::new(&format!(
         "{FAST}{}{}",
         dev.toml(
+            "dev",
             "",
             r#"[{ weight = 50 }, { pause = "1s" }, { weight = 100 }]"#
         ),
-        prod.toml(&format!("requires = [\"dev\"]\n{check}"), STEPS)
+        prod.toml("prod", &format!("requires = [\"dev\"]\n{check}"), STEPS)
     ));
     let mut serve = files.serve(&[&dev, &prod]).await;
     let loads = [

@@ -54,7 +54,7 @@ async fn echoing_server() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_echoed_by_a_server_is_masked_everywhere() {
-    let prod = Env::start("prod").await;
+    let prod = Env::start().await;
     let prometheus = echoing_server().await;
     let metrics = format!(
         "[environments.services.metrics]\ntype = \"prometheus\"\nurl = \"{prometheus}\"\n\
@@ -66,6 +66,7 @@ async fn a_token_echoed_by_a_server_is_masked_everywhere() {
     let mut files = Files::new(&format!(
         "{FAST}{}{metrics}",
         prod.toml(
+            "prod",
             "",
             r#"[{ weight = 20 }, { pause = "1s" }, { weight = 100 }]"#
         )

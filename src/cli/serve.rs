@@ -79,7 +79,8 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
                 Err(e) => {
                     crate::errln!(
                         "error: {name}: cannot start the data plane on {} / {}: {e}",
-                        backend.listen, backend.admin
+                        backend.listen,
+                        backend.admin
                     );
                     for plane in planes {
                         plane.shutdown().await;

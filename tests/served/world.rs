@@ -20,7 +20,6 @@ pub fn free_port() -> u16 {
 
 /// One environment's service `web`: its data plane's ports and its two versions.
 pub struct Env {
-    pub name: &'static str,
     pub listen: u16,
     pub admin: u16,
     pub v1: SampleService,
@@ -28,10 +27,9 @@ pub struct Env {
 }
 
 impl Env {
-    pub async fn start(name: &'static str) -> Env {
+    pub async fn start() -> Env {
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
         Env {
-            name,
             listen: free_port(),
             admin: free_port(),
             v1: SampleService::start(any, Behaviour::healthy("v1"))
@@ -43,9 +41,10 @@ impl Env {
         }
     }
 
-    /// The environment's TOML: `extra` goes inside `[[environments]]`
-    /// (requires, checks), `steps` is the canary's step list.
-    pub fn toml(&self, extra: &str, steps: &str) -> String {
+    /// The TOML of environment `name` with this service: `extra` goes
+    /// inside `[[environments]]` (requires, checks), `steps` is the
+    /// canary's step list.
+    pub fn toml(&self, name: &str, extra: &str, steps: &str) -> String {
         format!(
             r#"
 [[environments]]
@@ -65,7 +64,6 @@ stable = "v1"
 kind = "canary"
 steps = {steps}
 "#,
-            name = self.name,
             listen = self.listen,
             admin = self.admin,
             v1 = self.v1.addr(),
@@ -113,14 +111,8 @@ impl Files {
 
     /// `helmsman --config … <args>` with this state directory.
     pub fn helmsman(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_helmsman"));
-        command
-            .arg("--config")
-            .arg(&self.config)
-            .env("HELMSMAN_STATE_DIR", &self.state)
-            .envs(self.vars.iter().cloned())
-            .args(args)
-            .kill_on_drop(true);
+        let mut command = helmsman(&self.config, &self.state, args);
+        command.envs(self.vars.iter().cloned());
         command
     }
 
@@ -149,6 +141,18 @@ impl Files {
     }
 }
 
+/// `helmsman --config CONFIG <args>` with the state directory STATE.
+pub fn helmsman(config: &Path, state: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_helmsman"));
+    command
+        .arg("--config")
+        .arg(config)
+        .env("HELMSMAN_STATE_DIR", state)
+        .args(args)
+        .kill_on_drop(true);
+    command
+}
+
 /// `release --headless` of web v2 through `envs`.
 pub fn release_args<'a>(envs: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
@@ -165,7 +169,8 @@ pub fn release_args<'a>(envs: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-async fn wait_for_admin(port: u16, serve: &mut Child) {
+/// Waits until the data plane's admin API answers on `port`.
+pub async fn wait_for_admin(port: u16, serve: &mut Child) {
     let url = format!("http://127.0.0.1:{port}/api/v1/state");
     for _ in 0..200 {
         if reqwest::get(&url).await.is_ok() {
