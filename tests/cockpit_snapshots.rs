@@ -573,6 +573,13 @@ fn help_overlay_scrolls_to_quit_and_the_legend_at_80x24() {
 /// prod/checkout in a longer canary: ten steps, four verdicts.
 fn long_release() -> Cockpit {
     let mut c = progressing(false);
+    c.on_snapshot(long_snapshot(), at(0));
+    c.on_key(key(KeyCode::Left));
+    c
+}
+
+/// prod/checkout 38 s before the end of a 1m30s pause at step 8 of 10.
+fn long_snapshot() -> Snapshot {
     let mut s = snapshot(
         "prod",
         Phase::Progressing,
@@ -615,9 +622,7 @@ fn long_release() -> Cockpit {
         1.0,
         "no new error kind yet; 1 240 requests, 5 min window not over",
     ));
-    c.on_snapshot(s, at(0));
-    c.on_key(key(KeyCode::Left));
-    c
+    s
 }
 
 #[test]
@@ -646,6 +651,23 @@ fn a_timed_pause_shows_its_countdown_in_the_column() {
     c.tick(at(30));
     let later = screen(&c, 80, 24);
     assert!(later.contains("canary 8/10 · 8s left"), "{later}");
+    // Paused: the clock stands, and the detail view says so.
+    let mut paused = long_snapshot();
+    paused.phase = Phase::Paused;
+    paused.step_timer = Some(StepTimer {
+        left: std::time::Duration::from_secs(38),
+        running: false,
+    });
+    c.on_snapshot(paused, at(30));
+    let screen80 = screen(&c, 80, 24);
+    assert!(screen80.contains("canary 8/10 · 38s left"), "{screen80}");
+    c.on_key(key(KeyCode::Left));
+    c.on_key(key(KeyCode::Enter));
+    let detail = screen(&c, 80, 24);
+    assert!(
+        detail.contains("▶ 8 pause 1m30s — 38s left, stopped"),
+        "{detail}"
+    );
 }
 
 /// prod promoted from 25 %: the engine's last traffic read was before the

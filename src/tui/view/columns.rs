@@ -295,26 +295,29 @@ fn release_lines(
 }
 
 /// "canary · step 4/8 · 38s left", shortened to "canary 4/8 · 38s left"
-/// when the column is narrow.
+/// when the column is narrow (a stopped clock's ", stopped" goes last: the
+/// phase line says Paused).
 fn step_line(cockpit: &Cockpit, snap: &Snapshot, w: usize) -> String {
     let (strategy, of) = (&snap.strategy, step_of(snap.step, snap.steps.len()));
-    let (long, short) = match cockpit.time_left(snap) {
-        Some(left) => (
-            format!("{strategy} · step {of} · {left}"),
-            format!("{strategy} {of} · {left}"),
-        ),
-        None => (
+    let candidates = match cockpit.time_left(snap) {
+        Some(left) => {
+            let bare = left.strip_suffix(", stopped").unwrap_or(&left).to_string();
+            vec![
+                format!("{strategy} · step {of} · {left}"),
+                format!("{strategy} {of} · {left}"),
+                format!("{strategy} {of} · {bare}"),
+            ]
+        }
+        None => vec![
             format!("{strategy} · step {of}"),
             format!("{strategy} {of}"),
-        ),
+        ],
     };
-    if long.chars().count() <= w {
-        long
-    } else if short.chars().count() <= w {
-        short
-    } else {
-        fit(&short, w)
-    }
+    let shortest = candidates.last().cloned().unwrap_or_default();
+    candidates
+        .into_iter()
+        .find(|c| c.chars().count() <= w)
+        .unwrap_or_else(|| fit(&shortest, w))
 }
 
 /// "err 0.32% ALERT b 0.10%": the value, its band state in a word, the
