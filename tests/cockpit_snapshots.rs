@@ -7,7 +7,7 @@ use helmsman::cli::cockpit::environments_of;
 use helmsman::config::defaults;
 use helmsman::config::{CheckKind, Scope};
 use helmsman::engine::{
-    Actor, Event, InstanceCounts, Outcome, Phase, Snapshot, Target, TriggerKind, Verdict,
+    Actor, Event, InstanceCounts, Outcome, Phase, Snapshot, StepTimer, Target, TriggerKind, Verdict,
 };
 use helmsman::preflight::{CheckOutcome, CheckStatus, Report};
 use helmsman::tui::{Cockpit, EnvInfo, HeaderInfo, ServiceInfo, Theme, render};
@@ -120,6 +120,7 @@ fn snapshot(env: &str, phase: Phase, step: usize, weight: u8, reason: &str) -> S
         provider_error: None,
         started_at: at(-900),
         updated_at: at(-2),
+        step_timer: None,
     }
 }
 
@@ -547,4 +548,160 @@ fn a_kubernetes_release_asks_for_the_version_to_release() {
     insta::assert_snapshot!("kubernetes_version_input_80x24", screen(&c, 80, 24));
     c.on_key(key(KeyCode::Enter));
     insta::assert_snapshot!("kubernetes_release_confirm_80x24", screen(&c, 80, 24));
+}
+
+/// A key press `n` times.
+fn press(c: &mut Cockpit, code: KeyCode, n: usize) {
+    for _ in 0..n {
+        c.on_key(key(code));
+    }
+}
+
+#[test]
+fn help_overlay_scrolls_to_quit_and_the_legend_at_80x24() {
+    let mut c = progressing(false);
+    c.on_key(key(KeyCode::Char('?')));
+    // Drawn once, as a person sees it before scrolling.
+    let top = screen(&c, 80, 24);
+    assert!(top.contains("▼"), "{top}");
+    press(&mut c, KeyCode::PageDown, 5);
+    let end = screen(&c, 80, 24);
+    insta::assert_snapshot!("help_80x24_end", end);
+    assert!(end.contains("q Ctrl-C") && end.contains("phases:"), "{end}");
+}
+
+/// prod/checkout in a longer canary: ten steps, four verdicts.
+fn long_release() -> Cockpit {
+    let mut c = progressing(false);
+    c.on_snapshot(long_snapshot(), at(0));
+    c.on_key(key(KeyCode::Left));
+    c
+}
+
+/// prod/checkout 38 s before the end of a 1m30s pause at step 8 of 10.
+fn long_snapshot() -> Snapshot {
+    let mut s = snapshot(
+        "prod",
+        Phase::Progressing,
+        7,
+        50,
+        "step 8 of 10: pause 1m30s",
+    );
+    s.steps = [
+        "prepare v1.5.0 (no user traffic)",
+        "set weight 5%",
+        "manual gate",
+        "set weight 25%",
+        "pause 30s",
+        "manual gate",
+        "set weight 50%",
+        "pause 1m30s",
+        "set weight 100%",
+        "finish: v1.5.0 becomes stable",
+    ]
+    .map(String::from)
+    .to_vec();
+    s.step_timer = Some(StepTimer {
+        left: std::time::Duration::from_secs(38),
+        running: true,
+    });
+    s.updated_at = at(0);
+    s.verdicts.push(verdict(
+        TriggerKind::UnhealthyInstances,
+        Outcome::Pass,
+        0.0,
+        0.0,
+        10.0,
+        "0 of 2 new instances failing health checks (limit 10 %)",
+    ));
+    s.verdicts.push(verdict(
+        TriggerKind::NewErrorKind,
+        Outcome::NotEnoughEvidence,
+        0.0,
+        0.0,
+        1.0,
+        "no new error kind yet; 1 240 requests, 5 min window not over",
+    ));
+    s
+}
+
+#[test]
+fn detail_view_scrolls_to_every_step_verdict_and_event_at_80x24() {
+    let mut c = long_release();
+    c.on_key(key(KeyCode::Enter));
+    let top = screen(&c, 80, 24);
+    insta::assert_snapshot!("detail_long_80x24", top);
+    // One page moves as far as there is (no further: a key up moves at once).
+    press(&mut c, KeyCode::PageDown, 3);
+    let end = screen(&c, 80, 24);
+    insta::assert_snapshot!("detail_long_80x24_end", end);
+    assert!(end.contains("preflight passed"), "the oldest event: {end}");
+    insta::assert_snapshot!("detail_long_120x40", {
+        c.on_key(key(KeyCode::Esc));
+        c.on_key(key(KeyCode::Enter));
+        screen(&c, 120, 40)
+    });
+}
+
+#[test]
+fn a_timed_pause_shows_its_countdown_in_the_column() {
+    let mut c = long_release();
+    c.on_key(key(KeyCode::Right));
+    insta::assert_snapshot!("countdown_80x24", screen(&c, 80, 24));
+    c.tick(at(30));
+    let later = screen(&c, 80, 24);
+    assert!(later.contains("canary 8/10 · 8s left"), "{later}");
+    // Paused: the clock stands, and the detail view says so.
+    let mut paused = long_snapshot();
+    paused.phase = Phase::Paused;
+    paused.step_timer = Some(StepTimer {
+        left: std::time::Duration::from_secs(38),
+        running: false,
+    });
+    c.on_snapshot(paused, at(30));
+    let screen80 = screen(&c, 80, 24);
+    assert!(screen80.contains("canary 8/10 · 38s left"), "{screen80}");
+    c.on_key(key(KeyCode::Left));
+    c.on_key(key(KeyCode::Enter));
+    let detail = screen(&c, 80, 24);
+    assert!(
+        detail.contains("▶ 8 pause 1m30s — 38s left, stopped"),
+        "{detail}"
+    );
+}
+
+/// prod promoted from 25 %: the engine's last traffic read was before the
+/// promote, and nothing is read after the release has finished.
+#[test]
+fn a_promoted_release_shows_what_it_verified_not_stale_readings() {
+    let mut c = progressing(false);
+    let mut s = snapshot(
+        "prod",
+        Phase::Succeeded,
+        5,
+        100,
+        "v1.5.0 is stable now (v1.4.2 retired)",
+    );
+    s.actual_weight = Some(25);
+    s.metrics_at = Some(at(-200));
+    c.on_snapshot(s, at(0));
+    c.tick(at(0));
+    let screen80 = screen(&c, 80, 24);
+    insta::assert_snapshot!("promoted_80x24", screen80);
+    insta::assert_snapshot!("promoted_120x40", screen(&c, 120, 40));
+    let prod: String = screen80
+        .lines()
+        .filter_map(|l| l.split('┃').nth(1))
+        .collect();
+    assert!(!prod.contains("STALE"), "{screen80}");
+    assert!(!prod.contains("actual 25%"), "{screen80}");
+    assert!(prod.contains("traffic 100% · finished"), "{screen80}");
+}
+
+#[test]
+fn the_demo_says_what_it_assumes_in_each_column() {
+    let mut c = progressing(false);
+    c.set_env_note("staging", "needs dev: assumed ✓".into());
+    c.set_env_note("prod", "needs staging: assumed ✓".into());
+    insta::assert_snapshot!("demo_assumptions_80x24", screen(&c, 80, 24));
 }

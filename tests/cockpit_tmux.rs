@@ -188,15 +188,117 @@ fn a_release_started_in_the_cockpit_runs_and_is_rolled_back_on_quit() {
             && s.contains("dev/payments: release v2.0.1 → v2.1.0 with blue-green")
     });
     session.keys(&["y"]);
+    // Said at once, before the checks have run and anything moved.
+    session.wait_for("the start announced", |s| {
+        s.contains("dev/payments: starting the release of v2.1.0")
+    });
     session.wait_for("the release running", |s| {
-        s.contains("v2.0.1 → v2.1.0") && s.contains("blue-green · step")
+        column(s, 0).contains("v2.0.1 → v2.1.0") && column(s, 0).contains("blue-green")
     });
 
-    // Quitting does not leave it half-way.
+    // Quitting does not leave it half-way, and says so in words.
     session.keys(&["q"]);
     let screen = session.wait_for("the shell again", |s| s.contains("EXITED=0"));
     assert!(screen.contains("rolling back before exiting"), "{screen}");
-    assert!(screen.contains("dev/payments: rollback"), "{screen}");
+    assert!(
+        screen.contains("dev/payments: rollback accepted"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Some("), "debug text: {screen}");
+}
+
+#[test]
+fn help_at_80x24_scrolls_to_quit_and_the_legend_over_a_clean_screen() {
+    let state = tempfile::tempdir().unwrap();
+    let Some(session) = start("help", "demo", state.path()) else {
+        return;
+    };
+    session.wait_for("the demo", |s| s.contains("traffic"));
+    session.keys(&["?"]);
+    // The whole frame, waited for rather than read once: a capture may
+    // come between two frames.
+    let top = session.wait_for("the help, cut off with a mark", |s| {
+        s.contains("Keys —") && s.contains("▼") && s.contains("more ↓ PgDn")
+    });
+    // Nothing of the screen beneath shows beside the overlay (the clock's
+    // "C" of "UTC" did, top right).
+    let first = top.lines().next().unwrap_or_default();
+    assert!(first.trim_end().ends_with('┐'), "{top}");
+    assert!(!top.contains("Ctrl-C"), "all of it fits? {top}");
+    session.keys(&["PageDown", "PageDown", "j"]);
+    session.wait_for("the end of the help", |s| {
+        s.contains("q Ctrl-C") && s.contains("phases:") && s.contains("▲")
+    });
+    // Apart: Esc and a key at once read as Alt and that key.
+    session.keys(&["Escape"]);
+    session.wait_for("the help closed", |s| !s.contains("Keys —"));
+    session.keys(&["q"]);
+    session.wait_for("the shell again", |s| s.contains("EXITED=0"));
+}
+
+/// The column of dev (0) or staging (1), drawn with thin borders, of
+/// every screen line.
+fn column(screen: &str, index: usize) -> String {
+    screen
+        .lines()
+        .filter_map(|line| line.split('│').nth(1 + 2 * index))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_demo_runs_its_asset_says_what_it_assumes_and_counts_down_a_pause() {
+    let state = tempfile::tempdir().unwrap();
+    let Some(session) = start("assume", "demo", state.path()) else {
+        return;
+    };
+    let screen = session.wait_for("staging in its first pause", |s| {
+        column(s, 1).contains("3/10 · ") && column(s, 1).contains("s left")
+    });
+    assert!(
+        column(&screen, 1).contains("needs dev: assumed ✓"),
+        "{screen}"
+    );
+    assert!(
+        prod_column(&screen).contains("needs staging: assumed ✓"),
+        "{screen}"
+    );
+    assert!(!column(&screen, 0).contains("assumed"), "{screen}");
+    assert!(screen.contains("demo assets/demo-cockpit.toml"), "{screen}");
+    session.keys(&["q"]);
+    session.wait_for("the shell again", |s| s.contains("EXITED=0"));
+}
+
+#[test]
+fn a_promoted_release_shows_what_it_verified_once_finished() {
+    let state = tempfile::tempdir().unwrap();
+    let Some(session) = start("promote", "demo", state.path()) else {
+        return;
+    };
+    session.keys(&["l", "l"]);
+    session.wait_for("prod at its manual gate", |s| {
+        s.contains("▸prod") && prod_column(s).contains("Waiting for you")
+    });
+    session.keys(&["a"]);
+    session.wait_for("prod at 25 %", |s| {
+        prod_column(s).contains("traffic 25% actual 25%")
+    });
+    session.keys(&["P"]);
+    session.wait_for("the question", |s| s.contains("Promote?"));
+    session.keys(&["y"]);
+    session.wait_for("the promote sent", |s| s.contains("promote prod/checkout"));
+    session.wait_for("prod finished", |s| {
+        prod_column(s).contains("Succeeded") && prod_column(s).contains("traffic 100% · finished")
+    });
+    // Numbers are stale after three analysis intervals (1.5 s): a finished
+    // release is read no more and must not say so.
+    std::thread::sleep(Duration::from_secs(3));
+    let prod = prod_column(&session.screen());
+    assert!(prod.contains("final reading"), "{prod}");
+    assert!(!prod.contains("STALE"), "{prod}");
+    assert!(!prod.contains("actual 25%"), "{prod}");
+    session.keys(&["q"]);
+    session.wait_for("the shell again", |s| s.contains("EXITED=0"));
 }
 
 /// A Kubernetes service in the cockpit, against the fake API server of

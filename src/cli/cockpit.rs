@@ -204,11 +204,7 @@ pub fn starter(
                     false,
                 ),
                 Ok(result) => (
-                    format!(
-                        "{}: release of {} {:?}",
-                        start.target, start.version, result
-                    )
-                    .to_lowercase(),
+                    format!("{}: release of {} {result}", start.target, start.version),
                     true,
                 ),
                 Err(e) => (format!("{}: not started: {e}", start.target), true),
@@ -313,8 +309,12 @@ impl Shell {
                     kind: CommandKind::Rollback,
                     actor: Actor::current_operator(),
                 };
-                let reply = send_command(commands, command).await;
-                eprintln!("  {target}: rollback {reply:?}");
+                let reply = match send_command(commands, command).await {
+                    Some(CommandReply::Accepted) => "accepted".to_string(),
+                    Some(CommandReply::Refused { reason }) => format!("refused: {reason}"),
+                    None => "not needed: the release had already finished".to_string(),
+                };
+                eprintln!("  {target}: rollback {reply}");
             }
             let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
         }

@@ -12,8 +12,28 @@ use crate::engine::Actor;
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
 use crate::store::History;
 
-/// The demo's own configuration, built into the binary.
+/// The demo's own configurations, built into the binary: the headless
+/// demo's, timed so every scenario ends within 60 s, and the cockpit's, the
+/// same world with checkout's canary stretched in staging and prod so there
+/// is something to watch at every stage.
 pub const DEMO_CONFIG: &str = include_str!("../../assets/demo.toml");
+pub const DEMO_COCKPIT_CONFIG: &str = include_str!("../../assets/demo-cockpit.toml");
+
+/// Which built-in configuration a demo runs without `--config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Builtin {
+    Headless,
+    Cockpit,
+}
+
+impl Builtin {
+    fn asset(self) -> (&'static str, &'static str) {
+        match self {
+            Builtin::Headless => (DEMO_CONFIG, "assets/demo.toml"),
+            Builtin::Cockpit => (DEMO_COCKPIT_CONFIG, "assets/demo-cockpit.toml"),
+        }
+    }
+}
 
 pub struct DemoOptions {
     pub config: Option<PathBuf>,
@@ -24,13 +44,20 @@ pub struct DemoOptions {
     pub rate: u32,
 }
 
-/// Loads the demo configuration: the built-in one unless `--config` names another.
+/// Loads the headless demo's configuration: the built-in one unless
+/// `--config` names another.
 pub fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
+    load(explicit, Builtin::Headless)
+}
+
+/// Loads `explicit`, else the built-in configuration `builtin`.
+fn load(explicit: Option<&Path>, builtin: Builtin) -> Result<Config, String> {
     let loaded = match explicit {
         Some(path) => config::load_file(path),
-        None => config::parse_str(DEMO_CONFIG, Path::new("assets/demo.toml"), &|var| {
-            std::env::var(var).ok()
-        }),
+        None => {
+            let (text, name) = builtin.asset();
+            config::parse_str(text, Path::new(name), &|var| std::env::var(var).ok())
+        }
     };
     loaded.map_err(|errors| errors.to_string())
 }
@@ -69,10 +96,10 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
     };
     let Some((service, stable, new_version)) = released_service(&config, options.strategy) else {
         eprintln!(
-            "error: the demo configuration {} has no service released with the {:?} strategy \
+            "error: the demo configuration {} has no service released with the {} strategy \
              and two versions\n  hint: add one, or pick another --strategy",
             config.source.display(),
-            options.strategy
+            strategy_name(options.strategy)
         );
         return 2;
     };
@@ -144,12 +171,7 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
     match outcome {
         Ok(result) => {
             say(format!(
-                "release {}: exit code {}{}",
-                match result {
-                    crate::engine::ReleaseResult::Succeeded => "succeeded",
-                    crate::engine::ReleaseResult::RolledBack => "rolled back",
-                    crate::engine::ReleaseResult::Aborted => "aborted",
-                },
+                "release {result}: exit code {}{}",
                 result.exit_code(),
                 if failed > 0 {
                     format!(" ({failed} user requests got no answer)")
@@ -166,43 +188,11 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
     }
 }
 
-/// Stretches the canary so the cockpit has something to show at every stage
-/// within seconds: dev runs the demo's short canary and is done in about
-/// 15 s, staging is mid-canary for minutes, prod waits at manual gates.
-fn stage_for_the_cockpit(config: &mut Config, service: &str) {
-    use crate::config::Step;
-    use std::time::Duration;
-    let secs = Duration::from_secs;
-    for env in &mut config.environments {
-        let steps = match env.name.as_str() {
-            "staging" => vec![
-                Step::Weight(10),
-                Step::Pause(secs(20)),
-                Step::Weight(25),
-                Step::Pause(secs(90)),
-                Step::Weight(50),
-                Step::Analysis(secs(30)),
-                Step::Weight(100),
-                Step::Pause(secs(5)),
-            ],
-            "prod" => vec![
-                Step::Weight(5),
-                Step::ManualGate,
-                Step::Weight(25),
-                Step::Pause(secs(30)),
-                Step::ManualGate,
-                Step::Weight(50),
-                Step::Pause(secs(20)),
-                Step::Weight(100),
-            ],
-            _ => continue,
-        };
-        for s in env.services.iter_mut().filter(|s| s.name == service) {
-            if let config::Strategy::Canary { steps: current } = &mut s.strategy {
-                *current = steps.clone();
-            }
-        }
-    }
+/// The strategy as the command line spells it ("blue-green").
+fn strategy_name(kind: StrategyKind) -> String {
+    use clap::ValueEnum;
+    kind.to_possible_value()
+        .map_or_else(|| "this".to_string(), |v| v.get_name().to_string())
 }
 
 /// `helmsman demo`: the demo world in the cockpit, with the new version
@@ -211,7 +201,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
     if !super::cockpit::has_terminal() {
         return 2;
     }
-    let mut config = match load_config(options.config.as_deref()) {
+    let config = match load(options.config.as_deref(), Builtin::Cockpit) {
         Ok(config) => config,
         Err(errors) => {
             eprintln!("{errors}");
@@ -220,15 +210,13 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
     };
     let Some((service, _stable, new_version)) = released_service(&config, options.strategy) else {
         eprintln!(
-            "error: the demo configuration {} has no service released with the {:?} strategy",
+            "error: the demo configuration {} has no service released with the {} strategy \
+             and two versions\n  hint: add one, or pick another --strategy",
             config.source.display(),
-            options.strategy
+            strategy_name(options.strategy)
         );
         return 2;
     };
-    if options.config.is_none() {
-        stage_for_the_cockpit(&mut config, &service);
-    }
     let plan = WorldPlan {
         scenario: options.scenario,
         released_service: service.clone(),
@@ -244,12 +232,20 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
     };
     let mut cockpit = crate::tui::Cockpit::new(
         crate::tui::HeaderInfo {
-            config_label: "demo".to_string(),
+            config_label: format!("demo {}", world.config.source.display()),
             operator: Actor::current_operator(),
         },
         super::cockpit::environments_of(&world.config),
         read_only,
     );
+    // Every environment releases at once, so what `requires` would wait
+    // for is vouched for below: each column says so.
+    for env in &world.config.environments {
+        if !env.requires.is_empty() {
+            let note = format!("needs {}: assumed ✓", env.requires.join(", "));
+            cockpit.set_env_note(&env.name, note);
+        }
+    }
     // Numbers older than three analysis intervals are marked stale.
     if let Some(service) = world
         .config
@@ -302,4 +298,53 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
     }
     world.stop().await;
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps_of(config: &Config, env: &str) -> Vec<config::Step> {
+        match &config.service(env, "checkout").expect("listed").strategy {
+            config::Strategy::Canary { steps } => steps.clone(),
+            other => panic!("checkout is a canary, not {}", other.name()),
+        }
+    }
+
+    /// The cockpit's asset is the headless demo's world with checkout's
+    /// canary stretched in staging and prod, and nothing else changed.
+    #[test]
+    fn the_cockpit_asset_differs_from_the_headless_one_only_in_stretched_steps() {
+        let headless = load(None, Builtin::Headless).unwrap();
+        let mut cockpit = load(None, Builtin::Cockpit).unwrap();
+        for env in ["staging", "prod"] {
+            let short = steps_of(&headless, env);
+            let stretched = steps_of(&cockpit, env);
+            let total = |steps: &[config::Step]| -> std::time::Duration {
+                steps
+                    .iter()
+                    .map(|s| match s {
+                        config::Step::Pause(d) | config::Step::Analysis(d) => *d,
+                        _ => std::time::Duration::ZERO,
+                    })
+                    .sum()
+            };
+            assert!(total(&stretched) > total(&short) * 5, "{env}");
+            let service = cockpit
+                .environments
+                .iter_mut()
+                .find(|e| e.name == env)
+                .and_then(|e| e.services.iter_mut().find(|s| s.name == "checkout"))
+                .unwrap();
+            service.strategy = config::Strategy::Canary { steps: short };
+        }
+        assert!(steps_of(&cockpit, "dev") == steps_of(&headless, "dev"));
+        let json = |c: &Config| serde_json::to_value(&c.environments).unwrap();
+        assert_eq!(json(&cockpit), json(&headless));
+        // Prod waits for a human at least once: the cockpit shows a gate.
+        assert!(
+            steps_of(&load(None, Builtin::Cockpit).unwrap(), "prod")
+                .contains(&config::Step::ManualGate)
+        );
+    }
 }

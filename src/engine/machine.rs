@@ -30,7 +30,7 @@ use crate::config::{self, Strategy};
 use crate::engine::plan::{self, Fleet, PlanStep};
 use crate::engine::types::{
     Actor, Command, CommandKind, CommandReply, Event, InstanceCounts, Outcome, Phase,
-    ReleaseResult, Snapshot, Target, Verdict,
+    ReleaseResult, Snapshot, StepTimer, Target, Verdict,
 };
 use crate::metrics::Reading;
 use crate::providers::{CheckResult, CheckStatus, TrafficState};
@@ -331,7 +331,14 @@ pub struct Release {
 
 impl Release {
     pub fn new(spec: ReleaseSpec, now: DateTime<Utc>) -> Release {
-        let plan = plan::plan(&spec.service.strategy, None);
+        // Replaced by the plan for the fleet read back after `Prepare`;
+        // until then the configured fleet (if any) gives its length.
+        let expected = plan::configured_fleet(
+            &spec.service.backend,
+            &spec.stable_version,
+            &spec.new_version,
+        );
+        let plan = plan::plan(&spec.service.strategy, expected);
         let snapshot = Snapshot {
             target: spec.target.clone(),
             release_id: spec.release_id.clone(),
@@ -357,6 +364,7 @@ impl Release {
             provider_error: None,
             started_at: now,
             updated_at: now,
+            step_timer: None,
         };
         Release {
             spec,
@@ -511,6 +519,7 @@ impl Release {
             .iter()
             .map(|s| s.describe(&self.spec.new_version))
             .collect();
+        self.snapshot.step_timer = self.step_timer(now);
         self.snapshot.provider_error = self
             .metrics_error
             .as_ref()
@@ -579,6 +588,18 @@ impl Release {
             | PlanStep::HealthGate(d) => Some(*d),
             _ => None,
         }
+    }
+
+    /// What is left of the current timed step, once it has begun.
+    fn step_timer(&self, now: DateTime<Utc>) -> Option<StepTimer> {
+        if !matches!(self.mode, Mode::Running) || !self.progress.entered {
+            return None;
+        }
+        let length = self.timed_length()?;
+        Some(StepTimer {
+            left: length.saturating_sub(self.progress.stopwatch.elapsed(now)),
+            running: self.clock_runs(),
+        })
     }
 
     fn clock_runs(&self) -> bool {

@@ -105,6 +105,22 @@ pub struct Fleet {
     pub new: usize,
 }
 
+/// The fleet a local backend's configuration lists for `stable` and `new`
+/// (each version's instances are written out there), so a blue-green or
+/// rolling plan shows its full length from the start instead of growing
+/// once `Prepare` has read it back. `None` where only the backend knows
+/// (a Kubernetes Deployment's replicas) or a version is not listed.
+pub fn configured_fleet(backend: &config::Backend, stable: &str, new: &str) -> Option<Fleet> {
+    let config::Backend::Local(local) = backend else {
+        return None;
+    };
+    let instances = |v: &str| local.versions.get(v).map(Vec::len);
+    Some(Fleet {
+        stable: instances(stable)?,
+        new: instances(new)?,
+    })
+}
+
 /// The full plan of a release. With `fleet: None`, rolling plans stop after
 /// `Prepare` (their batches depend on the instance counts) and blue-green
 /// plans scale the old side down to "all" new instances once known.

@@ -327,6 +327,30 @@ pub struct Snapshot {
     pub provider_error: Option<String>,
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The clock of the current step, when it is a timed one (a pause, an
+    /// analysis window, a preview, a health gate): what is left of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_timer: Option<StepTimer>,
+}
+
+/// What is left of a timed step, as of the snapshot's `updated_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepTimer {
+    pub left: std::time::Duration,
+    /// False while the clock is stopped (paused, held for want of data,
+    /// a rolling batch not healthy yet): then `left` does not shrink.
+    pub running: bool,
+}
+
+impl StepTimer {
+    /// What is left at `now`, for a snapshot last updated at `updated_at`.
+    pub fn left_at(&self, updated_at: DateTime<Utc>, now: DateTime<Utc>) -> std::time::Duration {
+        if !self.running {
+            return self.left;
+        }
+        let passed = (now - updated_at).to_std().unwrap_or_default();
+        self.left.saturating_sub(passed)
+    }
 }
 
 /// How a finished release ended, and the process exit code for it.
@@ -336,6 +360,16 @@ pub enum ReleaseResult {
     Succeeded,
     RolledBack,
     Aborted,
+}
+
+impl fmt::Display for ReleaseResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReleaseResult::Succeeded => "succeeded",
+            ReleaseResult::RolledBack => "rolled back",
+            ReleaseResult::Aborted => "aborted",
+        })
+    }
 }
 
 impl ReleaseResult {

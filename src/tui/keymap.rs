@@ -37,6 +37,8 @@ pub enum KeyAction {
     NextService,
     ScrollUp,
     ScrollDown,
+    PageUp,
+    PageDown,
     Advance,
     PauseResume,
     Promote,
@@ -142,17 +144,34 @@ pub static BINDINGS: &[Binding] = &[
         keys: &[k(KeyCode::Up), c('k')],
         keys_label: "↑ k",
         hint: None,
-        description: "newer events",
+        description: "scroll up a line",
         action: KeyAction::ScrollUp,
-        views: &[VD],
+        views: &[VD, VH],
     },
     Binding {
         keys: &[k(KeyCode::Down), c('j')],
         keys_label: "↓ j",
         hint: Some(("↑↓", "scroll")),
-        description: "older events",
+        description: "scroll down a line",
         action: KeyAction::ScrollDown,
-        views: &[VD],
+        views: &[VD, VH],
+    },
+    Binding {
+        keys: &[k(KeyCode::PageUp)],
+        keys_label: "PgUp",
+        hint: None,
+        description: "scroll up a page",
+        action: KeyAction::PageUp,
+        views: &[VD, VH],
+    },
+    Binding {
+        keys: &[k(KeyCode::PageDown), c(' ')],
+        keys_label: "PgDn Space",
+        // The scroll marks name it; the footer has no room at 80 columns.
+        hint: None,
+        description: "scroll down a page",
+        action: KeyAction::PageDown,
+        views: &[VD, VH],
     },
     Binding {
         keys: &[c('a')],
@@ -385,6 +404,25 @@ mod tests {
             lookup(View::Main, &key(KeyCode::Char('c'), KeyModifiers::NONE)),
             None
         );
+    }
+
+    #[test]
+    fn the_help_and_the_detail_view_scroll_by_line_and_page() {
+        let none = KeyModifiers::NONE;
+        for view in [View::Help, View::Detail] {
+            for (code, action) in [
+                (KeyCode::Up, KeyAction::ScrollUp),
+                (KeyCode::Char('k'), KeyAction::ScrollUp),
+                (KeyCode::Down, KeyAction::ScrollDown),
+                (KeyCode::Char('j'), KeyAction::ScrollDown),
+                (KeyCode::PageUp, KeyAction::PageUp),
+                (KeyCode::PageDown, KeyAction::PageDown),
+            ] {
+                assert_eq!(lookup(view, &key(code, none)), Some(action), "{code}");
+            }
+        }
+        let help_hints: Vec<_> = hints(View::Help).filter_map(|b| b.hint).collect();
+        assert_eq!(help_hints, vec![("↑↓", "scroll"), ("Esc", "close")]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod keymap;
 pub mod model;
+pub mod scroll;
 pub mod theme;
 pub mod view;
 

@@ -9,6 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use super::checks::EnvChecks;
 use super::keymap::{self, KeyAction, View};
+use super::scroll::Scroll;
 use crate::config::{self, Bands, Triggers};
 use crate::engine::{Actor, Command, CommandKind, CommandReply, Event, Phase, Snapshot, Target};
 use crate::preflight::Report;
@@ -149,11 +150,15 @@ pub struct Cockpit {
     pub(crate) screen: Screen,
     pub(crate) overlay: Option<Overlay>,
     pub(crate) status: Option<Status>,
-    /// How many of the newest events the detail view skips.
-    pub(crate) event_scroll: usize,
+    /// Where the help and the detail view are scrolled to.
+    pub(crate) help_scroll: Scroll,
+    pub(crate) detail_scroll: Scroll,
     pub(crate) stale_after: chrono::Duration,
     /// Preflight checks and gate of each environment that has any, by name.
     pub(crate) checks: HashMap<String, EnvChecks>,
+    /// A line under an environment's services, by name: what the demo
+    /// assumes about it.
+    pub(crate) env_notes: HashMap<String, String>,
 }
 
 impl Cockpit {
@@ -170,11 +175,18 @@ impl Cockpit {
             screen: Screen::Main,
             overlay: None,
             status: None,
-            event_scroll: 0,
+            help_scroll: Scroll::default(),
+            detail_scroll: Scroll::default(),
             stale_after: chrono::Duration::from_std(interval * 3)
                 .unwrap_or(chrono::Duration::seconds(30)),
             checks: HashMap::new(),
+            env_notes: HashMap::new(),
         }
+    }
+
+    /// Shows `note` in `env`'s column, under its services.
+    pub fn set_env_note(&mut self, env: &str, note: String) {
+        self.env_notes.insert(env.to_string(), note);
     }
 
     /// The checks of `env` are running (shown until their report arrives).
@@ -330,6 +342,27 @@ impl Cockpit {
             .is_some_and(|age| age > self.stale_after)
     }
 
+    /// "38s left" for a release in a timed step (a pause, an analysis
+    /// window), counting down with the clock; "38s left, stopped" while its
+    /// clock stands (paused, held); nothing once its time is up.
+    pub(crate) fn time_left(&self, snap: &Snapshot) -> Option<String> {
+        let timer = snap.step_timer?;
+        let now = self.now.unwrap_or(snap.updated_at);
+        let left = timer.left_at(snap.updated_at, now);
+        if left.is_zero() {
+            // Over; a step held past its time says why in its reason.
+            return None;
+        }
+        // Whole seconds, rounded up: never "0s left" while time is left.
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        let words = config::duration::format(std::time::Duration::from_secs(secs));
+        Some(if timer.running {
+            format!("{words} left")
+        } else {
+            format!("{words} left, stopped")
+        })
+    }
+
     /// "prod/checkout waits for you at step 3/6", for every release at a
     /// manual gate, in configuration order.
     pub fn waiting_summary(&self) -> Vec<String> {
@@ -374,7 +407,7 @@ impl Cockpit {
                 } else {
                     (self.selected_env + n - 1) % n
                 };
-                self.event_scroll = 0;
+                self.detail_scroll.reset();
             }
             KeyAction::PrevService | KeyAction::NextService => {
                 let Some(env) = self.envs.get(self.selected_env) else {
@@ -387,19 +420,21 @@ impl Cockpit {
                 } else {
                     (*sel + n - 1) % n
                 };
-                self.event_scroll = 0;
+                self.detail_scroll.reset();
             }
-            KeyAction::ScrollUp => self.event_scroll = self.event_scroll.saturating_sub(1),
-            KeyAction::ScrollDown => {
-                let count = self
-                    .selected()
-                    .and_then(|t| self.state(&t).map(|s| s.events.len()))
-                    .unwrap_or(0);
-                self.event_scroll = (self.event_scroll + 1).min(count.saturating_sub(1));
+            KeyAction::ScrollUp => self.scroll_in_view().up(1),
+            KeyAction::ScrollDown => self.scroll_in_view().down(1),
+            KeyAction::PageUp => self.scroll_in_view().page_up(),
+            KeyAction::PageDown => self.scroll_in_view().page_down(),
+            KeyAction::Details => {
+                self.detail_scroll.reset();
+                self.screen = Screen::Detail;
             }
-            KeyAction::Details => self.screen = Screen::Detail,
             KeyAction::Back => self.screen = Screen::Main,
-            KeyAction::Help => self.overlay = Some(Overlay::Help),
+            KeyAction::Help => {
+                self.help_scroll.reset();
+                self.overlay = Some(Overlay::Help);
+            }
             KeyAction::CloseHelp => self.overlay = None,
             KeyAction::Advance => return self.command(CommandKind::Advance),
             KeyAction::PauseResume => return self.command(self.pause_or_resume()),
@@ -430,8 +465,14 @@ impl Cockpit {
                         return Action::Redraw;
                     }
                     return match c.request {
-                        Request::Command(command) => Action::Send(command),
-                        Request::Start(start) => Action::Start(start),
+                        Request::Command(command) => self.send(command),
+                        Request::Start(start) => {
+                            self.note(format!(
+                                "{}: starting the release of {} (checks first)",
+                                start.target, start.version
+                            ));
+                            Action::Start(start)
+                        }
                     };
                 }
             }
@@ -472,6 +513,24 @@ impl Cockpit {
             }
         }
         Action::Redraw
+    }
+
+    /// The scroll position the scroll keys move: the help's while it is
+    /// open, else the detail view's.
+    fn scroll_in_view(&self) -> &Scroll {
+        match self.overlay {
+            Some(Overlay::Help) => &self.help_scroll,
+            _ => &self.detail_scroll,
+        }
+    }
+
+    /// Sends `command`, saying so until the engine's answer replaces it.
+    fn send(&mut self, command: Command) -> Action {
+        self.note(format!(
+            "{} {}: sent, waiting for the engine",
+            command.kind, command.target
+        ));
+        Action::Send(command)
     }
 
     /// A command key on the selected release: a note when nothing can be
@@ -524,7 +583,7 @@ impl Cockpit {
                     ),
                 )
             }
-            _ => return Action::Send(command),
+            _ => return self.send(command),
         };
         self.overlay = Some(Overlay::Confirm(Confirmation {
             prod: is_prod(&target.env),
@@ -796,6 +855,7 @@ mod tests {
             provider_error: None,
             started_at: at(-600),
             updated_at: at(0),
+            step_timer: None,
         }
     }
 
@@ -1107,6 +1167,88 @@ mod tests {
         assert!(c.checks["prod"].running);
         c.on_preflight(&Report::new("prod".into(), vec![]));
         assert!(!c.checks["prod"].running);
+    }
+
+    #[test]
+    fn every_command_sent_or_started_says_so_at_once() {
+        let mut c = cockpit(false);
+        c.on_notice("an earlier message".into(), false);
+        sent(c.on_key(ch('a')));
+        assert_eq!(
+            c.status_line(),
+            Some("advance dev/checkout: sent, waiting for the engine")
+        );
+        // Confirmed commands too.
+        c.on_key(ch('r'));
+        sent(c.on_key(ch('y')));
+        assert_eq!(
+            c.status_line(),
+            Some("rollback dev/checkout: sent, waiting for the engine")
+        );
+        // n y on a service with no release: the start is announced.
+        c.on_key(ch('j'));
+        c.on_key(ch('n'));
+        assert!(matches!(c.on_key(ch('y')), Action::Start(_)));
+        assert_eq!(
+            c.status_line(),
+            Some("dev/cart: starting the release of v1.6.0 (checks first)")
+        );
+    }
+
+    #[test]
+    fn the_scroll_keys_move_the_help_and_the_detail_view() {
+        let mut c = cockpit(false);
+        c.on_key(ch('?'));
+        for key in [ch('j'), press(KeyCode::Down), press(KeyCode::PageDown)] {
+            assert_eq!(c.on_key(key), Action::Redraw);
+        }
+        assert_eq!(c.help_scroll.offset(), 2 + 10, "two lines and a page");
+        c.on_key(press(KeyCode::PageUp));
+        c.on_key(ch('k'));
+        assert_eq!(c.help_scroll.offset(), 1);
+        // Opening again starts at the top.
+        c.on_key(press(KeyCode::Esc));
+        c.on_key(ch('?'));
+        assert_eq!(c.help_scroll.offset(), 0);
+        c.on_key(press(KeyCode::Esc));
+
+        c.on_key(press(KeyCode::Enter));
+        c.on_key(press(KeyCode::PageDown));
+        c.on_key(ch('j'));
+        assert_eq!(c.detail_scroll.offset(), 11);
+        assert_eq!(c.help_scroll.offset(), 0, "each view has its own");
+        c.on_key(press(KeyCode::Esc));
+        c.on_key(ch('l'));
+        c.on_key(press(KeyCode::Enter));
+        assert_eq!(
+            c.detail_scroll.offset(),
+            0,
+            "another release starts at the top"
+        );
+    }
+
+    #[test]
+    fn a_timed_step_counts_down_and_says_when_its_clock_stands() {
+        let mut c = cockpit(false);
+        let mut s = snapshot("dev", Phase::Progressing);
+        s.updated_at = at(10);
+        s.step_timer = Some(crate::engine::StepTimer {
+            left: std::time::Duration::from_millis(90_500),
+            running: true,
+        });
+        c.on_snapshot(s.clone(), at(10));
+        assert_eq!(c.time_left(&s).as_deref(), Some("1m31s left"));
+        c.tick(at(40));
+        assert_eq!(c.time_left(&s).as_deref(), Some("1m1s left"));
+        c.tick(at(200));
+        assert_eq!(c.time_left(&s), None, "over: the reason says what holds it");
+        s.step_timer = Some(crate::engine::StepTimer {
+            left: std::time::Duration::from_secs(38),
+            running: false,
+        });
+        assert_eq!(c.time_left(&s).as_deref(), Some("38s left, stopped"));
+        s.step_timer = None;
+        assert_eq!(c.time_left(&s), None);
     }
 
     #[test]

@@ -1357,6 +1357,41 @@ fn a_pause_stops_the_timer_and_resume_restarts_it() {
     assert!(h.traffic_writes().contains(&Effect::SetWeight(100)));
 }
 
+#[test]
+fn a_timed_step_publishes_what_is_left_of_it() {
+    let mut h = Harness::new(canary(vec![Step::Weight(10), Step::Pause(secs(60))])).start();
+    h.run_for(secs(20));
+    let timer = h.r.snapshot().step_timer.expect("a pause is timed");
+    assert!(timer.running);
+    // Readings come every 10 s: the last one was at 20 s at most.
+    let left_now = timer.left_at(h.r.snapshot().updated_at, h.now);
+    assert!(left_now <= secs(41) && left_now >= secs(39), "{left_now:?}");
+    h.command(CommandKind::Pause);
+    let timer = h.r.snapshot().step_timer.unwrap();
+    assert!(!timer.running, "paused: the clock stops");
+    h.run_for(secs(600));
+    assert_eq!(h.r.snapshot().step_timer.unwrap().left, timer.left);
+}
+
+#[test]
+fn a_configured_fleet_gives_the_plan_its_length_from_the_start() {
+    for strategy in [blue_green(false), rolling()] {
+        let mut spec = spec(strategy);
+        if let config::Backend::Local(local) = &mut spec.service.backend {
+            for version in ["v1", "v2"] {
+                let instances = vec!["127.0.0.1:0".parse().unwrap(); 4];
+                local.versions.insert(version.into(), instances);
+            }
+        }
+        let mut h = Harness::with_spec(spec);
+        let before = h.r.snapshot().steps.clone();
+        h = h.start();
+        h.run_for(secs(1));
+        assert!(h.r.snapshot().step >= 1, "prepared");
+        assert_eq!(h.r.snapshot().steps, before);
+    }
+}
+
 // ----- properties -------------------------------------------------------------------------
 
 #[derive(Debug, Clone)]

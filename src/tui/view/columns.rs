@@ -138,6 +138,9 @@ fn env_lines(
         lines.push(Line::from(Span::styled(fit(&text, w), style)));
     }
     lines.extend(checks::lines(cockpit.checks.get(&env.name), w, theme));
+    if let Some(note) = cockpit.env_notes.get(&env.name) {
+        lines.push(Line::styled(fit(note, w), theme.dim));
+    }
     if env.services.is_empty() {
         lines.push(Line::styled("no services", theme.dim));
         return lines;
@@ -181,14 +184,7 @@ fn release_lines(
         &format!("{} → {}", snap.stable_version, snap.new_version),
         w,
     )));
-    lines.push(Line::raw(fit(
-        &format!(
-            "{} · step {}",
-            snap.strategy,
-            step_of(snap.step, snap.steps.len())
-        ),
-        w,
-    )));
+    lines.push(Line::raw(step_line(cockpit, snap, w)));
     let phase_text = if snap.reason.is_empty() {
         snap.phase.words().to_string()
     } else {
@@ -202,20 +198,25 @@ fn release_lines(
             Line::raw(l)
         });
     }
-    let actual = snap
-        .actual_weight
-        .map_or("?".to_string(), |a| format!("{a}%"));
-    lines.push(Line::raw(fit(
-        &format!("traffic {}% actual {actual}", snap.desired_weight),
-        w,
-    )));
-    lines.push(gauge::traffic_bar(
-        snap.desired_weight,
-        snap.actual_weight,
-        w,
-        theme,
-    ));
-    let stale = cockpit.is_stale(snap);
+    // A finished release is read no more: it shows what it verified last
+    // (a rollback reads the traffic back; a success ends on the backend
+    // acknowledging the new version as stable, after a last look at the
+    // metrics), never readings taken before its final step as if live.
+    let finished = snap.phase.is_finished();
+    let (traffic, actual) = if snap.phase == Phase::Succeeded {
+        (format!("traffic {}% · finished", snap.desired_weight), None)
+    } else {
+        let actual = snap
+            .actual_weight
+            .map_or("?".to_string(), |a| format!("{a}%"));
+        (
+            format!("traffic {}% actual {actual}", snap.desired_weight),
+            snap.actual_weight,
+        )
+    };
+    lines.push(Line::raw(fit(&traffic, w)));
+    lines.push(gauge::traffic_bar(snap.desired_weight, actual, w, theme));
+    let stale = !finished && cockpit.is_stale(snap);
     let bands = &service.bands;
     lines.push(metric_label(
         "err",
@@ -253,6 +254,14 @@ fn release_lines(
     );
     let mut spans = vec![Span::raw(health)];
     match cockpit.data_age(snap) {
+        // Instances of a finished release are retired or drained: what
+        // counts is when its numbers were taken.
+        Some(age) if finished => {
+            spans = vec![Span::styled(
+                format!("final reading {} ago", age_words(age)),
+                theme.dim,
+            )];
+        }
         None => spans.push(Span::styled(" · no numbers yet", theme.dim)),
         Some(age) if stale => {
             spans.push(Span::raw(" · "));
@@ -283,6 +292,32 @@ fn release_lines(
             lines.push(Line::styled(l, theme.crit));
         }
     }
+}
+
+/// "canary · step 4/8 · 38s left", shortened to "canary 4/8 · 38s left"
+/// when the column is narrow (a stopped clock's ", stopped" goes last: the
+/// phase line says Paused).
+fn step_line(cockpit: &Cockpit, snap: &Snapshot, w: usize) -> String {
+    let (strategy, of) = (&snap.strategy, step_of(snap.step, snap.steps.len()));
+    let candidates = match cockpit.time_left(snap) {
+        Some(left) => {
+            let bare = left.strip_suffix(", stopped").unwrap_or(&left).to_string();
+            vec![
+                format!("{strategy} · step {of} · {left}"),
+                format!("{strategy} {of} · {left}"),
+                format!("{strategy} {of} · {bare}"),
+            ]
+        }
+        None => vec![
+            format!("{strategy} · step {of}"),
+            format!("{strategy} {of}"),
+        ],
+    };
+    let shortest = candidates.last().cloned().unwrap_or_default();
+    candidates
+        .into_iter()
+        .find(|c| c.chars().count() <= w)
+        .unwrap_or_else(|| fit(&shortest, w))
 }
 
 /// "err 0.32% ALERT b 0.10%": the value, its band state in a word, the

@@ -1,29 +1,40 @@
-//! The selected release in full (Enter): steps, verdicts, events.
+//! The selected release in full (Enter): steps, verdicts, events, as one
+//! page that scrolls (↑↓ j k, PgUp PgDn) when it is taller than the screen.
 //!
 //! ```text
-//! ┌ prod/checkout · canary v1.4.2 → v1.5.0 · Waiting for you ────────┐
-//! │ Steps                 │ Verdicts                                 │
-//! │ ✓ 1 set weight 5%     │ ✓ error rate PASS: 0.1 % vs 0.08 % …      │
-//! │ ▶ 3 manual gate       │   limit +5 points                        │
-//! │ Events, newest first ───────────────────────────────────────────  │
-//! │ 14:03:05 Progressing → Waiting for you step 3/6 25% … [engine]    │
-//! └──────────────────────────────────────────────────────────────────┘
+//! ┏ prod/checkout [PROD] · canary v1.4.2 → v1.5.0 · Waiting for you ━━━━━┓
+//! ┃Steps 5/6                                                             ┃
+//! ┃✓ 1 set weight 5%                                                     ┃
+//! ┃▶ 5 pause 1m30s — 38s left                                            ┃
+//! ┃                                                                      ┃
+//! ┃Verdicts                                                              ┃
+//! ┃✓ error rate PASS: error rate 0.1 % vs baseline 0.1 % over 1 240 …    ┃
+//! ┃                                                                      ┃
+//! ┃Events, newest first                                                  ┃
+//! ┃14:03:05 Progressing → Waiting for you step 3/6 25% … [engine]        ┃
+//! ┗━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ ▼ 12 more ↓ PgDn ━━┛
 //! ```
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType};
 
 use super::columns::phase_style;
-use super::fit;
-use crate::engine::{Event, Outcome, Snapshot};
+use super::scrolled::{self, wrap_line};
+use crate::engine::{Event, Outcome, Snapshot, Target};
 use crate::tui::model::{Cockpit, is_prod, step_of};
 use crate::tui::theme::Theme;
 
+/// Continuation rows of an event start under its text, after the time.
+const EVENT_INDENT: usize = 9;
+
 pub fn render(frame: &mut Frame, area: Rect, cockpit: &Cockpit, theme: &Theme) {
     let Some(target) = cockpit.selected() else {
-        frame.render_widget(Paragraph::new(" no service selected"), area);
+        frame.render_widget(
+            ratatui::widgets::Paragraph::new(" no service selected"),
+            area,
+        );
         return;
     };
     let snap = cockpit.snapshot(&target);
@@ -49,51 +60,51 @@ pub fn render(frame: &mut Frame, area: Rect, cockpit: &Cockpit, theme: &Theme) {
             .border_type(BorderType::Thick)
             .border_style(theme.prod);
     }
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-
-    let events: Vec<&Event> = cockpit
-        .state(&target)
-        .map(|s| s.events.iter().rev().skip(cockpit.event_scroll).collect())
-        .unwrap_or_default();
-    let Some(snap) = snap else {
-        let stable = cockpit
-            .service_info(&target)
-            .map_or("?", |s| s.stable_version.as_str());
-        let mut lines = vec![
-            Line::raw(format!(" stable {stable} · no release")),
-            Line::default(),
-        ];
-        lines.extend(event_lines(&events, theme));
-        frame.render_widget(Paragraph::new(lines), inner);
-        return;
-    };
-
-    let top = (snap.steps.len().max(snap.verdicts.len() * 2) as u16 + 1).clamp(3, inner.height / 2);
-    let [upper, lower] =
-        Layout::vertical([Constraint::Length(top), Constraint::Fill(1)]).areas(inner);
-    let [steps, verdicts] =
-        Layout::horizontal([Constraint::Percentage(36), Constraint::Fill(1)]).areas(upper);
-    frame.render_widget(
-        Paragraph::new(step_lines(snap, steps.width as usize, theme)),
-        steps,
-    );
-    frame.render_widget(
-        Paragraph::new(verdict_lines(snap, theme)).wrap(Wrap { trim: false }),
-        verdicts,
-    );
-    let mut lines = vec![Line::styled(
-        fit(
-            &format!("Events, newest first {}", "─".repeat(lower.width as usize)),
-            lower.width as usize,
-        ),
-        theme.title,
-    )];
-    lines.extend(event_lines(&events, theme));
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), lower);
+    let width = block.inner(area).width as usize;
+    let rows = page(cockpit, &target, snap, width, theme);
+    scrolled::render(frame, area, block, rows, &cockpit.detail_scroll, theme);
 }
 
-fn step_lines(snap: &Snapshot, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+/// Every row of the page, wrapped to `width`.
+fn page(
+    cockpit: &Cockpit,
+    target: &Target,
+    snap: Option<&Snapshot>,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let mut rows = Vec::new();
+    match snap {
+        None => {
+            let stable = cockpit
+                .service_info(target)
+                .map_or("?", |s| s.stable_version.as_str());
+            rows.push(Line::raw(format!(" stable {stable} · no release")));
+        }
+        Some(snap) => {
+            let left = cockpit.time_left(snap);
+            for line in step_lines(snap, left.as_deref(), theme) {
+                rows.extend(wrap_line(&line, width, 4));
+            }
+            rows.push(Line::default());
+            for line in verdict_lines(snap, theme) {
+                rows.extend(wrap_line(&line, width, 2));
+            }
+        }
+    }
+    rows.push(Line::default());
+    rows.push(Line::styled("Events, newest first", theme.title));
+    let events: Vec<&Event> = cockpit
+        .state(target)
+        .map(|s| s.events.iter().rev().collect())
+        .unwrap_or_default();
+    for line in event_lines(&events, theme) {
+        rows.extend(wrap_line(&line, width, EVENT_INDENT));
+    }
+    rows
+}
+
+fn step_lines(snap: &Snapshot, left: Option<&str>, theme: &Theme) -> Vec<Line<'static>> {
     let mut lines = vec![Line::styled(
         format!("Steps {}", step_of(snap.step, snap.steps.len())),
         theme.title,
@@ -106,10 +117,11 @@ fn step_lines(snap: &Snapshot, width: usize, theme: &Theme) -> Vec<Line<'static>
         } else {
             (" ", theme.title)
         };
-        lines.push(Line::styled(
-            fit(&format!("{mark} {} {step}", i + 1), width),
-            style,
-        ));
+        let mut spans = vec![Span::styled(format!("{mark} {} {step}", i + 1), style)];
+        if let (true, Some(left)) = (i == snap.step, left) {
+            spans.push(Span::styled(format!(" — {left}"), theme.key));
+        }
+        lines.push(Line::from(spans));
     }
     lines
 }

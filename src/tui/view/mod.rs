@@ -24,6 +24,7 @@ mod footer;
 mod gauge;
 mod header;
 mod help;
+mod scrolled;
 mod too_small;
 mod version_input;
 
@@ -55,7 +56,7 @@ pub fn render(frame: &mut Frame, cockpit: &Cockpit, theme: &Theme) {
     }
     footer::render(frame, foot, cockpit, theme);
     match &cockpit.overlay {
-        Some(Overlay::Help) => help::render(frame, area, theme),
+        Some(Overlay::Help) => help::render(frame, area, &cockpit.help_scroll, theme),
         Some(Overlay::Confirm(c)) => confirm::render(frame, area, c, theme),
         Some(Overlay::Version(input)) => version_input::render(frame, area, input, theme),
         None => {}
