@@ -207,6 +207,59 @@ fn a_release_started_in_the_cockpit_runs_and_is_rolled_back_on_quit() {
     assert!(!screen.contains("Some("), "debug text: {screen}");
 }
 
+/// The helmsman process in a session's pane: the child of the pane's shell.
+fn helmsman_pid(session: &Session) -> i32 {
+    let shell = tmux(&["display", "-p", "-t", session.0.as_str(), "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …: the name may hold spaces, the fields after it do not.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let ppid = after_name.split(' ').nth(1).unwrap_or_default();
+        if ppid == shell && stat.contains("(helmsman)") {
+            return entry.file_name().to_string_lossy().parse().unwrap();
+        }
+    }
+    panic!("no helmsman under the pane's shell {shell}");
+}
+
+#[test]
+fn sigterm_to_the_cockpit_rolls_back_what_it_started_and_gives_the_terminal_back() {
+    let state = tempfile::tempdir().unwrap();
+    let Some(session) = start("sigterm", "demo", state.path()) else {
+        return;
+    };
+    session.wait_for("the demo", |s| {
+        s.contains("payments") && s.contains("traffic")
+    });
+    session.keys(&["j", "n"]);
+    session.wait_for("the question", |s| s.contains("Release?"));
+    session.keys(&["y"]);
+    session.wait_for("the release running", |s| {
+        column(s, 0).contains("v2.0.1 → v2.1.0") && column(s, 0).contains("blue-green")
+    });
+
+    let pid = helmsman_pid(&session);
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Not killed outright (EXITED=143): it leaves like `q`, rolling back first.
+    let screen = session.wait_for("the shell again", |s| s.contains("EXITED="));
+    assert!(screen.contains("EXITED=0"), "{screen}");
+    // The release's own driver answers the signal first; the cockpit's
+    // rollback on the way out then finds it already rolling back.
+    let unwrapped = screen.replace('\n', "");
+    assert!(
+        unwrapped.contains("dev/payments: rollback accepted")
+            || unwrapped.contains("already rolling back"),
+        "{screen}"
+    );
+}
+
 #[test]
 fn help_at_80x24_scrolls_to_quit_and_the_legend_over_a_clean_screen() {
     let state = tempfile::tempdir().unwrap();

@@ -251,7 +251,7 @@ pub fn environments_of(config: &Config) -> Vec<EnvInfo> {
 pub fn has_terminal() -> bool {
     let yes = std::io::IsTerminal::is_terminal(&std::io::stdout());
     if !yes {
-        eprintln!(
+        crate::errln!(
             "error: the cockpit needs a terminal, and standard output is not one\n  \
              hint: add --headless to print one line per event instead"
         );
@@ -292,7 +292,7 @@ impl Shell {
         if self.started.is_empty() {
             return;
         }
-        eprintln!(
+        crate::errln!(
             "{} release(s) started in the cockpit still running: rolling back before exiting",
             self.started.len()
         );
@@ -314,7 +314,7 @@ impl Shell {
                     Some(CommandReply::Refused { reason }) => format!("refused: {reason}"),
                     None => "not needed: the release had already finished".to_string(),
                 };
-                eprintln!("  {target}: rollback {reply}");
+                crate::errln!("  {target}: rollback {reply}");
             }
             let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
         }
@@ -335,7 +335,7 @@ async fn watch(
         Ok(terminal) => terminal,
         Err(e) => {
             ratatui::restore();
-            eprintln!(
+            crate::errln!(
                 "error: cannot open the cockpit on this terminal: {e}\n  hint: add --headless"
             );
             return 2;
@@ -346,12 +346,15 @@ async fn watch(
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     let mut dirty = true;
     let mut last_frame = Instant::now() - FRAME;
+    // SIGTERM or SIGHUP: leave like `q`, so `run` rolls back what this
+    // cockpit started (the handlers keep these signals from killing it).
+    let mut stop = std::pin::pin!(crate::interrupt::wait());
 
     loop {
         if dirty && last_frame.elapsed() >= FRAME {
             if let Err(e) = draw(&mut terminal, cockpit, &theme) {
                 drop(_guard);
-                eprintln!("error: cannot draw the cockpit: {e}");
+                crate::errln!("error: cannot draw the cockpit: {e}");
                 return 1;
             }
             last_frame = Instant::now();
@@ -411,6 +414,7 @@ async fn watch(
                 dirty = true;
             }
             () = frame_due => {}
+            _ = &mut stop => break,
         }
     }
     drop(keys);

@@ -90,12 +90,12 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
     let config = match load_config(options.config.as_deref()) {
         Ok(config) => config,
         Err(errors) => {
-            eprintln!("{errors}");
+            crate::errln!("{errors}");
             return 2;
         }
     };
     let Some((service, stable, new_version)) = released_service(&config, options.strategy) else {
-        eprintln!(
+        crate::errln!(
             "error: the demo configuration {} has no service released with the {} strategy \
              and two versions\n  hint: add one, or pick another --strategy",
             config.source.display(),
@@ -106,8 +106,8 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
     let envs: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
     // Human words go to stderr with --output json, so stdout stays JSON lines.
     let say = |line: String| match options.output {
-        OutputFormat::Text => println!("{line}"),
-        OutputFormat::Json => eprintln!("{line}"),
+        OutputFormat::Text => crate::outln!("{line}"),
+        OutputFormat::Json => crate::errln!("{line}"),
     };
     say(format!(
         "helmsman demo: releasing {service} {stable} → {new_version} through {} with scenario `{}`",
@@ -130,7 +130,7 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
     let world = match World::start(config, &plan).await {
         Ok(world) => world,
         Err(e) => {
-            eprintln!("error: cannot start the demo world: {e:#}");
+            crate::errln!("error: cannot start the demo world: {e:#}");
             return 1;
         }
     };
@@ -182,7 +182,7 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
             result.exit_code()
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             e.exit_code()
         }
     }
@@ -204,12 +204,12 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
     let config = match load(options.config.as_deref(), Builtin::Cockpit) {
         Ok(config) => config,
         Err(errors) => {
-            eprintln!("{errors}");
+            crate::errln!("{errors}");
             return 2;
         }
     };
     let Some((service, _stable, new_version)) = released_service(&config, options.strategy) else {
-        eprintln!(
+        crate::errln!(
             "error: the demo configuration {} has no service released with the {} strategy \
              and two versions\n  hint: add one, or pick another --strategy",
             config.source.display(),
@@ -226,7 +226,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
     let world = match World::start(config, &plan).await {
         Ok(world) => world,
         Err(e) => {
-            eprintln!("error: cannot start the demo world: {e:#}");
+            crate::errln!("error: cannot start the demo world: {e:#}");
             return 1;
         }
     };
