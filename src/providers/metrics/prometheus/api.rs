@@ -270,6 +270,6 @@ mod tests {
         let Failure::Rejected(m) = decode(500, body.as_bytes()).unwrap_err() else {
             panic!()
         };
-        assert!(m.len() < 230 && m.ends_with('…'), "{m}");
+        assert!(m.len() < 250 && m.ends_with("… (500 bytes in all)"), "{m}");
     }
 }
