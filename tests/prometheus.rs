@@ -165,10 +165,14 @@ async fn a_release_holds_while_prometheus_is_away_and_resumes_by_itself() {
         Step::Weight(60),
         Step::Pause(secs(60)),
     ];
-    let Some((world, mut prometheus, service)) = world_with_prometheus(steps, Scenario::Good).await
+    let Some((world, mut prometheus, mut service)) =
+        world_with_prometheus(steps, Scenario::Good).await
     else {
         return;
     };
+    // Reads every few hundred ms: this outage must stay a hold, not reach
+    // the limit of failed reads that rolls back.
+    service.analysis.max_failed_reads = 1000;
     let started = start(&service).await;
     let mut snapshots = started.handle.snapshots.clone();
     let within = Duration::from_secs(30);
