@@ -138,8 +138,14 @@ async fn a_closed_terminal_rolls_back_records_and_exits_3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_as_the_first_lines_print_roll_back_never_kill() {
     let (prod, files, mut serve, load) = world().await;
+    // HELMSMAN_SIGNAL_ROUNDS=30 measures 90 races, as the defect was found.
+    let rounds: u32 = std::env::var("HELMSMAN_SIGNAL_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5);
+    let mut outcomes = std::collections::BTreeMap::<String, u32>::new();
     for signal in [Signal::INT, Signal::TERM, Signal::HUP] {
-        for attempt in 0..5 {
+        for attempt in 0..rounds {
             let context = format!("{signal:?}, attempt {attempt}");
             let mut release = files
                 .helmsman(&release_args(&["prod"]))
@@ -168,7 +174,13 @@ async fn signals_as_the_first_lines_print_roll_back_never_kill() {
                 "{context}: recorded {result}"
             );
             assert_stable_v1(&prod, &context).await;
+            *outcomes
+                .entry(format!("{signal:?}: exit {code:?}, recorded {result}"))
+                .or_default() += 1;
         }
+    }
+    for (outcome, count) in &outcomes {
+        println!("{outcome}: {count} of {rounds}");
     }
     load.stop().await;
     serve.kill().await.unwrap();
