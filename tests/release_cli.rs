@@ -12,7 +12,7 @@ use std::process::{Output, Stdio};
 
 use helmsman::demo::load::Load;
 use helmsman::demo::sample_service::{Behaviour, SampleService};
-use world::{Env, helmsman, wait_for_admin};
+use world::{Env, helmsman, release_of, wait_for_admin};
 
 const PLAN_PROD: [&str; 7] = [
     "plan",
@@ -78,18 +78,7 @@ async fn release_through_environments_against_a_running_data_plane() {
         Load::start(format!("127.0.0.1:{}", prod.listen).parse().unwrap(), 60),
     ];
 
-    let release = |env: &'static str| {
-        [
-            "release",
-            "--env",
-            env,
-            "--service",
-            "web",
-            "--version",
-            "v2",
-            "--headless",
-        ]
-    };
+    let release = |env: &'static str| release_of("v2", &[env]);
 
     // prod requires dev: the plan says so, and the release is refused.
     let (code, out, _) = run(&config, &state, &PLAN_PROD).await;
@@ -228,16 +217,7 @@ async fn plan_starts_from_the_version_serving_and_refuses_a_no_op() {
 
     // v1 serves: planning v1 is a no-op, refused as `release` refuses it.
     let (code, out, err) = run(&config, &state, &plan_dev("v1")).await;
-    let release_v1 = [
-        "release",
-        "--env",
-        "dev",
-        "--service",
-        "web",
-        "--version",
-        "v1",
-        "--headless",
-    ];
+    let release_v1 = release_of("v1", &["dev"]);
     let (release_code, _, release_err) = run(&config, &state, &release_v1).await;
     assert_ne!(code, 0, "{out}\n{err}");
     assert_eq!(code, release_code, "{err}\n{release_err}");
@@ -247,16 +227,7 @@ async fn plan_starts_from_the_version_serving_and_refuses_a_no_op() {
     );
     assert!(out.is_empty(), "no plan printed: {out}");
 
-    let release_v2 = [
-        "release",
-        "--env",
-        "dev",
-        "--service",
-        "web",
-        "--version",
-        "v2",
-        "--headless",
-    ];
+    let release_v2 = release_of("v2", &["dev"]);
     let (code, out, err) = run(&config, &state, &release_v2).await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(

@@ -571,6 +571,19 @@ mod tests {
         .expect("the example configuration is valid")
     }
 
+    /// The plan of v2 of `service` in prod, from its configured stable version.
+    fn plan_in_prod(service: &Service) -> Plan {
+        build(
+            "prod",
+            &[],
+            service,
+            "v2",
+            None,
+            Stable::configured(service),
+            &History::in_memory(),
+        )
+    }
+
     #[test]
     fn canary_plan_counts_pauses_windows_and_gates() {
         let config = example();
@@ -632,15 +645,7 @@ mod tests {
         service.strategy = Strategy::Canary {
             steps: vec![Step::Weight(10), Step::Weight(50), Step::Weight(100)],
         };
-        let plan = build(
-            "prod",
-            &[],
-            &service,
-            "v2",
-            None,
-            Stable::configured(&service),
-            &History::in_memory(),
-        );
+        let plan = plan_in_prod(&service);
         assert!(
             plan.backend.contains("reachable weights 25/50/75 %"),
             "{}",
@@ -670,15 +675,7 @@ mod tests {
             deployment: "payments".into(),
         };
         service.strategy = crate::config::defaults::rolling();
-        let plan = build(
-            "prod",
-            &[],
-            &service,
-            "v2",
-            None,
-            Stable::configured(&service),
-            &History::in_memory(),
-        );
+        let plan = plan_in_prod(&service);
         assert!(
             plan.backend
                 .contains("Deployment payments rolled by Kubernetes"),
@@ -707,15 +704,7 @@ mod tests {
             selector_label: "color".into(),
         };
         service.strategy = crate::config::defaults::blue_green();
-        let plan = build(
-            "prod",
-            &[],
-            &service,
-            "v2",
-            None,
-            Stable::configured(&service),
-            &History::in_memory(),
-        );
+        let plan = plan_in_prod(&service);
         assert!(
             plan.backend.contains(
                 "Service payments selects the live slot of payments-blue / payments-green by \

@@ -155,12 +155,17 @@ pub fn helmsman(config: &Path, state: &Path, args: &[&str]) -> Command {
 
 /// `release --headless` of web v2 through `envs`.
 pub fn release_args<'a>(envs: &[&'a str]) -> Vec<&'a str> {
+    release_of("v2", envs)
+}
+
+/// `release --headless` of web `version` through `envs`.
+pub fn release_of<'a>(version: &'a str, envs: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "release",
         "--service",
         "web",
         "--version",
-        "v2",
+        version,
         "--headless",
     ];
     for env in envs {
