@@ -8,11 +8,11 @@ mod world;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use helmsman::demo::load::Load;
 use helmsman::demo::sample_service::{Behaviour, SampleService};
-use world::{Env, helmsman, release_of, wait_for_admin};
+use world::{Env, helmsman, release_of, start_serve};
 
 const PLAN_PROD: [&str; 7] = [
     "plan",
@@ -66,13 +66,7 @@ async fn release_through_environments_against_a_running_data_plane() {
     )
     .unwrap();
 
-    let mut serve = helmsman(&config, &state, &["serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_admin(dev.admin, &mut serve).await;
-    wait_for_admin(prod.admin, &mut serve).await;
+    let mut serve = start_serve(helmsman(&config, &state, &["serve"]), &[&dev, &prod]).await;
     let loads = [
         Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 60),
         Load::start(format!("127.0.0.1:{}", prod.listen).parse().unwrap(), 60),
@@ -207,12 +201,7 @@ async fn plan_starts_from_the_version_serving_and_refuses_a_no_op() {
         "{out}"
     );
 
-    let mut serve = helmsman(&config, &state, &["serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_admin(dev.admin, &mut serve).await;
+    let mut serve = start_serve(helmsman(&config, &state, &["serve"]), &[&dev]).await;
     let load = Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 60);
 
     // v1 serves: planning v1 is a no-op, refused as `release` refuses it.
@@ -332,13 +321,7 @@ async fn release_json_ends_with_a_result_record() {
     assert_eq!(result["outcome"], "error", "{result}");
     assert_eq!(result["environments"][0]["outcome"], "error", "{result}");
 
-    let mut serve = helmsman(&config, &state, &["serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_admin(dev.admin, &mut serve).await;
-    wait_for_admin(prod.admin, &mut serve).await;
+    let mut serve = start_serve(helmsman(&config, &state, &["serve"]), &[&dev, &prod]).await;
     let load = Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 60);
 
     // The unhealthy new instance rolls dev back; prod is never started.

@@ -118,16 +118,7 @@ impl Files {
 
     /// `helmsman serve`, once every environment's admin API answers.
     pub async fn serve(&self, envs: &[&Env]) -> Child {
-        let mut serve = self
-            .helmsman(&["serve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        for env in envs {
-            wait_for_admin(env.admin, &mut serve).await;
-        }
-        serve
+        start_serve(self.helmsman(&["serve"]), envs).await
     }
 
     /// The releases recorded in the history, one JSON value each.
@@ -172,6 +163,20 @@ pub fn release_of<'a>(version: &'a str, envs: &[&'a str]) -> Vec<&'a str> {
         args.extend(["--env", env]);
     }
     args
+}
+
+/// Starts `serve` (a `helmsman … serve` command) and waits until every
+/// environment's admin API answers.
+pub async fn start_serve(mut serve: Command, envs: &[&Env]) -> Child {
+    let mut serve = serve
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for env in envs {
+        wait_for_admin(env.admin, &mut serve).await;
+    }
+    serve
 }
 
 /// Waits until the data plane's admin API answers on `port`.
