@@ -45,7 +45,6 @@ fn every_file_the_documentation_names_is_in_the_project() {
 
 #[test]
 fn links_and_markdown_names_are_found() {
-    let paths =
-        named_paths("see [the guide](docs/a.md#top), [site](https://x.io/b.md), PRODUCT.md.");
-    assert_eq!(paths, ["docs/a.md", "docs/a.md", "PRODUCT.md"]);
+    let paths = named_paths("see [the guide](docs/a.md#top), [site](https://x.io/b.md), NOTES.md.");
+    assert_eq!(paths, ["docs/a.md", "docs/a.md", "NOTES.md"]);
 }

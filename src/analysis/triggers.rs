@@ -1,4 +1,4 @@
-//! The four automatic rollback triggers of PRODUCT.md, judged statistically
+//! The four automatic rollback triggers (the README's table), judged statistically
 //! over one observation window: the new version against its baseline
 //! measured over the same window.
 //!

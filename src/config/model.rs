@@ -425,7 +425,7 @@ impl Serialize for Secret {
     }
 }
 
-/// The defaults from PRODUCT.md.
+/// The built-in defaults: the product's documented thresholds and steps.
 pub mod defaults {
     use super::*;
 
@@ -505,7 +505,7 @@ pub mod defaults {
         }
     }
 
-    /// PRODUCT.md's flag steps: 1 → 5 → 25 → 50 → 100 %.
+    /// The documented flag steps: 1 → 5 → 25 → 50 → 100 %.
     pub fn flag_steps() -> Vec<Step> {
         [1, 5, 25, 50, 100]
             .into_iter()
