@@ -2,7 +2,7 @@
 //! the data plane as its own process in front of real upstreams, releases
 //! driven through its admin API by a second process.
 
-#[allow(dead_code)] // shared with tests/release_interrupted.rs
+#[allow(dead_code)] // each test binary uses a different part of it
 #[path = "served/world.rs"]
 mod world;
 

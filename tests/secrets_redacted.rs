@@ -5,7 +5,7 @@
 //! rolls back once metrics stay away; neither its output, nor the history,
 //! nor the log file holds the token, and each says which variable it masked.
 
-#[allow(dead_code)] // shared with tests/release_interrupted.rs
+#[allow(dead_code)] // each test binary uses a different part of it
 #[path = "served/world.rs"]
 mod world;
 

@@ -3,9 +3,13 @@
 //! and malformed clients against its proxy, and SIGTERM while requests are
 //! in flight. Everything runs on 127.0.0.1.
 
+#[allow(dead_code)] // each test binary uses a different part of it
+#[path = "served/world.rs"]
+mod world;
+
 use std::convert::Infallible;
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,14 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use world::{free_port, helmsman, wait_for_admin};
 
 /// An upstream whose `/slow` requests are counted on arrival and wait for a
 /// permit of `gate`; everything else answers at once.
@@ -104,18 +101,6 @@ stable = "v1"
     )
 }
 
-fn helmsman(config: &Path, state: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_helmsman"));
-    command
-        .arg("--config")
-        .arg(config)
-        .env("HELMSMAN_STATE_DIR", state)
-        .args(args)
-        .stdout(Stdio::null())
-        .kill_on_drop(true);
-    command
-}
-
 impl Served {
     async fn start(upstream: SocketAddr, backend_extra: &str) -> Served {
         Self::start_with(upstream, backend_extra, |_| {}).await
@@ -133,25 +118,17 @@ impl Served {
         let config = dir.path().join("helmsman.toml");
         std::fs::write(&config, config_text(listen, admin, upstream, backend_extra)).unwrap();
         let mut command = helmsman(&config, &state, &["serve"]);
+        command.stdout(Stdio::null());
         adjust(&mut command);
         let mut child = command.spawn().unwrap();
-        let url = format!("http://127.0.0.1:{admin}/api/v1/state");
-        for _ in 0..200 {
-            if reqwest::get(&url).await.is_ok() {
-                return Served {
-                    _dir: dir,
-                    state,
-                    listen,
-                    admin,
-                    child,
-                };
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("helmsman serve exited early: {status}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        wait_for_admin(admin, &mut child).await;
+        Served {
+            _dir: dir,
+            state,
+            listen,
+            admin,
+            child,
         }
-        panic!("the admin API never answered on port {admin}");
     }
 
     /// The generated admin token, if the data plane wrote one.
