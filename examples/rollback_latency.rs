@@ -15,7 +15,7 @@
 //!    proxy (a request every 1 ms, answered with `x-version`).
 //! 2. Trigger rollback (scenario `bad-errors`): poll `GET /api/v1/counters`
 //!    every 10 ms, judge the window with the engine's own error-rate rule
-//!    (`analysis::judge`), note when it first fails, then when the data
+//!    (`analysis::Watch`), note when it first fails, then when the data
 //!    plane shows stable at 100 %.
 //!
 //! Usage: `rollback_latency [--runs N] [--slow-runs N]` (`--slow-runs`: runs
@@ -581,7 +581,7 @@ async fn trigger_run(config: &Config, label: &str) -> anyhow::Result<TriggerSamp
     let deadline = Instant::now() + RUN_TIMEOUT;
     // Observation starts at the first poll that sees the new version get
     // traffic; the window is the counters since then.
-    let mut observation: Option<(Instant, Reading)> = None;
+    let mut observation: Option<(Reading, analysis::Watch)> = None;
     // When the rule first failed: bracketed by the last poll that did not
     // fail yet (`last_pass`) and the first one that did.
     let mut last_pass = Instant::now();
@@ -594,19 +594,25 @@ async fn trigger_run(config: &Config, label: &str) -> anyhow::Result<TriggerSamp
         }
         let state = run.traffic.state().await?;
         let now = Instant::now();
-        match &observation {
+        match &mut observation {
             None if state.new_weight > 0 => {
-                observation = Some((now, run.metrics.read().await?));
+                let watch = analysis::Watch::new(chrono::Utc::now(), &triggers);
+                observation = Some((run.metrics.read().await?, watch));
                 last_pass = now;
             }
             None => {}
             Some(_) if stable_at_100(&state) => break now,
-            Some((since, base)) if crossed.is_none() && now >= next_counters => {
+            Some((base, watch)) if crossed.is_none() && now >= next_counters => {
                 next_counters = now + COUNTERS_POLL;
                 let polled = Instant::now();
                 let window = run.metrics.read().await?.since(base);
-                let verdicts =
-                    analysis::judge(&triggers, &analysis_rules, &window, now - *since, None);
+                let verdicts = watch.judge(
+                    &triggers,
+                    &analysis_rules,
+                    chrono::Utc::now(),
+                    &window,
+                    None,
+                );
                 match analysis::first_failure(&verdicts) {
                     Some(failed) => {
                         crossed = Some((last_pass, polled));

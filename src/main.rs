@@ -86,6 +86,10 @@ enum Command {
         /// Plan with this strategy instead of the configured one.
         #[arg(long, value_enum)]
         strategy: Option<StrategyKind>,
+        /// The service's traffic in requests/s: warn about every step too
+        /// short to reach a verdict at that traffic.
+        #[arg(long, value_parser = parse_rps)]
+        rps: Option<f64>,
         /// Print the plan as text or JSON.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
@@ -210,6 +214,7 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
             service,
             version,
             strategy,
+            rps,
             output,
         } => match load_config() {
             Ok(config) => {
@@ -217,10 +222,14 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
                     Ok(history) => history,
                     Err(code) => return code,
                 };
-                cli::plan::run(
-                    &config, &history, &env, &service, &version, strategy, output,
-                )
-                .await
+                let args = cli::plan::PlanArgs {
+                    env: &env,
+                    service: &service,
+                    version: &version,
+                    strategy,
+                    rps,
+                };
+                cli::plan::run(&config, &history, &args, output).await
             }
             Err(code) => code,
         },
@@ -261,5 +270,15 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
             Ok(config) => cli::serve::run(&config, &state_dir, env.as_deref()).await,
             Err(code) => code,
         },
+    }
+}
+
+/// `--rps`: a positive, finite number of requests a second.
+fn parse_rps(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rps) if rps.is_finite() && rps > 0.0 => Ok(rps),
+        _ => Err(format!(
+            "`{text}` is not a positive number of requests a second"
+        )),
     }
 }

@@ -102,6 +102,25 @@ impl LatencyHistogram {
         }
     }
 
+    /// Requests slower than `ms`, read the way [`Self::quantile_ms`] reads
+    /// a quantile: a bucket straddling `ms` counts for the share of its
+    /// width above it (latencies taken as spread evenly inside a bucket),
+    /// the overflow bucket wholly.
+    pub fn count_above(&self, ms: f64) -> f64 {
+        let mut above = 0.0;
+        for (i, &count) in self.counts.iter().enumerate() {
+            let lower = if i == 0 { 0.0 } else { self.bounds_ms[i - 1] };
+            let share = match self.bounds_ms.get(i) {
+                _ if lower >= ms => 1.0,
+                Some(&upper) if upper > ms => (upper - ms) / (upper - lower),
+                Some(_) => 0.0,
+                None => 1.0,
+            };
+            above += count as f64 * share;
+        }
+        above
+    }
+
     /// The `q` quantile (0..=1) in milliseconds, interpolated linearly inside
     /// its bucket as Prometheus' `histogram_quantile` does. `None` when empty.
     ///
@@ -227,6 +246,19 @@ impl Reading {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_above_a_latency_interpolate_inside_its_bucket() {
+        let mut h = LatencyHistogram::default();
+        for _ in 0..100 {
+            h.record_ms(45.0); // bucket (40, 50]
+        }
+        h.record_ms(90.0); // (80, 100]
+        h.record_ms(1e9); // overflow
+        assert_eq!(h.count_above(100.0), 1.0);
+        assert_eq!(h.count_above(30.0), 102.0);
+        assert!((h.count_above(48.0) - (20.0 + 2.0)).abs() < 1e-9);
+    }
 
     #[test]
     fn quantile_interpolates_inside_the_bucket() {

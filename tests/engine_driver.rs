@@ -396,13 +396,14 @@ async fn an_error_rate_rolls_back_once_the_evidence_is_in() {
     let result = (&mut handle.task).await.unwrap();
     assert_eq!(result, ReleaseResult::RolledBack);
     assert_eq!(result.exit_code(), 3);
-    // 20 requests/s reach v2: 8 % errors clear the tolerated +2.5 points
-    // with 99 % confidence after about 200 requests (10 s), judged by the
-    // next reading, at most one interval (10 s) later.
+    // 20 requests/s reach v2, 20/s its clean baseline: 8 % errors are
+    // judged against the baseline's upper bound plus the tolerated +2.5
+    // points, so the detector is sure once a few hundred baseline requests
+    // have tightened that bound — judged by the next reading.
     let shifted = world.traffic.when(&Call::Weight(10)).unwrap();
     let rolled = world.traffic.when(&Call::Weight(0)).unwrap();
     let took = rolled - shifted;
-    assert!(took <= secs(20) + secs(10), "{took:?}");
+    assert!(took <= secs(40) + secs(10), "{took:?}");
     let events = drain(&mut handle.events);
     let rollback = events.iter().find(|e| e.to == Phase::RollingBack).unwrap();
     let verdict = rollback.verdict.as_ref().unwrap();

@@ -183,6 +183,50 @@ fn fast_config(dir: &Path, envs: &[(&str, &str, &Env)]) -> std::path::PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_warns_about_steps_too_short_for_a_verdict_at_the_given_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let dev = env().await;
+    let config = fast_config(dir.path(), &[("dev", "", &dev)]);
+    let with_rps = |rps: &'static str| {
+        let mut args = plan_dev("v2").to_vec();
+        args.extend(["--rps", rps]);
+        args
+    };
+
+    // 10 requests/s at 50 % for the 1-second pause: 5 requests, not 20.
+    let (code, out, err) = run(&config, &state, &with_rps("10")).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains(
+            "warning: at 10 requests/s, step 3 (pause 1s at 50 %) ends with about 5 requests \
+             on the new version"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("held about "), "{out}");
+    let mut json = with_rps("10");
+    json.extend(["--output", "json"]);
+    let (_, out, _) = run(&config, &state, &json).await;
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["traffic_rps"], 10.0, "{plan}");
+    assert_eq!(plan["short_steps"].as_array().unwrap().len(), 1, "{plan}");
+
+    let (code, out, _) = run(&config, &state, &with_rps("100000")).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("at 100000 requests/s: every step reaches a verdict within its time"),
+        "{out}"
+    );
+    let (code, _, err) = run(&config, &state, &with_rps("0")).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("not a positive number of requests a second"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_starts_from_the_version_serving_and_refuses_a_no_op() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");

@@ -1,11 +1,14 @@
 //! Automatic rollback triggers and their verdicts.
 //!
-//! The whole judgement sits behind one pure function, [`judge`]: counts in,
-//! verdicts with their numbers out, so the release state machine never
-//! needs to know how a verdict was reached.
+//! The judgement sits behind [`Watch`]: a release feeds it every reading
+//! and gets verdicts with their numbers back, so the release state machine
+//! never needs to know how a verdict was reached. [`judge_window`] judges a
+//! single window on its own (an analysis gate).
 
+pub mod detector;
 pub mod numbers;
-pub mod stats;
+pub mod recent;
+pub mod sequences;
 pub mod triggers;
 
-pub use triggers::{first_failure, first_non_pass, judge};
+pub use triggers::{Watch, first_failure, first_non_pass, judge_window};

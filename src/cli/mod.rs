@@ -5,6 +5,7 @@ pub mod check_config;
 pub mod cockpit;
 pub mod demo;
 pub mod event_line;
+pub mod evidence;
 pub mod logging;
 pub mod output;
 pub mod plan;

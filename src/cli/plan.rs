@@ -14,7 +14,6 @@ use serde::Serialize;
 
 use super::OutputFormat;
 use super::event_line::status_word;
-use crate::analysis::stats;
 use crate::config::duration::format as fmt_duration;
 use crate::config::metrics::TemplateValues;
 use crate::config::{
@@ -136,19 +135,38 @@ pub struct Plan {
     pub triggers: Vec<String>,
     /// Something about the timing a reader would not guess.
     pub note: Option<String>,
+    /// With `--rps`: the service's traffic, and each step too short to
+    /// reach a verdict in it at that traffic.
+    pub traffic_rps: Option<f64>,
+    pub short_steps: Vec<String>,
     /// What the environment's gate says now (run by `run`, not `build`).
     pub gate: Option<CheckOutcome>,
+}
+
+/// What `helmsman plan` was asked.
+#[derive(Clone, Copy)]
+pub struct PlanArgs<'a> {
+    pub env: &'a str,
+    pub service: &'a str,
+    pub version: &'a str,
+    pub strategy: Option<StrategyKind>,
+    /// The service's traffic, requests/s, to check each step against.
+    pub rps: Option<f64>,
 }
 
 pub async fn run(
     config: &Config,
     history: &History,
-    env: &str,
-    service: &str,
-    version: &str,
-    strategy: Option<StrategyKind>,
+    args: &PlanArgs<'_>,
     output: OutputFormat,
 ) -> i32 {
+    let PlanArgs {
+        env,
+        service,
+        version,
+        strategy,
+        rps,
+    } = *args;
     let request = ReleaseRequest {
         service: service.to_string(),
         version: version.to_string(),
@@ -184,6 +202,11 @@ pub async fn run(
         stable,
         history,
     );
+    if let Some(rps) = rps {
+        let steps = engine_plan(&pipeline::effective_strategy(svc, strategy), None);
+        plan.traffic_rps = Some(rps);
+        plan.short_steps = super::evidence::short_steps(svc, &steps, rps);
+    }
     plan.gate = preflight::run(environment, Selection::Gate(ReleaseOf { service, version }))
         .await
         .checks
@@ -332,9 +355,14 @@ pub fn build(
         let when = if trig.after.is_zero() {
             "at once".to_string()
         } else {
-            format!("after {}", fmt_duration(trig.after))
+            format!("once it held {}", fmt_duration(trig.after))
         };
-        format!("{name} > {}{unit} ({when})", trig.threshold)
+        let floor = if trig.min_increase.is_zero() {
+            String::new()
+        } else {
+            format!(" and +{}", fmt_duration(trig.min_increase))
+        };
+        format!("{name} > {}{unit}{floor} ({when})", trig.threshold)
     };
     Plan {
         env: env.to_string(),
@@ -370,6 +398,8 @@ pub fn build(
         manual_gates: gates,
         minimum_duration_secs: minimum.as_secs(),
         note: Some(evidence_note(service)),
+        traffic_rps: None,
+        short_steps: Vec::new(),
         gate: None,
         triggers: vec![
             trigger("error rate over baseline", &t.error_rate, " points"),
@@ -388,22 +418,14 @@ pub fn build(
     }
 }
 
-/// How much clean traffic a step needs before it may end: every trigger
-/// must pass, and the new-error-kind trigger's upper bound on a kind never
-/// seen falls under its threshold only after this many requests.
+/// How much clean traffic a step needs before it may end.
 fn evidence_note(service: &Service) -> String {
-    let a = &service.analysis;
-    let kind = &service.triggers.new_error_kind;
-    let needed = if kind.enabled {
-        stats::requests_to_bound_under(kind.threshold / 100.0, a.confidence)
-    } else {
-        0
-    }
-    .max(a.min_requests);
     format!(
-        "a step ends only when every trigger passes: on clean traffic that takes about {needed} \
-         requests on the new version ({} % confidence), so a thin canary holds its step longer",
-        a.confidence * 100.0
+        "a step ends only when every trigger passes: on clean traffic that takes about {} \
+         requests on the new version ({} % confidence), so a thin canary holds its step longer \
+         (`--rps` checks each step)",
+        super::evidence::requests_for_a_pass(service),
+        service.analysis.confidence * 100.0
     )
 }
 
@@ -551,6 +573,18 @@ pub fn render(plan: &Plan) -> String {
     if let Some(note) = &plan.note {
         out.push_str(&format!("note: {note}\n"));
     }
+    if let Some(rps) = plan.traffic_rps {
+        match plan.short_steps.as_slice() {
+            [] => out.push_str(&format!(
+                "at {rps} requests/s: every step reaches a verdict within its time\n"
+            )),
+            short => {
+                for warning in short {
+                    out.push_str(&format!("warning: at {rps} requests/s, {warning}\n"));
+                }
+            }
+        }
+    }
     out.push_str("rolls back automatically on:\n");
     for t in &plan.triggers {
         out.push_str(&format!("  - {t}\n"));
@@ -615,9 +649,10 @@ mod tests {
             "{:?}",
             plan.steps
         );
-        // 330 clean requests bound a new error kind under 1 % at 99 %.
+        // 165 clean requests bound the error rate under +5 points with the
+        // confidence sequences (fewer bound a p95 from above).
         assert!(
-            plan.note.as_deref().unwrap().contains("about 330 requests"),
+            plan.note.as_deref().unwrap().contains("about 165 requests"),
             "{:?}",
             plan.note
         );

@@ -79,7 +79,8 @@ const TRIGGER_NAMES: &[&str] = &[
     "unhealthy_instances",
     "new_error_kind",
 ];
-const TRIGGER_KEYS: &[&str] = &["threshold", "after", "enabled"];
+const TRIGGER_KEYS: &[&str] = &["threshold", "after", "enabled", "tolerance"];
+const P95_TRIGGER_KEYS: &[&str] = &["threshold", "after", "enabled", "tolerance", "min_increase"];
 const BAND_NAMES: &[&str] = &["error_rate", "p95_ms"];
 const BAND_KEYS: &[&str] = &["target", "alert", "critical"];
 const HEALTH_KEYS: &[&str] = &["path", "interval", "timeout", "headers"];

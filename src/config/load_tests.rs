@@ -390,6 +390,27 @@ fn analysis_triggers_bands_and_health_values() {
 }
 
 #[test]
+fn a_trigger_takes_its_own_tolerance_and_the_p95_a_minimum_increase() {
+    let with = |s: &str| format!("{BASE}[environments.services.triggers]\n{s}\n");
+    let text = with("p95_latency = { min_increase = \"80ms\" }\nerror_rate = { tolerance = 0.6 }");
+    let config = parse_str(&text, Path::new("h.toml"), &|_| None).unwrap();
+    let t = &service(&config).triggers;
+    assert_eq!(t.p95_latency.min_increase, Duration::from_millis(80));
+    assert_eq!(t.error_rate.tolerance, Some(0.6));
+    // The built-in defaults stay where nothing overrides them.
+    assert_eq!(t.new_error_kind.tolerance, Some(0.75));
+    assert_eq!(t.p95_latency.tolerance, None);
+    let e = only_error(&with("error_rate = { tolerance = 1.5 }"));
+    assert_eq!(
+        e.message,
+        "`tolerance` is 1.5, it must be between 0 and 1 (exclusive)"
+    );
+    // A minimum increase means something for latency only.
+    let e = only_error(&with("error_rate = { min_increase = \"50ms\" }"));
+    assert!(e.message.contains("min_increase"), "{}", e.message);
+}
+
+#[test]
 fn secrets_resolve_only_in_headers_and_never_leak() {
     let text = format!(
         "{BASE}[environments.services.health]\nheaders = {{ Authorization = \"Bearer ${{API_TOKEN}}\" }}\n"

@@ -344,15 +344,32 @@ pub struct Triggers {
     pub new_error_kind: Trigger,
 }
 
-/// An automatic rollback trigger: fires when `threshold` is exceeded once
-/// `after` of observation has passed.
+/// An automatic rollback trigger: fires when the new version is worse than
+/// `threshold` allows and, for a trigger with an `after`, stays so for that
+/// long.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Trigger {
     pub enabled: bool,
     /// error_rate: percentage points over baseline; p95_latency: ratio to
     /// baseline; unhealthy_instances and new_error_kind: percent.
     pub threshold: f64,
+    /// How long a regression must hold before the trigger fires, counted
+    /// from when it began; zero: at once.
     pub after: Duration,
+    /// This trigger's own share of the threshold tolerated without a
+    /// rollback; `None`: `analysis.tolerance`.
+    pub tolerance: Option<f64>,
+    /// p95_latency only: an increase smaller than this is no regression,
+    /// whatever the ratio (a tolerated share of it likewise).
+    pub min_increase: Duration,
+}
+
+impl Trigger {
+    /// The share of the threshold tolerated: the trigger's own, or the
+    /// analysis-wide one.
+    pub fn tolerance(&self, analysis: &Analysis) -> f64 {
+        self.tolerance.unwrap_or(analysis.tolerance)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -445,21 +462,32 @@ pub mod defaults {
                 enabled: true,
                 threshold: 5.0,
                 after: Duration::ZERO,
+                tolerance: None,
+                min_increase: Duration::ZERO,
             },
             p95_latency: Trigger {
                 enabled: true,
                 threshold: 2.0,
                 after: Duration::from_secs(120),
+                tolerance: None,
+                min_increase: Duration::from_millis(50),
             },
             unhealthy_instances: Trigger {
                 enabled: true,
                 threshold: 10.0,
                 after: Duration::ZERO,
+                tolerance: None,
+                min_increase: Duration::ZERO,
             },
+            // A share with no baseline noise, watched for five minutes: a
+            // narrower grey zone costs little, and a kind at 0.7 % is not
+            // "more than 1 %".
             new_error_kind: Trigger {
                 enabled: true,
                 threshold: 1.0,
                 after: Duration::from_secs(300),
+                tolerance: Some(0.75),
+                min_increase: Duration::ZERO,
             },
         }
     }

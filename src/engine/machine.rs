@@ -231,11 +231,10 @@ enum Mode {
     Done(ReleaseResult),
 }
 
-/// When observation of the new version started, and the reading the
-/// judged window is measured from.
+/// Observation of the new version: the reading the judged window is
+/// measured from, and what its triggers found.
 #[derive(Debug, Clone)]
 struct Observation {
-    since: DateTime<Utc>,
     base: Option<Reading>,
     /// Blue-green: once all traffic is switched, the old version serves
     /// nothing, so its baseline is what it served during the preview,
@@ -244,6 +243,8 @@ struct Observation {
     /// The trigger verdicts on the latest reading; `None` until one was
     /// judged. A step that dwells ends only when every one of them passes.
     verdicts: Option<Vec<Verdict>>,
+    /// What the triggers remember between readings.
+    watch: analysis::Watch,
 }
 
 /// Per-step progress, reset when a step is entered.

@@ -90,7 +90,12 @@ impl Walker<'_, '_> {
             let Some(t) = as_table(self.errors, name, v) else {
                 continue;
             };
-            check_keys(self.errors, t, TRIGGER_KEYS, &format!("`triggers.{name}`"));
+            let keys = if name == "p95_latency" {
+                P95_TRIGGER_KEYS
+            } else {
+                TRIGGER_KEYS
+            };
+            check_keys(self.errors, t, keys, &format!("`triggers.{name}`"));
             if let Some(v) = get(t, "threshold")
                 && let Some(x) = as_non_negative(self.errors, "threshold", v)
             {
@@ -105,6 +110,24 @@ impl Walker<'_, '_> {
                 && let Some(b) = as_bool(self.errors, "enabled", v)
             {
                 trigger.enabled = b;
+            }
+            if let Some(v) = get(t, "tolerance")
+                && let Some(x) = as_non_negative(self.errors, "tolerance", v)
+            {
+                if x > 0.0 && x < 1.0 {
+                    trigger.tolerance = Some(x);
+                } else {
+                    self.errors.add_hint(
+                        &v.span(),
+                        format!("`tolerance` is {x}, it must be between 0 and 1 (exclusive)"),
+                        "this trigger's share of its threshold tolerated without a rollback, e.g. 0.5",
+                    );
+                }
+            }
+            if let Some(v) = get(t, "min_increase")
+                && let Some(d) = as_duration(self.errors, "min_increase", v)
+            {
+                trigger.min_increase = d;
             }
         }
     }

@@ -43,10 +43,10 @@ impl Release {
     pub(super) fn start_observing(&mut self, now: DateTime<Utc>) {
         if self.observation.is_none() {
             self.observation = Some(Observation {
-                since: now,
                 base: self.latest_reading.clone(),
                 frozen_baseline: None,
                 verdicts: None,
+                watch: analysis::Watch::new(now, &self.spec.service.triggers),
             });
         }
     }

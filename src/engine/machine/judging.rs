@@ -21,14 +21,15 @@ impl Release {
         if !matches!(self.mode, Mode::Running) || self.observation.is_none() {
             return;
         }
-        let since = self.observation.as_ref().map(|o| o.since).unwrap_or(now);
-        let observed_for = (now - since).to_std().unwrap_or_default();
         let window = self.window().unwrap_or_default();
-        let verdicts = analysis::judge(
+        let Some(obs) = self.observation.as_mut() else {
+            return;
+        };
+        let verdicts = obs.watch.judge(
             &self.spec.service.triggers,
             &self.spec.service.analysis,
+            now,
             &window,
-            observed_for,
             self.traffic.as_ref(),
         );
         self.snapshot.new_error_rate_pct = window.new.error_rate_pct();
@@ -70,16 +71,10 @@ impl Release {
             .gate_base
             .get_or_insert_with(|| latest.clone())
             .clone();
-        let observed_for = self
-            .observation
-            .as_ref()
-            .map(|o| (now - o.since).to_std().unwrap_or_default())
-            .unwrap_or_default();
-        let verdicts = analysis::judge(
+        let verdicts = analysis::judge_window(
             &self.spec.service.triggers,
             &self.spec.service.analysis,
             &latest.since(&base),
-            observed_for,
             self.traffic.as_ref(),
         );
         match analysis::first_non_pass(&verdicts) {

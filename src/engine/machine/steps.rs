@@ -175,26 +175,18 @@ impl Release {
     /// At the end of a blue-green preview the new instances must pass the
     /// instance-health trigger (they had the whole preview to come up).
     pub(super) fn preview_health_ok(&mut self, now: DateTime<Utc>, out: &mut Vec<Effect>) -> bool {
-        let mut triggers = self.spec.service.triggers.clone();
-        triggers.error_rate.enabled = false;
-        triggers.p95_latency.enabled = false;
-        triggers.new_error_kind.enabled = false;
-        triggers.unhealthy_instances.enabled = true;
-        let verdicts = analysis::judge(
-            &triggers,
-            &self.spec.service.analysis,
-            &Reading::default(),
-            Duration::ZERO,
+        let v = analysis::triggers::unhealthy_instances(
+            &self.spec.service.triggers.unhealthy_instances,
             self.traffic.as_ref(),
         );
-        match verdicts.into_iter().next() {
-            Some(v) if v.outcome == Outcome::Fail => {
+        match v.outcome {
+            Outcome::Fail => {
                 let reason = format!("preview failed: {}: rolled back", v.summary);
                 self.start_rollback(now, reason, Actor::Engine, Some(v), out);
                 false
             }
-            Some(v) if v.outcome == Outcome::NotEnoughEvidence => false,
-            _ => true,
+            Outcome::NotEnoughEvidence => false,
+            Outcome::Pass => true,
         }
     }
 

@@ -610,9 +610,9 @@ fn error_rate_rolls_back_with_its_numbers() {
     h.world.new_err_pct = 8.0;
     let mut h = h.start();
     assert_eq!(h.run_to_end(secs(600)), Some(ReleaseResult::RolledBack));
-    // 8 % against a clean baseline: the lower bound clears the tolerated
-    // +2.5 points after about 200 requests at 10 requests/s.
-    assert!(h.elapsed() <= secs(31), "{:?}", h.elapsed());
+    // 8 % against a clean baseline of only 10 requests/s: the detector
+    // waits for the baseline's own bound to tighten before it is sure.
+    assert!(h.elapsed() <= secs(100), "{:?}", h.elapsed());
     let rolled = h
         .events
         .iter()
@@ -621,9 +621,12 @@ fn error_rate_rolls_back_with_its_numbers() {
     let v = rolled.verdict.as_ref().unwrap();
     assert_eq!(v.trigger, TriggerKind::ErrorRate);
     assert!(
-        rolled.reason.starts_with(
-            "error rate 8.0 % vs baseline 0.0 % over 300 requests: +8.0 points, 99 % between +3.3 and +12.7"
-        ),
+        rolled
+            .reason
+            .starts_with("error rate 8.0 % vs baseline 0.0 % over the last ")
+            && rolled
+                .reason
+                .ends_with("(limit +5.0, tolerated +2.5): rolling back"),
         "{}",
         rolled.reason
     );
@@ -695,7 +698,11 @@ fn p95_rolls_back_only_after_its_two_minute_window() {
             .unwrap()
             .clone();
     assert_eq!(p95.outcome, Outcome::NotEnoughEvidence);
-    assert!(p95.summary.contains("of 2:00"), "{}", p95.summary);
+    assert!(
+        p95.summary.ends_with("rolls back if it holds for 2:00"),
+        "{}",
+        p95.summary
+    );
     assert_eq!(h.run_to_end(secs(60)), Some(ReleaseResult::RolledBack));
     let rolled = h
         .events
@@ -818,9 +825,9 @@ fn a_pause_ends_only_when_every_trigger_passes() {
         "one event per change of what holds the step: {holds:?}"
     );
     // Clean requests keep coming; the step moves on by itself once the
-    // bounds clear the limits (a new error kind needs the most: ~350).
+    // bounds clear the limits (the error rate's needs ~165 requests).
     assert_eq!(h.run_to_end(secs(600)), Some(ReleaseResult::Succeeded));
-    assert!(h.elapsed() > secs(100), "{:?}", h.elapsed());
+    assert!(h.elapsed() >= secs(80), "{:?}", h.elapsed());
     let moved = h
         .traffic_writes()
         .iter()

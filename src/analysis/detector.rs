@@ -1,0 +1,241 @@
+//! The change detector: evidence that a share (of failing requests, of
+//! slow ones, of one error kind) rose past its tolerated value, from
+//! whichever reading the rise began at.
+//!
+//! # Why not one window
+//!
+//! A window counted from the first step dilutes a fault that begins late:
+//! twenty minutes of clean traffic hide a +10-point regression for many
+//! minutes. A fixed sliding window re-tested at every reading is looked at
+//! hundreds of times and ends up firing on noise. The detector does
+//! neither. It is a weighted Shiryaev–Roberts e-detector (Shin, Ramdas &
+//! Rinaldo, *E-detectors: a nonparametric framework for sequential change
+//! detection*, 2022): for every reading `j` at which the rise could have
+//! begun it keeps the likelihood ratio of the readings since `j`, and it
+//! sums them weighted by a prior on when faults begin:
+//!
+//! ```text
+//!   R_t = Σ_j w_j · Λ_{j..t}        R_t = (R_{t−1} + w_t) · LR_t
+//! ```
+//!
+//! Each `Λ_{j..t}` is a product of per-reading likelihood ratios of "the
+//! share is `p1`" against "the share is `p0`", the tolerated value. While
+//! the share stays at or under `p0` each factor has expectation at most 1,
+//! so `R_t` plus the weight not yet handed out is a non-negative
+//! supermartingale that starts at 1 (the weights sum to 1). By Ville's
+//! inequality it ever reaches `1/α` with probability at most `α`: the
+//! detector may be looked at after every reading, for as long as a release
+//! runs, and still fires on a healthy version at most `α` of the time.
+//!
+//! The prior on the onset (`w`): half of it on "from the first step", the
+//! other half spread over the release's later moments with a heavy tail,
+//! `F(s) = s / (s + ONSET_SCALE)`. A fault present from the start is found
+//! as fast as a fixed test would; one beginning after 20 minutes needs
+//! about twice the evidence — one or two readings more at 100 requests
+//! each — and none is ever out of reach.
+//!
+//! `p1` is not known in advance, so `R` is the average over a few
+//! alternatives `p0 + gap × {1, 2, 4, 8}` (`gap`: from the tolerated value
+//! to the threshold): an average of supermartingales is one, and it adapts
+//! to a regression just over the threshold as to one far beyond it.
+
+/// How the prior on a fault's onset spreads over time: half its mass
+/// before this many seconds of the later half, and a tail that still
+/// gives an hour-old release a fair share.
+pub const ONSET_SCALE_S: f64 = 600.0;
+
+/// The regression sizes averaged over, in multiples of the gap between
+/// the tolerated value and the threshold.
+const ALTERNATIVES: [f64; 4] = [1.0, 2.0, 4.0, 8.0];
+
+/// The prior weight of "the fault began in this reading": the reading
+/// ending `elapsed_s` seconds into observation, the previous one at
+/// `previous_s` (`None` for the first reading, which also takes the half
+/// for "present from the start").
+pub fn onset_weight(previous_s: Option<f64>, elapsed_s: f64) -> f64 {
+    let spread = |s: f64| {
+        let s = s.max(0.0);
+        s / (s + ONSET_SCALE_S)
+    };
+    match previous_s {
+        None => 0.5 + 0.5 * spread(elapsed_s),
+        Some(before) => 0.5 * (spread(elapsed_s) - spread(before)).max(0.0),
+    }
+}
+
+/// One detector; `S` marks where a window began (for the verdict's words).
+#[derive(Debug, Clone)]
+pub struct Detector<S> {
+    /// ln R for each alternative.
+    ln_sum: [f64; ALTERNATIVES.len()],
+    /// ln of the best single term `w_j · Λ_{j..t}` for each alternative,
+    /// and where it began (a CUSUM riding along: it names the window).
+    ln_best: [f64; ALTERNATIVES.len()],
+    began: [Option<S>; ALTERNATIVES.len()],
+}
+
+impl<S: Clone> Default for Detector<S> {
+    fn default() -> Self {
+        Detector {
+            ln_sum: [f64::NEG_INFINITY; ALTERNATIVES.len()],
+            ln_best: [f64::NEG_INFINITY; ALTERNATIVES.len()],
+            began: Default::default(),
+        }
+    }
+}
+
+impl<S: Clone> Detector<S> {
+    /// One reading: `k` of `n` new requests counted (fractional counts
+    /// allowed), `p0` the tolerated share for it, `gap` the distance to
+    /// the threshold, `weight` from [`onset_weight`], `here` the mark of a
+    /// window beginning with this reading.
+    pub fn observe(&mut self, weight: f64, k: f64, n: f64, p0: f64, gap: f64, here: &S) {
+        let usable = n > 0.0 && p0 > 0.0 && p0 < 1.0 && gap > 0.0;
+        for (i, m) in ALTERNATIVES.iter().enumerate() {
+            let ln_lr = if usable {
+                let p1 = (p0 + gap * m).min(0.5 * (1.0 + p0));
+                let k = k.clamp(0.0, n);
+                k * (p1 / p0).ln() + (n - k) * ((1.0 - p1) / (1.0 - p0)).ln()
+            } else {
+                0.0
+            };
+            self.add(i, weight, ln_lr, here);
+        }
+    }
+
+    /// A reading that says nothing about the share (too little baseline to
+    /// set `p0`): its onset weight is handed out with a likelihood ratio
+    /// of 1, so the guarantee never depends on which readings were usable.
+    pub fn observe_nothing(&mut self, weight: f64, here: &S) {
+        for i in 0..ALTERNATIVES.len() {
+            self.add(i, weight, 0.0, here);
+        }
+    }
+
+    fn add(&mut self, i: usize, weight: f64, ln_lr: f64, here: &S) {
+        let ln_w = if weight > 0.0 {
+            weight.ln()
+        } else {
+            f64::NEG_INFINITY
+        };
+        self.ln_sum[i] = ln_add(self.ln_sum[i], ln_w) + ln_lr;
+        if ln_w > self.ln_best[i] {
+            self.ln_best[i] = ln_w;
+            self.began[i] = Some(here.clone());
+        }
+        self.ln_best[i] += ln_lr;
+    }
+
+    /// ln of the e-value: the average of the alternatives' sums.
+    pub fn ln_evidence(&self) -> f64 {
+        self.ln_sum
+            .iter()
+            .fold(f64::NEG_INFINITY, |a, &b| ln_add(a, b))
+            - (ALTERNATIVES.len() as f64).ln()
+    }
+
+    /// Whether the evidence reached `1/alpha`.
+    pub fn fired(&self, alpha: f64) -> bool {
+        self.ln_evidence() >= (1.0 / alpha).ln()
+    }
+
+    /// Where the window that carries the most evidence began.
+    pub fn began(&self) -> Option<&S> {
+        let best =
+            (0..ALTERNATIVES.len()).max_by(|&a, &b| self.ln_best[a].total_cmp(&self.ln_best[b]))?;
+        self.began[best].as_ref()
+    }
+}
+
+/// ln(eᵃ + eᵇ) without overflow.
+fn ln_add(a: f64, b: f64) -> f64 {
+    let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
+    if lo == f64::NEG_INFINITY {
+        return hi;
+    }
+    hi + (lo - hi).exp().ln_1p()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn binomial(n: u32, p: f64, rng: &mut StdRng) -> f64 {
+        (0..n).filter(|_| rng.random::<f64>() < p).count() as f64
+    }
+
+    #[test]
+    fn the_onset_prior_hands_out_at_most_one() {
+        let mut total = 0.0;
+        let mut previous = None;
+        for reading in 1..=100_000 {
+            let s = reading as f64 * 10.0;
+            total += onset_weight(previous, s);
+            previous = Some(s);
+        }
+        assert!(total <= 1.0 + 1e-12 && total > 0.99, "{total}");
+        assert!(onset_weight(None, 10.0) > 0.5);
+    }
+
+    /// Readings of 100 requests, each failing with `rate`, the tolerated
+    /// share 2.6 %, the threshold 2.5 points over it.
+    fn run(rate_at: impl Fn(u32) -> f64, readings: u32, seed: u64) -> Option<u32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut d = Detector::<u32>::default();
+        let mut previous = None;
+        for r in 1..=readings {
+            let s = f64::from(r) * 10.0;
+            let k = binomial(100, rate_at(r), &mut rng);
+            d.observe(onset_weight(previous, s), k, 100.0, 0.026, 0.025, &r);
+            previous = Some(s);
+            if d.fired(0.005) {
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn a_share_at_the_tolerated_value_rarely_fires_however_long_it_is_watched() {
+        let fired = (0..400)
+            .filter(|&seed| run(|_| 0.026, 360, seed).is_some())
+            .count();
+        // α = 0.5 %: expect about 2 in 400 at most (the bound is loose).
+        assert!(fired <= 6, "{fired} of 400 fired");
+    }
+
+    #[test]
+    fn a_late_rise_is_found_within_a_few_readings_of_its_onset() {
+        for seed in 0..20 {
+            let at = run(|r| if r > 120 { 0.101 } else { 0.001 }, 240, seed).expect("fired");
+            assert!(at > 120 && at <= 126, "seed {seed}: fired at reading {at}");
+            let began = {
+                let mut rng = StdRng::seed_from_u64(seed);
+                let mut d = Detector::<u32>::default();
+                let mut previous = None;
+                for r in 1..=at {
+                    let s = f64::from(r) * 10.0;
+                    let p = if r > 120 { 0.101 } else { 0.001 };
+                    let k = binomial(100, p, &mut rng);
+                    d.observe(onset_weight(previous, s), k, 100.0, 0.026, 0.025, &r);
+                    previous = Some(s);
+                }
+                *d.began().unwrap()
+            };
+            assert!(
+                (119..=123).contains(&began),
+                "seed {seed}: window began at {began}"
+            );
+        }
+    }
+
+    #[test]
+    fn readings_without_a_baseline_only_spend_their_weight() {
+        let mut d = Detector::<u32>::default();
+        d.observe_nothing(0.6, &1);
+        assert!((d.ln_evidence() - 0.6f64.ln()).abs() < 1e-12);
+        assert!(!d.fired(0.01));
+    }
+}

@@ -1,0 +1,179 @@
+//! The error-rate trigger: the new version's error rate minus its
+//! baseline's, in percentage points.
+
+use std::time::Duration;
+
+use crate::analysis::detector::Detector;
+use crate::analysis::numbers::{count, pct};
+use crate::analysis::sequences;
+use crate::config::{Analysis, Trigger};
+use crate::engine::types::TriggerKind;
+use crate::metrics::{Reading, Sample};
+
+use super::{
+    Bounds, Finding, HARD_CEILING_ERROR_PCT, HARD_CEILING_MIN_REQUESTS, confidence_words,
+    half_of_the_budget, over, tolerated,
+};
+
+pub(super) const HARD_CEILING_WORDS: &str = " — more than half failing";
+
+/// More than half of at least 20 requests failing: waiting for evidence
+/// would only hurt more users.
+pub(super) fn over_hard_ceiling(window: &Reading) -> bool {
+    window.new.requests >= HARD_CEILING_MIN_REQUESTS
+        && window
+            .new
+            .error_rate_pct()
+            .is_some_and(|rate| rate > HARD_CEILING_ERROR_PCT)
+}
+
+/// What `window` says: the rates, the points between them, and their
+/// confidence-sequence bounds. `span`: the window is the recent one a
+/// detector found, this long.
+pub(super) fn finding(
+    trigger: &Trigger,
+    analysis: &Analysis,
+    window: &Reading,
+    span: Option<Duration>,
+) -> Finding {
+    let (new, base) = (&window.new, &window.baseline);
+    let alpha = 1.0 - analysis.confidence;
+    let tolerated = tolerated(trigger, analysis, 0.0);
+    let baseline_known = base.requests >= analysis.min_requests.max(1);
+    let bounds = (new.requests > 0 && baseline_known).then(|| {
+        let (lower, upper) = sequences::difference(
+            (new.errors as f64, new.requests as f64),
+            (base.errors as f64, base.requests as f64),
+            alpha,
+        );
+        Bounds {
+            lower: lower * 100.0,
+            upper: upper * 100.0,
+        }
+    });
+    let mut numbers = match (new.error_rate_pct(), base.error_rate_pct()) {
+        (Some(rate), Some(base_rate)) if baseline_known => format!(
+            "error rate {} vs baseline {} {}: {:+.1} points",
+            pct(rate),
+            pct(base_rate),
+            over(new.requests, span),
+            rate - base_rate
+        ),
+        (Some(rate), _) => format!(
+            "error rate {} {}, baseline {} requests",
+            pct(rate),
+            over(new.requests, span),
+            count(base.requests)
+        ),
+        (None, _) => "error rate: no requests yet".to_string(),
+    };
+    if let Some(b) = bounds {
+        numbers += &format!(
+            ", {} between {:+.1} and {:+.1}",
+            confidence_words(analysis.confidence),
+            b.lower,
+            b.upper
+        );
+    }
+    numbers += &format!(
+        " (limit +{:.1}, tolerated +{tolerated:.1})",
+        trigger.threshold
+    );
+    Finding {
+        trigger: TriggerKind::ErrorRate,
+        threshold: trigger.threshold,
+        tolerated,
+        confidence: analysis.confidence,
+        new_value: new.error_rate_pct(),
+        baseline_value: base.error_rate_pct(),
+        bounds,
+        nothing_to_catch: false,
+        new_requests: new.requests,
+        baseline_requests: base.requests,
+        numbers,
+        thin: thin(new, base, analysis),
+    }
+}
+
+/// Why the rates cannot be compared yet, if they cannot.
+pub(super) fn thin(new: &Sample, base: &Sample, analysis: &Analysis) -> Option<String> {
+    let min = analysis.min_requests;
+    if new.requests < min {
+        Some(format!(
+            "not enough evidence yet ({} of {} requests)",
+            count(new.requests),
+            count(min)
+        ))
+    } else if base.requests < min.max(1) {
+        Some(format!(
+            "not enough baseline traffic ({} of {} requests)",
+            count(base.requests),
+            count(min)
+        ))
+    } else {
+        None
+    }
+}
+
+/// Feeds one reading's requests to the detector. The tolerated error rate
+/// is the baseline's upper bound (a confidence sequence over everything
+/// the baseline served, so the bound holds at every reading) plus the
+/// tolerated points; when this reading's own baseline rate is higher — a
+/// shared dependency failing both versions — that rate is used instead,
+/// which only makes the test stricter on itself.
+pub(super) fn observe<S: Clone>(
+    detector: &mut Detector<S>,
+    trigger: &Trigger,
+    analysis: &Analysis,
+    window: &Reading,
+    increment: &Reading,
+    weight: f64,
+    here: &S,
+) {
+    let base = &window.baseline;
+    let min = analysis.min_requests.max(1);
+    if base.requests < min {
+        detector.observe_nothing(weight, here);
+        return;
+    }
+    let (_, base_upper) = sequences::proportion(
+        base.errors as f64,
+        base.requests as f64,
+        half_of_the_budget(analysis),
+    );
+    let recent = &increment.baseline;
+    let recent_rate = if recent.requests >= min {
+        recent.errors as f64 / recent.requests as f64
+    } else {
+        0.0
+    };
+    let tolerated = tolerated(trigger, analysis, 0.0) / 100.0;
+    let gap = trigger.threshold / 100.0 - tolerated;
+    detector.observe(
+        weight,
+        increment.new.errors as f64,
+        increment.new.requests as f64,
+        base_upper.max(recent_rate) + tolerated,
+        gap,
+        here,
+    );
+}
+
+/// Whether one part of the recent past shows the regression: its new
+/// error rate over its baseline's by more than the tolerated points (the
+/// whole window's baseline when the part's own is thin).
+pub(super) fn breaching(
+    trigger: &Trigger,
+    analysis: &Analysis,
+    part: &Reading,
+    window: &Reading,
+) -> Option<bool> {
+    let new_rate = part.new.error_rate_pct()?;
+    let base = if part.baseline.requests >= analysis.min_requests.max(1) {
+        &part.baseline
+    } else {
+        &window.baseline
+    };
+    let base_rate = base.error_rate_pct()?;
+    Some(new_rate - base_rate > tolerated(trigger, analysis, 0.0))
+}
