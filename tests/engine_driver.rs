@@ -422,7 +422,8 @@ async fn an_error_rate_rolls_back_once_the_evidence_is_in() {
 #[tokio::test(start_paused = true)]
 async fn a_p95_regression_rolls_back_right_after_its_two_minute_window() {
     let world = World::new();
-    *world.metrics.new_latency_ms.lock().unwrap() = 60.0; // ×3 the baseline
+    // ×5 the baseline and +80 ms: past the 50 ms minimum increase too.
+    *world.metrics.new_latency_ms.lock().unwrap() = 100.0;
     let mut handle = world.start(vec![Step::Weight(10), Step::Pause(secs(3600))]);
     let result = (&mut handle.task).await.unwrap();
     assert_eq!(result, ReleaseResult::RolledBack);

@@ -68,62 +68,99 @@ pub fn onset_weight(previous_s: Option<f64>, elapsed_s: f64) -> f64 {
 pub struct Detector<S> {
     /// ln R for each alternative.
     ln_sum: [f64; ALTERNATIVES.len()],
-    /// ln of the best single term `w_j · Λ_{j..t}` for each alternative,
-    /// and where it began (a CUSUM riding along: it names the window).
-    ln_best: [f64; ALTERNATIVES.len()],
-    began: [Option<S>; ALTERNATIVES.len()],
+    /// Page's CUSUM of the mildest alternative, riding along to say where
+    /// the rise began: the evidence since the latest reading it was not
+    /// positive, and that reading's mark.
+    cusum: f64,
+    began: Option<S>,
 }
 
 impl<S: Clone> Default for Detector<S> {
     fn default() -> Self {
         Detector {
             ln_sum: [f64::NEG_INFINITY; ALTERNATIVES.len()],
-            ln_best: [f64::NEG_INFINITY; ALTERNATIVES.len()],
-            began: Default::default(),
+            cusum: 0.0,
+            began: None,
         }
     }
 }
 
+/// One reading's count of a share: `k` of `n` new requests (fractional
+/// counts allowed), `p0` the tolerated share, `gap` the distance from it
+/// to the threshold's.
+#[derive(Debug, Clone, Copy)]
+pub struct Count {
+    pub k: f64,
+    pub n: f64,
+    pub p0: f64,
+    pub gap: f64,
+}
+
+impl Count {
+    /// ln of the likelihood ratio of "the share is `p0 + gap × m`"
+    /// against "it is `p0`".
+    fn ln_lr(&self, m: f64) -> f64 {
+        let Count { k, n, p0, gap } = *self;
+        if !(n > 0.0 && p0 > 0.0 && p0 < 1.0 && gap > 0.0) {
+            return 0.0;
+        }
+        let p1 = (p0 + gap * m).min(0.5 * (1.0 + p0));
+        let k = k.clamp(0.0, n);
+        k * (p1 / p0).ln() + (n - k) * ((1.0 - p1) / (1.0 - p0)).ln()
+    }
+}
+
 impl<S: Clone> Detector<S> {
-    /// One reading: `k` of `n` new requests counted (fractional counts
-    /// allowed), `p0` the tolerated share for it, `gap` the distance to
-    /// the threshold, `weight` from [`onset_weight`], `here` the mark of a
-    /// window beginning with this reading.
-    pub fn observe(&mut self, weight: f64, k: f64, n: f64, p0: f64, gap: f64, here: &S) {
-        let usable = n > 0.0 && p0 > 0.0 && p0 < 1.0 && gap > 0.0;
+    /// One reading. `evidence` is the count the guarantee rests on, its
+    /// `p0` a bound that holds with the stated probability; `onset` the
+    /// same question asked with point estimates (the baseline's rate as
+    /// measured, not its upper bound), used only to say where a rise
+    /// began — early on, while the baseline's bounds are still wide, the
+    /// evidence count says "mild" for a reading that clearly is not.
+    /// `weight` comes from [`onset_weight`]; `here` marks a window
+    /// beginning with this reading.
+    ///
+    /// Either may be missing. A reading without evidence (too little
+    /// baseline to bound `p0`) still hands out its prior weight, with a
+    /// likelihood ratio of 1, so the guarantee never depends on which
+    /// readings were usable.
+    pub fn observe(
+        &mut self,
+        weight: f64,
+        evidence: Option<Count>,
+        onset: Option<Count>,
+        here: &S,
+    ) {
         for (i, m) in ALTERNATIVES.iter().enumerate() {
-            let ln_lr = if usable {
-                let p1 = (p0 + gap * m).min(0.5 * (1.0 + p0));
-                let k = k.clamp(0.0, n);
-                k * (p1 / p0).ln() + (n - k) * ((1.0 - p1) / (1.0 - p0)).ln()
-            } else {
-                0.0
-            };
-            self.add(i, weight, ln_lr, here);
+            self.add(i, weight, evidence.map_or(0.0, |c| c.ln_lr(*m)));
+        }
+        if let Some(onset) = onset {
+            self.follow_the_start(onset.ln_lr(ALTERNATIVES[0]), here);
         }
     }
 
-    /// A reading that says nothing about the share (too little baseline to
-    /// set `p0`): its onset weight is handed out with a likelihood ratio
-    /// of 1, so the guarantee never depends on which readings were usable.
-    pub fn observe_nothing(&mut self, weight: f64, here: &S) {
-        for i in 0..ALTERNATIVES.len() {
-            self.add(i, weight, 0.0, here);
-        }
-    }
-
-    fn add(&mut self, i: usize, weight: f64, ln_lr: f64, here: &S) {
+    fn add(&mut self, i: usize, weight: f64, ln_lr: f64) {
         let ln_w = if weight > 0.0 {
             weight.ln()
         } else {
             f64::NEG_INFINITY
         };
         self.ln_sum[i] = ln_add(self.ln_sum[i], ln_w) + ln_lr;
-        if ln_w > self.ln_best[i] {
-            self.ln_best[i] = ln_w;
-            self.began[i] = Some(here.clone());
+    }
+
+    /// The CUSUM restarts whenever the evidence since its start is gone: a
+    /// rise begins at the first reading of a run that stays positive. The
+    /// mildest alternative keeps the start through a first reading after
+    /// the onset that happens to look mild, and the prior plays no part:
+    /// the release's first reading gets no head start.
+    fn follow_the_start(&mut self, ln_lr: f64, here: &S) {
+        if self.cusum <= 0.0 && ln_lr > 0.0 {
+            self.began = Some(here.clone());
         }
-        self.ln_best[i] += ln_lr;
+        self.cusum = (self.cusum + ln_lr).max(0.0);
+        if self.cusum <= 0.0 {
+            self.began = None;
+        }
     }
 
     /// ln of the e-value: the average of the alternatives' sums.
@@ -139,11 +176,9 @@ impl<S: Clone> Detector<S> {
         self.ln_evidence() >= (1.0 / alpha).ln()
     }
 
-    /// Where the window that carries the most evidence began.
+    /// Where the rise began, while the evidence since then is positive.
     pub fn began(&self) -> Option<&S> {
-        let best =
-            (0..ALTERNATIVES.len()).max_by(|&a, &b| self.ln_best[a].total_cmp(&self.ln_best[b]))?;
-        self.began[best].as_ref()
+        self.began.as_ref()
     }
 }
 
@@ -179,8 +214,18 @@ mod tests {
         assert!(onset_weight(None, 10.0) > 0.5);
     }
 
-    /// Readings of 100 requests, each failing with `rate`, the tolerated
-    /// share 2.6 %, the threshold 2.5 points over it.
+    /// `k` of 100 requests, the tolerated share 2.6 %, the threshold 2.5
+    /// points over it.
+    fn count(k: f64) -> Count {
+        Count {
+            k,
+            n: 100.0,
+            p0: 0.026,
+            gap: 0.025,
+        }
+    }
+
+    /// Readings of 100 requests, each failing with `rate`.
     fn run(rate_at: impl Fn(u32) -> f64, readings: u32, seed: u64) -> Option<u32> {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut d = Detector::<u32>::default();
@@ -188,7 +233,12 @@ mod tests {
         for r in 1..=readings {
             let s = f64::from(r) * 10.0;
             let k = binomial(100, rate_at(r), &mut rng);
-            d.observe(onset_weight(previous, s), k, 100.0, 0.026, 0.025, &r);
+            d.observe(
+                onset_weight(previous, s),
+                Some(count(k)),
+                Some(count(k)),
+                &r,
+            );
             previous = Some(s);
             if d.fired(0.005) {
                 return Some(r);
@@ -219,7 +269,12 @@ mod tests {
                     let s = f64::from(r) * 10.0;
                     let p = if r > 120 { 0.101 } else { 0.001 };
                     let k = binomial(100, p, &mut rng);
-                    d.observe(onset_weight(previous, s), k, 100.0, 0.026, 0.025, &r);
+                    d.observe(
+                        onset_weight(previous, s),
+                        Some(count(k)),
+                        Some(count(k)),
+                        &r,
+                    );
                     previous = Some(s);
                 }
                 *d.began().unwrap()
@@ -234,7 +289,7 @@ mod tests {
     #[test]
     fn readings_without_a_baseline_only_spend_their_weight() {
         let mut d = Detector::<u32>::default();
-        d.observe_nothing(0.6, &1);
+        d.observe(0.6, None, None, &1);
         assert!((d.ln_evidence() - 0.6f64.ln()).abs() < 1e-12);
         assert!(!d.fired(0.01));
     }

@@ -1,7 +1,7 @@
 //! The recent past of a release: the cumulative readings of the last few
 //! minutes, cut into consecutive parts, so a trigger can ask whether a
-//! regression *held* — was there in every part of its `after` period —
-//! rather than whether it showed up once.
+//! regression *held* — no part of its `after` period cleared it — rather
+//! than whether it showed up once.
 
 use std::collections::VecDeque;
 use std::time::Duration;

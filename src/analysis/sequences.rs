@@ -93,20 +93,41 @@ fn boundary(inside: f64, outside: f64, excess: impl Fn(f64) -> f64) -> f64 {
 /// too small to bound.
 ///
 /// The count of samples at or under the true quantile ξ is Binomial(n, q),
-/// so a sequence for that count's proportion covers `q` at every `n`; the
-/// `r`-th smallest sample is under ξ exactly when at least `r` samples are.
-/// The upper rank is the smallest `r` whose lower bound for `r/n` clears
-/// `q`, the lower rank the largest `r` whose upper bound stays under it.
+/// so the sequence for that count's proportion covers `q` at every `n`;
+/// the `r`-th smallest sample is under ξ exactly when at least `r` samples
+/// are. The upper rank is the smallest `r` over `nq` whose sequence
+/// excludes `q` (its mixture at `q` reaches `1/α`), the lower rank the
+/// largest such `r` under `nq`. The mixture is evaluated at `q` directly:
+/// no bisection per rank.
 pub fn quantile_ranks(n: u64, q: f64, alpha: f64) -> (Option<u64>, Option<u64>) {
-    if n == 0 {
+    if n == 0 || !(q > 0.0 && q < 1.0) {
         return (None, None);
     }
     let nf = n as f64;
-    let covers_from_above = |r: u64| proportion(r as f64, nf, alpha).0 > q;
-    let covers_from_below = |r: u64| proportion(r as f64, nf, alpha).1 < q;
-    let upper = covers_from_above(n).then(|| first(1, n, covers_from_above));
-    let lower = covers_from_below(1).then(|| first(1, n, |r| !covers_from_below(r)) - 1);
-    (lower.filter(|&r| r >= 1), upper)
+    let bar = (1.0 / alpha).ln();
+    let excludes_q = |r: u64| {
+        let r = r as f64;
+        ln_beta(r + 0.5, nf - r + 0.5) - LN_B_HALF_HALF - r * q.ln() - (nf - r) * (1.0 - q).ln()
+            >= bar
+    };
+    let centre = (nf * q).floor() as u64;
+    // Above the centre the mixture at q grows with r: the first r that
+    // excludes q bounds the quantile from above.
+    let upper = (excludes_q(n) && n > centre).then(|| first(centre + 1, n, excludes_q));
+    // Below it the mixture grows as r falls: the last r that excludes q.
+    let lower =
+        (centre >= 1 && excludes_q(1)).then(|| first_from_top(1, centre.min(n), excludes_q));
+    (lower, upper)
+}
+
+/// The largest `r` in `lo..=hi` where `holds` (monotone: true, then
+/// false), given that it holds at `lo`.
+fn first_from_top(lo: u64, hi: u64, holds: impl Fn(u64) -> bool) -> u64 {
+    if holds(hi) {
+        hi
+    } else {
+        first(lo, hi, |r| !holds(r)) - 1
+    }
 }
 
 /// The smallest `r` in `lo..=hi` where `holds` (monotone: false, then
@@ -127,21 +148,32 @@ fn first(mut lo: u64, mut hi: u64, holds: impl Fn(u64) -> bool) -> u64 {
     hi
 }
 
+/// The smallest `n ≥ 1` where `holds` (monotone: false, then true), or
+/// `u64::MAX` if none: doubling to a bracket, then halving it.
+fn fewest(holds: impl Fn(u64) -> bool) -> u64 {
+    let mut hi = 1u64;
+    while !holds(hi) {
+        if hi == u64::MAX {
+            return hi;
+        }
+        hi = hi.saturating_mul(2);
+    }
+    first((hi / 2).max(1), hi, holds)
+}
+
 /// The fewest trials without an event whose upper bound falls to `share`:
 /// how much clean traffic a pass needs.
 pub fn clean_trials_to_bound_under(share: f64, alpha: f64) -> u64 {
     if share <= 0.0 {
         return u64::MAX;
     }
-    let clean = |n: u64| proportion(0.0, n as f64, alpha).1 <= share;
-    let mut hi = 1u64;
-    while !clean(hi) {
-        hi = hi.saturating_mul(2);
-        if hi == u64::MAX {
-            return hi;
-        }
-    }
-    first(hi / 2, hi, clean)
+    fewest(|n| proportion(0.0, n as f64, alpha).1 <= share)
+}
+
+/// The fewest samples whose order statistics bound the `q` quantile from
+/// above (see [`quantile_ranks`]).
+pub fn samples_to_bound_quantile_above(q: f64, alpha: f64) -> u64 {
+    fewest(|n| quantile_ranks(n, q, alpha).1.is_some())
 }
 
 #[cfg(test)]

@@ -26,30 +26,11 @@ pub fn requests_for_a_pass(service: &Service) -> u64 {
         0
     };
     let p95 = if t.p95_latency.enabled {
-        requests_to_bound_a_p95(side)
+        sequences::samples_to_bound_quantile_above(0.95, side)
     } else {
         0
     };
     a.min_requests.max(errors).max(p95)
-}
-
-/// The fewest requests whose largest one bounds the p95 from above.
-fn requests_to_bound_a_p95(alpha: f64) -> u64 {
-    let bounded = |n: u64| sequences::quantile_ranks(n, 0.95, alpha).1.is_some();
-    let mut n = 1;
-    while !bounded(n) {
-        n *= 2;
-    }
-    let (mut lo, mut hi) = (n / 2, n);
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if bounded(mid) {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    hi
 }
 
 /// For each dwelling step that ends before the new version (or its
@@ -151,7 +132,7 @@ mod tests {
         let side = (1.0 - s.analysis.confidence) / 2.0;
         assert!(sequences::proportion(0.0, n as f64, side).1 <= 0.05);
         assert!(sequences::quantile_ranks(n, 0.95, side).1.is_some());
-        let p95 = requests_to_bound_a_p95(side);
+        let p95 = sequences::samples_to_bound_quantile_above(0.95, side);
         assert!(sequences::quantile_ranks(p95 - 1, 0.95, side).1.is_none());
     }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::analysis::detector::Detector;
+use crate::analysis::detector::{Count, Detector};
 use crate::analysis::numbers::{clock, count, pct};
 use crate::analysis::sequences;
 use crate::config::{Analysis, Trigger};
@@ -144,12 +144,18 @@ impl<S: Clone> KindDetectors<S> {
             .retain(|name, _| !window.baseline.errors_by_kind.contains_key(name));
         let tolerated = tolerated(trigger, analysis, 0.0) / 100.0;
         let gap = trigger.threshold / 100.0 - tolerated;
-        let n = increment.new.requests as f64;
+        let count = |k: u64| Count {
+            k: k as f64,
+            n: increment.new.requests as f64,
+            p0: tolerated,
+            gap,
+        };
         for (name, detector) in &mut self.kinds {
             let k = increment.new.errors_by_kind.get(name).copied().unwrap_or(0);
-            detector.observe(weight, k as f64, n, tolerated, gap, here);
+            detector.observe(weight, Some(count(k)), Some(count(k)), here);
         }
-        self.unseen.observe(weight, 0.0, n, tolerated, gap, here);
+        self.unseen
+            .observe(weight, Some(count(0)), Some(count(0)), here);
     }
 
     /// The kinds whose detector fired, the most frequent in `window` first.
@@ -165,19 +171,4 @@ impl<S: Clone> KindDetectors<S> {
         fired.sort_by_key(|(name, _)| std::cmp::Reverse(seen(name)));
         fired
     }
-}
-
-/// Whether one part of the recent past shows `kind` over its tolerated share.
-pub(super) fn breaching(
-    trigger: &Trigger,
-    analysis: &Analysis,
-    part: &Reading,
-    kind: &str,
-) -> Option<bool> {
-    if part.new.requests == 0 {
-        return None;
-    }
-    let seen = part.new.errors_by_kind.get(kind).copied().unwrap_or(0);
-    let share = seen as f64 * 100.0 / part.new.requests as f64;
-    Some(share > tolerated(trigger, analysis, 0.0))
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::analysis::detector::Detector;
+use crate::analysis::detector::{Count, Detector};
 use crate::analysis::numbers::{count, pct};
 use crate::analysis::sequences;
 use crate::config::{Analysis, Trigger};
@@ -133,7 +133,7 @@ pub(super) fn observe<S: Clone>(
     let base = &window.baseline;
     let min = analysis.min_requests.max(1);
     if base.requests < min {
-        detector.observe_nothing(weight, here);
+        detector.observe(weight, None, None, here);
         return;
     }
     let (_, base_upper) = sequences::proportion(
@@ -148,32 +148,12 @@ pub(super) fn observe<S: Clone>(
         0.0
     };
     let tolerated = tolerated(trigger, analysis, 0.0) / 100.0;
-    let gap = trigger.threshold / 100.0 - tolerated;
-    detector.observe(
-        weight,
-        increment.new.errors as f64,
-        increment.new.requests as f64,
-        base_upper.max(recent_rate) + tolerated,
-        gap,
-        here,
-    );
-}
-
-/// Whether one part of the recent past shows the regression: its new
-/// error rate over its baseline's by more than the tolerated points (the
-/// whole window's baseline when the part's own is thin).
-pub(super) fn breaching(
-    trigger: &Trigger,
-    analysis: &Analysis,
-    part: &Reading,
-    window: &Reading,
-) -> Option<bool> {
-    let new_rate = part.new.error_rate_pct()?;
-    let base = if part.baseline.requests >= analysis.min_requests.max(1) {
-        &part.baseline
-    } else {
-        &window.baseline
+    let count = |base_rate: f64| Count {
+        k: increment.new.errors as f64,
+        n: increment.new.requests as f64,
+        p0: base_rate.max(recent_rate) + tolerated,
+        gap: trigger.threshold / 100.0 - tolerated,
     };
-    let base_rate = base.error_rate_pct()?;
-    Some(new_rate - base_rate > tolerated(trigger, analysis, 0.0))
+    let measured = base.errors as f64 / base.requests as f64;
+    detector.observe(weight, Some(count(base_upper)), Some(count(measured)), here);
 }

@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use crate::analysis::detector::Detector;
+use crate::analysis::detector::{Count, Detector};
 use crate::analysis::numbers::{count, ms};
 use crate::analysis::sequences;
 use crate::config::{Analysis, Trigger};
@@ -154,7 +154,9 @@ fn p95_bounds_ms(h: &LatencyHistogram, alpha: f64) -> (Option<f64>, Option<f64>)
 }
 
 /// Feeds one reading's new requests to the detector: how many were slower
-/// than the latency a tolerated new version would exceed 5 % of the time.
+/// than the latency a tolerated new version would exceed 5 % of the time,
+/// with the baseline's p95 bounded from above (the evidence) and as
+/// measured (where a rise began).
 pub(super) fn observe<S: Clone>(
     detector: &mut Detector<S>,
     trigger: &Trigger,
@@ -165,47 +167,29 @@ pub(super) fn observe<S: Clone>(
     here: &S,
 ) {
     let base = &window.baseline.latency;
-    let slow_ms = (base.total() >= analysis.min_requests.max(1))
-        .then(|| p95_bounds_ms(base, half_of_the_budget(analysis)).1)
-        .flatten()
-        .map(|b| {
-            let ratio = tolerated(trigger, analysis, 1.0);
-            (ratio * floored(b)).max(b + tolerated_increase_ms(trigger, analysis))
-        });
     let new = &increment.new.latency;
-    match slow_ms {
-        Some(slow) if new.total() > 0 => detector.observe(
-            weight,
-            new.count_above(slow),
-            new.total() as f64,
-            SLOWER_THAN_P95,
-            SLOWER_THAN_P95,
-            here,
-        ),
-        _ => detector.observe_nothing(weight, here),
-    }
-}
-
-/// Whether one part of the recent past shows the regression: its new p95
-/// over the tolerated ratio and the tolerated increase, against its own
-/// baseline (the whole window's when the part's is thin).
-pub(super) fn breaching(
-    trigger: &Trigger,
-    analysis: &Analysis,
-    part: &Reading,
-    window: &Reading,
-) -> Option<bool> {
-    let new = part.new.latency.quantile_ms(0.95)?;
-    let base = if part.baseline.requests >= analysis.min_requests.max(1) {
-        &part.baseline
-    } else {
-        &window.baseline
+    let known = base.total() >= analysis.min_requests.max(1);
+    let bounded = known
+        .then(|| p95_bounds_ms(base, half_of_the_budget(analysis)).1)
+        .flatten();
+    let measured = known.then(|| base.quantile_ms(0.95)).flatten();
+    let slower_than = |baseline_p95: f64| {
+        let ratio = tolerated(trigger, analysis, 1.0);
+        let slow = (ratio * floored(baseline_p95))
+            .max(baseline_p95 + tolerated_increase_ms(trigger, analysis));
+        Count {
+            k: new.count_above(slow),
+            n: new.total() as f64,
+            p0: SLOWER_THAN_P95,
+            gap: SLOWER_THAN_P95,
+        }
     };
-    let base = base.latency.quantile_ms(0.95)?;
-    Some(
-        new / floored(base) > tolerated(trigger, analysis, 1.0)
-            && new - base > tolerated_increase_ms(trigger, analysis),
-    )
+    detector.observe(
+        weight,
+        bounded.map(slower_than),
+        measured.map(slower_than),
+        here,
+    );
 }
 
 /// With reported quantiles only (no histogram), whether the latest

@@ -12,9 +12,9 @@
 //! - **fail** (roll back) when the change detector ([`super::detector`])
 //!   has evidence that the effect rose past the tolerated value, from
 //!   whichever reading it began at — and, for a trigger with an `after`,
-//!   the regression has *held* that long: every part of the last `after`
-//!   shows it ([`super::recent`]), so a spike shorter than `after` never
-//!   rolls back and the clock restarts when it clears;
+//!   the regression has *held* that long: no part of the last `after`
+//!   bounds it under the threshold ([`super::recent`]), so a spike shorter
+//!   than `after` never rolls back and the clock restarts when it clears;
 //! - **pass** when the confidence sequence over the whole window
 //!   ([`super::sequences`]) puts the effect at or under the threshold;
 //! - **not enough evidence** otherwise — the step is held, never advanced

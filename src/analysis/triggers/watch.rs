@@ -37,6 +37,18 @@ pub struct Watch {
     /// Reported p95s only (no histogram): when the latest run of readings
     /// over the threshold began.
     reported_breach_since: Option<DateTime<Utc>>,
+    /// The metric verdicts on the last window judged: a traffic read
+    /// brings no new counters, and only the instance-health verdict can
+    /// change with it.
+    judged: Option<(Reading, MetricVerdicts)>,
+}
+
+/// The verdicts of the triggers judged from metrics, enabled or not.
+#[derive(Debug, Clone, Default)]
+struct MetricVerdicts {
+    error_rate: Option<Verdict>,
+    latency: Option<Verdict>,
+    error_kind: Option<Verdict>,
 }
 
 /// How long a regression has held, as far as the recent past shows.
@@ -74,6 +86,7 @@ impl Watch {
             latency: Detector::default(),
             error_kinds: KindDetectors::default(),
             reported_breach_since: None,
+            judged: None,
         }
     }
 
@@ -89,20 +102,40 @@ impl Watch {
         window: &Reading,
         traffic: Option<&TrafficState>,
     ) -> Vec<Verdict> {
-        self.observe(triggers, analysis, at, window);
-        let mut verdicts = Vec::with_capacity(4);
-        if triggers.error_rate.enabled {
-            verdicts.push(self.error_rate(&triggers.error_rate, analysis, window));
-        }
-        if triggers.p95_latency.enabled {
-            verdicts.push(self.latency(&triggers.p95_latency, analysis, at, window));
-        }
-        if triggers.unhealthy_instances.enabled {
-            verdicts.push(unhealthy_instances(&triggers.unhealthy_instances, traffic));
-        }
-        if triggers.new_error_kind.enabled {
-            verdicts.push(self.error_kind(&triggers.new_error_kind, analysis, window));
-        }
+        let metrics = match self.judged.take() {
+            Some((judged, verdicts)) if judged == *window => verdicts,
+            _ => {
+                self.observe(triggers, analysis, at, window);
+                MetricVerdicts {
+                    error_rate: triggers
+                        .error_rate
+                        .enabled
+                        .then(|| self.error_rate(&triggers.error_rate, analysis, window)),
+                    latency: triggers
+                        .p95_latency
+                        .enabled
+                        .then(|| self.latency(&triggers.p95_latency, analysis, at, window)),
+                    error_kind: triggers
+                        .new_error_kind
+                        .enabled
+                        .then(|| self.error_kind(&triggers.new_error_kind, analysis, window)),
+                }
+            }
+        };
+        let instances = triggers
+            .unhealthy_instances
+            .enabled
+            .then(|| unhealthy_instances(&triggers.unhealthy_instances, traffic));
+        let verdicts = [
+            metrics.error_rate.clone(),
+            metrics.latency.clone(),
+            instances,
+            metrics.error_kind.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        self.judged = Some((window.clone(), metrics));
         verdicts
     }
 
@@ -182,17 +215,18 @@ impl Watch {
         }
     }
 
-    /// How long the regression `breaching` describes has held: since the
-    /// detector's window `began`, as long as every part of the trigger's
-    /// `after` period since then shows it. Both count: the parts catch a
-    /// spike that cleared, the start keeps a part that a spike only
-    /// brushed from counting as a whole part of the breach.
+    /// How long the regression has held: since the detector's window
+    /// `began`, as long as no part of the trigger's `after` period since
+    /// then `clears` it (shows the effect bounded under the threshold).
+    /// Both count: the parts catch a spike that is over, the start keeps a
+    /// part that a spike only brushed from counting as a whole part of it.
+    /// A part too thin to bound anything does not clear a breach.
     fn held(
         &self,
         trigger: &Trigger,
         analysis: &Analysis,
         began: Option<&Mark>,
-        breaching: impl Fn(&Reading) -> Option<bool>,
+        clears: impl Fn(&Reading) -> bool,
     ) -> Held {
         if trigger.after.is_zero() {
             return Held::Through;
@@ -202,7 +236,7 @@ impl Watch {
         let mut showing = 0;
         for k in 1..=parts {
             match self.recent.parts(part * k, k) {
-                Some(recent) if recent.iter().all(|p| breaching(p) == Some(true)) => showing = k,
+                Some(recent) if !recent.iter().any(&clears) => showing = k,
                 _ => break,
             }
         }
@@ -229,7 +263,7 @@ impl Watch {
             .then(|| {
                 let (recent, span) = self.breach_window(self.error_rate.began(), window);
                 let held = self.held(trigger, analysis, self.error_rate.began(), |part| {
-                    error_rate::breaching(trigger, analysis, part, window)
+                    error_rate::finding(trigger, analysis, part, None).decide() == Outcome::Pass
                 });
                 (
                     error_rate::finding(trigger, analysis, &recent, Some(span)),
@@ -270,7 +304,7 @@ impl Watch {
         let breach = self.latency.fired(half_of_the_budget(analysis)).then(|| {
             let (recent, span) = self.breach_window(self.latency.began(), window);
             let held = self.held(trigger, analysis, self.latency.began(), |part| {
-                latency::breaching(trigger, analysis, part, window)
+                latency::finding(trigger, analysis, part, None).decide() == Outcome::Pass
             });
             (
                 latency::finding(trigger, analysis, &recent, Some(span)),
@@ -292,7 +326,8 @@ impl Watch {
             .into_iter()
             .map(|(kind, detector)| {
                 let held = self.held(trigger, analysis, detector.began(), |part| {
-                    error_kinds::breaching(trigger, analysis, part, kind)
+                    let finding = error_kinds::finding(trigger, analysis, part, Some(kind), None);
+                    finding.decide() == Outcome::Pass
                 });
                 (kind, detector, held)
             })

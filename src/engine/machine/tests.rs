@@ -412,7 +412,7 @@ fn canary_runs_every_step_to_succeeded() {
     assert_eq!(h.r.snapshot().desired_weight, 100);
     // Every dwell ran its full time (60 s + 120 s + 120 s); the evidence
     // for a pass (a few hundred clean requests) came in well within it, so
-    // no trigger's grace window held a step.
+    // no trigger held a step.
     assert!(h.elapsed() >= secs(300), "{:?}", h.elapsed());
     assert!(h.elapsed() < secs(320), "{:?}", h.elapsed());
     let passed = h
@@ -679,6 +679,37 @@ fn finishing_waits_for_a_fresh_reading_taken_after_the_last_step() {
         !h.traffic_writes().contains(&Effect::Finish),
         "{:?}",
         h.traffic_writes()
+    );
+}
+
+#[test]
+fn a_fault_that_begins_twenty_minutes_in_is_rolled_back_within_readings() {
+    let mut h = Harness::new(canary(vec![Step::Weight(10), Step::Pause(secs(3600))])).start();
+    h.run_for(secs(1200));
+    assert_eq!(h.phase(), Phase::Progressing);
+    // From now on 10 % of the new version's requests fail. Judged from the
+    // first step, that would take minutes to show through twenty clean ones.
+    h.world.new_err_pct = 10.0;
+    let onset = h.now;
+    assert_eq!(h.run_to_end(secs(600)), Some(ReleaseResult::RolledBack));
+    let rolled = h
+        .events
+        .iter()
+        .find(|e| e.to == Phase::RollingBack)
+        .unwrap();
+    let after_onset = (rolled.at - onset).num_seconds();
+    assert!(
+        after_onset <= 40,
+        "rolled back {after_onset} s after the onset"
+    );
+    let v = rolled.verdict.as_ref().unwrap();
+    assert_eq!(v.trigger, TriggerKind::ErrorRate);
+    // The numbers are the recent window's, not the diluted whole's.
+    assert!(v.new_value.unwrap() > 8.0, "{}", rolled.reason);
+    assert!(
+        rolled.reason.contains("over the last 0:"),
+        "{}",
+        rolled.reason
     );
 }
 
