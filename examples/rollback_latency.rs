@@ -596,8 +596,10 @@ async fn trigger_run(config: &Config, label: &str) -> anyhow::Result<TriggerSamp
         let now = Instant::now();
         match &mut observation {
             None if state.new_weight > 0 => {
-                let watch = analysis::Watch::new(chrono::Utc::now(), &triggers);
-                observation = Some((run.metrics.read().await?, watch));
+                let base = run.metrics.read().await?;
+                let before = base.baseline.clone();
+                let watch = analysis::Watch::new(chrono::Utc::now(), &triggers, before);
+                observation = Some((base, watch));
                 last_pass = now;
             }
             None => {}

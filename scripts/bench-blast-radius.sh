@@ -64,6 +64,11 @@ differ. Each family can be re-run alone (\`ONLY=late-onset\`, or
 - Virtual time, seeded; every run's stream depends only on the seed, its
   family, its cell and its number. Total traffic R requests/s split between
   the baseline (stable) and the new version by the canary weight w.
+- Before the canary's weight is applied the stable version served all R
+  requests/s for 10 minutes: the baseline's counters start with that
+  traffic, as a metrics source's counters do when a release starts
+  (helmsman's error-rate detector bounds the baseline over it; the
+  comparison policies judge windows and never see it).
 - Per second and per version: requests ~ Poisson, errors ~ Binomial,
   latencies binned over the data plane's histogram buckets as a multinomial
   (conditional binomials) from a lognormal: baseline median 50 ms, sigma

@@ -172,14 +172,13 @@ impl<'a, 'w> EngineDriver<'a, 'w> {
         }
     }
 
+    /// The counters now; before the weight is applied, the stable
+    /// version's traffic from before the release.
     fn reading(&mut self) -> Reading {
-        match self.weight_applied {
-            Some(applied) => {
-                let second = (self.now - applied).num_seconds() as u64;
-                self.world.reading_at(second).clone()
-            }
-            None => Reading::default(),
-        }
+        let second = self
+            .weight_applied
+            .map_or(0, |applied| (self.now - applied).num_seconds() as u64);
+        self.world.reading_at(second).clone()
     }
 
     /// Every instance healthy: the instance-health trigger must never be

@@ -6,7 +6,8 @@
 //!
 //! Everything runs in virtual time and is seeded, so a seed gives the same
 //! tables on any run (`world`): `R` requests/s split between the baseline
-//! (stable) and the new version by the canary weight `w`; requests ~
+//! (stable) and the new version by the canary weight `w`, after ten
+//! minutes of the stable version serving everything; requests ~
 //! Poisson, errors ~ Binomial, latencies binned over the data plane's
 //! buckets from a lognormal (baseline median 50 ms, sigma 0.5). The new
 //! version behaves like the baseline except during its fault, `[start,

@@ -26,6 +26,9 @@ pub const BASELINE_MEDIAN_MS: f64 = 50.0;
 pub const LATENCY_SIGMA: f64 = 0.5;
 /// Every error, on both sides: a generic class, so never a "new error kind".
 pub const ERROR_KIND: &str = "http_500";
+/// How long the stable version served all the traffic before the release:
+/// the counters a metrics source holds for it when the canary starts.
+pub const HISTORY_S: u64 = 600;
 /// The world keeps the cumulative counters every this many seconds: the
 /// comparison policies' check interval.
 pub const MARK_EVERY_S: u64 = 60;
@@ -230,6 +233,8 @@ fn binomial(n: u64, p: f64, rng: &mut StdRng) -> u64 {
 
 /// What a scenario's versions serve, computed once per cell.
 pub struct Traffic {
+    /// The stable version before the release, serving every request.
+    before: Model,
     baseline: Model,
     new_healthy: Model,
     new_faulty: Model,
@@ -241,6 +246,7 @@ impl Traffic {
         let fault = scenario.fault;
         let base_rate = scenario.baseline_error_rate;
         Traffic {
+            before: Model::new(f64::from(scenario.rps), base_rate, BASELINE_MEDIAN_MS),
             baseline: Model::new(scenario.baseline_rps(), base_rate, BASELINE_MEDIAN_MS),
             new_healthy: Model::new(scenario.new_rps(), base_rate, BASELINE_MEDIAN_MS),
             new_faulty: Model::new(
@@ -253,9 +259,10 @@ impl Traffic {
     }
 }
 
-/// Both versions' cumulative counters from the moment the weight is
-/// applied, generated forward on demand: the same streams for every
-/// policy, whatever any of them decides.
+/// Both versions' cumulative counters, generated forward on demand: the
+/// same streams for every policy, whatever any of them decides. Second 0
+/// is the moment the weight is applied; the baseline's counters start with
+/// the stable version's `HISTORY_S` before it.
 pub struct World<'t> {
     traffic: &'t Traffic,
     rng: StdRng,
@@ -269,12 +276,17 @@ pub struct World<'t> {
 
 impl<'t> World<'t> {
     pub fn new(traffic: &'t Traffic, seed: u64) -> World<'t> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut cumulative = Reading::default();
+        traffic
+            .before
+            .serve(HISTORY_S, &mut rng, &mut cumulative.baseline);
         World {
             traffic,
-            rng: StdRng::seed_from_u64(seed),
+            rng,
             elapsed_s: 0,
-            cumulative: Reading::default(),
-            marks: vec![Reading::default()],
+            marks: vec![cumulative.clone()],
+            cumulative,
             new_errors_at_fault_start: (traffic.fault.start_s == 0).then_some(0),
         }
     }

@@ -32,7 +32,7 @@ use crate::engine::types::{
     Actor, Command, CommandKind, CommandReply, Event, InstanceCounts, Outcome, Phase,
     ReleaseResult, Snapshot, StepTimer, Target, Verdict,
 };
-use crate::metrics::Reading;
+use crate::metrics::{Reading, Sample};
 use crate::providers::{CheckResult, CheckStatus, TrafficState};
 
 /// A failed write or read is retried after this long (or the analysis

@@ -12,7 +12,7 @@ use crate::config::{Analysis, Trigger};
 use crate::engine::types::TriggerKind;
 use crate::metrics::{Reading, is_named_error_kind};
 
-use super::{Bounds, Finding, confidence_words, half_of_the_budget, over, tolerated};
+use super::{Arrival, Bounds, Finding, confidence_words, half_of_the_budget, over, tolerated};
 
 /// The most frequent kind on the new version the baseline never showed.
 pub(super) fn most_frequent_new_kind(window: &Reading) -> Option<String> {
@@ -128,11 +128,10 @@ impl<S: Clone> KindDetectors<S> {
         &mut self,
         trigger: &Trigger,
         analysis: &Analysis,
-        window: &Reading,
-        increment: &Reading,
-        weight: f64,
-        here: &S,
+        arrived: &Arrival<'_, S>,
     ) {
+        let (window, increment) = (arrived.window, arrived.increment);
+        let (weight, here) = (arrived.weight, arrived.here);
         for (name, _) in new_kinds(increment) {
             if !self.kinds.contains_key(name) && !window.baseline.errors_by_kind.contains_key(name)
             {

@@ -11,7 +11,7 @@ use crate::engine::types::TriggerKind;
 use crate::metrics::{Reading, Sample};
 
 use super::{
-    Bounds, Finding, HARD_CEILING_ERROR_PCT, HARD_CEILING_MIN_REQUESTS, confidence_words,
+    Arrival, Bounds, Finding, HARD_CEILING_ERROR_PCT, HARD_CEILING_MIN_REQUESTS, confidence_words,
     half_of_the_budget, over, tolerated,
 };
 
@@ -116,44 +116,51 @@ pub(super) fn thin(new: &Sample, base: &Sample, analysis: &Analysis) -> Option<S
 }
 
 /// Feeds one reading's requests to the detector. The tolerated error rate
-/// is the baseline's upper bound (a confidence sequence over everything
-/// the baseline served, so the bound holds at every reading) plus the
-/// tolerated points; when this reading's own baseline rate is higher — a
-/// shared dependency failing both versions — that rate is used instead,
-/// which only makes the test stricter on itself.
+/// is the baseline's upper bound plus the tolerated points. The bound is a
+/// confidence sequence over everything the baseline served, the stable
+/// version's traffic from before the release (`before`) included: a
+/// steady baseline is the assumption the comparison rests on anyway, and
+/// the traffic it served before the release is what makes the bound tight
+/// at the first reading, when the new version's first requests arrive.
+/// The rate is never taken lower than the baseline measured during the
+/// release or in this reading — a shared dependency failing both versions,
+/// or a baseline worse than its past — which only makes the test stricter
+/// on itself.
 pub(super) fn observe<S: Clone>(
     detector: &mut Detector<S>,
     trigger: &Trigger,
     analysis: &Analysis,
-    window: &Reading,
-    increment: &Reading,
-    weight: f64,
-    here: &S,
+    arrived: &Arrival<'_, S>,
 ) {
-    let base = &window.baseline;
+    let (before, increment) = (arrived.baseline_before, arrived.increment);
+    let (weight, here) = (arrived.weight, arrived.here);
     let min = analysis.min_requests.max(1);
-    if base.requests < min {
+    let rate_over = |s: &Sample| (s.requests >= min).then(|| s.errors as f64 / s.requests as f64);
+    let during = &arrived.window.baseline;
+    let (errors, requests) = (
+        (before.errors + during.errors) as f64,
+        (before.requests + during.requests) as f64,
+    );
+    if rate_over(during).is_none() {
         detector.observe(weight, None, None, here);
         return;
     }
-    let (_, base_upper) = sequences::proportion(
-        base.errors as f64,
-        base.requests as f64,
-        half_of_the_budget(analysis),
-    );
-    let recent = &increment.baseline;
-    let recent_rate = if recent.requests >= min {
-        recent.errors as f64 / recent.requests as f64
-    } else {
-        0.0
-    };
+    let (_, base_upper) = sequences::proportion(errors, requests, half_of_the_budget(analysis));
+    let floor = [rate_over(during), rate_over(&increment.baseline)]
+        .into_iter()
+        .flatten()
+        .fold(0.0, f64::max);
     let tolerated = tolerated(trigger, analysis, 0.0) / 100.0;
     let count = |base_rate: f64| Count {
         k: increment.new.errors as f64,
         n: increment.new.requests as f64,
-        p0: base_rate.max(recent_rate) + tolerated,
+        p0: base_rate.max(floor) + tolerated,
         gap: trigger.threshold / 100.0 - tolerated,
     };
-    let measured = base.errors as f64 / base.requests as f64;
-    detector.observe(weight, Some(count(base_upper)), Some(count(measured)), here);
+    detector.observe(
+        weight,
+        Some(count(base_upper)),
+        Some(count(errors / requests)),
+        here,
+    );
 }

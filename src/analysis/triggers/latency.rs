@@ -26,7 +26,8 @@ use crate::engine::types::TriggerKind;
 use crate::metrics::{LatencyHistogram, Reading};
 
 use super::{
-    Bounds, Finding, P95_BASELINE_FLOOR_MS, confidence_words, half_of_the_budget, over, tolerated,
+    Arrival, Bounds, Finding, P95_BASELINE_FLOOR_MS, confidence_words, half_of_the_budget, over,
+    tolerated,
 };
 
 /// The p95: 5 % of requests are slower.
@@ -161,11 +162,9 @@ pub(super) fn observe<S: Clone>(
     detector: &mut Detector<S>,
     trigger: &Trigger,
     analysis: &Analysis,
-    window: &Reading,
-    increment: &Reading,
-    weight: f64,
-    here: &S,
+    arrived: &Arrival<'_, S>,
 ) {
+    let (window, increment) = (arrived.window, arrived.increment);
     let base = &window.baseline.latency;
     let new = &increment.new.latency;
     let known = base.total() >= analysis.min_requests.max(1);
@@ -185,10 +184,10 @@ pub(super) fn observe<S: Clone>(
         }
     };
     detector.observe(
-        weight,
+        arrived.weight,
         bounded.map(slower_than),
         measured.map(slower_than),
-        here,
+        arrived.here,
     );
 }
 

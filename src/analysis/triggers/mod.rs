@@ -43,13 +43,27 @@ use std::time::Duration;
 
 use crate::config::{Analysis, Trigger, Triggers};
 use crate::engine::types::{Outcome, TriggerKind, Verdict};
-use crate::metrics::Reading;
+use crate::metrics::{Reading, Sample};
 use crate::providers::TrafficState;
 
 use super::numbers::clock;
 
 pub use instances::unhealthy_instances;
 pub use watch::Watch;
+
+/// One reading, as the detectors are fed it.
+pub(super) struct Arrival<'a, S> {
+    /// The counters since observation began.
+    window: &'a Reading,
+    /// What arrived since the previous reading.
+    increment: &'a Reading,
+    /// The baseline's counters from before observation began.
+    baseline_before: &'a Sample,
+    /// The prior weight of a breach beginning at this reading.
+    weight: f64,
+    /// Where a breach beginning at this reading starts.
+    here: &'a S,
+}
 
 /// The hard ceiling: this share of errors (percent) over at least
 /// [`HARD_CEILING_MIN_REQUESTS`] requests fails the error-rate trigger

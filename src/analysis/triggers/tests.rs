@@ -364,8 +364,20 @@ fn watch(
     base: impl Fn(u64) -> Serving,
     kind: TriggerKind,
 ) -> Vec<Verdict> {
+    watch_after(Sample::default(), triggers, readings, new, base, kind)
+}
+
+/// [`watch`], the baseline having served `before` before the release.
+fn watch_after(
+    before: Sample,
+    triggers: &Triggers,
+    readings: u64,
+    new: impl Fn(u64) -> Serving,
+    base: impl Fn(u64) -> Serving,
+    kind: TriggerKind,
+) -> Vec<Verdict> {
     let analysis = defaults::analysis();
-    let mut w = Watch::new(at(0), triggers);
+    let mut w = Watch::new(at(0), triggers, before);
     let mut window = Reading::default();
     (1..=readings)
         .map(|r| {
@@ -408,6 +420,60 @@ fn a_fault_that_begins_late_is_caught_within_readings_of_its_onset() {
     assert!(v.new_value.unwrap() > 5.0, "{}", v.summary);
     // The cumulative rate was still under the tolerated +2.5 points.
     assert!(verdicts[failed as usize - 2].outcome == Outcome::Pass || failed > 121);
+}
+
+/// Ten minutes of the stable version at 100 requests/s and 0.1 % errors.
+fn ten_minutes_before() -> Sample {
+    Sample {
+        requests: 60_000,
+        errors: 60,
+        ..Sample::default()
+    }
+}
+
+#[test]
+fn the_baseline_before_the_release_lets_the_first_reading_decide() {
+    let bad = |_| Serving {
+        errors: 11,
+        ..HEALTHY_NEW
+    };
+    let t = defaults::triggers();
+    let base = |_| HEALTHY_BASE;
+    let alone = watch(&t, 6, bad, base, TriggerKind::ErrorRate);
+    let informed = watch_after(
+        ten_minutes_before(),
+        &t,
+        6,
+        bad,
+        base,
+        TriggerKind::ErrorRate,
+    );
+    assert_eq!(first_fail(&informed), Some(1), "{:?}", informed[0].summary);
+    let later = first_fail(&alone).expect("rolled back without it too");
+    assert!(later > 1, "{:?}", alone[0].summary);
+}
+
+#[test]
+fn a_baseline_worse_than_its_past_is_not_held_to_its_past() {
+    // Since the release began the stable version fails 5 % of requests
+    // (0.1 % before it), in readings too thin to judge on their own; the
+    // new version fails 7 %, within the tolerated 2.5 points.
+    let verdicts = watch_after(
+        ten_minutes_before(),
+        &defaults::triggers(),
+        120,
+        |_| Serving {
+            errors: 7,
+            ..HEALTHY_NEW
+        },
+        |r| Serving {
+            requests: 90,
+            errors: 4 + r % 2,
+            ..HEALTHY_BASE
+        },
+        TriggerKind::ErrorRate,
+    );
+    assert_eq!(first_fail(&verdicts), None, "{:?}", verdicts.last());
 }
 
 #[test]
@@ -480,7 +546,7 @@ fn p95_rolls_back_when_the_regression_holds_for_two_minutes_not_before() {
 fn reported_p95s_are_timed_from_the_first_reading_over_the_threshold() {
     let triggers = defaults::triggers();
     let analysis = defaults::analysis();
-    let mut w = Watch::new(at(0), &triggers);
+    let mut w = Watch::new(at(0), &triggers, Sample::default());
     let quantile = |requests, p95: f64| Sample {
         requests,
         reported_p95_ms: Some(p95),

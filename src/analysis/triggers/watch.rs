@@ -10,11 +10,13 @@ use crate::analysis::numbers::clock;
 use crate::analysis::recent::{Recent, parts_for};
 use crate::config::{Analysis, Trigger, Triggers};
 use crate::engine::types::{Outcome, Verdict};
-use crate::metrics::Reading;
+use crate::metrics::{Reading, Sample};
 use crate::providers::TrafficState;
 
 use super::error_kinds::{self, KindDetectors};
-use super::{Finding, error_rate, half_of_the_budget, latency, outcome_words, unhealthy_instances};
+use super::{
+    Arrival, Finding, error_rate, half_of_the_budget, latency, outcome_words, unhealthy_instances,
+};
 
 /// A reading that opens a window: the counters before it, and when.
 #[derive(Debug, Clone)]
@@ -27,6 +29,9 @@ struct Mark {
 #[derive(Debug, Clone)]
 pub struct Watch {
     since: DateTime<Utc>,
+    /// What the metrics source counted for the baseline before
+    /// observation began: the stable version's traffic before the release.
+    baseline_before: Sample,
     /// The last reading fed to the detectors (the empty one at the start).
     previous: Mark,
     readings: u64,
@@ -63,8 +68,9 @@ enum Held {
 
 impl Watch {
     /// Observation of the new version starts at `since`; `triggers` tell
-    /// how much of the recent past to keep.
-    pub fn new(since: DateTime<Utc>, triggers: &Triggers) -> Watch {
+    /// how much of the recent past to keep; `baseline_before` holds the
+    /// baseline's counters from before then (empty when unknown).
+    pub fn new(since: DateTime<Utc>, triggers: &Triggers, baseline_before: Sample) -> Watch {
         let longest = [
             &triggers.error_rate,
             &triggers.p95_latency,
@@ -76,6 +82,7 @@ impl Watch {
         .unwrap_or_default();
         Watch {
             since,
+            baseline_before,
             previous: Mark {
                 at: since,
                 cumulative: Reading::default(),
@@ -156,32 +163,22 @@ impl Watch {
         let previous = (self.readings > 0).then(|| seconds(self.previous.at));
         let weight = onset_weight(previous, seconds(at));
         let here = self.previous.clone();
+        let arrived = Arrival {
+            window,
+            increment: &increment,
+            baseline_before: &self.baseline_before,
+            weight,
+            here: &here,
+        };
         error_rate::observe(
             &mut self.error_rate,
             &triggers.error_rate,
             analysis,
-            window,
-            &increment,
-            weight,
-            &here,
+            &arrived,
         );
-        latency::observe(
-            &mut self.latency,
-            &triggers.p95_latency,
-            analysis,
-            window,
-            &increment,
-            weight,
-            &here,
-        );
-        self.error_kinds.observe(
-            &triggers.new_error_kind,
-            analysis,
-            window,
-            &increment,
-            weight,
-            &here,
-        );
+        latency::observe(&mut self.latency, &triggers.p95_latency, analysis, &arrived);
+        self.error_kinds
+            .observe(&triggers.new_error_kind, analysis, &arrived);
         self.previous = Mark {
             at,
             cumulative: window.clone(),

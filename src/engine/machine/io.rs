@@ -40,25 +40,40 @@ impl Release {
         out.push(effect);
     }
 
+    /// Observation starts: the window opens on the latest reading, and
+    /// the baseline's counters up to there are its traffic from before.
     pub(super) fn start_observing(&mut self, now: DateTime<Utc>) {
+        let before = self.latest_reading.as_ref().map(|r| r.baseline.clone());
+        self.observe_from(now, before);
+    }
+
+    fn observe_from(&mut self, now: DateTime<Utc>, baseline_before: Option<Sample>) {
         if self.observation.is_none() {
             self.observation = Some(Observation {
                 base: self.latest_reading.clone(),
                 frozen_baseline: None,
                 verdicts: None,
-                watch: analysis::Watch::new(now, &self.spec.service.triggers),
+                watch: analysis::Watch::new(
+                    now,
+                    &self.spec.service.triggers,
+                    baseline_before.unwrap_or_default(),
+                ),
             });
         }
     }
 
     /// Blue-green switch: from now on the baseline is the stable version's
-    /// traffic from the start of the preview until the switch.
+    /// traffic from the start of the preview until the switch, and what it
+    /// served before the preview is its traffic from before.
     pub(super) fn freeze_baseline(&mut self, now: DateTime<Utc>) {
-        self.start_observing(now);
-        let frozen = match (&self.latest_reading, &self.preview_base) {
-            (Some(latest), Some(base)) => Some(latest.baseline.since(&base.baseline)),
-            _ => None,
+        let (frozen, before) = match (&self.latest_reading, &self.preview_base) {
+            (Some(latest), Some(base)) => (
+                Some(latest.baseline.since(&base.baseline)),
+                Some(base.baseline.clone()),
+            ),
+            _ => (None, None),
         };
+        self.observe_from(now, before);
         if let Some(obs) = self.observation.as_mut() {
             obs.frozen_baseline = frozen;
         }
