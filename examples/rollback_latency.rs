@@ -38,10 +38,11 @@ use helmsman::demo::scenario::Scenario;
 use helmsman::demo::world::{World, WorldPlan, new_version_of};
 use helmsman::engine::{Actor, Command, CommandKind, CommandReply, ReleaseResult};
 use helmsman::metrics::Reading;
+use helmsman::observed::TrafficState;
 use helmsman::pipeline::{self, ReleaseRequest, StartedRelease};
 use helmsman::providers::metrics::local::LocalMetrics;
 use helmsman::providers::traffic::local::LocalTraffic;
-use helmsman::providers::{Metrics, Traffic, TrafficState};
+use helmsman::providers::{Metrics, Traffic};
 
 const ENV: &str = "dev";
 const SERVICE: &str = "checkout";

@@ -10,7 +10,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use helmsman::cli::OutputFormat;
 use helmsman::cli::check_config::CheckConfigArgs;
 use helmsman::demo::scenario::Scenario;
-use helmsman::pipeline::StrategyKind;
+use helmsman::strategy::StrategyKind;
 use helmsman::{cli, errln};
 
 #[derive(Parser)]

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use helmsman::dataplane::DataPlane;
 use helmsman::metrics::Reading;
+use helmsman::observed::TrafficState;
 use helmsman::providers::metrics::local::LocalMetrics;
 use helmsman::providers::traffic::local::LocalTraffic;
-use helmsman::providers::{Metrics, ProviderError, Traffic, TrafficState};
+use helmsman::providers::{Metrics, ProviderError, Traffic};
 use serde_json::{Value, json};
 use support::{Behaviour, Upstream, client, config, dead_addr, fast_health};
 use tokio::sync::{Notify, Semaphore};

@@ -20,7 +20,9 @@ use helmsman::engine::{
     Actor, Command, CommandKind, CommandReply, Event, Phase, ReleaseResult, Target, TriggerKind,
 };
 use helmsman::metrics::Reading;
-use helmsman::providers::{Instance, Metrics, ProviderError, Traffic, TrafficState};
+use helmsman::observed::{Instance, TrafficState};
+use helmsman::providers::{Metrics, ProviderError, Traffic};
+use helmsman::strategy::Canary;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -282,7 +284,7 @@ impl World {
                 admin_token: None,
                 limits: Default::default(),
             }),
-            strategy: Strategy::Canary { steps },
+            strategy: Strategy::Canary(Canary { steps }),
             analysis: defaults::analysis(),
             triggers: defaults::triggers(),
             bands: defaults::bands(),

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use hyper::Method;
 
-use helmsman::config::{KubernetesBackend, KubernetesSplit, Step, Strategy, defaults};
+use helmsman::config::{KubernetesBackend, KubernetesSplit, Step, Strategy};
 use helmsman::engine::driver::ReleaseHandle;
 use helmsman::engine::{Command, CommandKind, CommandReply, ReleaseResult};
 use helmsman::providers::traffic::kubernetes::{KubernetesTraffic, Patience};
@@ -31,6 +31,7 @@ use helmsman::providers::{ProviderError, Traffic};
 
 use driven::{alice, finished, progressing_at, target};
 use fake_api::{Answer, FakeApi, Fault, NAMESPACE};
+use helmsman::strategy::{BlueGreen, Canary, Rolling};
 
 fn backend(
     kubeconfig: Option<String>,
@@ -68,7 +69,7 @@ fn patience() -> Patience {
 
 /// The strategy the canary kinds run (its steps do not matter to them).
 fn canary() -> Strategy {
-    Strategy::Canary { steps: Vec::new() }
+    Strategy::Canary(Canary { steps: Vec::new() })
 }
 
 fn traffic_for(api: &FakeApi) -> KubernetesTraffic {
@@ -98,7 +99,7 @@ async fn release(api: &FakeApi, steps: Vec<Step>) -> ReleaseHandle {
 async fn release_on(backend: KubernetesBackend, steps: Vec<Step>) -> ReleaseHandle {
     let (stable_version, handle) = driven::Release {
         backend,
-        strategy: Strategy::Canary { steps },
+        strategy: Strategy::Canary(Canary { steps }),
         patience: patience(),
         interval: Duration::from_millis(200),
         new_version: "v2".into(),
@@ -512,7 +513,7 @@ async fn a_real_cluster_blue_green_when_asked() {
     let Some((real, version)) = real_cluster(split) else {
         return;
     };
-    let traffic = KubernetesTraffic::new(&real, &defaults::blue_green());
+    let traffic = KubernetesTraffic::new(&real, &Strategy::BlueGreen(BlueGreen::default()));
     let before = traffic.state().await.unwrap();
     assert_eq!(before.new_weight, 0);
     traffic.prepare(&version).await.unwrap();
@@ -535,11 +536,11 @@ async fn a_real_cluster_rolling_update_when_asked() {
     let Some((real, version)) = real_cluster(split) else {
         return;
     };
-    let strategy = Strategy::Rolling {
+    let strategy = Strategy::Rolling(Rolling {
         max_surge: 1,
         max_unavailable: 0,
         batch_pause: Duration::from_secs(10),
-    };
+    });
     let traffic = KubernetesTraffic::new(&real, &strategy);
     let before = traffic.state().await.unwrap();
     traffic.prepare(&version).await.unwrap();

@@ -24,15 +24,17 @@ use std::time::Duration;
 use hyper::Method;
 use serde_json::Value;
 
-use helmsman::config::{self, KubernetesBackend, KubernetesSplit, Strategy, defaults};
+use helmsman::config::{self, KubernetesBackend, KubernetesSplit, Strategy};
 use helmsman::engine::driver::ReleaseHandle;
 use helmsman::engine::{Command, CommandKind, CommandReply, ReleaseResult};
+use helmsman::observed::CheckStatus;
 use helmsman::providers::checks::service_proxy::ServiceProxyCheck;
 use helmsman::providers::traffic::kubernetes::{KubernetesTraffic, Patience};
-use helmsman::providers::{Check, CheckStatus, ProviderError, Traffic};
+use helmsman::providers::{Check, ProviderError, Traffic};
 
 use driven::{alice, finished, target};
 use fake_api::{Answer, FakeApi, Fault, NAMESPACE, slot_deployment, slot_service};
+use helmsman::strategy::BlueGreen;
 
 const IMAGE: &str = "registry.example.com/checkout:";
 
@@ -76,7 +78,11 @@ fn patience() -> Patience {
 }
 
 fn traffic_for(api: &FakeApi) -> KubernetesTraffic {
-    KubernetesTraffic::with_patience(&backend(api), &defaults::blue_green(), patience())
+    KubernetesTraffic::with_patience(
+        &backend(api),
+        &Strategy::BlueGreen(BlueGreen::default()),
+        patience(),
+    )
 }
 
 fn fault(method: Method, plural: &'static str, answer: Answer, times: u32) -> Fault {
@@ -120,12 +126,12 @@ fn last_position(log: &[String], line: &str) -> usize {
 async fn release(api: &FakeApi, stable: &str, new: &str, keep_old: Duration) -> ReleaseHandle {
     let (stable_version, handle) = driven::Release {
         backend: backend(api),
-        strategy: Strategy::BlueGreen {
+        strategy: Strategy::BlueGreen(BlueGreen {
             smoke_path: "/healthz".into(),
             preview_for: Duration::from_millis(400),
             manual_switch: false,
             scale_down_delay: keep_old,
-        },
+        }),
         patience: patience(),
         interval: Duration::from_millis(200),
         new_version: new.into(),
@@ -466,7 +472,8 @@ async fn the_proxy_check_fails_while_the_preview_selects_no_ready_pod() {
 
 #[test]
 fn the_pipeline_runs_blue_green_on_a_service_selector_and_refuses_a_canary() {
-    use helmsman::pipeline::{ReleaseRequest, StrategyKind, check_request};
+    use helmsman::pipeline::{ReleaseRequest, check_request};
+    use helmsman::strategy::StrategyKind;
     let text = r#"
 [[environments]]
 name = "prod"

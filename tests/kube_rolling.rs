@@ -31,6 +31,7 @@ use helmsman::providers::{ProviderError, Traffic};
 
 use driven::{alice, finished, target};
 use fake_api::{Answer, FakeApi, Fault, NAMESPACE};
+use helmsman::strategy::Rolling;
 
 const V1: &str = "registry.example.com/checkout:v1";
 const V2: &str = "registry.example.com/checkout:v2";
@@ -49,11 +50,11 @@ fn backend(api: &FakeApi) -> KubernetesBackend {
 }
 
 fn rolling(batch_pause: Duration) -> Strategy {
-    Strategy::Rolling {
+    Strategy::Rolling(Rolling {
         max_surge: 1,
         max_unavailable: 0,
         batch_pause,
-    }
+    })
 }
 
 /// Short waits: the fake answers at once unless told otherwise.

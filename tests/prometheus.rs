@@ -24,6 +24,7 @@ use helmsman::providers::metrics::prometheus::PrometheusMetrics;
 use helmsman::providers::{Metrics, ProviderError};
 
 use canned::{Canned, SlowProxy, vector};
+use helmsman::strategy::Canary;
 use server::Prometheus;
 
 // ----- a demo-like world judged on Prometheus' numbers ------------------
@@ -36,7 +37,7 @@ fn demo_checkout(steps: Vec<Step>) -> Config {
     config.environments.truncate(1);
     let services = &mut config.environments[0].services;
     services.retain(|s| s.name == "checkout");
-    services[0].strategy = Strategy::Canary { steps };
+    services[0].strategy = Strategy::Canary(Canary { steps });
     config
 }
 

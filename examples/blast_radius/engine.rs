@@ -11,10 +11,11 @@ use helmsman::config::{self, Backend, LocalBackend, Step, Strategy, defaults};
 use helmsman::engine::machine::{Effect, Input, Release, ReleaseSpec};
 use helmsman::engine::{Actor, Phase, Target};
 use helmsman::metrics::Reading;
-use helmsman::providers::{Instance, TrafficState};
+use helmsman::observed::{Instance, TrafficState};
 
 use crate::policies::Outcome;
 use crate::world::{Scenario, World};
+use helmsman::strategy::Canary;
 
 const INSTANCES_PER_VERSION: usize = 4;
 
@@ -36,12 +37,12 @@ fn release_spec(scenario: &Scenario) -> ReleaseSpec {
             admin_token: None,
             limits: Default::default(),
         }),
-        strategy: Strategy::Canary {
+        strategy: Strategy::Canary(Canary {
             steps: vec![
                 Step::Weight(scenario.weight),
                 Step::Pause(Duration::from_secs(scenario.horizon_s)),
             ],
-        },
+        }),
         analysis: defaults::analysis(),
         triggers: defaults::triggers(),
         bands: defaults::bands(),

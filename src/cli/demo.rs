@@ -9,8 +9,9 @@ use crate::config::{self, Backend, Config};
 use crate::demo::scenario::Scenario;
 use crate::demo::world::{World, WorldPlan, new_version_of};
 use crate::engine::Actor;
-use crate::pipeline::{self, ReleaseRequest, StrategyKind};
+use crate::pipeline::{self, ReleaseRequest};
 use crate::store::History;
+use crate::strategy::StrategyKind;
 
 /// The demo's own configurations, built into the binary: the headless
 /// demo's, timed so every scenario ends within 60 s, and the cockpit's, the
@@ -69,12 +70,7 @@ fn released_service(config: &Config, strategy: StrategyKind) -> Option<(String, 
         .iter()
         .flat_map(|e| &e.services)
         .find_map(|s| {
-            let kind = match s.strategy {
-                config::Strategy::Canary { .. } => StrategyKind::Canary,
-                config::Strategy::BlueGreen { .. } => StrategyKind::BlueGreen,
-                config::Strategy::Rolling { .. } => StrategyKind::Rolling,
-                config::Strategy::FeatureFlag { .. } => StrategyKind::FeatureFlag,
-            };
+            let kind = s.strategy.kind();
             let Backend::Local(b) = &s.backend else {
                 return None;
             };
@@ -303,10 +299,11 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::Canary;
 
     fn steps_of(config: &Config, env: &str) -> Vec<config::Step> {
         match &config.service(env, "checkout").expect("listed").strategy {
-            config::Strategy::Canary { steps } => steps.clone(),
+            config::Strategy::Canary(Canary { steps }) => steps.clone(),
             other => panic!("checkout is a canary, not {}", other.name()),
         }
     }
@@ -336,7 +333,7 @@ mod tests {
                 .find(|e| e.name == env)
                 .and_then(|e| e.services.iter_mut().find(|s| s.name == "checkout"))
                 .unwrap();
-            service.strategy = config::Strategy::Canary { steps: short };
+            service.strategy = config::Strategy::Canary(Canary { steps: short });
         }
         assert!(steps_of(&cockpit, "dev") == steps_of(&headless, "dev"));
         let json = |c: &Config| serde_json::to_value(&c.environments).unwrap();

@@ -111,6 +111,7 @@ mod tests {
     use super::*;
     use crate::config::{Step, Strategy, defaults};
     use crate::engine::plan::plan as engine_plan;
+    use crate::strategy::Canary;
 
     fn checkout() -> Service {
         let config = crate::config::load_file(std::path::Path::new(concat!(
@@ -139,14 +140,14 @@ mod tests {
     #[test]
     fn a_thin_canary_is_warned_about_with_the_extra_time() {
         let mut s = checkout();
-        s.strategy = Strategy::Canary {
+        s.strategy = Strategy::Canary(Canary {
             steps: vec![
                 Step::Weight(5),
                 Step::Pause(Duration::from_secs(60)),
                 Step::Weight(50),
                 Step::Pause(Duration::from_secs(60)),
             ],
-        };
+        });
         let steps = engine_plan(&s.strategy, None);
         let thin = short_steps(&s, &steps, 10.0);
         assert_eq!(thin.len(), 1, "{thin:?}");

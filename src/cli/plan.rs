@@ -21,10 +21,12 @@ use crate::config::{
 };
 use crate::engine::Target;
 use crate::engine::plan::{Fleet, PlanStep, plan as engine_plan};
-use crate::pipeline::{self, PipelineError, ReleaseRequest, StrategyKind};
+use crate::pipeline::{self, PipelineError, ReleaseRequest};
 use crate::preflight::{self, CheckOutcome, CheckStatus, ReleaseOf, Selection};
 use crate::providers::traffic::kubernetes::Ratio;
 use crate::store::History;
+use crate::strategy::Rolling;
+use crate::strategy::StrategyKind;
 
 #[derive(Debug, Serialize)]
 pub struct Requirement {
@@ -332,8 +334,8 @@ pub fn build(
             split: KubernetesSplit::RollingUpdate { deployment },
             ..
         }),
-        Strategy::Rolling { batch_pause, .. },
-    ) = (&service.backend, &strategy)
+        Some(Rolling { batch_pause, .. }),
+    ) = (&service.backend, strategy.as_rolling())
     {
         // The batches depend on the replicas, which only the cluster
         // knows; there is at least one.
@@ -596,6 +598,7 @@ pub fn render(plan: &Plan) -> String {
 mod tests {
     use super::*;
     use crate::config::{Step, defaults};
+    use crate::strategy::Canary;
 
     fn example() -> Config {
         crate::config::load_file(std::path::Path::new(concat!(
@@ -622,14 +625,14 @@ mod tests {
     fn canary_plan_counts_pauses_windows_and_gates() {
         let config = example();
         let mut service = config.service("prod", "checkout").unwrap().clone();
-        service.strategy = Strategy::Canary {
+        service.strategy = Strategy::Canary(Canary {
             steps: vec![
                 Step::Weight(10),
                 Step::Pause(Duration::from_secs(60)),
                 Step::ManualGate,
                 Step::Analysis(Duration::from_secs(120)),
             ],
-        };
+        });
         service.triggers = defaults::triggers();
         let plan = build(
             "prod",
@@ -677,9 +680,9 @@ mod tests {
             replicas: 4,
             min_stable: 1,
         };
-        service.strategy = Strategy::Canary {
+        service.strategy = Strategy::Canary(Canary {
             steps: vec![Step::Weight(10), Step::Weight(50), Step::Weight(100)],
-        };
+        });
         let plan = plan_in_prod(&service);
         assert!(
             plan.backend.contains("reachable weights 25/50/75 %"),
@@ -709,7 +712,7 @@ mod tests {
         k.split = KubernetesSplit::RollingUpdate {
             deployment: "payments".into(),
         };
-        service.strategy = crate::config::defaults::rolling();
+        service.strategy = Strategy::Rolling(Rolling::default());
         let plan = plan_in_prod(&service);
         assert!(
             plan.backend
@@ -738,7 +741,7 @@ mod tests {
             green_deployment: "payments-green".into(),
             selector_label: "color".into(),
         };
-        service.strategy = crate::config::defaults::blue_green();
+        service.strategy = Strategy::BlueGreen(crate::strategy::BlueGreen::default());
         let plan = plan_in_prod(&service);
         assert!(
             plan.backend.contains(

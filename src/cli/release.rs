@@ -15,9 +15,10 @@ use super::OutputFormat;
 use super::event_line::Printer;
 use crate::config::Config;
 use crate::engine::{Actor, Event, Phase, ReleaseResult, Snapshot};
-use crate::pipeline::{self, Attached, PipelineError, ReleaseRequest, StrategyKind, Watcher};
+use crate::pipeline::{self, Attached, PipelineError, ReleaseRequest, Watcher};
 use crate::preflight::Report;
 use crate::store::History;
+use crate::strategy::StrategyKind;
 
 pub struct ReleaseOptions {
     pub envs: Vec<String>,

@@ -29,6 +29,7 @@ use super::schema::{
     get, quoted_list, suggestion,
 };
 use super::secret::{self, SecretError};
+use crate::strategy::{BlueGreen, Canary, FeatureFlag, Rolling};
 
 // The walker's parts, as impl blocks on `Walker`.
 mod backend;
@@ -591,27 +592,27 @@ fn set<T>(read: Option<Option<T>>, field: &mut T) -> bool {
 fn builtin_strategy(kind: &str) -> Strategy {
     use std::time::Duration;
     match kind {
-        "blue-green" => Strategy::BlueGreen {
+        "blue-green" => Strategy::BlueGreen(BlueGreen {
             smoke_path: "/healthz".to_string(),
             preview_for: Duration::from_secs(30),
             manual_switch: false,
             scale_down_delay: Duration::from_secs(300),
-        },
-        "rolling" => Strategy::Rolling {
+        }),
+        "rolling" => Strategy::Rolling(Rolling {
             max_surge: 1,
             max_unavailable: 0,
             batch_pause: Duration::from_secs(10),
-        },
-        "feature-flag" => Strategy::FeatureFlag {
+        }),
+        "feature-flag" => Strategy::FeatureFlag(FeatureFlag {
             flag: String::new(),
             steps: vec![1, 5, 25, 50, 100]
                 .into_iter()
                 .map(Step::Weight)
                 .collect(),
-        },
-        _ => Strategy::Canary {
-            steps: defaults::canary_steps(),
-        },
+        }),
+        _ => Strategy::Canary(Canary {
+            steps: Canary::default().steps,
+        }),
     }
 }
 

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::config::model::{Step, Strategy};
+use crate::strategy::{BlueGreen, Canary, Rolling};
 
 const EXAMPLE: &str = include_str!("../../config.example.toml");
 
@@ -84,9 +85,9 @@ fn a_minimal_service_gets_the_product_defaults() {
     assert_eq!(s.health, defaults::health());
     assert_eq!(
         s.strategy,
-        Strategy::Canary {
-            steps: defaults::canary_steps()
-        }
+        Strategy::Canary(Canary {
+            steps: Canary::default().steps
+        })
     );
     let Backend::Local(local) = &s.backend else {
         panic!("the first example service is local");
@@ -125,20 +126,20 @@ fn strategies_inherit_from_defaults_only_for_the_same_kind() {
     let config = load(&text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         config.environments[0].services[0].strategy,
-        Strategy::BlueGreen {
+        Strategy::BlueGreen(BlueGreen {
             smoke_path: "/healthz".into(),
             preview_for: Duration::from_secs(120),
             manual_switch: true,
             scale_down_delay: Duration::from_secs(300),
-        }
+        })
     );
     assert_eq!(
         config.environments[0].services[1].strategy,
-        Strategy::Rolling {
+        Strategy::Rolling(Rolling {
             max_surge: 1,
             max_unavailable: 0,
             batch_pause: Duration::from_secs(10),
-        }
+        })
     );
 }
 
@@ -150,7 +151,7 @@ fn steps_parse_in_order() {
     let config = load(&text).unwrap();
     assert_eq!(
         service(&config).strategy,
-        Strategy::Canary {
+        Strategy::Canary(Canary {
             steps: vec![
                 Step::Weight(5),
                 Step::Pause(Duration::from_secs(30)),
@@ -158,7 +159,7 @@ fn steps_parse_in_order() {
                 Step::ManualGate,
                 Step::Weight(100),
             ]
-        }
+        })
     );
 }
 

@@ -249,46 +249,8 @@ pub fn kubernetes_kinds_for(strategy: &str) -> Vec<String> {
         .collect()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Strategy {
-    Canary {
-        steps: Vec<Step>,
-    },
-    BlueGreen {
-        /// Path requested on every new instance, with no user traffic, before the switch.
-        smoke_path: String,
-        /// How long the preview must stay healthy before the switch.
-        preview_for: Duration,
-        /// Wait for a human before switching.
-        manual_switch: bool,
-        /// How long the old version is kept for an instant switch-back.
-        scale_down_delay: Duration,
-    },
-    Rolling {
-        /// Instances added above the desired count during a batch.
-        max_surge: u32,
-        /// Instances that may be out of rotation during a batch.
-        max_unavailable: u32,
-        /// How long a batch must stay healthy before the next one.
-        batch_pause: Duration,
-    },
-    FeatureFlag {
-        flag: String,
-        steps: Vec<Step>,
-    },
-}
-
-impl Strategy {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Strategy::Canary { .. } => "canary",
-            Strategy::BlueGreen { .. } => "blue-green",
-            Strategy::Rolling { .. } => "rolling",
-            Strategy::FeatureFlag { .. } => "feature-flag",
-        }
-    }
-}
+/// A service's strategy: its settings and behaviour live in `crate::strategy`.
+pub use crate::strategy::Strategy;
 
 /// One step of a canary or feature-flag release.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -514,44 +476,6 @@ pub mod defaults {
             timeout: Duration::from_secs(1),
             headers: BTreeMap::new(),
         }
-    }
-
-    pub fn blue_green() -> Strategy {
-        Strategy::BlueGreen {
-            smoke_path: "/healthz".to_string(),
-            preview_for: Duration::from_secs(30),
-            manual_switch: false,
-            scale_down_delay: Duration::from_secs(300),
-        }
-    }
-
-    pub fn rolling() -> Strategy {
-        Strategy::Rolling {
-            max_surge: 1,
-            max_unavailable: 0,
-            batch_pause: Duration::from_secs(10),
-        }
-    }
-
-    /// The documented flag steps: 1 → 5 → 25 → 50 → 100 %.
-    pub fn flag_steps() -> Vec<Step> {
-        [1, 5, 25, 50, 100]
-            .into_iter()
-            .flat_map(|w| [Step::Weight(w), Step::Pause(Duration::from_secs(60))])
-            .take(9)
-            .collect()
-    }
-
-    pub fn canary_steps() -> Vec<Step> {
-        vec![
-            Step::Weight(5),
-            Step::Pause(Duration::from_secs(60)),
-            Step::Weight(25),
-            Step::Analysis(Duration::from_secs(120)),
-            Step::Weight(50),
-            Step::Pause(Duration::from_secs(120)),
-            Step::Weight(100),
-        ]
     }
 }
 

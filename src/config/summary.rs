@@ -4,9 +4,7 @@ use std::fmt::Write;
 
 use super::checks::Preflight;
 use super::duration::format as fmt_duration;
-use super::model::{
-    Backend, Config, KubernetesBackend, KubernetesSplit, LocalBackend, Service, Step, Strategy,
-};
+use super::model::{Backend, Config, KubernetesBackend, KubernetesSplit, LocalBackend, Service};
 
 /// Environments in promotion order (with what they require and what they
 /// check before a release), and for each service: backend addresses, stable
@@ -78,7 +76,7 @@ fn service_lines(out: &mut String, service: &Service) {
         Backend::Kubernetes(k) => kubernetes_lines(out, service, k),
     }
     let _ = writeln!(out, "{DETAIL_INDENT}metrics: {}", service.metrics);
-    wrapped(out, &strategy_parts(&service.strategy));
+    wrapped(out, &service.strategy.rollout().settings());
 }
 
 fn kubernetes_lines(out: &mut String, service: &Service, k: &KubernetesBackend) {
@@ -171,55 +169,6 @@ fn wrapped(out: &mut String, parts: &[String]) {
         line.push_str(&piece);
     }
     let _ = writeln!(out, "{}", line.trim_end());
-}
-
-fn strategy_parts(strategy: &Strategy) -> Vec<String> {
-    match strategy {
-        Strategy::Canary { steps } => step_parts(steps),
-        Strategy::FeatureFlag { flag, steps } => {
-            let mut parts = step_parts(steps);
-            if let Some(first) = parts.first_mut() {
-                *first = format!("flag {flag}: {first}");
-            }
-            parts
-        }
-        Strategy::BlueGreen {
-            smoke_path,
-            preview_for,
-            manual_switch,
-            scale_down_delay,
-        } => vec![format!(
-            "smoke {smoke_path} · preview {} · {} switch · old kept {}",
-            fmt_duration(*preview_for),
-            if *manual_switch {
-                "manual"
-            } else {
-                "automatic"
-            },
-            fmt_duration(*scale_down_delay)
-        )],
-        Strategy::Rolling {
-            max_surge,
-            max_unavailable,
-            batch_pause,
-        } => vec![format!(
-            "max surge {max_surge} · max unavailable {max_unavailable} · batch pause {}",
-            fmt_duration(*batch_pause)
-        )],
-    }
-}
-
-/// `5%`, `pause 30s`, `analysis 1m`, `gate`: joined as `5% → pause 30s → …`
-fn step_parts(steps: &[Step]) -> Vec<String> {
-    steps
-        .iter()
-        .map(|step| match step {
-            Step::Weight(w) => format!("{w}%"),
-            Step::Pause(d) => format!("pause {}", fmt_duration(*d)),
-            Step::Analysis(d) => format!("analysis {}", fmt_duration(*d)),
-            Step::ManualGate => "gate".to_string(),
-        })
-        .collect()
 }
 
 fn plural(n: usize) -> &'static str {

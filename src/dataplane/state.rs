@@ -10,7 +10,7 @@ use super::counters::Registry;
 use super::pool::{Catalog, SideRoute, Table};
 use super::routing::{RoutingError, RoutingSpec, Versions};
 use crate::metrics::Reading;
-use crate::providers::{Instance, TrafficState};
+use crate::observed::{Instance, TrafficState};
 
 pub struct Shared {
     /// `env/service`, the `service` label of every metric.

@@ -28,13 +28,11 @@ use crate::engine::clock::Clock;
 use crate::engine::machine::{Effect, Input, Release, ReleaseSpec, WriteError};
 use crate::engine::types::{Command, CommandReply, Event, Phase, ReleaseResult, Snapshot};
 use crate::metrics::Reading;
-use crate::providers::{
-    Check, CheckResult, CheckStatus, Metrics, ProviderError, Traffic, TrafficState,
-};
+use crate::observed::{CheckResult, CheckStatus, TrafficState};
+use crate::providers::{Check, Metrics, ProviderError, Traffic};
 
-/// Longest a traffic write may take before it counts as failed (and is
-/// retried by the machine), unless the backend says otherwise.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a blue-green smoke check may take before it counts as failed.
+const SMOKE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reads time out after the analysis interval, within these bounds.
 const MIN_READ_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -327,7 +325,7 @@ impl Driver {
                 Effect::RunSmokeChecks => {
                     let checks = self.providers.smoke_checks.clone();
                     let feedback = shell.feedback.clone();
-                    let limit = WRITE_TIMEOUT;
+                    let limit = SMOKE_CHECK_TIMEOUT;
                     shell.reads.spawn(async move {
                         let results = futures::future::join_all(
                             checks.iter().map(|check| run_check(check.clone(), limit)),

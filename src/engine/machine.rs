@@ -26,14 +26,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::analysis;
-use crate::config::{self, Strategy};
+use crate::config;
 use crate::engine::plan::{self, Fleet, PlanStep};
 use crate::engine::types::{
     Actor, Command, CommandKind, CommandReply, Event, InstanceCounts, Outcome, Phase,
     ReleaseResult, Snapshot, StepTimer, Target, Verdict,
 };
 use crate::metrics::{Reading, Sample};
-use crate::providers::{CheckResult, CheckStatus, TrafficState};
+use crate::observed::{CheckResult, CheckStatus, TrafficState};
 
 /// A failed write or read is retried after this long (or the analysis
 /// interval, if shorter).

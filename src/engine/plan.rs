@@ -1,12 +1,13 @@
-//! The steps of a release, per strategy (one function per strategy, as in
-//! Argo Rollouts' `canary.go` / `bluegreen.go`). The state machine walks a
-//! plan; a plan is plain data so `helmsman plan` and the cockpit can print
-//! it before anything moves.
+//! The steps of a release. Each strategy plans its own (`crate::strategy`,
+//! one file per strategy, as Argo Rollouts' `canary.go` / `bluegreen.go`).
+//! The state machine walks a plan; a plan is plain data so `helmsman plan`
+//! and the cockpit can print it before anything moves.
 
 use std::time::Duration;
 
+use crate::config;
 use crate::config::duration::format as fmt_duration;
-use crate::config::{self, Strategy};
+use crate::strategy::Strategy;
 
 /// One step the machine executes. Every release starts with `Prepare` and
 /// ends with `Finish`.
@@ -121,172 +122,31 @@ pub fn configured_fleet(backend: &config::Backend, stable: &str, new: &str) -> O
     })
 }
 
-/// The full plan of a release. With `fleet: None`, rolling plans stop after
-/// `Prepare` (their batches depend on the instance counts) and blue-green
-/// plans scale the old side down to "all" new instances once known.
+/// The full plan of a release: `Prepare`, the strategy's steps, `Finish`.
+/// With `fleet: None`, rolling plans stop after `Prepare` (their batches
+/// depend on the instance counts) and blue-green plans scale the old side
+/// down to "all" new instances once known.
 pub fn plan(strategy: &Strategy, fleet: Option<Fleet>) -> Vec<PlanStep> {
     let mut steps = vec![PlanStep::Prepare];
-    match strategy {
-        Strategy::Canary { steps: s } => steps.extend(canary(s, PlanStep::Weight)),
-        Strategy::FeatureFlag { steps: s, .. } => steps.extend(canary(s, PlanStep::Flag)),
-        Strategy::BlueGreen {
-            preview_for,
-            manual_switch,
-            scale_down_delay,
-            ..
-        } => {
-            steps.push(PlanStep::Preview(*preview_for));
-            if *manual_switch {
-                steps.push(PlanStep::ManualSwitch);
-            }
-            steps.push(PlanStep::Switch);
-            steps.push(PlanStep::KeepOld(*scale_down_delay));
-            if let Some(fleet) = fleet {
-                steps.push(PlanStep::Instances {
-                    stable: 0,
-                    new: fleet.new,
-                });
-            }
-        }
-        Strategy::Rolling {
-            max_surge,
-            max_unavailable,
-            batch_pause,
-        } => {
-            if let Some(fleet) = fleet {
-                for (stable, new) in rolling_batches(fleet, *max_surge, *max_unavailable) {
-                    steps.push(PlanStep::Instances { stable, new });
-                    steps.push(PlanStep::HealthGate(*batch_pause));
-                }
-            }
-        }
-    }
+    steps.extend(strategy.rollout().steps(fleet));
     steps.push(PlanStep::Finish);
     steps
-}
-
-/// Canary and feature-flag steps; if they end below 100 %, a final
-/// promotion to 100 % is added.
-fn canary(steps: &[config::Step], set: fn(u8) -> PlanStep) -> Vec<PlanStep> {
-    let mut out: Vec<PlanStep> = steps
-        .iter()
-        .map(|s| match s {
-            config::Step::Weight(w) => set(*w),
-            config::Step::Pause(d) => PlanStep::Pause(*d),
-            config::Step::ManualGate => PlanStep::ManualGate,
-            config::Step::Analysis(d) => PlanStep::Analysis(*d),
-        })
-        .collect();
-    let last = steps.iter().rev().find_map(|s| match s {
-        config::Step::Weight(w) => Some(*w),
-        _ => None,
-    });
-    if last != Some(100) {
-        out.push(set(100));
-    }
-    out
-}
-
-/// The rolling batches `(stable, new)` in rotation, from all stable to all
-/// new, the way Kubernetes rolls a Deployment: scale the new side up as far
-/// as `max_surge` allows, then the old side down as far as
-/// `max_unavailable` allows, and repeat. The desired size is the new
-/// version's instance count. With surge 1 / unavailable 0 over 4 instances:
-/// (4,1) (3,1) (3,2) (2,2) (2,3) (1,3) (1,4) (0,4).
-pub fn rolling_batches(fleet: Fleet, max_surge: u32, max_unavailable: u32) -> Vec<(usize, usize)> {
-    let desired = fleet.new;
-    // Both zero would never move; validation forbids it, and here it means
-    // "one at a time" rather than a plan that hangs.
-    let surge = if max_surge == 0 && max_unavailable == 0 {
-        1
-    } else {
-        max_surge as usize
-    };
-    let unavailable = max_unavailable as usize;
-    let (mut s, mut n) = (fleet.stable, 0usize);
-    let mut batches = Vec::new();
-    while (s, n) != (0, desired) {
-        let up = desired.min(n.max((desired + surge).saturating_sub(s)));
-        if up > n {
-            n = up;
-            batches.push((s, n));
-        }
-        let down = s.min(desired.saturating_sub(unavailable).saturating_sub(n));
-        if down < s {
-            s = down;
-            batches.push((s, n));
-        }
-        // Each round moves at least one side (surge and unavailable are
-        // never both zero here), so this bound is never reached; it keeps a
-        // future rule change from turning into a hang.
-        if batches.len() > 2 * (fleet.stable + desired) + 2 {
-            batches.push((0, desired));
-            break;
-        }
-    }
-    batches
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::{BlueGreen, Canary, FeatureFlag};
 
     fn d(s: u64) -> Duration {
         Duration::from_secs(s)
     }
 
     #[test]
-    fn rolling_surge_one_unavailable_zero() {
-        let b = rolling_batches(Fleet { stable: 4, new: 4 }, 1, 0);
-        assert_eq!(
-            b,
-            vec![
-                (4, 1),
-                (3, 1),
-                (3, 2),
-                (2, 2),
-                (2, 3),
-                (1, 3),
-                (1, 4),
-                (0, 4)
-            ]
-        );
-    }
-
-    #[test]
-    fn rolling_surge_zero_unavailable_one() {
-        let b = rolling_batches(Fleet { stable: 3, new: 3 }, 0, 1);
-        assert_eq!(b, vec![(2, 0), (2, 1), (1, 1), (1, 2), (0, 2), (0, 3)]);
-    }
-
-    #[test]
-    fn rolling_bigger_batches_and_uneven_fleets_terminate() {
-        assert_eq!(
-            rolling_batches(Fleet { stable: 4, new: 4 }, 2, 2),
-            vec![(4, 2), (0, 2), (0, 4)]
-        );
-        for stable in 0..6 {
-            for new in 1..6 {
-                for surge in 0..3 {
-                    for unavailable in 0..3 {
-                        let b = rolling_batches(Fleet { stable, new }, surge, unavailable);
-                        let last = b.last().copied().unwrap_or((stable, 0));
-                        assert_eq!(
-                            last,
-                            (0, new),
-                            "{stable} {new} {surge} {unavailable}: {b:?}"
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
     fn canary_ends_with_a_promotion_when_steps_stop_short() {
-        let s = Strategy::Canary {
+        let s = Strategy::Canary(Canary {
             steps: vec![config::Step::Weight(10), config::Step::Pause(d(30))],
-        };
+        });
         assert_eq!(
             plan(&s, None),
             vec![
@@ -297,10 +157,10 @@ mod tests {
                 PlanStep::Finish
             ]
         );
-        let s = Strategy::FeatureFlag {
+        let s = Strategy::FeatureFlag(FeatureFlag {
             flag: "f".into(),
             steps: vec![config::Step::Weight(50), config::Step::Weight(100)],
-        };
+        });
         assert_eq!(
             plan(&s, None),
             vec![
@@ -314,12 +174,12 @@ mod tests {
 
     #[test]
     fn blue_green_plan() {
-        let s = Strategy::BlueGreen {
+        let s = Strategy::BlueGreen(BlueGreen {
             smoke_path: "/".into(),
             preview_for: d(30),
             manual_switch: true,
             scale_down_delay: d(60),
-        };
+        });
         assert_eq!(
             plan(&s, Some(Fleet { stable: 2, new: 3 })),
             vec![

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::config::{Backend, KubernetesSplit, MetricsSource, Service, Strategy};
+use crate::config::{Backend, KubernetesSplit, MetricsSource, Service};
 use crate::engine::driver::Providers;
 use crate::engine::machine::ReleaseSpec;
 use crate::providers::checks::http::HttpCheck;
@@ -61,8 +61,8 @@ pub fn providers_for(spec: &ReleaseSpec) -> Providers {
         Backend::Local(b) => {
             // Blue-green previews are smoke-tested on every new instance
             // directly, since no user traffic reaches them yet.
-            let smoke_checks: Vec<Arc<dyn Check>> = match &service.strategy {
-                Strategy::BlueGreen { smoke_path, .. } => b
+            let smoke_checks: Vec<Arc<dyn Check>> = match service.strategy.rollout().smoke_path() {
+                Some(smoke_path) => b
                     .versions
                     .get(new_version)
                     .into_iter()
@@ -74,7 +74,7 @@ pub fn providers_for(spec: &ReleaseSpec) -> Providers {
                         )) as Arc<dyn Check>
                     })
                     .collect(),
-                _ => Vec::new(),
+                None => Vec::new(),
             };
             Providers {
                 traffic: Arc::new(LocalTraffic::new(b.admin, b.admin_token.clone())),
@@ -85,20 +85,21 @@ pub fn providers_for(spec: &ReleaseSpec) -> Providers {
         Backend::Kubernetes(b) => {
             // The preview Service is smoke-tested through the API server's
             // service proxy: helmsman rarely runs where a ClusterIP answers.
-            let smoke_checks: Vec<Arc<dyn Check>> = match (&service.strategy, &b.split) {
-                (
-                    Strategy::BlueGreen { smoke_path, .. },
-                    KubernetesSplit::ServiceSelector {
-                        preview_service, ..
-                    },
-                ) => vec![Arc::new(ServiceProxyCheck::new(
-                    b,
-                    preview_service,
-                    smoke_path,
-                    service.health.timeout,
-                ))],
-                _ => Vec::new(),
-            };
+            let smoke_checks: Vec<Arc<dyn Check>> =
+                match (service.strategy.rollout().smoke_path(), &b.split) {
+                    (
+                        Some(smoke_path),
+                        KubernetesSplit::ServiceSelector {
+                            preview_service, ..
+                        },
+                    ) => vec![Arc::new(ServiceProxyCheck::new(
+                        b,
+                        preview_service,
+                        smoke_path,
+                        service.health.timeout,
+                    ))],
+                    _ => Vec::new(),
+                };
             Providers {
                 traffic: Arc::new(KubernetesTraffic::new(b, &service.strategy)),
                 metrics: metrics_for(spec, None),

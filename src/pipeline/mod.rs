@@ -18,6 +18,7 @@ use crate::engine::driver::{ReleaseHandle, spawn_release};
 use crate::engine::machine::ReleaseSpec;
 use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Target};
 use crate::store::{History, ReleaseRecord, StoreError};
+use crate::strategy::{Capability, StrategyKind};
 
 /// What to release where.
 #[derive(Debug, Clone)]
@@ -29,14 +30,6 @@ pub struct ReleaseRequest {
     /// Overrides the configured strategy kind (`--strategy`).
     pub strategy: Option<StrategyKind>,
     pub actor: Actor,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum StrategyKind {
-    Canary,
-    BlueGreen,
-    Rolling,
-    FeatureFlag,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,25 +64,9 @@ impl PipelineError {
 
 /// The strategy a release of `service` will use.
 pub fn effective_strategy(service: &Service, kind: Option<StrategyKind>) -> Strategy {
-    use crate::config::defaults;
-    let Some(kind) = kind else {
-        return service.strategy.clone();
-    };
-    let configured = &service.strategy;
-    match (kind, configured) {
-        (StrategyKind::Canary, Strategy::Canary { .. })
-        | (StrategyKind::BlueGreen, Strategy::BlueGreen { .. })
-        | (StrategyKind::Rolling, Strategy::Rolling { .. })
-        | (StrategyKind::FeatureFlag, Strategy::FeatureFlag { .. }) => configured.clone(),
-        (StrategyKind::Canary, _) => Strategy::Canary {
-            steps: defaults::canary_steps(),
-        },
-        (StrategyKind::BlueGreen, _) => defaults::blue_green(),
-        (StrategyKind::Rolling, _) => defaults::rolling(),
-        (StrategyKind::FeatureFlag, _) => Strategy::FeatureFlag {
-            flag: service.name.clone(),
-            steps: defaults::flag_steps(),
-        },
+    match kind {
+        Some(kind) => service.strategy.of_kind(kind, &service.name),
+        None => service.strategy.clone(),
     }
 }
 
@@ -125,7 +102,9 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
             )));
         };
         let strategy = effective_strategy(service, request.strategy);
-        if matches!(strategy, Strategy::FeatureFlag { .. }) && !backends::supports_flags(service) {
+        if strategy.rollout().needs() == Capability::FlagPercent
+            && !backends::supports_flags(service)
+        {
             return Err(PipelineError::Usage(format!(
                 "{env}/{}: a feature-flag release needs a flag backend, and none is configured \
                  for this service (its backend is the local data plane, which routes requests \

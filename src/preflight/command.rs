@@ -112,7 +112,7 @@ impl Drop for ProcessGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::CheckStatus;
+    use crate::observed::CheckStatus;
 
     fn sh(script: &str) -> Vec<String> {
         vec!["sh".into(), "-c".into(), script.into()]

@@ -4,7 +4,7 @@
 
 use super::Finding;
 use crate::config::checks::DiskProbe;
-use crate::providers::CheckStatus;
+use crate::observed::CheckStatus;
 
 pub async fn check(probe: &DiskProbe) -> Finding {
     let path = probe.path.clone();

@@ -38,7 +38,7 @@ fn check_with(names: &[String], is_empty: &dyn Fn(&str) -> Option<bool>) -> Find
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::CheckStatus;
+    use crate::observed::CheckStatus;
 
     #[test]
     fn names_what_is_missing_and_never_a_value() {

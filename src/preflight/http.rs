@@ -10,7 +10,7 @@ use reqwest::header::CONTENT_TYPE;
 
 use super::{Finding, shorten};
 use crate::config::checks::{HttpProbe, StatusMatch};
-use crate::providers::CheckStatus;
+use crate::observed::CheckStatus;
 
 /// More of a health document than this is not read.
 const BODY_LIMIT: usize = 64 * 1024;

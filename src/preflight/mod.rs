@@ -24,7 +24,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{CheckKind, Scope};
-pub use crate::providers::CheckStatus;
+pub use crate::observed::CheckStatus;
 pub use runner::{ReleaseOf, Selection, run};
 
 /// Exit code of `helmsman validate` when a check fails, and of a release a
@@ -85,7 +85,7 @@ pub struct CheckOutcome {
     pub value: String,
     #[serde(
         rename = "duration_ms",
-        serialize_with = "crate::providers::duration_ms::serialize"
+        serialize_with = "crate::observed::duration_ms::serialize"
     )]
     pub duration: Duration,
 }

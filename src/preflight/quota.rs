@@ -10,7 +10,7 @@ use kube::api::ListParams;
 use super::{Finding, quantity};
 use crate::config::checks::QuotaProbe;
 use crate::config::{Backend, CheckSpec, Environment, Probe};
-use crate::providers::CheckStatus;
+use crate::observed::CheckStatus;
 use crate::providers::traffic::kubernetes::client::connect_to;
 
 pub async fn check(probe: &QuotaProbe) -> Finding {

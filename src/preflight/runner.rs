@@ -110,7 +110,7 @@ fn why(failed: tokio::task::JoinError) -> String {
 mod tests {
     use super::*;
     use crate::config::{Preflight, Scope, checks::defaults};
-    use crate::providers::CheckStatus;
+    use crate::observed::CheckStatus;
     use std::time::Duration;
 
     fn environment(checks: Vec<CheckSpec>) -> Environment {

@@ -21,7 +21,7 @@ use tokio_rustls::TlsConnector;
 
 use super::{Finding, tcp};
 use crate::config::checks::TlsProbe;
-use crate::providers::CheckStatus;
+use crate::observed::CheckStatus;
 
 const DAY: i64 = 24 * 3600;
 

@@ -9,9 +9,13 @@ pub mod traffic;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use crate::metrics::Reading;
+use crate::observed::{CheckResult, TrafficState};
+
+/// Longest a traffic write may take before it counts as failed (and is
+/// retried by the machine), unless the backend says otherwise.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
@@ -38,37 +42,6 @@ pub enum ProviderError {
     Unsupported { provider: String, what: String },
 }
 
-/// One upstream instance as the traffic backend sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Instance {
-    /// Address or name, for display.
-    pub name: String,
-    /// Receiving user traffic.
-    pub in_rotation: bool,
-    /// Passing its health checks.
-    pub healthy: bool,
-}
-
-/// The traffic state read back from a backend: the truth the engine checks
-/// its wishes against.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrafficState {
-    /// The version serving as stable, and the one being released (if any).
-    pub stable_version: String,
-    pub new_version: Option<String>,
-    /// Percent of user traffic routed to the new version.
-    pub new_weight: u8,
-    pub stable: Vec<Instance>,
-    pub new: Vec<Instance>,
-    /// Flag rollout percentage, for flag backends.
-    pub flag_percent: Option<u8>,
-    /// How many instances the new version will have, for a backend that
-    /// creates them while rolling (a Kubernetes Deployment) rather than
-    /// staging them all in `prepare`; `None`: as many as `new` lists.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub planned_new: Option<usize>,
-}
-
 /// Moves user traffic between the stable and the new version.
 #[async_trait]
 pub trait Traffic: Send + Sync {
@@ -78,7 +51,7 @@ pub trait Traffic: Send + Sync {
     /// How long one write may take before the engine counts it as failed.
     /// Backends whose writes wait for a rollout need longer.
     fn write_timeout(&self) -> Duration {
-        crate::engine::driver::WRITE_TIMEOUT
+        DEFAULT_WRITE_TIMEOUT
     }
 
     /// Deploys (or stages) `new_version` beside stable with no user
@@ -130,44 +103,10 @@ pub trait Metrics: Send + Sync {
     async fn read(&self) -> Result<Reading, ProviderError>;
 }
 
-/// In order of severity: the worst of several checks is their maximum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CheckStatus {
-    Pass,
-    Warn,
-    Fail,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckResult {
-    pub name: String,
-    pub status: CheckStatus,
-    /// The measured value in words ("HTTP 200 in 3 ms").
-    pub detail: String,
-    #[serde(with = "duration_ms")]
-    pub took: Duration,
-}
-
 /// A check the engine runs: blue-green preview smoke checks. (Preflight
 /// checks run before the engine starts: see `crate::preflight`.)
 #[async_trait]
 pub trait Check: Send + Sync {
     fn name(&self) -> String;
     async fn run(&self) -> CheckResult;
-}
-
-/// Durations as whole milliseconds in JSON.
-pub(crate) mod duration_ms {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
-    }
 }

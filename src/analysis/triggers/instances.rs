@@ -4,7 +4,7 @@
 use crate::analysis::numbers::pct;
 use crate::config::Trigger;
 use crate::engine::types::{Outcome, TriggerKind, Verdict};
-use crate::providers::TrafficState;
+use crate::observed::TrafficState;
 
 /// Share of the new version's instances (staged or in rotation) failing
 /// their health checks, in percent. Judged from the backend's instance

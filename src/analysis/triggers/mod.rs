@@ -44,7 +44,7 @@ use std::time::Duration;
 use crate::config::{Analysis, Trigger, Triggers};
 use crate::engine::types::{Outcome, TriggerKind, Verdict};
 use crate::metrics::{Reading, Sample};
-use crate::providers::TrafficState;
+use crate::observed::TrafficState;
 
 use super::numbers::clock;
 

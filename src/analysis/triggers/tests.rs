@@ -4,7 +4,7 @@ use super::*;
 use crate::analysis::sequences;
 use crate::config::defaults;
 use crate::metrics::Sample;
-use crate::providers::Instance;
+use crate::observed::Instance;
 
 fn sample(requests: u64, errors: &[(&str, u64)], latency_ms: f64) -> Sample {
     let mut s = Sample {

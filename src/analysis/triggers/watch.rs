@@ -11,7 +11,7 @@ use crate::analysis::recent::{Recent, parts_for};
 use crate::config::{Analysis, Trigger, Triggers};
 use crate::engine::types::{Outcome, Verdict};
 use crate::metrics::{Reading, Sample};
-use crate::providers::TrafficState;
+use crate::observed::TrafficState;
 
 use super::error_kinds::{self, KindDetectors};
 use super::{

@@ -1,6 +1,7 @@
 //! Reading a service's strategy and its steps.
 
 use super::*;
+use crate::strategy::{BlueGreen, Canary, FeatureFlag, Rolling};
 
 impl Walker<'_, '_> {
     /// The strategy of a service (or of `[defaults]`): a bare kind
@@ -50,7 +51,7 @@ impl Walker<'_, '_> {
                 }
             },
         };
-        if let Strategy::FeatureFlag { flag, .. } = &strategy
+        if let Strategy::FeatureFlag(FeatureFlag { flag, .. }) = &strategy
             && require_flag
             && flag.is_empty()
         {
@@ -103,7 +104,7 @@ impl Walker<'_, '_> {
         }
         let mut complete = true;
         match &mut base {
-            Strategy::Canary { steps } => {
+            Strategy::Canary(Canary { steps }) => {
                 if let Some(v) = get(table, "steps") {
                     match self.steps(v) {
                         Some(s) => *steps = s,
@@ -111,7 +112,7 @@ impl Walker<'_, '_> {
                     }
                 }
             }
-            Strategy::FeatureFlag { flag, steps } => {
+            Strategy::FeatureFlag(FeatureFlag { flag, steps }) => {
                 if let Some(v) = get(table, "flag") {
                     match as_name(self.errors, "flag", v) {
                         Some(f) => *flag = f,
@@ -125,12 +126,12 @@ impl Walker<'_, '_> {
                     }
                 }
             }
-            Strategy::BlueGreen {
+            Strategy::BlueGreen(BlueGreen {
                 smoke_path,
                 preview_for,
                 manual_switch,
                 scale_down_delay,
-            } => {
+            }) => {
                 complete &= set(
                     get(table, "smoke_path").map(|v| as_path(self.errors, "smoke_path", v)),
                     smoke_path,
@@ -149,11 +150,11 @@ impl Walker<'_, '_> {
                     scale_down_delay,
                 );
             }
-            Strategy::Rolling {
+            Strategy::Rolling(Rolling {
                 max_surge,
                 max_unavailable,
                 batch_pause,
-            } => {
+            }) => {
                 let count = |errors: &mut Errors, key: &str, v: &Value| {
                     as_int_in(
                         errors,

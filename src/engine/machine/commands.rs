@@ -233,34 +233,17 @@ impl Release {
         }
     }
 
-    /// The steps that take the release straight to 100 %.
+    /// The steps that take the release straight to 100 %: the strategy's,
+    /// then `Finish`.
     pub(super) fn promote_tail(&self) -> Vec<PlanStep> {
-        let mut tail = Vec::new();
-        match &self.spec.service.strategy {
-            Strategy::Canary { .. } => tail.push(PlanStep::Weight(100)),
-            Strategy::FeatureFlag { .. } => tail.push(PlanStep::Flag(100)),
-            Strategy::BlueGreen { .. } => {
-                let switched = self.plan[..self.step].contains(&PlanStep::Switch)
-                    || (self.current() == Some(&PlanStep::Switch) && self.progress.entered);
-                if !switched {
-                    tail.push(PlanStep::Switch);
-                }
-                if let Some(fleet) = self.fleet {
-                    tail.push(PlanStep::Instances {
-                        stable: 0,
-                        new: fleet.new,
-                    });
-                }
-            }
-            Strategy::Rolling { .. } => {
-                if let Some(fleet) = self.fleet {
-                    tail.push(PlanStep::Instances {
-                        stable: 0,
-                        new: fleet.new,
-                    });
-                }
-            }
-        }
+        let switched = self.plan[..self.step].contains(&PlanStep::Switch)
+            || (self.current() == Some(&PlanStep::Switch) && self.progress.entered);
+        let mut tail = self
+            .spec
+            .service
+            .strategy
+            .rollout()
+            .promote_tail(self.fleet, switched);
         tail.push(PlanStep::Finish);
         tail
     }

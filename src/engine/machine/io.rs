@@ -80,15 +80,12 @@ impl Release {
     }
 
     pub(super) fn record_traffic(&mut self, state: &TrafficState) {
-        let counts = |instances: &[crate::providers::Instance]| InstanceCounts {
+        let counts = |instances: &[crate::observed::Instance]| InstanceCounts {
             healthy: instances.iter().filter(|i| i.healthy).count() as u32,
             total: instances.len() as u32,
         };
         self.snapshot.new_instances = counts(&state.new);
         self.snapshot.stable_instances = counts(&state.stable);
-        self.snapshot.actual_weight = match self.spec.service.strategy {
-            Strategy::FeatureFlag { .. } => state.flag_percent,
-            _ => Some(state.new_weight),
-        };
+        self.snapshot.actual_weight = self.spec.service.strategy.rollout().actual_weight(state);
     }
 }

@@ -3,20 +3,9 @@
 use super::*;
 
 impl Release {
-    /// The write that puts stable back to 100 %, per strategy.
+    /// The write that puts stable back to 100 %: the strategy's.
     pub(super) fn revert_effect(&self) -> Option<Effect> {
-        match &self.spec.service.strategy {
-            Strategy::Canary { .. } => Some(Effect::SetWeight(0)),
-            Strategy::FeatureFlag { .. } => Some(Effect::SetFlag(0)),
-            Strategy::BlueGreen { .. } => Some(Effect::Switch { to_new: false }),
-            Strategy::Rolling { .. } => {
-                // Before the instance counts are known nothing was replaced.
-                self.fleet.map(|f| Effect::SetInstances {
-                    stable: f.stable,
-                    new: 0,
-                })
-            }
-        }
+        self.spec.service.strategy.rollout().revert(self.fleet)
     }
 
     pub(super) fn start_rollback(

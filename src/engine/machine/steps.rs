@@ -240,11 +240,7 @@ impl Release {
             stable: state.stable.len(),
             new: state.planned_new.unwrap_or(state.new.len()),
         };
-        let needs_instances = matches!(
-            self.spec.service.strategy,
-            Strategy::Rolling { .. } | Strategy::BlueGreen { .. }
-        );
-        if needs_instances && fleet.new == 0 {
+        if self.spec.service.strategy.rollout().needs_fleet() && fleet.new == 0 {
             let reason = format!(
                 "the backend reports no instances of {} after preparing it — nothing to {}",
                 self.spec.new_version,

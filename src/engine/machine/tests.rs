@@ -13,7 +13,8 @@ use proptest::prelude::{
 use super::*;
 use crate::config::{Step, Strategy, defaults};
 use crate::engine::types::TriggerKind;
-use crate::providers::Instance;
+use crate::observed::Instance;
+use crate::strategy::{BlueGreen, Canary, FeatureFlag, Rolling};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap()
@@ -78,24 +79,24 @@ fn spec(strategy: Strategy) -> ReleaseSpec {
 }
 
 fn canary(steps: Vec<Step>) -> Strategy {
-    Strategy::Canary { steps }
+    Strategy::Canary(Canary { steps })
 }
 
 fn blue_green(manual_switch: bool) -> Strategy {
-    Strategy::BlueGreen {
+    Strategy::BlueGreen(BlueGreen {
         smoke_path: "/".into(),
         preview_for: secs(30),
         manual_switch,
         scale_down_delay: secs(60),
-    }
+    })
 }
 
 fn rolling() -> Strategy {
-    Strategy::Rolling {
+    Strategy::Rolling(Rolling {
         max_surge: 1,
         max_unavailable: 0,
         batch_pause: secs(10),
-    }
+    })
 }
 
 /// An in-memory backend plus a metrics source.
@@ -395,7 +396,7 @@ impl Harness {
 
 #[test]
 fn canary_runs_every_step_to_succeeded() {
-    let mut h = Harness::new(canary(defaults::canary_steps())).start();
+    let mut h = Harness::new(canary(Canary::default().steps)).start();
     assert_eq!(h.run_to_end(secs(3600)), Some(ReleaseResult::Succeeded));
     assert_eq!(
         h.traffic_writes(),
@@ -472,7 +473,7 @@ fn manual_gate_waits_for_a_human() {
 
 #[test]
 fn feature_flag_moves_the_flag_not_the_weight() {
-    let strategy = Strategy::FeatureFlag {
+    let strategy = Strategy::FeatureFlag(FeatureFlag {
         flag: "new-checkout".into(),
         steps: vec![
             Step::Weight(1),
@@ -480,7 +481,7 @@ fn feature_flag_moves_the_flag_not_the_weight() {
             Step::Weight(25),
             Step::Pause(secs(10)),
         ],
-    };
+    });
     let mut h = Harness::new(strategy).start();
     assert_eq!(h.run_to_end(secs(600)), Some(ReleaseResult::Succeeded));
     assert_eq!(
@@ -606,7 +607,7 @@ fn rolling_rollback_puts_every_stable_instance_back() {
 
 #[test]
 fn error_rate_rolls_back_with_its_numbers() {
-    let mut h = Harness::new(canary(defaults::canary_steps()));
+    let mut h = Harness::new(canary(Canary::default().steps));
     h.world.new_err_pct = 8.0;
     let mut h = h.start();
     assert_eq!(h.run_to_end(secs(600)), Some(ReleaseResult::RolledBack));
@@ -750,7 +751,7 @@ fn p95_rolls_back_only_after_its_two_minute_window() {
 
 #[test]
 fn unhealthy_instances_roll_back_at_once() {
-    let mut h = Harness::new(canary(defaults::canary_steps()));
+    let mut h = Harness::new(canary(Canary::default().steps));
     h.world.unhealthy_new = 1;
     let mut h = h.start();
     // The first traffic read after the 5 % step sees 1 of 4 failing.
@@ -980,7 +981,7 @@ fn a_failed_write_is_retried_with_the_reason_visible() {
 
 #[test]
 fn rollback_is_verified_and_retried_loudly_until_the_backend_agrees() {
-    let mut h = Harness::new(canary(defaults::canary_steps())).start();
+    let mut h = Harness::new(canary(Canary::default().steps)).start();
     h.run_for(secs(5));
     h.world.disagree_reads = 2;
     assert_eq!(h.command(CommandKind::Rollback), CommandReply::Accepted);
@@ -1003,7 +1004,7 @@ fn rollback_is_verified_and_retried_loudly_until_the_backend_agrees() {
 
 #[test]
 fn a_failing_rollback_write_is_retried_until_it_lands() {
-    let mut h = Harness::new(canary(defaults::canary_steps())).start();
+    let mut h = Harness::new(canary(Canary::default().steps)).start();
     h.run_for(secs(5));
     h.world.fail_writes = 3;
     assert_eq!(h.command(CommandKind::Rollback), CommandReply::Accepted);
@@ -1014,7 +1015,7 @@ fn a_failing_rollback_write_is_retried_until_it_lands() {
 
 #[test]
 fn an_operator_rollback_moves_traffic_in_the_same_call() {
-    let mut h = Harness::new(canary(defaults::canary_steps())).start();
+    let mut h = Harness::new(canary(Canary::default().steps)).start();
     h.run_for(secs(70));
     let (reply, effects) = h.r.command(cmd(CommandKind::Rollback), h.now);
     assert_eq!(reply, CommandReply::Accepted);
@@ -1031,7 +1032,7 @@ fn an_operator_rollback_moves_traffic_in_the_same_call() {
 
 #[test]
 fn a_prepare_that_keeps_failing_aborts_and_retry_starts_again() {
-    let mut h = Harness::new(canary(defaults::canary_steps()));
+    let mut h = Harness::new(canary(Canary::default().steps));
     h.world.fail_writes = 3;
     let mut h = h.start();
     assert_eq!(h.run_to_end(secs(60)), Some(ReleaseResult::Aborted));
@@ -1065,7 +1066,7 @@ fn a_change_that_cannot_complete_rolls_back_instead_of_retrying() {
 
 #[test]
 fn a_prepare_that_cannot_complete_aborts_at_once() {
-    let mut h = Harness::new(canary(defaults::canary_steps()));
+    let mut h = Harness::new(canary(Canary::default().steps));
     h.world.hopeless_writes = 1;
     let mut h = h.start();
     assert_eq!(h.run_to_end(secs(60)), Some(ReleaseResult::Aborted));
@@ -1105,7 +1106,7 @@ fn a_version_changed_by_someone_else_holds_until_it_is_back() {
 
 #[test]
 fn drift_never_holds_a_rollback() {
-    let mut h = Harness::new(canary(defaults::canary_steps())).start();
+    let mut h = Harness::new(canary(Canary::default().steps)).start();
     h.run_for(secs(5));
     h.world.foreign_new = Some("v3".into());
     h.run_for(secs(30));
@@ -1137,7 +1138,7 @@ fn retry_after_a_rollback_starts_from_the_first_step() {
 
 #[test]
 fn promote_goes_straight_to_100() {
-    let mut h = Harness::new(canary(defaults::canary_steps())).start();
+    let mut h = Harness::new(canary(Canary::default().steps)).start();
     h.run_for(secs(5));
     assert_eq!(h.command(CommandKind::Promote), CommandReply::Accepted);
     assert_eq!(h.r.result(), Some(ReleaseResult::Succeeded));

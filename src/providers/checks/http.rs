@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::config::checks::{HttpProbe, defaults};
+use crate::observed::{CheckResult, CheckStatus};
 use crate::preflight;
-use crate::providers::{Check, CheckResult, CheckStatus};
+use crate::providers::Check;
 
 pub struct HttpCheck {
     probe: HttpProbe,

@@ -15,8 +15,9 @@ use kube::{Api, Client};
 use tokio::sync::OnceCell;
 
 use crate::config::KubernetesBackend;
+use crate::observed::{CheckResult, CheckStatus};
+use crate::providers::Check;
 use crate::providers::traffic::kubernetes::client::connect_to;
-use crate::providers::{Check, CheckResult, CheckStatus};
 
 pub struct ServiceProxyCheck {
     kubeconfig: Option<String>,

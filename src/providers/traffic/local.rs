@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::config::Secret;
-use crate::providers::{ProviderError, Traffic, TrafficState};
+use crate::observed::TrafficState;
+use crate::providers::{ProviderError, Traffic};
 
 /// A local admin call answers in microseconds; seconds mean it is stuck.
 pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);

@@ -25,7 +25,8 @@ use kube::api::DynamicObject;
 
 use super::route::{self, Refs};
 use super::{Cluster, Split, instances};
-use crate::providers::{ProviderError, TrafficState};
+use crate::observed::TrafficState;
+use crate::providers::ProviderError;
 
 pub(super) struct GatewayTraffic {
     pub cluster: Cluster,

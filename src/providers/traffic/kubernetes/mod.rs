@@ -37,7 +37,8 @@ pub use replica_ratio::Ratio;
 pub use rolling_update::Pace;
 
 use crate::config::{KubernetesBackend, KubernetesSplit, Strategy};
-use crate::providers::{Instance, ProviderError, Traffic, TrafficState};
+use crate::observed::{Instance, TrafficState};
+use crate::providers::{ProviderError, Traffic};
 
 /// The backend a service's `traffic` kind selects.
 pub struct KubernetesTraffic {
@@ -134,17 +135,10 @@ impl KubernetesTraffic {
                 written: Mutex::new(None),
             }),
             KubernetesSplit::RollingUpdate { deployment } => {
-                let pace = match strategy {
-                    Strategy::Rolling {
-                        max_surge,
-                        max_unavailable,
-                        ..
-                    } => Some(Pace {
-                        max_surge: *max_surge,
-                        max_unavailable: *max_unavailable,
-                    }),
-                    _ => None,
-                };
+                let pace = strategy.as_rolling().map(|r| Pace {
+                    max_surge: r.max_surge,
+                    max_unavailable: r.max_unavailable,
+                });
                 Box::new(rolling_update::RollingUpdateTraffic::new(
                     cluster,
                     deployment.clone(),

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 
 use super::deployments::replicas;
 use super::{Cluster, Split, instances};
-use crate::providers::{ProviderError, TrafficState};
+use crate::observed::TrafficState;
+use crate::providers::ProviderError;
 
 /// Which weights a replica count can express.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,7 +44,8 @@ use kube::api::ListParams;
 
 use super::deployments::{Deployments, Progress, RESOURCE, rollout_progress};
 use super::{Cluster, Split};
-use crate::providers::{Instance, ProviderError, TrafficState};
+use crate::observed::{Instance, TrafficState};
+use crate::providers::ProviderError;
 
 /// Set while helmsman holds the Deployment at a batch: "v1 → v2". A
 /// helmsman that dies mid-release leaves it paused; the next release says

@@ -39,7 +39,8 @@ use kube::Api;
 
 use super::deployments::{Deployments, replicas};
 use super::{Cluster, Split, instances};
-use crate::providers::{ProviderError, TrafficState};
+use crate::observed::TrafficState;
+use crate::providers::ProviderError;
 
 pub(super) const SERVICES: &str = "services";
 
