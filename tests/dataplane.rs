@@ -12,7 +12,7 @@ use helmsman::metrics::Reading;
 use helmsman::observed::TrafficState;
 use helmsman::providers::metrics::local::LocalMetrics;
 use helmsman::providers::traffic::local::LocalTraffic;
-use helmsman::providers::{Metrics, ProviderError, Traffic};
+use helmsman::providers::{Metrics, ProviderError, Rotation, Switch, Traffic, Weights};
 use serde_json::{Value, json};
 use support::{Behaviour, Upstream, client, config, dead_addr, fast_health};
 use tokio::sync::{Notify, Semaphore};
@@ -496,7 +496,8 @@ async fn admin_api_changes_state_and_explains_refusals() {
             .contains(&plane.admin_addr().to_string())
     );
     assert!(refused.to_string().contains("unknown version"));
-    assert!(another.set_flag(10).await.is_err());
+    let backend: &dyn Traffic = &another;
+    assert!(backend.set_flag(10).await.is_err());
     // Without the token, reading works and changing is refused, saying why.
     let anonymous = LocalTraffic::new(plane.admin_addr(), None);
     assert_eq!(anonymous.state().await.unwrap().stable_version, "v2");

@@ -21,7 +21,7 @@ use helmsman::engine::{
 };
 use helmsman::metrics::Reading;
 use helmsman::observed::{Instance, TrafficState};
-use helmsman::providers::{Metrics, ProviderError, Traffic};
+use helmsman::providers::{Metrics, ProviderError, Rotation, Switch, Traffic, Weights};
 use helmsman::strategy::Canary;
 
 fn secs(s: u64) -> Duration {
@@ -139,22 +139,14 @@ impl Traffic for MemTraffic {
     async fn discard(&self) -> Result<(), ProviderError> {
         self.record(Call::Discard)
     }
-    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
-        if new_percent > 0 && self.hang_weights.load(Ordering::SeqCst) {
-            self.state
-                .lock()
-                .unwrap()
-                .calls
-                .push((Instant::now(), Call::Weight(new_percent)));
-            return std::future::pending().await;
-        }
-        self.record(Call::Weight(new_percent))
+    fn as_weights(&self) -> Option<&dyn Weights> {
+        Some(self)
     }
-    async fn switch(&self, to_new: bool) -> Result<(), ProviderError> {
-        self.record(Call::Switch(to_new))
+    fn as_switch(&self) -> Option<&dyn Switch> {
+        Some(self)
     }
-    async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError> {
-        self.record(Call::Instances(stable, new))
+    fn as_rotation(&self) -> Option<&dyn Rotation> {
+        Some(self)
     }
     async fn state(&self) -> Result<TrafficState, ProviderError> {
         let s = self.state.lock().unwrap();
@@ -186,6 +178,35 @@ impl Traffic for MemTraffic {
             flag_percent: None,
             planned_new: None,
         })
+    }
+}
+
+#[async_trait]
+impl Weights for MemTraffic {
+    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
+        if new_percent > 0 && self.hang_weights.load(Ordering::SeqCst) {
+            self.state
+                .lock()
+                .unwrap()
+                .calls
+                .push((Instant::now(), Call::Weight(new_percent)));
+            return std::future::pending().await;
+        }
+        self.record(Call::Weight(new_percent))
+    }
+}
+
+#[async_trait]
+impl Switch for MemTraffic {
+    async fn switch(&self, to_new: bool) -> Result<(), ProviderError> {
+        self.record(Call::Switch(to_new))
+    }
+}
+
+#[async_trait]
+impl Rotation for MemTraffic {
+    async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError> {
+        self.record(Call::Instances(stable, new))
     }
 }
 

@@ -19,6 +19,7 @@ mod fake_api;
 #[path = "kube/fake_controller.rs"]
 mod fake_controller;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::Method;
@@ -26,7 +27,7 @@ use hyper::Method;
 use helmsman::config::{KubernetesBackend, KubernetesSplit, Step, Strategy};
 use helmsman::engine::driver::ReleaseHandle;
 use helmsman::engine::{Command, CommandKind, CommandReply, ReleaseResult};
-use helmsman::providers::traffic::kubernetes::{KubernetesTraffic, Patience};
+use helmsman::providers::traffic::kubernetes::{self, Patience};
 use helmsman::providers::{ProviderError, Traffic};
 
 use driven::{alice, finished, progressing_at, target};
@@ -72,9 +73,9 @@ fn canary() -> Strategy {
     Strategy::Canary(Canary { steps: Vec::new() })
 }
 
-fn traffic_for(api: &FakeApi) -> KubernetesTraffic {
+fn traffic_for(api: &FakeApi) -> Arc<dyn Traffic> {
     let kubeconfig = api.kubeconfig.to_str().unwrap().to_string();
-    KubernetesTraffic::with_patience(
+    kubernetes::traffic_with_patience(
         &backend(Some(kubeconfig), Some("fake".into()), NAMESPACE),
         &canary(),
         patience(),
@@ -273,7 +274,7 @@ async fn a_replica_ratio_rollback_scales_the_canary_away_and_stable_back() {
 #[tokio::test]
 async fn a_replica_ratio_grows_before_it_shrinks_and_survives_a_conflict() {
     let api = FakeApi::start("v1").await;
-    let traffic = KubernetesTraffic::with_patience(&ratio_backend(&api), &canary(), patience());
+    let traffic = kubernetes::traffic_with_patience(&ratio_backend(&api), &canary(), patience());
     traffic.prepare("v2").await.unwrap();
     api.fail(fault(Method::PUT, "deployments", Answer::Status(409), 1));
     traffic.set_weight(25).await.unwrap();
@@ -302,7 +303,7 @@ async fn a_replica_ratio_grows_before_it_shrinks_and_survives_a_conflict() {
 #[tokio::test]
 async fn a_replica_ratio_names_what_rbac_forbids() {
     let api = FakeApi::start("v1").await;
-    let traffic = KubernetesTraffic::with_patience(&ratio_backend(&api), &canary(), patience());
+    let traffic = kubernetes::traffic_with_patience(&ratio_backend(&api), &canary(), patience());
     api.fail(fault(Method::PUT, "deployments", Answer::Status(403), 1));
     let e = traffic.prepare("v2").await.unwrap_err().to_string();
     assert!(e.contains("cannot update deployments.apps"), "{e}");
@@ -440,7 +441,7 @@ async fn the_kubeconfig_context_is_the_one_configured() {
     let api = FakeApi::start("v1").await;
     let kubeconfig = Some(api.kubeconfig.to_str().unwrap().to_string());
     // The file's current context names a user it does not define.
-    let current = KubernetesTraffic::with_patience(
+    let current = kubernetes::traffic_with_patience(
         &backend(kubeconfig, None, NAMESPACE),
         &canary(),
         patience(),
@@ -487,7 +488,7 @@ async fn a_real_cluster_when_asked() {
     let Some((real, version)) = real_cluster(split) else {
         return;
     };
-    let traffic = KubernetesTraffic::new(&real, &canary());
+    let traffic = kubernetes::traffic(&real, &canary());
     let before = traffic.state().await.unwrap();
     assert_eq!(before.new_weight, 0, "start from an idle route");
     traffic.prepare(&version).await.unwrap();
@@ -513,7 +514,7 @@ async fn a_real_cluster_blue_green_when_asked() {
     let Some((real, version)) = real_cluster(split) else {
         return;
     };
-    let traffic = KubernetesTraffic::new(&real, &Strategy::BlueGreen(BlueGreen::default()));
+    let traffic = kubernetes::traffic(&real, &Strategy::BlueGreen(BlueGreen::default()));
     let before = traffic.state().await.unwrap();
     assert_eq!(before.new_weight, 0);
     traffic.prepare(&version).await.unwrap();
@@ -541,7 +542,7 @@ async fn a_real_cluster_rolling_update_when_asked() {
         max_unavailable: 0,
         batch_pause: Duration::from_secs(10),
     });
-    let traffic = KubernetesTraffic::new(&real, &strategy);
+    let traffic = kubernetes::traffic(&real, &strategy);
     let before = traffic.state().await.unwrap();
     traffic.prepare(&version).await.unwrap();
     let replicas = before.stable.len();

@@ -19,6 +19,7 @@ mod fake_api;
 #[path = "kube/fake_controller.rs"]
 mod fake_controller;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::Method;
@@ -29,7 +30,7 @@ use helmsman::engine::driver::ReleaseHandle;
 use helmsman::engine::{Command, CommandKind, CommandReply, ReleaseResult};
 use helmsman::observed::CheckStatus;
 use helmsman::providers::checks::service_proxy::ServiceProxyCheck;
-use helmsman::providers::traffic::kubernetes::{KubernetesTraffic, Patience};
+use helmsman::providers::traffic::kubernetes::{self, Patience};
 use helmsman::providers::{Check, ProviderError, Traffic};
 
 use driven::{alice, finished, target};
@@ -77,8 +78,8 @@ fn patience() -> Patience {
     }
 }
 
-fn traffic_for(api: &FakeApi) -> KubernetesTraffic {
-    KubernetesTraffic::with_patience(
+fn traffic_for(api: &FakeApi) -> Arc<dyn Traffic> {
+    kubernetes::traffic_with_patience(
         &backend(api),
         &Strategy::BlueGreen(BlueGreen::default()),
         patience(),

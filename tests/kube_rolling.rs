@@ -26,7 +26,7 @@ use serde_json::Value;
 use helmsman::config::{KubernetesBackend, KubernetesSplit, Strategy};
 use helmsman::engine::driver::ReleaseHandle;
 use helmsman::engine::{Command, CommandKind, CommandReply, ReleaseResult};
-use helmsman::providers::traffic::kubernetes::{KubernetesTraffic, Patience};
+use helmsman::providers::traffic::kubernetes::{self, Patience};
 use helmsman::providers::{ProviderError, Traffic};
 
 use driven::{alice, finished, target};
@@ -69,8 +69,8 @@ fn patience() -> Patience {
     }
 }
 
-fn traffic_for(api: &FakeApi) -> KubernetesTraffic {
-    KubernetesTraffic::with_patience(
+fn traffic_for(api: &FakeApi) -> Arc<dyn Traffic> {
+    kubernetes::traffic_with_patience(
         &backend(api),
         &rolling(Duration::from_millis(100)),
         patience(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use helmsman::dataplane::DataPlane;
 use helmsman::providers::metrics::local::LocalMetrics;
 use helmsman::providers::traffic::local::LocalTraffic;
-use helmsman::providers::{Metrics, Traffic};
+use helmsman::providers::{Metrics, Rotation, Switch, Traffic, Weights};
 use support::{Behaviour, Upstream, client, config};
 
 /// Client loops sending requests concurrently.

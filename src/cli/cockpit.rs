@@ -28,8 +28,7 @@ use crate::engine::{Command, CommandKind, CommandReply, Event, ReleaseResult, Sn
 use crate::pipeline::{self, ReleaseRequest};
 use crate::pipeline::{Attached, CommandSender, Watcher};
 use crate::preflight::{self, Report, Selection};
-use crate::providers::Traffic;
-use crate::providers::traffic::kubernetes::KubernetesTraffic;
+use crate::providers::traffic::kubernetes;
 use crate::store::History;
 use crate::tui::theme::Theme;
 use crate::tui::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo, StartRequest, view};
@@ -105,7 +104,7 @@ pub fn read_deployed_in_background(config: &Config, updates: &mpsc::UnboundedSen
             let Backend::Kubernetes(backend) = &service.backend else {
                 continue;
             };
-            let traffic = KubernetesTraffic::new(backend, &service.strategy);
+            let traffic = kubernetes::traffic(backend, &service.strategy);
             let target = Target {
                 env: env.name.clone(),
                 service: service.name.clone(),

@@ -12,25 +12,16 @@ use crate::providers::checks::http::HttpCheck;
 use crate::providers::checks::service_proxy::ServiceProxyCheck;
 use crate::providers::metrics::local::LocalMetrics;
 use crate::providers::metrics::prometheus::PrometheusMetrics;
-use crate::providers::traffic::kubernetes::KubernetesTraffic;
+use crate::providers::traffic::kubernetes;
 use crate::providers::traffic::local::LocalTraffic;
 use crate::providers::{Check, Metrics, Traffic};
 
-/// Whether the service's traffic backend can roll out feature flags.
-pub fn supports_flags(service: &Service) -> bool {
-    match service.backend {
-        // The embedded data plane routes requests, it evaluates no flags.
-        Backend::Local(_) => false,
-        // Deployments and an HTTPRoute: requests are routed, no flags.
-        Backend::Kubernetes(_) => false,
-    }
-}
-
-/// Where the traffic backend is, for messages.
+/// The service's traffic backend. Building one does no I/O, so it also
+/// answers what the backend can do before a release.
 pub fn traffic_for(service: &Service) -> Arc<dyn Traffic> {
     match &service.backend {
         Backend::Local(b) => Arc::new(LocalTraffic::new(b.admin, b.admin_token.clone())),
-        Backend::Kubernetes(b) => Arc::new(KubernetesTraffic::new(b, &service.strategy)),
+        Backend::Kubernetes(b) => kubernetes::traffic(b, &service.strategy),
     }
 }
 
@@ -101,7 +92,7 @@ pub fn providers_for(spec: &ReleaseSpec) -> Providers {
                     _ => Vec::new(),
                 };
             Providers {
-                traffic: Arc::new(KubernetesTraffic::new(b, &service.strategy)),
+                traffic: kubernetes::traffic(b, &service.strategy),
                 metrics: metrics_for(spec, None),
                 smoke_checks,
             }

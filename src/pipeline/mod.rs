@@ -18,7 +18,7 @@ use crate::engine::driver::{ReleaseHandle, spawn_release};
 use crate::engine::machine::ReleaseSpec;
 use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Target};
 use crate::store::{History, ReleaseRecord, StoreError};
-use crate::strategy::{Capability, StrategyKind};
+use crate::strategy::StrategyKind;
 
 /// What to release where.
 #[derive(Debug, Clone)]
@@ -102,17 +102,6 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
             )));
         };
         let strategy = effective_strategy(service, request.strategy);
-        if strategy.rollout().needs() == Capability::FlagPercent
-            && !backends::supports_flags(service)
-        {
-            return Err(PipelineError::Usage(format!(
-                "{env}/{}: a feature-flag release needs a flag backend, and none is configured \
-                 for this service (its backend is the local data plane, which routes requests \
-                 but evaluates no flags); use --strategy canary, or configure a flag backend \
-                 once one is supported",
-                request.service
-            )));
-        }
         match &service.backend {
             crate::config::Backend::Local(b) => {
                 if !b.versions.contains_key(&request.version) {
@@ -142,6 +131,20 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
                     )));
                 }
             }
+        }
+        // What any backend cannot do for the strategy (the Kubernetes
+        // pairing above says it in Kubernetes' words first).
+        let traffic = backends::traffic_for(service);
+        let needs = strategy.rollout().needs();
+        if let Some(missing) = needs.iter().find(|need| !traffic.can(**need)) {
+            return Err(PipelineError::Usage(format!(
+                "{env}/{}: a {} release needs a backend that can {}, and {} cannot; choose \
+                 another --strategy, or configure a backend that can",
+                request.service,
+                strategy.name(),
+                missing.words(),
+                traffic.describe()
+            )));
         }
     }
     Ok(())

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use crate::metrics::Reading;
 use crate::observed::{CheckResult, TrafficState};
+use crate::strategy::Capability;
 
 /// Longest a traffic write may take before it counts as failed (and is
 /// retried by the machine), unless the backend says otherwise.
@@ -37,12 +38,18 @@ pub enum ProviderError {
     /// so the engine rolls back.
     #[error("{provider} failed: {detail}")]
     Failed { provider: String, detail: String },
-    /// The backend cannot do this at all (e.g. flags on a proxy).
+    /// The backend cannot make this move at all (flags on a proxy): a
+    /// strategy it cannot run.
     #[error("{provider} does not support {what}")]
     Unsupported { provider: String, what: String },
 }
 
-/// Moves user traffic between the stable and the new version.
+/// Moves user traffic between the stable and the new version: what every
+/// traffic backend does. The moves particular to a strategy are narrow
+/// capabilities below ([`Weights`], [`Switch`], [`Rotation`],
+/// [`FlagPercent`]); a backend implements the ones it can and hands them
+/// out here, and a strategy whose capability a backend lacks is refused
+/// before anything moves.
 #[async_trait]
 pub trait Traffic: Send + Sync {
     /// A short name for messages ("local data plane 127.0.0.1:8080").
@@ -67,33 +74,103 @@ pub trait Traffic: Send + Sync {
     /// (drained: its in-flight requests finish).
     async fn discard(&self) -> Result<(), ProviderError>;
 
-    /// Canary: route `new_percent` of requests to the new version, the rest
-    /// to stable; atomically, dropping no request.
-    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError>;
-
-    /// Blue-green: send all traffic to one side at once (`to_new` true: the
-    /// new version). Both sides stay deployed.
-    async fn switch(&self, to_new: bool) -> Result<(), ProviderError> {
-        self.set_weight(if to_new { 100 } else { 0 }).await
-    }
-
-    /// Rolling: put the first `stable` stable instances and the first `new`
-    /// new instances in rotation and spread traffic evenly across all
-    /// instances in rotation. Instances taken out of rotation are drained:
-    /// their in-flight requests finish. Blue-green uses `(0, n)` to scale
-    /// the old side down after its delay.
-    async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError>;
-
-    /// Feature flag: the flag's rollout percentage.
-    async fn set_flag(&self, _percent: u8) -> Result<(), ProviderError> {
-        Err(ProviderError::Unsupported {
-            provider: self.describe(),
-            what: "feature flags".to_string(),
-        })
-    }
-
     /// The actual state, read back from the backend.
     async fn state(&self) -> Result<TrafficState, ProviderError>;
+
+    fn as_weights(&self) -> Option<&dyn Weights> {
+        None
+    }
+
+    fn as_switch(&self) -> Option<&dyn Switch> {
+        None
+    }
+
+    fn as_rotation(&self) -> Option<&dyn Rotation> {
+        None
+    }
+
+    fn as_flag_percent(&self) -> Option<&dyn FlagPercent> {
+        None
+    }
+}
+
+/// Canary: route `new_percent` of requests to the new version, the rest to
+/// stable; atomically, dropping no request.
+#[async_trait]
+pub trait Weights: Send + Sync {
+    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError>;
+}
+
+/// Blue-green: send all traffic to one side at once (`to_new` true: the new
+/// version). Both sides stay deployed.
+#[async_trait]
+pub trait Switch: Send + Sync {
+    async fn switch(&self, to_new: bool) -> Result<(), ProviderError>;
+}
+
+/// Put the first `stable` stable instances and the first `new` new
+/// instances in rotation and spread traffic evenly across all instances in
+/// rotation (rolling batches; blue-green's scale-down of the old side uses
+/// `(0, n)`). Instances taken out of rotation are drained: their in-flight
+/// requests finish.
+#[async_trait]
+pub trait Rotation: Send + Sync {
+    async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError>;
+}
+
+/// Feature flag: the flag's rollout percentage.
+#[async_trait]
+pub trait FlagPercent: Send + Sync {
+    async fn set_flag(&self, percent: u8) -> Result<(), ProviderError>;
+}
+
+/// The moves, asked of any backend: a capability it lacks is an error
+/// naming what it cannot do (a release only gets here when the
+/// configuration check was skipped).
+impl dyn Traffic {
+    pub fn can(&self, need: Capability) -> bool {
+        match need {
+            Capability::Weights => self.as_weights().is_some(),
+            Capability::Switch => self.as_switch().is_some(),
+            Capability::Instances => self.as_rotation().is_some(),
+            Capability::FlagPercent => self.as_flag_percent().is_some(),
+        }
+    }
+
+    fn lacks(&self, what: &str) -> ProviderError {
+        ProviderError::Unsupported {
+            provider: self.describe(),
+            what: what.to_string(),
+        }
+    }
+
+    pub async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
+        match self.as_weights() {
+            Some(w) => w.set_weight(new_percent).await,
+            None => Err(self.lacks("traffic weights")),
+        }
+    }
+
+    pub async fn switch(&self, to_new: bool) -> Result<(), ProviderError> {
+        match self.as_switch() {
+            Some(s) => s.switch(to_new).await,
+            None => Err(self.lacks("a switch between versions")),
+        }
+    }
+
+    pub async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError> {
+        match self.as_rotation() {
+            Some(r) => r.set_instances(stable, new).await,
+            None => Err(self.lacks("instance counts")),
+        }
+    }
+
+    pub async fn set_flag(&self, percent: u8) -> Result<(), ProviderError> {
+        match self.as_flag_percent() {
+            Some(f) => f.set_flag(percent).await,
+            None => Err(self.lacks("feature flags")),
+        }
+    }
 }
 
 /// Reads cumulative counters for the new version and its baseline.

@@ -51,8 +51,8 @@ impl Rollout for BlueGreen {
         "blue-green"
     }
 
-    fn needs(&self) -> Capability {
-        Capability::Switch
+    fn needs(&self) -> &'static [Capability] {
+        &[Capability::Switch, Capability::Instances]
     }
 
     /// With `fleet: None` the old side is scaled down to "all" new

@@ -40,8 +40,8 @@ impl Rollout for Canary {
         "canary"
     }
 
-    fn needs(&self) -> Capability {
-        Capability::Weights
+    fn needs(&self) -> &'static [Capability] {
+        &[Capability::Weights]
     }
 
     fn steps(&self, _: Option<Fleet>) -> Vec<PlanStep> {

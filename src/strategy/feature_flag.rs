@@ -42,8 +42,8 @@ impl Rollout for FeatureFlag {
         "feature-flag"
     }
 
-    fn needs(&self) -> Capability {
-        Capability::FlagPercent
+    fn needs(&self) -> &'static [Capability] {
+        &[Capability::FlagPercent]
     }
 
     fn steps(&self, _: Option<Fleet>) -> Vec<PlanStep> {

@@ -56,6 +56,18 @@ pub enum Capability {
     FlagPercent,
 }
 
+impl Capability {
+    /// What it lets a backend do, in words.
+    pub fn words(self) -> &'static str {
+        match self {
+            Capability::Weights => "split requests between the versions by weight",
+            Capability::Switch => "switch all traffic from one version to the other",
+            Capability::Instances => "put chosen instances of each version in rotation",
+            Capability::FlagPercent => "roll out a feature flag (a flag backend)",
+        }
+    }
+}
+
 /// What a strategy decides for a release.
 pub trait Rollout {
     fn kind(&self) -> StrategyKind;
@@ -64,7 +76,7 @@ pub trait Rollout {
     fn name(&self) -> &'static str;
 
     /// What it needs the traffic backend to do.
-    fn needs(&self) -> Capability;
+    fn needs(&self) -> &'static [Capability];
 
     /// The steps between `Prepare` and `Finish`. With `fleet: None` (the
     /// instance counts not read yet) a strategy that depends on them

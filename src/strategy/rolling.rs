@@ -39,8 +39,8 @@ impl Rollout for Rolling {
         "rolling"
     }
 
-    fn needs(&self) -> Capability {
-        Capability::Instances
+    fn needs(&self) -> &'static [Capability] {
+        &[Capability::Instances]
     }
 
     /// The batches depend on the instance counts: none before they are known.

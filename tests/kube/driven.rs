@@ -15,8 +15,8 @@ use helmsman::engine::machine::ReleaseSpec;
 use helmsman::engine::{Actor, Phase, ReleaseResult, Target};
 use helmsman::metrics::Reading;
 use helmsman::pipeline::backends::providers_for;
-use helmsman::providers::traffic::kubernetes::{KubernetesTraffic, Patience};
-use helmsman::providers::{Metrics, ProviderError, Traffic};
+use helmsman::providers::traffic::kubernetes::{self, Patience};
+use helmsman::providers::{Metrics, ProviderError};
 
 /// A new version as healthy as its baseline: 50 requests each per read.
 #[derive(Default)]
@@ -71,11 +71,8 @@ pub struct Release {
 impl Release {
     /// Starts it from the version the cluster runs, which is returned.
     pub async fn start(self) -> (String, ReleaseHandle) {
-        let traffic = Arc::new(KubernetesTraffic::with_patience(
-            &self.backend,
-            &self.strategy,
-            self.patience,
-        ));
+        let traffic =
+            kubernetes::traffic_with_patience(&self.backend, &self.strategy, self.patience);
         let stable_version = traffic.state().await.unwrap().stable_version;
         let mut analysis = defaults::analysis();
         analysis.interval = self.interval;

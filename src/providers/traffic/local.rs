@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::config::Secret;
 use crate::observed::TrafficState;
-use crate::providers::{ProviderError, Traffic};
+use crate::providers::{ProviderError, Rotation, Switch, Traffic, Weights};
 
 /// A local admin call answers in microseconds; seconds mean it is stuck.
 pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -153,6 +153,27 @@ impl Traffic for LocalTraffic {
             .await
     }
 
+    async fn state(&self) -> Result<TrafficState, ProviderError> {
+        self.admin
+            .call(reqwest::Method::GET, "/api/v1/state", None)
+            .await
+    }
+
+    fn as_weights(&self) -> Option<&dyn Weights> {
+        Some(self)
+    }
+
+    fn as_switch(&self) -> Option<&dyn Switch> {
+        Some(self)
+    }
+
+    fn as_rotation(&self) -> Option<&dyn Rotation> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Weights for LocalTraffic {
     async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
         self.mutate(
             reqwest::Method::PUT,
@@ -161,7 +182,19 @@ impl Traffic for LocalTraffic {
         )
         .await
     }
+}
 
+/// A switch is a weight of 0 or 100 %: the data plane moves every request
+/// at once either way.
+#[async_trait]
+impl Switch for LocalTraffic {
+    async fn switch(&self, to_new: bool) -> Result<(), ProviderError> {
+        self.set_weight(if to_new { 100 } else { 0 }).await
+    }
+}
+
+#[async_trait]
+impl Rotation for LocalTraffic {
     async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError> {
         self.mutate(
             reqwest::Method::PUT,
@@ -169,11 +202,5 @@ impl Traffic for LocalTraffic {
             Some(json!({ "stable": stable, "new": new })),
         )
         .await
-    }
-
-    async fn state(&self) -> Result<TrafficState, ProviderError> {
-        self.admin
-            .call(reqwest::Method::GET, "/api/v1/state", None)
-            .await
     }
 }

@@ -17,6 +17,8 @@
 //! stable (weight 0, rollback, finish) still overwrites: getting traffic
 //! off a canary is never refused.
 
+use std::time::Duration;
+
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -24,9 +26,9 @@ use kube::Api;
 use kube::api::DynamicObject;
 
 use super::route::{self, Refs};
-use super::{Cluster, Split, instances};
+use super::{Cluster, instances};
 use crate::observed::TrafficState;
-use crate::providers::ProviderError;
+use crate::providers::{ProviderError, Traffic, Weights};
 
 pub(super) struct GatewayTraffic {
     pub cluster: Cluster,
@@ -91,7 +93,15 @@ impl GatewayTraffic {
 }
 
 #[async_trait]
-impl Split for GatewayTraffic {
+impl Traffic for GatewayTraffic {
+    fn describe(&self) -> String {
+        self.cluster.describe()
+    }
+
+    fn write_timeout(&self) -> Duration {
+        self.cluster.write_timeout()
+    }
+
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;
         let canary = &self.canary_deployment;
@@ -99,19 +109,6 @@ impl Split for GatewayTraffic {
             .set(canary, Some(new_version), Some(self.canary_replicas))
             .await?;
         deployments.wait_rolled_out(canary).await
-    }
-
-    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
-        let to_stable_only = new_percent == 0;
-        self.write_weight(new_percent.min(100), to_stable_only)
-            .await
-    }
-
-    async fn set_instances(&self, _stable: usize, _new: usize) -> Result<(), ProviderError> {
-        Err(ProviderError::Unsupported {
-            provider: self.cluster.calls.provider.clone(),
-            what: "instance counts (rolling releases); use a canary".to_string(),
-        })
     }
 
     async fn finish(&self) -> Result<(), ProviderError> {
@@ -166,5 +163,18 @@ impl Split for GatewayTraffic {
             flag_percent: None,
             planned_new: None,
         })
+    }
+
+    fn as_weights(&self) -> Option<&dyn Weights> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Weights for GatewayTraffic {
+    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
+        let to_stable_only = new_percent == 0;
+        self.write_weight(new_percent.min(100), to_stable_only)
+            .await
     }
 }

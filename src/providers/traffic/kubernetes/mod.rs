@@ -22,10 +22,9 @@ mod rolling_update;
 mod route;
 mod service_selector;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, Client};
 use tokio::sync::OnceCell;
@@ -37,119 +36,92 @@ pub use replica_ratio::Ratio;
 pub use rolling_update::Pace;
 
 use crate::config::{KubernetesBackend, KubernetesSplit, Strategy};
-use crate::observed::{Instance, TrafficState};
+use crate::observed::Instance;
 use crate::providers::{ProviderError, Traffic};
 
-/// The backend a service's `traffic` kind selects.
-pub struct KubernetesTraffic {
-    /// For messages: the kind and the object users' traffic goes through.
-    provider: String,
-    write_timeout: Duration,
-    split: Box<dyn Split>,
+/// The backend a service's `traffic` kind selects. `strategy` is the
+/// service's: a rolling update moves at its pace.
+pub fn traffic(backend: &KubernetesBackend, strategy: &Strategy) -> Arc<dyn Traffic> {
+    traffic_with_patience(backend, strategy, Patience::default())
 }
 
-/// What each traffic kind does; the cluster, the name in messages and the
-/// time a write may take are the same for all of them (`KubernetesTraffic`).
-#[async_trait]
-trait Split: Send + Sync {
-    async fn prepare(&self, new_version: &str) -> Result<(), ProviderError>;
-    async fn finish(&self) -> Result<(), ProviderError>;
-    async fn discard(&self) -> Result<(), ProviderError>;
-    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError>;
-    async fn switch(&self, to_new: bool) -> Result<(), ProviderError> {
-        self.set_weight(if to_new { 100 } else { 0 }).await
-    }
-    async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError>;
-    async fn state(&self) -> Result<TrafficState, ProviderError>;
-}
-
-impl KubernetesTraffic {
-    /// `strategy` is the service's: a rolling update moves at its pace.
-    pub fn new(backend: &KubernetesBackend, strategy: &Strategy) -> Self {
-        Self::with_patience(backend, strategy, Patience::default())
-    }
-
-    pub fn with_patience(
-        backend: &KubernetesBackend,
-        strategy: &Strategy,
-        patience: Patience,
-    ) -> Self {
-        let cluster = Cluster {
-            calls: Calls {
-                provider: describe(backend),
-                namespace: backend.namespace.clone(),
-                patience,
+/// [`traffic`], with the calls' patience given (tests wait less).
+pub fn traffic_with_patience(
+    backend: &KubernetesBackend,
+    strategy: &Strategy,
+    patience: Patience,
+) -> Arc<dyn Traffic> {
+    let cluster = Cluster {
+        calls: Calls {
+            provider: describe(backend),
+            namespace: backend.namespace.clone(),
+            patience,
+        },
+        backend: backend.clone(),
+        client: OnceCell::new(),
+    };
+    match &backend.split {
+        KubernetesSplit::GatewayApi {
+            route,
+            stable_service,
+            canary_service,
+            stable_deployment,
+            canary_deployment,
+            canary_replicas,
+        } => Arc::new(gateway::GatewayTraffic {
+            cluster,
+            route: route.clone(),
+            stable_service: stable_service.clone(),
+            canary_service: canary_service.clone(),
+            stable_deployment: stable_deployment.clone(),
+            canary_deployment: canary_deployment.clone(),
+            canary_replicas: *canary_replicas,
+            written: Mutex::new(None),
+        }),
+        KubernetesSplit::ReplicaRatio {
+            stable_deployment,
+            canary_deployment,
+            replicas,
+            min_stable,
+            ..
+        } => Arc::new(replica_ratio::ReplicaRatioTraffic {
+            cluster,
+            stable_deployment: stable_deployment.clone(),
+            canary_deployment: canary_deployment.clone(),
+            ratio: Ratio {
+                replicas: *replicas,
+                min_stable: *min_stable,
             },
-            backend: backend.clone(),
-            client: OnceCell::new(),
-        };
-        let provider = cluster.calls.provider.clone();
-        let write_timeout = cluster.write_timeout();
-        let split: Box<dyn Split> = match &backend.split {
-            KubernetesSplit::GatewayApi {
-                route,
-                stable_service,
-                canary_service,
-                stable_deployment,
-                canary_deployment,
-                canary_replicas,
-            } => Box::new(gateway::GatewayTraffic {
+        }),
+        KubernetesSplit::ServiceSelector {
+            active_service,
+            preview_service,
+            blue_deployment,
+            green_deployment,
+            selector_label,
+        } => Arc::new(service_selector::ServiceSelectorTraffic {
+            cluster,
+            active_service: active_service.clone(),
+            preview_service: preview_service.clone(),
+            blue_deployment: blue_deployment.clone(),
+            green_deployment: green_deployment.clone(),
+            selector_label: selector_label.clone(),
+            old_deployment: Mutex::new(None),
+            written: Mutex::new(None),
+        }),
+        KubernetesSplit::RollingUpdate { deployment } => {
+            // The configuration pairs a rolling update with a rolling
+            // strategy only; without one it moves at the default pace.
+            let rolling = strategy.as_rolling().cloned().unwrap_or_default();
+            let pace = Pace {
+                max_surge: rolling.max_surge,
+                max_unavailable: rolling.max_unavailable,
+            };
+            Arc::new(rolling_update::RollingUpdateTraffic::new(
                 cluster,
-                route: route.clone(),
-                stable_service: stable_service.clone(),
-                canary_service: canary_service.clone(),
-                stable_deployment: stable_deployment.clone(),
-                canary_deployment: canary_deployment.clone(),
-                canary_replicas: *canary_replicas,
-                written: Mutex::new(None),
-            }),
-            KubernetesSplit::ReplicaRatio {
-                stable_deployment,
-                canary_deployment,
-                replicas,
-                min_stable,
-                ..
-            } => Box::new(replica_ratio::ReplicaRatioTraffic {
-                cluster,
-                stable_deployment: stable_deployment.clone(),
-                canary_deployment: canary_deployment.clone(),
-                ratio: Ratio {
-                    replicas: *replicas,
-                    min_stable: *min_stable,
-                },
-            }),
-            KubernetesSplit::ServiceSelector {
-                active_service,
-                preview_service,
-                blue_deployment,
-                green_deployment,
-                selector_label,
-            } => Box::new(service_selector::ServiceSelectorTraffic {
-                cluster,
-                active_service: active_service.clone(),
-                preview_service: preview_service.clone(),
-                blue_deployment: blue_deployment.clone(),
-                green_deployment: green_deployment.clone(),
-                selector_label: selector_label.clone(),
-                old_deployment: Mutex::new(None),
-                written: Mutex::new(None),
-            }),
-            KubernetesSplit::RollingUpdate { deployment } => {
-                let pace = strategy.as_rolling().map(|r| Pace {
-                    max_surge: r.max_surge,
-                    max_unavailable: r.max_unavailable,
-                });
-                Box::new(rolling_update::RollingUpdateTraffic::new(
-                    cluster,
-                    deployment.clone(),
-                    pace,
-                ))
-            }
-        };
-        Self {
-            provider,
-            write_timeout,
-            split,
+                deployment.clone(),
+                pace,
+            ))
         }
     }
 }
@@ -177,37 +149,6 @@ fn describe(backend: &KubernetesBackend) -> String {
                 backend.namespace
             )
         }
-    }
-}
-
-#[async_trait]
-impl Traffic for KubernetesTraffic {
-    fn describe(&self) -> String {
-        self.provider.clone()
-    }
-    fn write_timeout(&self) -> Duration {
-        self.write_timeout
-    }
-    async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
-        self.split.prepare(new_version).await
-    }
-    async fn finish(&self) -> Result<(), ProviderError> {
-        self.split.finish().await
-    }
-    async fn discard(&self) -> Result<(), ProviderError> {
-        self.split.discard().await
-    }
-    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
-        self.split.set_weight(new_percent).await
-    }
-    async fn switch(&self, to_new: bool) -> Result<(), ProviderError> {
-        self.split.switch(to_new).await
-    }
-    async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError> {
-        self.split.set_instances(stable, new).await
-    }
-    async fn state(&self) -> Result<TrafficState, ProviderError> {
-        self.split.state().await
     }
 }
 
@@ -240,6 +181,12 @@ impl Cluster {
                 container: self.backend.container.as_deref(),
             },
         })
+    }
+
+    /// The backend's name in messages: the kind and the object users'
+    /// traffic goes through.
+    fn describe(&self) -> String {
+        self.calls.provider.clone()
     }
 
     /// A write may wait for rollouts, retrying its reads on the way.

@@ -12,12 +12,14 @@
 //! - discard: the canary goes to zero at once (the bad version stops
 //!   serving first), then stable back to `replicas`.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use super::deployments::replicas;
-use super::{Cluster, Split, instances};
+use super::{Cluster, instances};
 use crate::observed::TrafficState;
-use crate::providers::ProviderError;
+use crate::providers::{ProviderError, Traffic, Weights};
 
 /// Which weights a replica count can express.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,24 +88,20 @@ impl ReplicaRatioTraffic {
 }
 
 #[async_trait]
-impl Split for ReplicaRatioTraffic {
+impl Traffic for ReplicaRatioTraffic {
+    fn describe(&self) -> String {
+        self.cluster.describe()
+    }
+
+    fn write_timeout(&self) -> Duration {
+        self.cluster.write_timeout()
+    }
+
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;
         let canary = &self.canary_deployment;
         deployments.set(canary, Some(new_version), Some(0)).await?;
         deployments.wait_rolled_out(canary).await
-    }
-
-    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
-        self.scale(self.ratio.canary_for(new_percent.min(100)))
-            .await
-    }
-
-    async fn set_instances(&self, _stable: usize, _new: usize) -> Result<(), ProviderError> {
-        Err(ProviderError::Unsupported {
-            provider: self.cluster.calls.provider.clone(),
-            what: "instance counts (rolling releases); use a canary".to_string(),
-        })
     }
 
     async fn finish(&self) -> Result<(), ProviderError> {
@@ -147,6 +145,18 @@ impl Split for ReplicaRatioTraffic {
             flag_percent: None,
             planned_new: None,
         })
+    }
+
+    fn as_weights(&self) -> Option<&dyn Weights> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Weights for ReplicaRatioTraffic {
+    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
+        self.scale(self.ratio.canary_for(new_percent.min(100)))
+            .await
     }
 }
 

@@ -32,6 +32,8 @@
 //! holds. Every change is one PUT, so a write the engine drops at any
 //! await (a rollback pre-empting it) never leaves half a change behind.
 
+use std::time::Duration;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -42,10 +44,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
 use kube::api::ListParams;
 
+use super::Cluster;
 use super::deployments::{Deployments, Progress, RESOURCE, rollout_progress};
-use super::{Cluster, Split};
 use crate::observed::{Instance, TrafficState};
-use crate::providers::ProviderError;
+use crate::providers::{ProviderError, Rotation, Traffic};
 
 /// Set while helmsman holds the Deployment at a batch: "v1 → v2". A
 /// helmsman that dies mid-release leaves it paused; the next release says
@@ -92,14 +94,13 @@ struct Prepared {
 pub(super) struct RollingUpdateTraffic {
     pub cluster: Cluster,
     pub deployment: String,
-    /// `None` when the service's strategy is not rolling: then this backend
-    /// only reads (the loader pairs rolling-update with rolling releases).
-    pub pace: Option<Pace>,
+    /// How far each batch may go over and under the desired count.
+    pub pace: Pace,
     prepared: Mutex<Option<Prepared>>,
 }
 
 impl RollingUpdateTraffic {
-    pub fn new(cluster: Cluster, deployment: String, pace: Option<Pace>) -> Self {
+    pub fn new(cluster: Cluster, deployment: String, pace: Pace) -> Self {
         Self {
             cluster,
             deployment,
@@ -226,7 +227,15 @@ impl RollingUpdateTraffic {
 }
 
 #[async_trait]
-impl Split for RollingUpdateTraffic {
+impl Traffic for RollingUpdateTraffic {
+    fn describe(&self) -> String {
+        self.cluster.describe()
+    }
+
+    fn write_timeout(&self) -> Duration {
+        self.cluster.write_timeout()
+    }
+
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;
         let name = &self.deployment;
@@ -274,55 +283,6 @@ impl Split for RollingUpdateTraffic {
         Ok(())
     }
 
-    async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError> {
-        if new == 0 {
-            return self.restore().await;
-        }
-        let prepared = self.prepared()?;
-        let Some(pace) = self.pace else {
-            return Err(ProviderError::Unsupported {
-                provider: self.cluster.calls.provider.clone(),
-                what: "rolling batches without a rolling strategy".to_string(),
-            });
-        };
-        let deployments = self.cluster.deployments().await?;
-        let (old, new_version) = (&prepared.stable_version, &prepared.new_version);
-        self.cluster
-            .calls
-            .update(&deployments.api, RESOURCE, &self.deployment, |d| {
-                let running = self.check_drift(&deployments, d, &prepared, &[old, new_version])?;
-                if running == *old {
-                    // The first batch starts the rollout, in the same PUT
-                    // as the pace it moves at.
-                    deployments
-                        .image
-                        .set_version(d, new_version)
-                        .map_err(|missing| self.cluster.calls.rejected(missing))?;
-                    d.spec.strategy = Some(rolling_strategy(pace));
-                }
-                d.spec.paused = None;
-                mark_held(d, None);
-                Ok(())
-            })
-            .await?;
-        let complete = self
-            .wait_for_batch(&deployments, &prepared, stable, new)
-            .await?;
-        if complete {
-            return Ok(());
-        }
-        self.cluster
-            .calls
-            .update(&deployments.api, RESOURCE, &self.deployment, |d| {
-                self.check_drift(&deployments, d, &prepared, &[new_version])?;
-                d.spec.paused = Some(true);
-                mark_held(d, Some(format!("{old} → {new_version}")));
-                Ok(())
-            })
-            .await
-            .map(drop)
-    }
-
     async fn finish(&self) -> Result<(), ProviderError> {
         let prepared = self.prepared()?;
         let deployments = self.cluster.deployments().await?;
@@ -348,13 +308,6 @@ impl Split for RollingUpdateTraffic {
 
     async fn discard(&self) -> Result<(), ProviderError> {
         self.restore().await
-    }
-
-    async fn set_weight(&self, _new_percent: u8) -> Result<(), ProviderError> {
-        Err(ProviderError::Unsupported {
-            provider: self.cluster.calls.provider.clone(),
-            what: "traffic weights (canary releases); a rolling update replaces pods".to_string(),
-        })
     }
 
     async fn state(&self) -> Result<TrafficState, ProviderError> {
@@ -399,6 +352,57 @@ impl Split for RollingUpdateTraffic {
             // are planned over the replicas the Deployment will have.
             planned_new: prepared.map(|_| deployment.spec.replicas.unwrap_or(1).max(0) as usize),
         })
+    }
+
+    fn as_rotation(&self) -> Option<&dyn Rotation> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Rotation for RollingUpdateTraffic {
+    async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError> {
+        if new == 0 {
+            return self.restore().await;
+        }
+        let prepared = self.prepared()?;
+        let pace = self.pace;
+        let deployments = self.cluster.deployments().await?;
+        let (old, new_version) = (&prepared.stable_version, &prepared.new_version);
+        self.cluster
+            .calls
+            .update(&deployments.api, RESOURCE, &self.deployment, |d| {
+                let running = self.check_drift(&deployments, d, &prepared, &[old, new_version])?;
+                if running == *old {
+                    // The first batch starts the rollout, in the same PUT
+                    // as the pace it moves at.
+                    deployments
+                        .image
+                        .set_version(d, new_version)
+                        .map_err(|missing| self.cluster.calls.rejected(missing))?;
+                    d.spec.strategy = Some(rolling_strategy(pace));
+                }
+                d.spec.paused = None;
+                mark_held(d, None);
+                Ok(())
+            })
+            .await?;
+        let complete = self
+            .wait_for_batch(&deployments, &prepared, stable, new)
+            .await?;
+        if complete {
+            return Ok(());
+        }
+        self.cluster
+            .calls
+            .update(&deployments.api, RESOURCE, &self.deployment, |d| {
+                self.check_drift(&deployments, d, &prepared, &[new_version])?;
+                d.spec.paused = Some(true);
+                mark_held(d, Some(format!("{old} → {new_version}")));
+                Ok(())
+            })
+            .await
+            .map(drop)
     }
 }
 

@@ -29,6 +29,8 @@
 //! the reason). A switch back to the old slot always overwrites: getting
 //! users back to the stable version is never refused.
 
+use std::time::Duration;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -38,9 +40,9 @@ use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 
 use super::deployments::{Deployments, replicas};
-use super::{Cluster, Split, instances};
+use super::{Cluster, instances};
 use crate::observed::TrafficState;
-use crate::providers::ProviderError;
+use crate::providers::{ProviderError, Rotation, Switch, Traffic};
 
 pub(super) const SERVICES: &str = "services";
 
@@ -279,7 +281,15 @@ impl ServiceSelectorTraffic {
 }
 
 #[async_trait]
-impl Split for ServiceSelectorTraffic {
+impl Traffic for ServiceSelectorTraffic {
+    fn describe(&self) -> String {
+        self.cluster.describe()
+    }
+
+    fn write_timeout(&self) -> Duration {
+        self.cluster.write_timeout()
+    }
+
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         // A new release: the live slot is read afresh, not remembered.
         *self.old_deployment.lock().unwrap() = None;
@@ -293,55 +303,6 @@ impl Split for ServiceSelectorTraffic {
             .await?;
         deployments.wait_rolled_out(&view.new.name).await?;
         self.select(&self.preview_service, &view.new.value).await
-    }
-
-    async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
-        match new_percent {
-            0 => self.switch(false).await,
-            100 => self.switch(true).await,
-            _ => Err(ProviderError::Unsupported {
-                provider: self.cluster.calls.provider.clone(),
-                what: format!(
-                    "a {new_percent} % split: a Service selects one slot at a time (blue-green)"
-                ),
-            }),
-        }
-    }
-
-    async fn switch(&self, to_new: bool) -> Result<(), ProviderError> {
-        let deployments = self.cluster.deployments().await?;
-        let view = self.view(&deployments).await?;
-        let (target, other) = if to_new {
-            (&view.new, &view.old)
-        } else {
-            (&view.old, &view.new)
-        };
-        self.ready_for_users(&deployments, target, other).await?;
-        self.select_active(&view, target, !to_new).await
-    }
-
-    async fn set_instances(&self, old: usize, new: usize) -> Result<(), ProviderError> {
-        let deployments = self.cluster.deployments().await?;
-        let view = self.checked_view(&deployments).await?;
-        let mut order = [(&view.old, old as u32), (&view.new, new as u32)];
-        for (slot, count) in &order {
-            if *count == 0 && view.users_on(slot) {
-                return Err(self.service_problem(
-                    &self.active_service,
-                    format!(
-                        "selects {}={}: scaling deployment {} to 0 would leave users on no pods",
-                        self.selector_label, slot.value, slot.name
-                    ),
-                ));
-            }
-        }
-        // The side that grows first, so capacity never dips.
-        order.sort_by_key(|(slot, count)| *count <= replicas(&slot.deployment).desired);
-        for (slot, count) in order {
-            deployments.set(&slot.name, None, Some(count)).await?;
-            deployments.wait_rolled_out(&slot.name).await?;
-        }
-        Ok(())
     }
 
     async fn finish(&self) -> Result<(), ProviderError> {
@@ -394,5 +355,55 @@ impl Split for ServiceSelectorTraffic {
             flag_percent: None,
             planned_new: None,
         })
+    }
+
+    fn as_switch(&self) -> Option<&dyn Switch> {
+        Some(self)
+    }
+
+    fn as_rotation(&self) -> Option<&dyn Rotation> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Switch for ServiceSelectorTraffic {
+    async fn switch(&self, to_new: bool) -> Result<(), ProviderError> {
+        let deployments = self.cluster.deployments().await?;
+        let view = self.view(&deployments).await?;
+        let (target, other) = if to_new {
+            (&view.new, &view.old)
+        } else {
+            (&view.old, &view.new)
+        };
+        self.ready_for_users(&deployments, target, other).await?;
+        self.select_active(&view, target, !to_new).await
+    }
+}
+
+#[async_trait]
+impl Rotation for ServiceSelectorTraffic {
+    async fn set_instances(&self, old: usize, new: usize) -> Result<(), ProviderError> {
+        let deployments = self.cluster.deployments().await?;
+        let view = self.checked_view(&deployments).await?;
+        let mut order = [(&view.old, old as u32), (&view.new, new as u32)];
+        for (slot, count) in &order {
+            if *count == 0 && view.users_on(slot) {
+                return Err(self.service_problem(
+                    &self.active_service,
+                    format!(
+                        "selects {}={}: scaling deployment {} to 0 would leave users on no pods",
+                        self.selector_label, slot.value, slot.name
+                    ),
+                ));
+            }
+        }
+        // The side that grows first, so capacity never dips.
+        order.sort_by_key(|(slot, count)| *count <= replicas(&slot.deployment).desired);
+        for (slot, count) in order {
+            deployments.set(&slot.name, None, Some(count)).await?;
+            deployments.wait_rolled_out(&slot.name).await?;
+        }
+        Ok(())
     }
 }
