@@ -21,6 +21,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::ExitCode;
 use crate::config::{Backend, Config};
 use crate::engine::Actor;
 use crate::engine::driver::send_command;
@@ -137,9 +138,9 @@ impl Drop for TerminalGuard {
 /// environments, each service at the version it last released (or the
 /// configured stable one), each environment's checks running in the
 /// background. Releases started here (`n`) run in this process.
-pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool) -> i32 {
+pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool) -> ExitCode {
     if !has_terminal() {
-        return 2;
+        return ExitCode::Usage;
     }
     let history = match super::open_history(state_dir) {
         Ok(history) => history,
@@ -265,7 +266,7 @@ pub async fn run(
     updates_tx: mpsc::UnboundedSender<Update>,
     mut updates: mpsc::UnboundedReceiver<Update>,
     starter: Starter,
-) -> i32 {
+) -> ExitCode {
     let mut shell = Shell {
         commands: HashMap::new(),
         started: Vec::new(),
@@ -326,10 +327,10 @@ async fn watch(
     updates_tx: &mpsc::UnboundedSender<Update>,
     updates: &mut mpsc::UnboundedReceiver<Update>,
     shell: &mut Shell,
-) -> i32 {
+) -> ExitCode {
     let theme = Theme::from_env();
     if !has_terminal() {
-        return 2;
+        return ExitCode::Usage;
     }
     let mut terminal = match ratatui::try_init() {
         Ok(terminal) => terminal,
@@ -338,7 +339,7 @@ async fn watch(
             crate::errln!(
                 "error: cannot open the cockpit on this terminal: {e}\n  hint: add --headless"
             );
-            return 2;
+            return ExitCode::Usage;
         }
     };
     let _guard = TerminalGuard;
@@ -355,7 +356,7 @@ async fn watch(
             if let Err(e) = draw(&mut terminal, cockpit, &theme) {
                 drop(_guard);
                 crate::errln!("error: cannot draw the cockpit: {e}");
-                return 1;
+                return ExitCode::Runtime;
             }
             last_frame = Instant::now();
             dirty = false;
@@ -418,7 +419,7 @@ async fn watch(
         }
     }
     drop(keys);
-    0
+    ExitCode::Ok
 }
 
 fn draw(

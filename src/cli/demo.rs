@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::OutputFormat;
 use super::event_line::Printer;
+use super::{ExitCode, OutputFormat};
 use crate::config::{self, Backend, Config};
 use crate::demo::scenario::Scenario;
 use crate::demo::world::{World, WorldPlan, new_version_of};
@@ -86,12 +86,12 @@ fn released_service(config: &Config, strategy: StrategyKind) -> Option<(String, 
         })
 }
 
-pub async fn run_headless(options: DemoOptions) -> i32 {
+pub async fn run_headless(options: DemoOptions) -> ExitCode {
     let config = match load_config(options.config.as_deref()) {
         Ok(config) => config,
         Err(errors) => {
             crate::errln!("{errors}");
-            return 2;
+            return ExitCode::Usage;
         }
     };
     let Some((service, stable, new_version)) = released_service(&config, options.strategy) else {
@@ -101,7 +101,7 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
             config.source.display(),
             strategy_name(options.strategy)
         );
-        return 2;
+        return ExitCode::Usage;
     };
     let envs: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
     // Human words go to stderr with --output json, so stdout stays JSON lines.
@@ -131,7 +131,7 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
         Ok(world) => world,
         Err(e) => {
             crate::errln!("error: cannot start the demo world: {e:#}");
-            return 1;
+            return ExitCode::Runtime;
         }
     };
     for (target, addr) in world.entry_points() {
@@ -170,20 +170,20 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
     }
     match outcome {
         Ok(result) => {
+            let code = ExitCode::from(result);
             say(format!(
-                "release {result}: exit code {}{}",
-                result.exit_code(),
+                "release {result}: exit code {code}{}",
                 if failed > 0 {
                     format!(" ({failed} user requests got no answer)")
                 } else {
                     String::new()
                 }
             ));
-            result.exit_code()
+            code
         }
         Err(e) => {
             crate::errln!("error: {e}");
-            e.exit_code()
+            ExitCode::from(&e)
         }
     }
 }
@@ -197,15 +197,15 @@ fn strategy_name(kind: StrategyKind) -> String {
 
 /// `helmsman demo`: the demo world in the cockpit, with the new version
 /// already moving in every environment at once.
-pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
+pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
     if !super::cockpit::has_terminal() {
-        return 2;
+        return ExitCode::Usage;
     }
     let config = match load(options.config.as_deref(), Builtin::Cockpit) {
         Ok(config) => config,
         Err(errors) => {
             crate::errln!("{errors}");
-            return 2;
+            return ExitCode::Usage;
         }
     };
     let Some((service, _stable, new_version)) = released_service(&config, options.strategy) else {
@@ -215,7 +215,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
             config.source.display(),
             strategy_name(options.strategy)
         );
-        return 2;
+        return ExitCode::Usage;
     };
     let plan = WorldPlan {
         scenario: options.scenario,
@@ -227,7 +227,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
         Ok(world) => world,
         Err(e) => {
             crate::errln!("error: cannot start the demo world: {e:#}");
-            return 1;
+            return ExitCode::Runtime;
         }
     };
     let mut cockpit = crate::tui::Cockpit::new(

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::OutputFormat;
 use super::event_line::Printer;
+use super::{ExitCode, OutputFormat};
 use crate::config::Config;
 use crate::engine::{Actor, Event, Phase, ReleaseResult, Snapshot};
 use crate::pipeline::{self, Attached, PipelineError, ReleaseRequest, StrategyKind, Watcher};
@@ -27,7 +27,7 @@ pub struct ReleaseOptions {
     pub output: OutputFormat,
 }
 
-pub async fn run(config: &Config, state_dir: &Path, options: ReleaseOptions) -> i32 {
+pub async fn run(config: &Config, state_dir: &Path, options: ReleaseOptions) -> ExitCode {
     let request = ReleaseRequest {
         service: options.service,
         version: options.version,
@@ -184,7 +184,7 @@ struct FinalLine<'r> {
 #[derive(Debug, Serialize)]
 pub struct ResultRecord {
     pub outcome: Outcome,
-    pub exit_code: i32,
+    pub exit_code: ExitCode,
     /// Why it stopped, when it stopped on an error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -234,13 +234,13 @@ impl ResultRecord {
         match outcome {
             Ok(result) => ResultRecord {
                 outcome: Outcome::of_result(*result),
-                exit_code: result.exit_code(),
+                exit_code: ExitCode::from(*result),
                 message: None,
                 environments,
             },
             Err(e) => ResultRecord {
                 outcome: Outcome::of_error(e),
-                exit_code: e.exit_code(),
+                exit_code: ExitCode::from(e),
                 message: Some(e.to_string()),
                 environments,
             },
@@ -284,12 +284,12 @@ mod tests {
     fn environments_after_the_one_that_stopped_did_not_run() {
         let blocked = Err(PipelineError::Blocked("dev/web: refused: check".into()));
         let record = ResultRecord::new(&request(&["dev", "prod"]), &[], &blocked);
-        assert_eq!(record.exit_code, crate::preflight::EXIT_CHECK_FAILED);
+        assert_eq!(record.exit_code, ExitCode::ChecksFailed);
         assert_eq!(
             record.text(),
             format!(
                 "result: blocked, exit {} (dev: blocked; prod: not-run)",
-                crate::preflight::EXIT_CHECK_FAILED
+                ExitCode::ChecksFailed.code()
             )
         );
         let json = serde_json::to_value(&record).unwrap();

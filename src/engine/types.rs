@@ -353,7 +353,7 @@ impl StepTimer {
     }
 }
 
-/// How a finished release ended, and the process exit code for it.
+/// How a finished release ended (`cli::ExitCode` maps it to the process's exit code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReleaseResult {
@@ -369,16 +369,5 @@ impl fmt::Display for ReleaseResult {
             ReleaseResult::RolledBack => "rolled back",
             ReleaseResult::Aborted => "aborted",
         })
-    }
-}
-
-impl ReleaseResult {
-    /// The interface contract: 0 success, 1 runtime error, 3 rolled back.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            ReleaseResult::Succeeded => 0,
-            ReleaseResult::RolledBack => 3,
-            ReleaseResult::Aborted => 1,
-        }
     }
 }

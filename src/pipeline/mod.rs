@@ -57,18 +57,6 @@ pub enum PipelineError {
     Store(#[from] StoreError),
 }
 
-impl PipelineError {
-    /// 2 for what the user must fix in the command or the configuration,
-    /// 4 for a release a check refused, 1 for what went wrong at run time.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            PipelineError::Usage(_) => 2,
-            PipelineError::Blocked(_) => crate::preflight::EXIT_CHECK_FAILED,
-            _ => 1,
-        }
-    }
-}
-
 /// The strategy a release of `service` will use.
 pub fn effective_strategy(service: &Service, kind: Option<StrategyKind>) -> Strategy {
     use crate::config::defaults;
@@ -417,7 +405,7 @@ image = "registry.example.com/checkout:{version}"
         .unwrap();
         assert!(check_request(&config, &request(None)).is_ok());
         let e = check_request(&config, &request(Some(StrategyKind::Canary))).unwrap_err();
-        assert_eq!(e.exit_code(), 2);
+        assert_eq!(crate::cli::ExitCode::from(&e), crate::cli::ExitCode::Usage);
         assert!(
             e.to_string()
                 .contains("traffic `rolling-update` cannot run canary releases"),
