@@ -36,6 +36,9 @@ pub enum ProviderError {
     /// The backend cannot do this at all (e.g. flags on a proxy).
     #[error("{provider} does not support {what}")]
     Unsupported { provider: String, what: String },
+    /// No answer within the time the engine allows a call.
+    #[error("{provider} did not answer within {}", crate::config::duration::format(*.after))]
+    TimedOut { provider: String, after: Duration },
 }
 
 /// One upstream instance as the traffic backend sees it.
