@@ -271,12 +271,16 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
     }
 }
 
+/// `--rps` that is not a positive, finite number (clap prints it after
+/// naming the flag).
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a positive number of requests a second")]
+struct NotARate(String);
+
 /// `--rps`: a positive, finite number of requests a second.
-fn parse_rps(text: &str) -> Result<f64, String> {
+fn parse_rps(text: &str) -> Result<f64, NotARate> {
     match text.parse::<f64>() {
         Ok(rps) if rps.is_finite() && rps > 0.0 => Ok(rps),
-        _ => Err(format!(
-            "`{text}` is not a positive number of requests a second"
-        )),
+        _ => Err(NotARate(text.to_string())),
     }
 }

@@ -31,7 +31,7 @@ use crate::pipeline::{Attached, CommandSender, Watcher};
 use crate::preflight::{self, Report, Selection};
 use crate::providers::Traffic;
 use crate::providers::traffic::kubernetes::KubernetesTraffic;
-use crate::store::History;
+use crate::store::{History, StoreError};
 use crate::tui::theme::Theme;
 use crate::tui::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo, StartRequest, view};
 
@@ -167,9 +167,7 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
     check_in_background(&config, &mut cockpit, &updates_tx);
     read_deployed_in_background(&config, &updates_tx);
     let state_dir = state_dir.to_path_buf();
-    let starter = starter(config, move |_| {
-        History::open(&state_dir).map_err(|e| e.to_string())
-    });
+    let starter = starter(config, move |_| History::open(&state_dir));
     run(cockpit, updates_tx, updates_rx, starter).await
 }
 
@@ -177,7 +175,7 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
 /// history apply as for `helmsman release`), one environment at a time.
 pub fn starter(
     config: std::sync::Arc<Config>,
-    history: impl Fn(&StartRequest) -> Result<History, String> + Send + Sync + 'static,
+    history: impl Fn(&StartRequest) -> Result<History, StoreError> + Send + Sync + 'static,
 ) -> Starter {
     let history = std::sync::Arc::new(history);
     Box::new(move |start, updates| {
@@ -193,11 +191,9 @@ pub fn starter(
             let outcome = match history(&start) {
                 Ok(mut history) => {
                     let mut watcher = Forward(updates.clone());
-                    pipeline::run(&config, &request, &mut history, &mut watcher)
-                        .await
-                        .map_err(|e| e.to_string())
+                    pipeline::run(&config, &request, &mut history, &mut watcher).await
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             };
             let notice = match outcome {
                 Ok(ReleaseResult::Succeeded) => (

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::event_line::Printer;
 use super::{ExitCode, OutputFormat};
-use crate::config::{self, Backend, Config};
+use crate::config::{self, Backend, Config, ConfigErrors};
 use crate::demo::scenario::Scenario;
 use crate::demo::world::{World, WorldPlan, new_version_of};
 use crate::engine::Actor;
@@ -46,20 +46,19 @@ pub struct DemoOptions {
 
 /// Loads the headless demo's configuration: the built-in one unless
 /// `--config` names another.
-pub fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
+pub fn load_config(explicit: Option<&Path>) -> Result<Config, ConfigErrors> {
     load(explicit, Builtin::Headless)
 }
 
 /// Loads `explicit`, else the built-in configuration `builtin`.
-fn load(explicit: Option<&Path>, builtin: Builtin) -> Result<Config, String> {
-    let loaded = match explicit {
+fn load(explicit: Option<&Path>, builtin: Builtin) -> Result<Config, ConfigErrors> {
+    match explicit {
         Some(path) => config::load_file(path),
         None => {
             let (text, name) = builtin.asset();
             config::parse_str(text, Path::new(name), &|var| std::env::var(var).ok())
         }
-    };
-    loaded.map_err(|errors| errors.to_string())
+    }
 }
 
 /// The service the demo releases: the first one using `strategy`.

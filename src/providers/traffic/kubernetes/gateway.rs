@@ -72,7 +72,9 @@ impl GatewayTraffic {
         self.cluster
             .calls
             .update(&routes, route::RESOURCE, &self.route, |r| {
-                let found = refs.canary_percent(r).map_err(|e| self.route_problem(e))?;
+                let found = refs
+                    .canary_percent(r)
+                    .map_err(|e| self.route_problem(e.to_string()))?;
                 if !overwrite && found != expected {
                     return Err(self.route_problem(format!(
                         "drift: the canary has {found} % but helmsman last set {expected} %; \
@@ -81,7 +83,7 @@ impl GatewayTraffic {
                     )));
                 }
                 refs.set_weights(r, canary_percent)
-                    .map_err(|e| self.route_problem(e))
+                    .map_err(|e| self.route_problem(e.to_string()))
             })
             .await?;
         *self.written.lock().unwrap() = Some(canary_percent);
@@ -119,7 +121,7 @@ impl Split for GatewayTraffic {
         let new_version = deployments
             .image
             .running_version(&canary)
-            .map_err(|e| self.cluster.calls.rejected(e))?;
+            .map_err(|e| self.cluster.calls.rejected(e.to_string()))?;
         let stable = &self.stable_deployment;
         deployments.set(stable, Some(&new_version), None).await?;
         deployments.wait_rolled_out(stable).await?;
@@ -150,7 +152,7 @@ impl Split for GatewayTraffic {
         let new_weight = self
             .refs()
             .canary_percent(&route)
-            .map_err(|e| self.route_problem(e))?;
+            .map_err(|e| self.route_problem(e.to_string()))?;
         let deployments = self.cluster.deployments().await?;
         let stable = deployments.get(&self.stable_deployment).await?;
         let canary = deployments.get(&self.canary_deployment).await?;

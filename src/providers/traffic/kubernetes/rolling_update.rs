@@ -131,7 +131,7 @@ impl RollingUpdateTraffic {
         let version = deployments
             .image
             .running_version(deployment)
-            .map_err(|detail| self.cluster.calls.rejected(detail))?;
+            .map_err(|e| self.cluster.calls.rejected(e.to_string()))?;
         if allowed.contains(&version.as_str()) {
             return Ok(version);
         }
@@ -296,7 +296,7 @@ impl Split for RollingUpdateTraffic {
                     deployments
                         .image
                         .set_version(d, new_version)
-                        .map_err(|missing| self.cluster.calls.rejected(missing))?;
+                        .map_err(|missing| self.cluster.calls.rejected(missing.to_string()))?;
                     d.spec.strategy = Some(rolling_strategy(pace));
                 }
                 d.spec.paused = None;
