@@ -23,7 +23,6 @@ use tokio::time::Instant;
 
 use super::ExitCode;
 use crate::config::{Backend, Config};
-use crate::engine::Actor;
 use crate::engine::driver::send_command;
 use crate::engine::{Command, CommandKind, CommandReply, Event, ReleaseResult, Snapshot, Target};
 use crate::pipeline::{self, ReleaseRequest};
@@ -157,7 +156,7 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
     let mut cockpit = Cockpit::new(
         HeaderInfo {
             config_label: config.source.display().to_string(),
-            operator: Actor::current_operator(),
+            operator: super::operator::current(),
         },
         envs,
         read_only,
@@ -186,7 +185,7 @@ pub fn starter(
                 version: start.version.clone(),
                 envs: vec![start.target.env.clone()],
                 strategy: None,
-                actor: Actor::current_operator(),
+                actor: super::operator::current(),
             };
             let outcome = match history(&start) {
                 Ok(mut history) => {
@@ -304,7 +303,7 @@ impl Shell {
                 let command = Command {
                     target: target.clone(),
                     kind: CommandKind::Rollback,
-                    actor: Actor::current_operator(),
+                    actor: super::operator::current(),
                 };
                 let reply = match send_command(commands, command).await {
                     Some(CommandReply::Accepted) => "accepted".to_string(),

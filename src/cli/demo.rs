@@ -8,7 +8,6 @@ use super::{ExitCode, OutputFormat};
 use crate::config::{self, Backend, Config, ConfigErrors};
 use crate::demo::scenario::Scenario;
 use crate::demo::world::{World, WorldPlan, new_version_of};
-use crate::engine::Actor;
 use crate::pipeline::{self, ReleaseRequest, StrategyKind};
 use crate::store::History;
 
@@ -144,7 +143,7 @@ pub async fn run_headless(options: DemoOptions) -> ExitCode {
         version: new_version,
         envs,
         strategy: Some(options.strategy),
-        actor: Actor::current_operator(),
+        actor: super::operator::current(),
     };
     let mut history = History::in_memory();
     let outcome = pipeline::run(
@@ -232,7 +231,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
     let mut cockpit = crate::tui::Cockpit::new(
         crate::tui::HeaderInfo {
             config_label: format!("demo {}", world.config.source.display()),
-            operator: Actor::current_operator(),
+            operator: super::operator::current(),
         },
         super::cockpit::environments_of(&world.config),
         read_only,
@@ -266,7 +265,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
             version: new_version.clone(),
             envs: vec![env.clone()],
             strategy: Some(options.strategy),
-            actor: Actor::current_operator(),
+            actor: super::operator::current(),
         };
         releases.push(tokio::spawn(async move {
             // Every environment releases at once here, so the demo vouches

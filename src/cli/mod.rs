@@ -8,6 +8,7 @@ pub mod event_line;
 pub mod evidence;
 pub mod exit_code;
 pub mod logging;
+pub mod operator;
 pub mod output;
 pub mod plan;
 pub mod release;

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::event_line::Printer;
 use super::{ExitCode, OutputFormat};
 use crate::config::Config;
-use crate::engine::{Actor, Event, Phase, ReleaseResult, Snapshot};
+use crate::engine::{Event, Phase, ReleaseResult, Snapshot};
 use crate::pipeline::{self, Attached, PipelineError, ReleaseRequest, StrategyKind, Watcher};
 use crate::preflight::Report;
 use crate::store::History;
@@ -33,7 +33,7 @@ pub async fn run(config: &Config, state_dir: &Path, options: ReleaseOptions) -> 
         version: options.version,
         envs: options.envs,
         strategy: options.strategy,
-        actor: Actor::current_operator(),
+        actor: super::operator::current(),
     };
     let mut recorder = Recorder {
         printer: Printer(options.output),
@@ -269,6 +269,7 @@ impl ResultRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Actor;
 
     fn request(envs: &[&str]) -> ReleaseRequest {
         ReleaseRequest {
