@@ -32,9 +32,9 @@ use super::secret::{self, SecretError};
 
 // The walker's parts, as impl blocks on `Walker`.
 mod backend;
-mod checks;
 mod kubernetes;
 mod metrics;
+mod preflight;
 mod settings;
 mod strategy;
 

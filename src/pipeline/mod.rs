@@ -5,7 +5,7 @@
 //! succeed. Shared by `helmsman release`, `helmsman demo` and the cockpit.
 
 pub mod backends;
-mod checks;
+mod preflight_gate;
 
 use std::sync::Arc;
 
@@ -183,7 +183,7 @@ pub async fn run(
             }
         }
         not_interrupted(env, request)?;
-        checks::before(environment, request, watcher).await?;
+        preflight_gate::before(environment, request, watcher).await?;
         not_interrupted(env, request)?;
         let result = release_one(env, service, request, history, watcher).await?;
         if result != ReleaseResult::Succeeded {

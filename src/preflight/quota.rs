@@ -8,7 +8,7 @@ use kube::Api;
 use kube::api::ListParams;
 
 use super::{Finding, quantity};
-use crate::config::checks::QuotaProbe;
+use crate::config::preflight::QuotaProbe;
 use crate::config::{Backend, CheckSpec, Environment, Probe};
 use crate::providers::CheckStatus;
 use crate::providers::traffic::kubernetes::client::connect_to;

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokio::net::TcpStream;
 
 use super::Finding;
-use crate::config::checks::HostPort;
+use crate::config::preflight::HostPort;
 
 pub async fn check(address: &HostPort) -> Finding {
     let started = Instant::now();

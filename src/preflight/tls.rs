@@ -20,7 +20,7 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
 use super::{Finding, tcp};
-use crate::config::checks::TlsProbe;
+use crate::config::preflight::TlsProbe;
 use crate::providers::CheckStatus;
 
 const DAY: i64 = 24 * 3600;
