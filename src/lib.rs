@@ -18,4 +18,5 @@ pub mod preflight;
 pub mod providers;
 pub mod redact;
 pub mod store;
+pub mod sync;
 pub mod tui;

@@ -66,7 +66,7 @@ impl GatewayTraffic {
     /// Writes the canary's share; unless `overwrite`, only over the share
     /// helmsman itself wrote last (see the module's note on drift).
     async fn write_weight(&self, canary_percent: u8, overwrite: bool) -> Result<(), ProviderError> {
-        let expected = self.written.lock().unwrap().unwrap_or(0);
+        let expected = crate::sync::lock(&self.written).unwrap_or(0);
         let routes = self.routes().await?;
         let refs = self.refs();
         self.cluster
@@ -86,7 +86,7 @@ impl GatewayTraffic {
                     .map_err(|e| self.route_problem(e.to_string()))
             })
             .await?;
-        *self.written.lock().unwrap() = Some(canary_percent);
+        *crate::sync::lock(&self.written) = Some(canary_percent);
         Ok(())
     }
 }

@@ -108,16 +108,12 @@ impl RollingUpdateTraffic {
     }
 
     fn prepared(&self) -> Result<Prepared, ProviderError> {
-        self.prepared
-            .lock()
-            .expect("never poisoned: no panics while held")
-            .clone()
-            .ok_or_else(|| {
-                self.cluster.calls.rejected(format!(
-                    "deployment {}: no release prepared",
-                    self.deployment
-                ))
-            })
+        crate::sync::lock(&self.prepared).clone().ok_or_else(|| {
+            self.cluster.calls.rejected(format!(
+                "deployment {}: no release prepared",
+                self.deployment
+            ))
+        })
     }
 
     /// Refuses a template someone else pointed at a third version.
@@ -264,7 +260,7 @@ impl Split for RollingUpdateTraffic {
             }
         }
         let stable_version = self.cluster.version_of(&deployments, &deployment)?;
-        *self.prepared.lock().expect("never poisoned") = Some(Prepared {
+        *crate::sync::lock(&self.prepared) = Some(Prepared {
             stable_version,
             new_version: new_version.to_string(),
             template: deployment.spec.template.clone(),
