@@ -143,38 +143,25 @@ fn mask(text: String) -> String {
 }
 
 /// `error` with its words masked, its variant (what the machine judges) kept.
-fn masked(error: ProviderError) -> ProviderError {
+fn masked(mut error: ProviderError) -> ProviderError {
     use ProviderError::*;
-    match error {
-        Unreachable { provider, detail } => Unreachable {
-            provider: mask(provider),
-            detail: mask(detail),
-        },
-        Rejected { provider, detail } => Rejected {
-            provider: mask(provider),
-            detail: mask(detail),
-        },
-        Invalid { provider, detail } => Invalid {
-            provider: mask(provider),
-            detail: mask(detail),
-        },
-        NoData { provider, detail } => NoData {
-            provider: mask(provider),
-            detail: mask(detail),
-        },
-        Failed { provider, detail } => Failed {
-            provider: mask(provider),
-            detail: mask(detail),
-        },
-        Unsupported { provider, what } => Unsupported {
-            provider: mask(provider),
-            what: mask(what),
-        },
-        TimedOut { provider, after } => TimedOut {
-            provider: mask(provider),
-            after,
-        },
+    let mask_in_place = |text: &mut String| *text = mask(std::mem::take(text));
+    match &mut error {
+        Unreachable { provider, detail }
+        | Rejected { provider, detail }
+        | Invalid { provider, detail }
+        | NoData { provider, detail }
+        | Failed { provider, detail }
+        | Unsupported {
+            provider,
+            what: detail,
+        } => {
+            mask_in_place(provider);
+            mask_in_place(detail);
+        }
+        TimedOut { provider, .. } => mask_in_place(provider),
     }
+    error
 }
 
 struct Driver {
