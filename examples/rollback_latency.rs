@@ -36,7 +36,7 @@ use helmsman::cli::demo::load_config;
 use helmsman::config::{Backend, Config, LocalBackend, Trigger, Triggers, defaults};
 use helmsman::demo::scenario::Scenario;
 use helmsman::demo::world::{World, WorldPlan, new_version_of};
-use helmsman::engine::{Actor, Command, CommandKind, CommandReply, ReleaseResult};
+use helmsman::engine::{Command, CommandKind, CommandReply, ReleaseResult};
 use helmsman::metrics::Reading;
 use helmsman::observed::TrafficState;
 use helmsman::pipeline::{self, ReleaseRequest, StartedRelease};
@@ -291,7 +291,7 @@ impl Run {
             version: self.new_version.clone(),
             envs: vec![ENV.to_string()],
             strategy: None,
-            actor: Actor::current_operator(),
+            actor: helmsman::cli::operator::current(),
         };
         Ok(pipeline::start_release(ENV, service, &request).await?)
     }
@@ -376,7 +376,7 @@ async fn operator_run(config: &Config) -> anyhow::Result<OperatorSample> {
     let command = Command {
         target: started.spec.target.clone(),
         kind: CommandKind::Rollback,
-        actor: Actor::current_operator(),
+        actor: helmsman::cli::operator::current(),
     };
     let reply = tokio::time::timeout(
         ROLLBACK_TIMEOUT,

@@ -20,4 +20,5 @@ pub mod providers;
 pub mod redact;
 pub mod store;
 pub mod strategy;
+pub mod sync;
 pub mod tui;

@@ -4,11 +4,10 @@
 //! release was rolled back, 4 a preflight check or gate failed.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use helmsman::cli::OutputFormat;
 use helmsman::cli::check_config::CheckConfigArgs;
+use helmsman::cli::{ExitCode, OutputFormat};
 use helmsman::demo::scenario::Scenario;
 use helmsman::strategy::StrategyKind;
 use helmsman::{cli, errln};
@@ -132,7 +131,7 @@ enum Command {
     },
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     let matches = Cli::command().get_matches();
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -147,14 +146,13 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => {
             errln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return ExitCode::Runtime.into();
         }
     };
-    let code = runtime.block_on(run(cli, state_dir));
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    runtime.block_on(run(cli, state_dir)).into()
 }
 
-async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
+async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Tui { read_only: false });
     // A command that may move traffic answers signals by rolling back, from
     // its first moment: the handlers go in before anything else happens.
@@ -164,21 +162,21 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
     ) && let Err(e) = helmsman::interrupt::listen()
     {
         errln!("error: cannot install the signal handlers: {e}");
-        return 1;
+        return ExitCode::Runtime;
     }
-    let load_config = || -> Result<helmsman::config::Config, i32> {
+    let load_config = || -> Result<helmsman::config::Config, ExitCode> {
         let path = cli::find_config(cli.config.as_deref()).map_err(|not_found| {
             errln!("{not_found}");
-            2
+            ExitCode::Usage
         })?;
         let mut config = helmsman::config::load_file(&path).map_err(|errors| {
             errln!("{errors}");
-            2
+            ExitCode::Usage
         })?;
         // Local data planes and their clients share the state directory's admin token.
         helmsman::dataplane::admin_token::provide(&mut config, &state_dir).map_err(|e| {
             errln!("error: the data plane admin token: {e}");
-            1
+            ExitCode::Runtime
         })?;
         Ok(config)
     };
@@ -246,7 +244,7 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
                     "error: `helmsman release` runs headless: add --headless\n  \
                      hint: to start and watch a release in the cockpit, run `helmsman` and press n"
                 );
-                return 2;
+                return ExitCode::Usage;
             }
             match load_config() {
                 Ok(config) => {
@@ -273,12 +271,16 @@ async fn run(cli: Cli, state_dir: PathBuf) -> i32 {
     }
 }
 
+/// `--rps` that is not a positive, finite number (clap prints it after
+/// naming the flag).
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a positive number of requests a second")]
+struct NotARate(String);
+
 /// `--rps`: a positive, finite number of requests a second.
-fn parse_rps(text: &str) -> Result<f64, String> {
+fn parse_rps(text: &str) -> Result<f64, NotARate> {
     match text.parse::<f64>() {
         Ok(rps) if rps.is_finite() && rps > 0.0 => Ok(rps),
-        _ => Err(format!(
-            "`{text}` is not a positive number of requests a second"
-        )),
+        _ => Err(NotARate(text.to_string())),
     }
 }

@@ -28,7 +28,7 @@ pub fn register(what: &str, value: &str) {
     if value.chars().count() < MIN_SECRET_LEN {
         return;
     }
-    let mut secrets = SECRETS.write().unwrap_or_else(|e| e.into_inner());
+    let mut secrets = crate::sync::write(&SECRETS);
     if secrets.iter().any(|(v, _)| v == value) {
         return;
     }
@@ -38,7 +38,7 @@ pub fn register(what: &str, value: &str) {
 
 /// `text` with every registered secret value masked.
 pub fn redact(text: &str) -> Cow<'_, str> {
-    let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    let secrets = crate::sync::read(&SECRETS);
     let mut out = Cow::Borrowed(text);
     for (value, what) in secrets.iter() {
         if out.contains(value.as_str()) {

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use tokio::time::Instant;
 
+use helmsman::cli::ExitCode;
 use helmsman::config::{self, Step, Strategy, defaults};
 use helmsman::engine::clock::TokioClock;
 use helmsman::engine::driver::{Providers, ReleaseHandle, spawn_release};
@@ -385,7 +386,7 @@ async fn a_full_canary_succeeds() {
     let started = Instant::now();
     let result = (&mut handle.task).await.unwrap();
     assert_eq!(result, ReleaseResult::Succeeded);
-    assert_eq!(result.exit_code(), 0);
+    assert_eq!(ExitCode::from(result).code(), 0);
     assert_eq!(
         world.traffic.calls(),
         vec![
@@ -418,7 +419,7 @@ async fn an_error_rate_rolls_back_once_the_evidence_is_in() {
     let mut handle = world.start(steps());
     let result = (&mut handle.task).await.unwrap();
     assert_eq!(result, ReleaseResult::RolledBack);
-    assert_eq!(result.exit_code(), 3);
+    assert_eq!(ExitCode::from(result).code(), 3);
     // 20 requests/s reach v2, 20/s its clean baseline: 8 % errors are
     // judged against the baseline's upper bound plus the tolerated +2.5
     // points, so the detector is sure once a few hundred baseline requests

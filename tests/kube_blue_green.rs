@@ -25,6 +25,7 @@ use std::time::Duration;
 use hyper::Method;
 use serde_json::Value;
 
+use helmsman::cli::ExitCode;
 use helmsman::config::{self, KubernetesBackend, KubernetesSplit, Strategy};
 use helmsman::engine::driver::ReleaseHandle;
 use helmsman::engine::{Command, CommandKind, CommandReply, ReleaseResult};
@@ -508,7 +509,7 @@ p95_seconds = 'p95{version="{version}"}'
     check_request(&config, &request(None)).unwrap();
     check_request(&config, &request(Some(StrategyKind::BlueGreen))).unwrap();
     let e = check_request(&config, &request(Some(StrategyKind::Canary))).unwrap_err();
-    assert_eq!(e.exit_code(), 2);
+    assert_eq!(ExitCode::from(&e).code(), 2);
     assert!(
         e.to_string().contains(
             "its kubernetes traffic `service-selector` cannot run canary releases (they need \

@@ -11,11 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{CONFIG_NOT_FOUND_HINT, ConfigNotFound, OutputFormat, find_config};
+use super::{CONFIG_NOT_FOUND_HINT, ConfigNotFound, ExitCode, OutputFormat, find_config};
 use crate::config::{self, Config, ConfigErrors};
-
-/// Exit code for bad usage or an invalid configuration.
-pub const EXIT_INVALID: i32 = 2;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckConfigArgs {
@@ -27,7 +24,7 @@ pub struct CheckConfigArgs {
 }
 
 /// Runs the command on the process's stdout/stderr; returns the exit code.
-pub fn run(args: &CheckConfigArgs, global_config: Option<&Path>) -> i32 {
+pub fn run(args: &CheckConfigArgs, global_config: Option<&Path>) -> ExitCode {
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     run_with(args, global_config, &mut stdout.lock(), &mut stderr.lock())
@@ -39,7 +36,7 @@ pub fn run_with(
     global_config: Option<&Path>,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> i32 {
+) -> ExitCode {
     let explicit = args.file.as_deref().or(global_config);
     let path = match find_config(explicit) {
         Ok(path) => path,
@@ -48,7 +45,7 @@ pub fn run_with(
             if args.output == OutputFormat::Json {
                 let _ = print_json(out, &Invalid::new(vec![not_found_json(&not_found)]));
             }
-            return EXIT_INVALID;
+            return ExitCode::Usage;
         }
     };
     match config::load_file(&path) {
@@ -72,18 +69,18 @@ pub fn run_with(
                     };
                     if let Err(e) = print_json(out, &document) {
                         let _ = writeln!(err, "error: cannot write the configuration as JSON: {e}");
-                        return 1;
+                        return ExitCode::Runtime;
                     }
                 }
             }
-            0
+            ExitCode::Ok
         }
         Err(errors) => {
             report(err, &errors, &path);
             if args.output == OutputFormat::Json {
                 let _ = print_json(out, &Invalid::new(errors.0));
             }
-            EXIT_INVALID
+            ExitCode::Usage
         }
     }
 }

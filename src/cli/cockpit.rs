@@ -21,15 +21,15 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::ExitCode;
 use crate::config::{Backend, Config};
-use crate::engine::Actor;
 use crate::engine::driver::send_command;
 use crate::engine::{Command, CommandKind, CommandReply, Event, ReleaseResult, Snapshot, Target};
 use crate::pipeline::{self, ReleaseRequest};
 use crate::pipeline::{Attached, CommandSender, Watcher};
 use crate::preflight::{self, Report, Selection};
 use crate::providers::traffic::kubernetes;
-use crate::store::History;
+use crate::store::{History, StoreError};
 use crate::tui::theme::Theme;
 use crate::tui::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo, StartRequest, view};
 
@@ -136,9 +136,9 @@ impl Drop for TerminalGuard {
 /// environments, each service at the version it last released (or the
 /// configured stable one), each environment's checks running in the
 /// background. Releases started here (`n`) run in this process.
-pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool) -> i32 {
+pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool) -> ExitCode {
     if !has_terminal() {
-        return 2;
+        return ExitCode::Usage;
     }
     let history = match super::open_history(state_dir) {
         Ok(history) => history,
@@ -155,7 +155,7 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
     let mut cockpit = Cockpit::new(
         HeaderInfo {
             config_label: config.source.display().to_string(),
-            operator: Actor::current_operator(),
+            operator: super::operator::current(),
         },
         envs,
         read_only,
@@ -165,9 +165,7 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
     check_in_background(&config, &mut cockpit, &updates_tx);
     read_deployed_in_background(&config, &updates_tx);
     let state_dir = state_dir.to_path_buf();
-    let starter = starter(config, move |_| {
-        History::open(&state_dir).map_err(|e| e.to_string())
-    });
+    let starter = starter(config, move |_| History::open(&state_dir));
     run(cockpit, updates_tx, updates_rx, starter).await
 }
 
@@ -175,7 +173,7 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
 /// history apply as for `helmsman release`), one environment at a time.
 pub fn starter(
     config: std::sync::Arc<Config>,
-    history: impl Fn(&StartRequest) -> Result<History, String> + Send + Sync + 'static,
+    history: impl Fn(&StartRequest) -> Result<History, StoreError> + Send + Sync + 'static,
 ) -> Starter {
     let history = std::sync::Arc::new(history);
     Box::new(move |start, updates| {
@@ -186,16 +184,14 @@ pub fn starter(
                 version: start.version.clone(),
                 envs: vec![start.target.env.clone()],
                 strategy: None,
-                actor: Actor::current_operator(),
+                actor: super::operator::current(),
             };
             let outcome = match history(&start) {
                 Ok(mut history) => {
                     let mut watcher = Forward(updates.clone());
-                    pipeline::run(&config, &request, &mut history, &mut watcher)
-                        .await
-                        .map_err(|e| e.to_string())
+                    pipeline::run(&config, &request, &mut history, &mut watcher).await
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             };
             let notice = match outcome {
                 Ok(ReleaseResult::Succeeded) => (
@@ -264,7 +260,7 @@ pub async fn run(
     updates_tx: mpsc::UnboundedSender<Update>,
     mut updates: mpsc::UnboundedReceiver<Update>,
     starter: Starter,
-) -> i32 {
+) -> ExitCode {
     let mut shell = Shell {
         commands: HashMap::new(),
         started: Vec::new(),
@@ -306,7 +302,7 @@ impl Shell {
                 let command = Command {
                     target: target.clone(),
                     kind: CommandKind::Rollback,
-                    actor: Actor::current_operator(),
+                    actor: super::operator::current(),
                 };
                 let reply = match send_command(commands, command).await {
                     Some(CommandReply::Accepted) => "accepted".to_string(),
@@ -325,10 +321,10 @@ async fn watch(
     updates_tx: &mpsc::UnboundedSender<Update>,
     updates: &mut mpsc::UnboundedReceiver<Update>,
     shell: &mut Shell,
-) -> i32 {
+) -> ExitCode {
     let theme = Theme::from_env();
     if !has_terminal() {
-        return 2;
+        return ExitCode::Usage;
     }
     let mut terminal = match ratatui::try_init() {
         Ok(terminal) => terminal,
@@ -337,7 +333,7 @@ async fn watch(
             crate::errln!(
                 "error: cannot open the cockpit on this terminal: {e}\n  hint: add --headless"
             );
-            return 2;
+            return ExitCode::Usage;
         }
     };
     let _guard = TerminalGuard;
@@ -354,7 +350,7 @@ async fn watch(
             if let Err(e) = draw(&mut terminal, cockpit, &theme) {
                 drop(_guard);
                 crate::errln!("error: cannot draw the cockpit: {e}");
-                return 1;
+                return ExitCode::Runtime;
             }
             last_frame = Instant::now();
             dirty = false;
@@ -417,7 +413,7 @@ async fn watch(
         }
     }
     drop(keys);
-    0
+    ExitCode::Ok
 }
 
 fn draw(

@@ -3,12 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::OutputFormat;
 use super::event_line::Printer;
-use crate::config::{self, Backend, Config};
+use super::{ExitCode, OutputFormat};
+use crate::config::{self, Backend, Config, ConfigErrors};
 use crate::demo::scenario::Scenario;
 use crate::demo::world::{World, WorldPlan, new_version_of};
-use crate::engine::Actor;
 use crate::pipeline::{self, ReleaseRequest};
 use crate::store::History;
 use crate::strategy::StrategyKind;
@@ -47,20 +46,19 @@ pub struct DemoOptions {
 
 /// Loads the headless demo's configuration: the built-in one unless
 /// `--config` names another.
-pub fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
+pub fn load_config(explicit: Option<&Path>) -> Result<Config, ConfigErrors> {
     load(explicit, Builtin::Headless)
 }
 
 /// Loads `explicit`, else the built-in configuration `builtin`.
-fn load(explicit: Option<&Path>, builtin: Builtin) -> Result<Config, String> {
-    let loaded = match explicit {
+fn load(explicit: Option<&Path>, builtin: Builtin) -> Result<Config, ConfigErrors> {
+    match explicit {
         Some(path) => config::load_file(path),
         None => {
             let (text, name) = builtin.asset();
             config::parse_str(text, Path::new(name), &|var| std::env::var(var).ok())
         }
-    };
-    loaded.map_err(|errors| errors.to_string())
+    }
 }
 
 /// The service the demo releases: the first one using `strategy`.
@@ -82,12 +80,12 @@ fn released_service(config: &Config, strategy: StrategyKind) -> Option<(String, 
         })
 }
 
-pub async fn run_headless(options: DemoOptions) -> i32 {
+pub async fn run_headless(options: DemoOptions) -> ExitCode {
     let config = match load_config(options.config.as_deref()) {
         Ok(config) => config,
         Err(errors) => {
             crate::errln!("{errors}");
-            return 2;
+            return ExitCode::Usage;
         }
     };
     let Some((service, stable, new_version)) = released_service(&config, options.strategy) else {
@@ -97,7 +95,7 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
             config.source.display(),
             strategy_name(options.strategy)
         );
-        return 2;
+        return ExitCode::Usage;
     };
     let envs: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
     // Human words go to stderr with --output json, so stdout stays JSON lines.
@@ -127,7 +125,7 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
         Ok(world) => world,
         Err(e) => {
             crate::errln!("error: cannot start the demo world: {e:#}");
-            return 1;
+            return ExitCode::Runtime;
         }
     };
     for (target, addr) in world.entry_points() {
@@ -141,7 +139,7 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
         version: new_version,
         envs,
         strategy: Some(options.strategy),
-        actor: Actor::current_operator(),
+        actor: super::operator::current(),
     };
     let mut history = History::in_memory();
     let outcome = pipeline::run(
@@ -166,20 +164,20 @@ pub async fn run_headless(options: DemoOptions) -> i32 {
     }
     match outcome {
         Ok(result) => {
+            let code = ExitCode::from(result);
             say(format!(
-                "release {result}: exit code {}{}",
-                result.exit_code(),
+                "release {result}: exit code {code}{}",
                 if failed > 0 {
                     format!(" ({failed} user requests got no answer)")
                 } else {
                     String::new()
                 }
             ));
-            result.exit_code()
+            code
         }
         Err(e) => {
             crate::errln!("error: {e}");
-            e.exit_code()
+            ExitCode::from(&e)
         }
     }
 }
@@ -193,15 +191,15 @@ fn strategy_name(kind: StrategyKind) -> String {
 
 /// `helmsman demo`: the demo world in the cockpit, with the new version
 /// already moving in every environment at once.
-pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
+pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
     if !super::cockpit::has_terminal() {
-        return 2;
+        return ExitCode::Usage;
     }
     let config = match load(options.config.as_deref(), Builtin::Cockpit) {
         Ok(config) => config,
         Err(errors) => {
             crate::errln!("{errors}");
-            return 2;
+            return ExitCode::Usage;
         }
     };
     let Some((service, _stable, new_version)) = released_service(&config, options.strategy) else {
@@ -211,7 +209,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
             config.source.display(),
             strategy_name(options.strategy)
         );
-        return 2;
+        return ExitCode::Usage;
     };
     let plan = WorldPlan {
         scenario: options.scenario,
@@ -223,13 +221,13 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
         Ok(world) => world,
         Err(e) => {
             crate::errln!("error: cannot start the demo world: {e:#}");
-            return 1;
+            return ExitCode::Runtime;
         }
     };
     let mut cockpit = crate::tui::Cockpit::new(
         crate::tui::HeaderInfo {
             config_label: format!("demo {}", world.config.source.display()),
-            operator: Actor::current_operator(),
+            operator: super::operator::current(),
         },
         super::cockpit::environments_of(&world.config),
         read_only,
@@ -263,7 +261,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
             version: new_version.clone(),
             envs: vec![env.clone()],
             strategy: Some(options.strategy),
-            actor: Actor::current_operator(),
+            actor: super::operator::current(),
         };
         releases.push(tokio::spawn(async move {
             // Every environment releases at once here, so the demo vouches

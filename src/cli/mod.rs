@@ -6,7 +6,9 @@ pub mod cockpit;
 pub mod demo;
 pub mod event_line;
 pub mod evidence;
+pub mod exit_code;
 pub mod logging;
+pub mod operator;
 pub mod output;
 pub mod plan;
 pub mod release;
@@ -14,6 +16,8 @@ pub mod serve;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
+
+pub use exit_code::ExitCode;
 
 /// `--output` for commands that print data.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -74,10 +78,10 @@ pub fn state_dir(explicit: Option<&Path>) -> PathBuf {
 
 /// The release history under the state dir, or the exit code after saying
 /// why it cannot be opened.
-pub fn open_history(state_dir: &Path) -> Result<crate::store::History, i32> {
+pub fn open_history(state_dir: &Path) -> Result<crate::store::History, ExitCode> {
     crate::store::History::open(state_dir).map_err(|e| {
         crate::errln!("error: {e}");
-        1
+        ExitCode::Runtime
     })
 }
 

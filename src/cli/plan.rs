@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::OutputFormat;
 use super::event_line::status_word;
+use super::{ExitCode, OutputFormat};
 use crate::config::duration::format as fmt_duration;
 use crate::config::metrics::TemplateValues;
 use crate::config::{
@@ -161,7 +161,7 @@ pub async fn run(
     history: &History,
     args: &PlanArgs<'_>,
     output: OutputFormat,
-) -> i32 {
+) -> ExitCode {
     let PlanArgs {
         env,
         service,
@@ -178,7 +178,7 @@ pub async fn run(
     };
     if let Err(e) = pipeline::check_request(config, &request) {
         crate::errln!("error: {e}");
-        return e.exit_code();
+        return ExitCode::from(&e);
     }
     let environment = config.environment(env).expect("checked");
     let svc = config.service(env, service).expect("checked");
@@ -193,7 +193,7 @@ pub async fn run(
             "{target} already runs {version}: nothing to release"
         ));
         crate::errln!("error: {refusal}");
-        return refusal.exit_code();
+        return ExitCode::from(&refusal);
     }
     let mut plan = build(
         environment.name.as_str(),
@@ -220,7 +220,7 @@ pub async fn run(
         ),
         OutputFormat::Text => crate::outln!("{}", render(&plan).trim_end()),
     }
-    0
+    ExitCode::Ok
 }
 
 /// The plan of releasing `version` of `service` in `env`, from `stable`;

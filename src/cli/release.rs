@@ -11,10 +11,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::OutputFormat;
 use super::event_line::Printer;
+use super::{ExitCode, OutputFormat};
 use crate::config::Config;
-use crate::engine::{Actor, Event, Phase, ReleaseResult, Snapshot};
+use crate::engine::{Event, Phase, ReleaseResult, Snapshot};
 use crate::pipeline::{self, Attached, PipelineError, ReleaseRequest, Watcher};
 use crate::preflight::Report;
 use crate::store::History;
@@ -28,13 +28,13 @@ pub struct ReleaseOptions {
     pub output: OutputFormat,
 }
 
-pub async fn run(config: &Config, state_dir: &Path, options: ReleaseOptions) -> i32 {
+pub async fn run(config: &Config, state_dir: &Path, options: ReleaseOptions) -> ExitCode {
     let request = ReleaseRequest {
         service: options.service,
         version: options.version,
         envs: options.envs,
         strategy: options.strategy,
-        actor: Actor::current_operator(),
+        actor: super::operator::current(),
     };
     let mut recorder = Recorder {
         printer: Printer(options.output),
@@ -185,7 +185,7 @@ struct FinalLine<'r> {
 #[derive(Debug, Serialize)]
 pub struct ResultRecord {
     pub outcome: Outcome,
-    pub exit_code: i32,
+    pub exit_code: ExitCode,
     /// Why it stopped, when it stopped on an error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -235,13 +235,13 @@ impl ResultRecord {
         match outcome {
             Ok(result) => ResultRecord {
                 outcome: Outcome::of_result(*result),
-                exit_code: result.exit_code(),
+                exit_code: ExitCode::from(*result),
                 message: None,
                 environments,
             },
             Err(e) => ResultRecord {
                 outcome: Outcome::of_error(e),
-                exit_code: e.exit_code(),
+                exit_code: ExitCode::from(e),
                 message: Some(e.to_string()),
                 environments,
             },
@@ -270,6 +270,7 @@ impl ResultRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Actor;
 
     fn request(envs: &[&str]) -> ReleaseRequest {
         ReleaseRequest {
@@ -285,12 +286,12 @@ mod tests {
     fn environments_after_the_one_that_stopped_did_not_run() {
         let blocked = Err(PipelineError::Blocked("dev/web: refused: check".into()));
         let record = ResultRecord::new(&request(&["dev", "prod"]), &[], &blocked);
-        assert_eq!(record.exit_code, crate::preflight::EXIT_CHECK_FAILED);
+        assert_eq!(record.exit_code, ExitCode::ChecksFailed);
         assert_eq!(
             record.text(),
             format!(
                 "result: blocked, exit {} (dev: blocked; prod: not-run)",
-                crate::preflight::EXIT_CHECK_FAILED
+                ExitCode::ChecksFailed.code()
             )
         );
         let json = serde_json::to_value(&record).unwrap();

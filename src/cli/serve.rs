@@ -5,17 +5,18 @@
 
 use std::path::Path;
 
+use super::ExitCode;
 use crate::config::{Backend, Config};
 use crate::dataplane::{DataPlane, DataPlaneConfig, limits};
 
-pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
+pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> ExitCode {
     if let Some(env) = env {
         if config.environment(env).is_none() {
             crate::errln!(
                 "error: no environment `{env}` in {}",
                 config.source.display()
             );
-            return 2;
+            return ExitCode::Usage;
         }
     }
     let history = match super::open_history(state_dir) {
@@ -85,7 +86,7 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
                     for plane in planes {
                         plane.shutdown().await;
                     }
-                    return 1;
+                    return ExitCode::Runtime;
                 }
             }
         }
@@ -110,7 +111,11 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> i32 {
     }
     // All at once: each drains its own in-flight requests.
     futures::future::join_all(planes.into_iter().map(DataPlane::shutdown)).await;
-    if waited.is_ok() { 0 } else { 1 }
+    if waited.is_ok() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Runtime
+    }
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

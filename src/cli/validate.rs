@@ -5,15 +5,15 @@
 
 use std::fmt::Write;
 
-use super::OutputFormat;
 use super::event_line::status_word;
+use super::{ExitCode, OutputFormat};
 use crate::config::Config;
-use crate::preflight::{self, CheckStatus, EXIT_CHECK_FAILED, Report, Selection};
+use crate::preflight::{self, CheckStatus, Report, Selection};
 
 /// Longer check names are cut in the table (JSON has them whole).
 const NAME_WIDTH: usize = 40;
 
-pub async fn run(config: &Config, env: &str, output: OutputFormat) -> i32 {
+pub async fn run(config: &Config, env: &str, output: OutputFormat) -> ExitCode {
     let Some(environment) = config.environment(env) else {
         let known: Vec<&str> = config
             .environments
@@ -25,7 +25,7 @@ pub async fn run(config: &Config, env: &str, output: OutputFormat) -> i32 {
             config.source.display(),
             known.join(", ")
         );
-        return 2;
+        return ExitCode::Usage;
     };
     let report = preflight::run(environment, Selection::Everything).await;
     match output {
@@ -36,9 +36,9 @@ pub async fn run(config: &Config, env: &str, output: OutputFormat) -> i32 {
         OutputFormat::Text => crate::outln!("{}", render(&report).trim_end()),
     }
     if report.status == CheckStatus::Fail {
-        EXIT_CHECK_FAILED
+        ExitCode::ChecksFailed
     } else {
-        0
+        ExitCode::Ok
     }
 }
 

@@ -7,6 +7,29 @@ use std::time::Duration;
 /// adding one to "now" or summing a plan's steps can never overflow.
 pub const MAX: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// Why a text is not a duration; each says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration")]
+    Empty,
+    #[error("`{0}` contains a space; write units right after numbers")]
+    Space(String),
+    #[error("`{0}` is not a duration")]
+    NotADuration(String),
+    #[error("`{0}` is not a number")]
+    NotANumber(String),
+    #[error("`{0}` has a number without a unit")]
+    NoUnit(String),
+    #[error("unknown unit `{unit}` in `{text}`")]
+    UnknownUnit { unit: String, text: String },
+    #[error(
+        "`{0}` is longer than {max} (30 days), the longest duration accepted; \
+         to wait for as long as it takes, use a manual gate ({{ gate = \"manual\" }})",
+        max = format(MAX)
+    )]
+    TooLong(String),
+}
+
 /// Parses a human duration. The error says what was expected.
 ///
 /// ```
@@ -15,17 +38,15 @@ pub const MAX: Duration = Duration::from_secs(30 * 24 * 3600);
 ///
 /// assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
 /// assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
-/// assert!(parse("2 minutes").unwrap_err().contains("space"));
+/// assert!(parse("2 minutes").unwrap_err().to_string().contains("space"));
 /// ```
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("empty duration".into());
+        return Err(DurationError::Empty);
     }
     if text.contains(char::is_whitespace) {
-        return Err(format!(
-            "`{text}` contains a space; write units right after numbers"
-        ));
+        return Err(DurationError::Space(text.to_string()));
     }
     if text == "0" {
         return Ok(Duration::ZERO);
@@ -37,11 +58,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("`{text}` is not a duration"));
+            return Err(DurationError::NotADuration(text.to_string()));
         }
         let number: f64 = rest[..digits]
             .parse()
-            .map_err(|_| format!("`{}` is not a number", &rest[..digits]))?;
+            .map_err(|_| DurationError::NotANumber(rest[..digits].to_string()))?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -51,21 +72,20 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "s" => number,
             "m" => number * 60.0,
             "h" => number * 3600.0,
-            "" => return Err(format!("`{text}` has a number without a unit")),
-            other => return Err(format!("unknown unit `{other}` in `{text}`")),
+            "" => return Err(DurationError::NoUnit(text.to_string())),
+            other => {
+                return Err(DurationError::UnknownUnit {
+                    unit: other.to_string(),
+                    text: text.to_string(),
+                });
+            }
         };
         rest = &rest[unit_len..];
         total = Duration::try_from_secs_f64(seconds)
             .ok()
             .and_then(|d| total.checked_add(d))
             .filter(|total| *total <= MAX)
-            .ok_or_else(|| {
-                format!(
-                    "`{text}` is longer than {} (30 days), the longest duration accepted; \
-                     to wait for as long as it takes, use a manual gate ({{ gate = \"manual\" }})",
-                    format(MAX)
-                )
-            })?;
+            .ok_or_else(|| DurationError::TooLong(text.to_string()))?;
     }
     Ok(total)
 }
@@ -128,7 +148,7 @@ mod tests {
             "2562047788015216h",
             "99999999999999999999s",
         ] {
-            let e = parse(too_long).unwrap_err();
+            let e = parse(too_long).unwrap_err().to_string();
             assert!(e.contains("longest duration accepted"), "{too_long}: {e}");
         }
     }

@@ -33,9 +33,9 @@ use crate::strategy::{BlueGreen, Canary, FeatureFlag, Rolling};
 
 // The walker's parts, as impl blocks on `Walker`.
 mod backend;
-mod checks;
 mod kubernetes;
 mod metrics;
+mod preflight;
 mod settings;
 mod strategy;
 

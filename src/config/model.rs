@@ -13,7 +13,7 @@
 //! requires = ["staging"]
 //!
 //! [environments.gate]                 # optional: a check every release here must pass first
-//! [[environments.checks]]             # optional: preflight checks (see `checks.rs`)
+//! [[environments.checks]]             # optional: preflight checks (see `preflight.rs`)
 //!
 //! [[environments.services]]
 //! name = "checkout"
@@ -66,7 +66,7 @@ pub struct Environment {
     pub requires: Vec<String>,
     pub services: Vec<Service>,
     /// The gate and the checks run before every release here.
-    pub preflight: super::checks::Preflight,
+    pub preflight: super::preflight::Preflight,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -2,9 +2,9 @@
 
 use std::fmt::Write;
 
-use super::checks::Preflight;
 use super::duration::format as fmt_duration;
 use super::model::{Backend, Config, KubernetesBackend, KubernetesSplit, LocalBackend, Service};
+use super::preflight::Preflight;
 
 /// Environments in promotion order (with what they require and what they
 /// check before a release), and for each service: backend addresses, stable

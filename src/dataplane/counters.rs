@@ -118,10 +118,7 @@ impl VersionCounters {
             self.errors.fetch_add(1, Relaxed);
             // A poisoned lock only means another request panicked mid-insert;
             // the map itself is still a valid map.
-            let mut kinds = self
-                .errors_by_kind
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut kinds = crate::sync::lock(&self.errors_by_kind);
             *kinds.entry(kind).or_insert(0) += 1;
         }
         let ms = latency.as_secs_f64() * 1000.0;
@@ -131,11 +128,7 @@ impl VersionCounters {
     }
 
     pub fn snapshot(&self) -> CounterSnapshot {
-        let errors_by_kind = self
-            .errors_by_kind
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone();
+        let errors_by_kind = crate::sync::lock(&self.errors_by_kind).clone();
         CounterSnapshot {
             sample: Sample {
                 requests: self.requests.load(Relaxed),
@@ -167,10 +160,7 @@ pub struct Registry {
 impl Registry {
     /// The counters of `version` on `side`, created on first use.
     pub fn get(&self, side: Side, version: &str) -> Arc<VersionCounters> {
-        let mut series = self
-            .series
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut series = crate::sync::lock(&self.series);
         if let Some((_, _, c)) = series.iter().find(|(s, v, _)| *s == side && v == version) {
             return c.clone();
         }
@@ -180,10 +170,7 @@ impl Registry {
     }
 
     pub fn all(&self) -> Vec<(Side, String, Arc<VersionCounters>)> {
-        self.series
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        crate::sync::lock(&self.series).clone()
     }
 }
 

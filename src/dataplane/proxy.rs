@@ -157,9 +157,7 @@ impl Connection {
     }
 
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<(SocketAddr, SendRequest<UpstreamBody>)>> {
-        self.idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.idle)
     }
 
     /// An open upstream connection to `addr`, if this connection has one.

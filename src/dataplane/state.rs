@@ -57,10 +57,7 @@ impl Shared {
         &self,
         change: impl FnOnce(&RoutingSpec, &Versions) -> Result<RoutingSpec, RoutingError>,
     ) -> Result<TrafficState, RoutingError> {
-        let _one_writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _one_writer = crate::sync::lock(&self.writer);
         let current = self.table.load_full();
         let spec = change(&current.spec, &self.versions)?;
         // An unchanged spec keeps its table, so a repeated call does not

@@ -106,8 +106,8 @@ pub fn spawn_release(
 
 /// A provider result on its way back to the machine.
 enum Feedback {
-    Metrics(Result<Reading, String>),
-    Traffic(Result<TrafficState, String>),
+    Metrics(Result<Reading, ProviderError>),
+    Traffic(Result<TrafficState, ProviderError>),
     Applied(Result<(), WriteError>),
     SmokeChecks(Vec<CheckResult>),
 }
@@ -117,13 +117,12 @@ enum Feedback {
 /// reaches an event, the cockpit, JSON output or the history.
 impl From<Feedback> for Input {
     fn from(feedback: Feedback) -> Input {
-        let mask = |text: String| crate::redact::redact(&text).into_owned();
         match feedback {
-            Feedback::Metrics(r) => Input::Metrics(r.map_err(mask)),
-            Feedback::Traffic(r) => Input::Traffic(r.map_err(mask)),
-            Feedback::Applied(r) => Input::Applied(r.map_err(|e| WriteError {
-                message: mask(e.message),
-                ..e
+            Feedback::Metrics(r) => Input::Metrics(r.map_err(masked)),
+            Feedback::Traffic(r) => Input::Traffic(r.map_err(masked)),
+            Feedback::Applied(r) => Input::Applied(r.map_err(|e| match e {
+                WriteError::Provider(e) => WriteError::Provider(masked(e)),
+                abandoned @ WriteError::Abandoned { .. } => abandoned,
             })),
             Feedback::SmokeChecks(r) => Input::SmokeChecks(
                 r.into_iter()
@@ -135,6 +134,32 @@ impl From<Feedback> for Input {
             ),
         }
     }
+}
+
+fn mask(text: String) -> String {
+    crate::redact::redact(&text).into_owned()
+}
+
+/// `error` with its words masked, its variant (what the machine judges) kept.
+fn masked(mut error: ProviderError) -> ProviderError {
+    use ProviderError::*;
+    let mask_in_place = |text: &mut String| *text = mask(std::mem::take(text));
+    match &mut error {
+        Unreachable { provider, detail }
+        | Rejected { provider, detail }
+        | Invalid { provider, detail }
+        | NoData { provider, detail }
+        | Failed { provider, detail }
+        | Unsupported {
+            provider,
+            what: detail,
+        } => {
+            mask_in_place(provider);
+            mask_in_place(detail);
+        }
+        TimedOut { provider, .. } => mask_in_place(provider),
+    }
+    error
 }
 
 struct Driver {
@@ -154,7 +179,7 @@ struct Write {
 }
 
 /// The spawned pieces of one running release.
-struct Shell {
+struct Spawned {
     feedback: mpsc::UnboundedSender<Feedback>,
     writes: mpsc::UnboundedSender<Write>,
     /// Rollbacks started so far, watched by the writer.
@@ -165,26 +190,27 @@ struct Shell {
     read_timeout: Duration,
 }
 
-impl Shell {
+impl Spawned {
     /// Runs one provider read in its own task, bounded by the read timeout,
     /// and feeds the result (or the timeout, naming the provider) back.
     fn spawn_read<T, F>(
         &mut self,
         provider: String,
         read: F,
-        wrap: fn(Result<T, String>) -> Feedback,
+        wrap: fn(Result<T, ProviderError>) -> Feedback,
     ) where
         T: Send + 'static,
-        F: std::future::Future<Output = Result<T, crate::providers::ProviderError>>
-            + Send
-            + 'static,
+        F: std::future::Future<Output = Result<T, ProviderError>> + Send + 'static,
     {
         let feedback = self.feedback.clone();
         let limit = self.read_timeout;
         self.reads.spawn(async move {
             let result = match tokio::time::timeout(limit, read).await {
-                Ok(r) => r.map_err(|e| e.to_string()),
-                Err(_) => Err(timed_out(&provider, limit)),
+                Ok(r) => r,
+                Err(_) => Err(ProviderError::TimedOut {
+                    provider,
+                    after: limit,
+                }),
             };
             let _ = feedback.send(wrap(result));
         });
@@ -207,7 +233,7 @@ impl Driver {
             feedback_tx.clone(),
         ));
         let interval = self.release.spec().service.analysis.interval;
-        let mut shell = Shell {
+        let mut shell = Spawned {
             feedback: feedback_tx,
             writes: writes_tx,
             rollbacks: rollbacks_tx,
@@ -266,7 +292,7 @@ impl Driver {
         };
 
         // Let the last writes (a discard after an abort) reach the backend.
-        let Shell { writes, reads, .. } = shell;
+        let Spawned { writes, reads, .. } = shell;
         drop(writes);
         drop(reads);
         let write_timeout = self.providers.traffic.write_timeout();
@@ -276,7 +302,7 @@ impl Driver {
         result
     }
 
-    fn execute(&mut self, effects: Vec<Effect>, shell: &mut Shell) {
+    fn execute(&mut self, effects: Vec<Effect>, shell: &mut Spawned) {
         let rolling_back = self.release.snapshot().phase == Phase::RollingBack;
         if rolling_back && !shell.rolling_back {
             // Before the rollback's own writes go out.
@@ -340,13 +366,6 @@ impl Driver {
     }
 }
 
-fn timed_out(provider: &str, limit: Duration) -> String {
-    format!(
-        "{provider} did not answer within {}",
-        crate::config::duration::format(limit)
-    )
-}
-
 async fn run_check(check: Arc<dyn Check>, limit: Duration) -> CheckResult {
     match tokio::time::timeout(limit, check.run()).await {
         Ok(result) => result,
@@ -398,18 +417,15 @@ async fn run_writer(
         let overtaken = rollbacks.wait_for(|started| *started > before);
         let result = tokio::select! {
             outcome = tokio::time::timeout(limit, call) => match outcome {
-                Ok(r) => r.map_err(write_error),
-                Err(_) => Err(timed_out(&traffic.describe(), limit).into()),
+                Ok(r) => r.map_err(WriteError::from),
+                Err(_) => Err(ProviderError::TimedOut {
+                    provider: traffic.describe(),
+                    after: limit,
+                }
+                .into()),
             },
-            Ok(_) = overtaken => Err(format!("{} abandoned for the rollback", effect.describe()).into()),
+            Ok(_) = overtaken => Err(WriteError::Abandoned { what: effect.describe() }),
         };
         let _ = feedback.send(Feedback::Applied(result));
-    }
-}
-
-fn write_error(e: ProviderError) -> WriteError {
-    WriteError {
-        hopeless: matches!(e, ProviderError::Failed { .. }),
-        message: e.to_string(),
     }
 }

@@ -34,6 +34,7 @@ use crate::engine::types::{
 };
 use crate::metrics::{Reading, Sample};
 use crate::observed::{CheckResult, CheckStatus, TrafficState};
+use crate::providers::ProviderError;
 
 /// A failed write or read is retried after this long (or the analysis
 /// interval, if shorter).
@@ -60,36 +61,34 @@ pub enum Input {
     Command(Command),
     /// A timer: fed at `next_wake`.
     Tick,
-    Metrics(Result<Reading, String>),
-    Traffic(Result<TrafficState, String>),
+    /// A read's outcome, typed as the provider (or the driver's timeout)
+    /// reported it: the machine judges from the variant, never from words.
+    Metrics(Result<Reading, ProviderError>),
+    Traffic(Result<TrafficState, ProviderError>),
     /// The outcome of the oldest traffic write not yet reported.
     Applied(Result<(), WriteError>),
     SmokeChecks(Vec<CheckResult>),
 }
 
 /// Why a traffic write failed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WriteError {
-    pub message: String,
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WriteError {
+    /// The backend failed it, or did not answer in time.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// Dropped mid-flight because a rollback started after it was emitted
+    /// (the machine ignores it as superseded).
+    #[error("{what} abandoned for the rollback")]
+    Abandoned { what: String },
+}
+
+impl WriteError {
     /// The backend says the change cannot complete (a Deployment past its
     /// progress deadline): retrying will not help, so the release rolls
-    /// back (or, before any traffic moved, aborts).
-    pub hopeless: bool,
-}
-
-/// A write that may pass if tried again (timeouts, refusals, outages).
-impl From<String> for WriteError {
-    fn from(message: String) -> Self {
-        WriteError {
-            message,
-            hopeless: false,
-        }
-    }
-}
-
-impl std::fmt::Display for WriteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+    /// back (or, before any traffic moved, aborts). Everything else
+    /// (timeouts, refusals, outages) may pass if tried again.
+    pub fn is_hopeless(&self) -> bool {
+        matches!(self, WriteError::Provider(ProviderError::Failed { .. }))
     }
 }
 

@@ -34,42 +34,6 @@ pub enum Actor {
     Engine,
 }
 
-impl Actor {
-    /// The operator running this process: `$USER` (or `$LOGNAME`) and the
-    /// client address from `$SSH_CLIENT`.
-    pub fn current_operator() -> Actor {
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .ok()
-            .or_else(user_from_passwd)
-            .unwrap_or_else(|| "unknown".to_string());
-        let origin = std::env::var("SSH_CLIENT")
-            .ok()
-            .and_then(|s| s.split_whitespace().next().map(str::to_string));
-        Actor::Operator { user, origin }
-    }
-}
-
-/// The name of this process's user from /etc/passwd, for sessions (cron,
-/// CI, `env -i`) that set neither `$USER` nor `$LOGNAME`.
-fn user_from_passwd() -> Option<String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
-        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-        passwd.lines().find_map(|line| {
-            let mut fields = line.split(':');
-            let name = fields.next()?;
-            (fields.nth(1)? == uid).then(|| name.to_string())
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        None
-    }
-}
-
 impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -353,7 +317,7 @@ impl StepTimer {
     }
 }
 
-/// How a finished release ended, and the process exit code for it.
+/// How a finished release ended (`cli::ExitCode` maps it to the process's exit code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReleaseResult {
@@ -369,16 +333,5 @@ impl fmt::Display for ReleaseResult {
             ReleaseResult::RolledBack => "rolled back",
             ReleaseResult::Aborted => "aborted",
         })
-    }
-}
-
-impl ReleaseResult {
-    /// The interface contract: 0 success, 1 runtime error, 3 rolled back.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            ReleaseResult::Succeeded => 0,
-            ReleaseResult::RolledBack => 3,
-            ReleaseResult::Aborted => 1,
-        }
     }
 }

@@ -5,7 +5,7 @@
 //! succeed. Shared by `helmsman release`, `helmsman demo` and the cockpit.
 
 pub mod backends;
-mod checks;
+mod preflight_gate;
 
 use std::sync::Arc;
 
@@ -48,18 +48,6 @@ pub enum PipelineError {
     Interrupted(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl PipelineError {
-    /// 2 for what the user must fix in the command or the configuration,
-    /// 4 for a release a check refused, 1 for what went wrong at run time.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            PipelineError::Usage(_) => 2,
-            PipelineError::Blocked(_) => crate::preflight::EXIT_CHECK_FAILED,
-            _ => 1,
-        }
-    }
 }
 
 /// The strategy a release of `service` will use.
@@ -177,7 +165,7 @@ pub async fn run(
             }
         }
         not_interrupted(env, request)?;
-        checks::before(environment, request, watcher).await?;
+        preflight_gate::before(environment, request, watcher).await?;
         not_interrupted(env, request)?;
         let result = release_one(env, service, request, history, watcher).await?;
         if result != ReleaseResult::Succeeded {
@@ -399,7 +387,7 @@ image = "registry.example.com/checkout:{version}"
         .unwrap();
         assert!(check_request(&config, &request(None)).is_ok());
         let e = check_request(&config, &request(Some(StrategyKind::Canary))).unwrap_err();
-        assert_eq!(e.exit_code(), 2);
+        assert_eq!(crate::cli::ExitCode::from(&e), crate::cli::ExitCode::Usage);
         assert!(
             e.to_string()
                 .contains("traffic `rolling-update` cannot run canary releases"),

@@ -3,7 +3,7 @@
 //! percentage of the filesystem's size.
 
 use super::Finding;
-use crate::config::checks::DiskProbe;
+use crate::config::preflight::DiskProbe;
 use crate::observed::CheckStatus;
 
 pub async fn check(probe: &DiskProbe) -> Finding {

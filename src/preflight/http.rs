@@ -9,7 +9,7 @@ use std::time::Instant;
 use reqwest::header::CONTENT_TYPE;
 
 use super::{Finding, shorten};
-use crate::config::checks::{HttpProbe, StatusMatch};
+use crate::config::preflight::{HttpProbe, StatusMatch};
 use crate::observed::CheckStatus;
 
 /// More of a health document than this is not read.

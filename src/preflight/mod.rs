@@ -27,10 +27,6 @@ use crate::config::{CheckKind, Scope};
 pub use crate::observed::CheckStatus;
 pub use runner::{ReleaseOf, Selection, run};
 
-/// Exit code of `helmsman validate` when a check fails, and of a release a
-/// failing check (or gate) refused to start.
-pub const EXIT_CHECK_FAILED: i32 = 4;
-
 /// What one check found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {

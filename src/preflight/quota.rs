@@ -8,7 +8,7 @@ use kube::Api;
 use kube::api::ListParams;
 
 use super::{Finding, quantity};
-use crate::config::checks::QuotaProbe;
+use crate::config::preflight::QuotaProbe;
 use crate::config::{Backend, CheckSpec, Environment, Probe};
 use crate::observed::CheckStatus;
 use crate::providers::traffic::kubernetes::client::connect_to;
@@ -16,7 +16,7 @@ use crate::providers::traffic::kubernetes::client::connect_to;
 pub async fn check(probe: &QuotaProbe) -> Finding {
     let client = match connect_to(&probe.kubeconfig, &probe.context).await {
         Ok(client) => client,
-        Err(e) => return Finding::fail(e),
+        Err(e) => return Finding::fail(e.to_string()),
     };
     let namespace = &probe.namespace;
     let quotas = Api::<ResourceQuota>::namespaced(client, namespace)

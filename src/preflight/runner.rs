@@ -109,7 +109,7 @@ fn why(failed: tokio::task::JoinError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Preflight, Scope, checks::defaults};
+    use crate::config::{Preflight, Scope, preflight::defaults};
     use crate::observed::CheckStatus;
     use std::time::Duration;
 

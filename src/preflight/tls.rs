@@ -20,7 +20,7 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
 use super::{Finding, tcp};
-use crate::config::checks::TlsProbe;
+use crate::config::preflight::TlsProbe;
 use crate::observed::CheckStatus;
 
 const DAY: i64 = 24 * 3600;
@@ -34,7 +34,7 @@ pub async fn check(probe: &TlsProbe) -> Finding {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let chain = match handshake(probe, name.clone(), provider.clone()).await {
         Ok(chain) => chain,
-        Err(why) => return Finding::fail(why),
+        Err(why) => return Finding::fail(why.to_string()),
     };
     let dated = match chain
         .iter()
@@ -42,7 +42,7 @@ pub async fn check(probe: &TlsProbe) -> Finding {
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(dated) => dated,
-        Err(why) => return Finding::fail(why),
+        Err(why) => return Finding::fail(why.to_string()),
     };
     let now = UnixTime::now().as_secs() as i64;
     let (status, expiry) = judge(&dated, now, probe.warn_days, probe.fail_days);
@@ -53,23 +53,41 @@ pub async fn check(probe: &TlsProbe) -> Finding {
     }
 }
 
+/// Why the server's chain could not be had, or read.
+#[derive(Debug, thiserror::Error)]
+enum TlsError {
+    #[error(transparent)]
+    Connect(#[from] tcp::ConnectError),
+    #[error("cannot set up TLS: {0}")]
+    Setup(rustls::Error),
+    #[error("TLS handshake with {peer} failed: {source}")]
+    Handshake {
+        peer: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0} presented no certificate")]
+    NoCertificate(std::net::SocketAddr),
+    #[error("a presented certificate cannot be read: {0}")]
+    Unreadable(x509_parser::nom::Err<x509_parser::error::X509Error>),
+}
+
 /// Connects and completes a handshake; the chain the server presented.
 async fn handshake(
     probe: &TlsProbe,
     name: ServerName<'static>,
     provider: Arc<CryptoProvider>,
-) -> Result<Vec<CertificateDer<'static>>, String> {
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let (stream, peer) = tcp::connect(&probe.address).await?;
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .map_err(TlsError::Setup)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyChain(provider)))
         .with_no_client_auth();
     let tls = TlsConnector::from(Arc::new(config))
         .connect(name, stream)
         .await
-        .map_err(|e| format!("TLS handshake with {peer} failed: {e}"))?;
+        .map_err(|source| TlsError::Handshake { peer, source })?;
     let chain: Vec<CertificateDer<'static>> = tls
         .get_ref()
         .1
@@ -79,7 +97,7 @@ async fn handshake(
         .map(|der| der.clone().into_owned())
         .collect();
     if chain.is_empty() {
-        return Err(format!("{peer} presented no certificate"));
+        return Err(TlsError::NoCertificate(peer));
     }
     Ok(chain)
 }
@@ -93,9 +111,8 @@ struct Dated {
     not_after: i64,
 }
 
-fn dates(der: &CertificateDer<'_>) -> Result<Dated, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("a presented certificate cannot be read: {e}"))?;
+fn dates(der: &CertificateDer<'_>) -> Result<Dated, TlsError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(TlsError::Unreadable)?;
     let subject = cert.subject();
     let common_name = subject
         .iter_common_name()

@@ -42,6 +42,9 @@ pub enum ProviderError {
     /// strategy it cannot run.
     #[error("{provider} does not support {what}")]
     Unsupported { provider: String, what: String },
+    /// No answer within the time the engine allows a call.
+    #[error("{provider} did not answer within {}", crate::config::duration::format(*.after))]
+    TimedOut { provider: String, after: Duration },
 }
 
 /// Moves user traffic between the stable and the new version: what every

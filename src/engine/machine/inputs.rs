@@ -48,7 +48,7 @@ impl Release {
 
     pub(super) fn on_metrics(
         &mut self,
-        reading: Result<Reading, String>,
+        reading: Result<Reading, ProviderError>,
         now: DateTime<Utc>,
         out: &mut Vec<Effect>,
     ) {
@@ -56,7 +56,7 @@ impl Release {
         match reading {
             Err(e) => {
                 let first = self.metrics_error.is_none();
-                self.metrics_error = Some(e.clone());
+                self.metrics_error = Some(e.to_string());
                 self.failed_metrics_reads += 1;
                 let limit = self.spec.service.analysis.max_failed_reads;
                 if self.failed_metrics_reads > limit
@@ -121,7 +121,7 @@ impl Release {
 
     pub(super) fn on_traffic(
         &mut self,
-        state: Result<TrafficState, String>,
+        state: Result<TrafficState, ProviderError>,
         now: DateTime<Utc>,
         out: &mut Vec<Effect>,
     ) {
@@ -129,7 +129,7 @@ impl Release {
         match state {
             Err(e) => {
                 let first = self.traffic_error.is_none();
-                self.traffic_error = Some(e.clone());
+                self.traffic_error = Some(e.to_string());
                 if purpose != ReadPurpose::Periodic {
                     self.traffic_read_retry = Some(purpose);
                     self.retry_at = Some(self.retry_at_from(now));
@@ -211,16 +211,14 @@ impl Release {
                     self.require_fresh_reading(out);
                 }
             }
-            Err(WriteError {
-                message: e,
-                hopeless,
-            }) => {
+            Err(error) => {
                 let what = self
                     .last_write
                     .as_ref()
                     .map(Effect::describe)
                     .unwrap_or_else(|| "apply the last change".into());
-                if hopeless && self.give_up_on_write(&what, &e, now, out) {
+                let e = error.to_string();
+                if error.is_hopeless() && self.give_up_on_write(&what, &e, now, out) {
                     return;
                 }
                 self.write = WriteState::Failed(e.clone());

@@ -199,14 +199,19 @@ impl World {
         self.writes.push(effect.clone());
         if self.fail_writes > 0 {
             self.fail_writes -= 1;
-            return Err("test backend refused: injected failure".to_string().into());
+            return Err(ProviderError::Rejected {
+                provider: "test backend".into(),
+                detail: "injected failure".into(),
+            }
+            .into());
         }
         if self.hopeless_writes > 0 {
             self.hopeless_writes -= 1;
-            return Err(WriteError {
-                message: "test backend failed: progress deadline exceeded".into(),
-                hopeless: true,
-            });
+            return Err(ProviderError::Failed {
+                provider: "test backend".into(),
+                detail: "progress deadline exceeded".into(),
+            }
+            .into());
         }
         match effect {
             Effect::Prepare => self.staged = true,
@@ -234,9 +239,12 @@ impl World {
         Ok(())
     }
 
-    fn metrics(&mut self, now: DateTime<Utc>) -> Result<Reading, String> {
+    fn metrics(&mut self, now: DateTime<Utc>) -> Result<Reading, ProviderError> {
         if self.metrics_down {
-            return Err("test metrics is unreachable: connection refused".into());
+            return Err(ProviderError::Unreachable {
+                provider: "test metrics".into(),
+                detail: "connection refused".into(),
+            });
         }
         let dt = self
             .last_read

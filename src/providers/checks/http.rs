@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::config::checks::{HttpProbe, defaults};
+use crate::config::preflight::{HttpProbe, defaults};
 use crate::observed::{CheckResult, CheckStatus};
 use crate::preflight;
 use crate::providers::Check;

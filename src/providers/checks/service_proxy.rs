@@ -17,7 +17,36 @@ use tokio::sync::OnceCell;
 use crate::config::KubernetesBackend;
 use crate::observed::{CheckResult, CheckStatus};
 use crate::providers::Check;
-use crate::providers::traffic::kubernetes::client::connect_to;
+use crate::providers::traffic::kubernetes::client::{ClientError, connect_to};
+
+/// Why the Service could not be asked through the proxy.
+#[derive(Debug, thiserror::Error)]
+enum ProbeError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// RBAC names the verb and the resource.
+    #[error(
+        "forbidden: cannot get {resource} in namespace {namespace} (grant it to the user or \
+         service account helmsman runs as)"
+    )]
+    Forbidden {
+        resource: &'static str,
+        namespace: String,
+    },
+    #[error("get {resource} {service}: {source}")]
+    Call {
+        resource: &'static str,
+        service: String,
+        source: kube::Error,
+    },
+    #[error("Service {namespace}/{service} has no ports")]
+    NoPorts { namespace: String, service: String },
+    #[error("cannot request {uri}: {source}")]
+    Request {
+        uri: String,
+        source: hyper::http::Error,
+    },
+}
 
 pub struct ServiceProxyCheck {
     kubeconfig: Option<String>,
@@ -45,7 +74,7 @@ impl ServiceProxyCheck {
     }
 
     /// The HTTP status the Service answered through the proxy.
-    async fn probe(&self) -> Result<u16, String> {
+    async fn probe(&self) -> Result<u16, ProbeError> {
         let client = self
             .client
             .get_or_try_init(|| connect_to(&self.kubeconfig, &self.context))
@@ -56,15 +85,20 @@ impl ServiceProxyCheck {
             .get(&self.service)
             .await
             .map_err(|e| self.failed("services", e))?;
-        let port = first_port(&service)
-            .ok_or_else(|| format!("Service {}/{} has no ports", self.namespace, self.service))?;
+        let port = first_port(&service).ok_or_else(|| ProbeError::NoPorts {
+            namespace: self.namespace.clone(),
+            service: self.service.clone(),
+        })?;
         let uri = format!(
             "/api/v1/namespaces/{}/services/{}:{port}/proxy{}",
             self.namespace, self.service, self.path
         );
         let request = hyper::Request::get(uri.as_str())
             .body(Body::from(Vec::new()))
-            .map_err(|e| format!("cannot request {uri}: {e}"))?;
+            .map_err(|source| ProbeError::Request {
+                uri: uri.clone(),
+                source,
+            })?;
         let answer = client
             .send(request)
             .await
@@ -72,15 +106,18 @@ impl ServiceProxyCheck {
         Ok(answer.status().as_u16())
     }
 
-    /// A failed call in words: RBAC names the verb and the resource.
-    fn failed(&self, resource: &str, e: kube::Error) -> String {
+    /// A failed call: a refusal by RBAC is told apart from other failures.
+    fn failed(&self, resource: &'static str, e: kube::Error) -> ProbeError {
         match e {
-            kube::Error::Api(status) if status.code == 403 => format!(
-                "forbidden: cannot get {resource} in namespace {} (grant it to the user or \
-                 service account helmsman runs as)",
-                self.namespace
-            ),
-            e => format!("get {resource} {}: {e}", self.service),
+            kube::Error::Api(status) if status.code == 403 => ProbeError::Forbidden {
+                resource,
+                namespace: self.namespace.clone(),
+            },
+            source => ProbeError::Call {
+                resource,
+                service: self.service.clone(),
+                source,
+            },
         }
     }
 }
@@ -115,7 +152,7 @@ impl Check for ServiceProxyCheck {
                     _ => (CheckStatus::Fail, detail),
                 }
             }
-            Ok(Err(detail)) => (CheckStatus::Fail, detail),
+            Ok(Err(why)) => (CheckStatus::Fail, why.to_string()),
             Err(_) => (
                 CheckStatus::Fail,
                 format!("no answer within {} ms", self.timeout.as_millis()),

@@ -10,6 +10,24 @@ use crate::providers::ProviderError;
 
 pub(super) const RESOURCE: &str = "deployments.apps";
 
+/// A Deployment that does not run the image template's versions.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum ImageError {
+    #[error("deployment {deployment} has no container `{container}`")]
+    NoNamedContainer {
+        deployment: String,
+        container: String,
+    },
+    #[error("deployment {deployment} has no container")]
+    NoContainer { deployment: String },
+    #[error("deployment {deployment} runs image `{image}`, which does not match `{template}`")]
+    Unmatched {
+        deployment: String,
+        image: String,
+        template: String,
+    },
+}
+
 /// The image of a version, from a template with `{version}` in it.
 pub(super) struct ImageTemplate<'a> {
     pub template: &'a str,
@@ -45,7 +63,11 @@ impl ImageTemplate<'_> {
     }
 
     /// Points the Deployment's pod template at the image of `version`.
-    pub fn set_version(&self, deployment: &mut Deployment, version: &str) -> Result<(), String> {
+    pub fn set_version(
+        &self,
+        deployment: &mut Deployment,
+        version: &str,
+    ) -> Result<(), ImageError> {
         let missing = self.no_container(deployment);
         let container = self.container_mut(deployment).ok_or(missing)?;
         container.image = Some(self.image_of(version));
@@ -61,24 +83,28 @@ impl ImageTemplate<'_> {
     }
 
     /// The version the Deployment's pod template runs.
-    pub fn running_version(&self, deployment: &Deployment) -> Result<String, String> {
+    pub fn running_version(&self, deployment: &Deployment) -> Result<String, ImageError> {
         let image = self
             .container_of(deployment)
             .and_then(|c| c.image.as_deref())
             .ok_or_else(|| self.no_container(deployment))?;
-        self.version_of(image).map(str::to_string).ok_or_else(|| {
-            format!(
-                "deployment {} runs image `{image}`, which does not match `{}`",
-                name_of(deployment),
-                self.template
-            )
-        })
+        self.version_of(image)
+            .map(str::to_string)
+            .ok_or_else(|| ImageError::Unmatched {
+                deployment: name_of(deployment).to_string(),
+                image: image.to_string(),
+                template: self.template.to_string(),
+            })
     }
 
-    fn no_container(&self, deployment: &Deployment) -> String {
+    fn no_container(&self, deployment: &Deployment) -> ImageError {
+        let deployment = name_of(deployment).to_string();
         match self.container {
-            Some(c) => format!("deployment {} has no container `{c}`", name_of(deployment)),
-            None => format!("deployment {} has no container", name_of(deployment)),
+            Some(c) => ImageError::NoNamedContainer {
+                deployment,
+                container: c.to_string(),
+            },
+            None => ImageError::NoContainer { deployment },
         }
     }
 }
@@ -126,7 +152,7 @@ impl Deployments<'_> {
                 if let Some(version) = version {
                     self.image
                         .set_version(deployment, version)
-                        .map_err(|missing| self.calls.rejected(missing))?;
+                        .map_err(|missing| self.calls.rejected(missing.to_string()))?;
                 }
                 if let Some(n) = replicas {
                     deployment.spec.replicas = Some(n as i32);

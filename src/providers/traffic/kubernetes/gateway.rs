@@ -69,13 +69,15 @@ impl GatewayTraffic {
     /// Writes the canary's share; unless `overwrite`, only over the share
     /// helmsman itself wrote last (see the module's note on drift).
     async fn write_weight(&self, canary_percent: u8, overwrite: bool) -> Result<(), ProviderError> {
-        let expected = self.written.lock().unwrap().unwrap_or(0);
+        let expected = crate::sync::lock(&self.written).unwrap_or(0);
         let routes = self.routes().await?;
         let refs = self.refs();
         self.cluster
             .calls
             .update(&routes, route::RESOURCE, &self.route, |r| {
-                let found = refs.canary_percent(r).map_err(|e| self.route_problem(e))?;
+                let found = refs
+                    .canary_percent(r)
+                    .map_err(|e| self.route_problem(e.to_string()))?;
                 if !overwrite && found != expected {
                     return Err(self.route_problem(format!(
                         "drift: the canary has {found} % but helmsman last set {expected} %; \
@@ -84,10 +86,10 @@ impl GatewayTraffic {
                     )));
                 }
                 refs.set_weights(r, canary_percent)
-                    .map_err(|e| self.route_problem(e))
+                    .map_err(|e| self.route_problem(e.to_string()))
             })
             .await?;
-        *self.written.lock().unwrap() = Some(canary_percent);
+        *crate::sync::lock(&self.written) = Some(canary_percent);
         Ok(())
     }
 }
@@ -117,7 +119,7 @@ impl Traffic for GatewayTraffic {
         let new_version = deployments
             .image
             .running_version(&canary)
-            .map_err(|e| self.cluster.calls.rejected(e))?;
+            .map_err(|e| self.cluster.calls.rejected(e.to_string()))?;
         let stable = &self.stable_deployment;
         deployments.set(stable, Some(&new_version), None).await?;
         deployments.wait_rolled_out(stable).await?;
@@ -148,7 +150,7 @@ impl Traffic for GatewayTraffic {
         let new_weight = self
             .refs()
             .canary_percent(&route)
-            .map_err(|e| self.route_problem(e))?;
+            .map_err(|e| self.route_problem(e.to_string()))?;
         let deployments = self.cluster.deployments().await?;
         let stable = deployments.get(&self.stable_deployment).await?;
         let canary = deployments.get(&self.canary_deployment).await?;

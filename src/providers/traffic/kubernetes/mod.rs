@@ -166,9 +166,9 @@ impl Cluster {
             .get_or_try_init(|| client::connect(&self.backend))
             .await
             .cloned()
-            .map_err(|detail| ProviderError::Unreachable {
+            .map_err(|e| ProviderError::Unreachable {
                 provider: self.calls.provider.clone(),
-                detail,
+                detail: e.to_string(),
             })
     }
 
@@ -204,9 +204,9 @@ impl Cluster {
         deployments
             .image
             .running_version(deployment)
-            .map_err(|detail| ProviderError::Invalid {
+            .map_err(|e| ProviderError::Invalid {
                 provider: self.calls.provider.clone(),
-                detail,
+                detail: e.to_string(),
             })
     }
 

@@ -110,16 +110,12 @@ impl RollingUpdateTraffic {
     }
 
     fn prepared(&self) -> Result<Prepared, ProviderError> {
-        self.prepared
-            .lock()
-            .expect("never poisoned: no panics while held")
-            .clone()
-            .ok_or_else(|| {
-                self.cluster.calls.rejected(format!(
-                    "deployment {}: no release prepared",
-                    self.deployment
-                ))
-            })
+        crate::sync::lock(&self.prepared).clone().ok_or_else(|| {
+            self.cluster.calls.rejected(format!(
+                "deployment {}: no release prepared",
+                self.deployment
+            ))
+        })
     }
 
     /// Refuses a template someone else pointed at a third version.
@@ -133,7 +129,7 @@ impl RollingUpdateTraffic {
         let version = deployments
             .image
             .running_version(deployment)
-            .map_err(|detail| self.cluster.calls.rejected(detail))?;
+            .map_err(|e| self.cluster.calls.rejected(e.to_string()))?;
         if allowed.contains(&version.as_str()) {
             return Ok(version);
         }
@@ -274,7 +270,7 @@ impl Traffic for RollingUpdateTraffic {
             }
         }
         let stable_version = self.cluster.version_of(&deployments, &deployment)?;
-        *self.prepared.lock().expect("never poisoned") = Some(Prepared {
+        *crate::sync::lock(&self.prepared) = Some(Prepared {
             stable_version,
             new_version: new_version.to_string(),
             template: deployment.spec.template.clone(),
@@ -379,7 +375,7 @@ impl Rotation for RollingUpdateTraffic {
                     deployments
                         .image
                         .set_version(d, new_version)
-                        .map_err(|missing| self.cluster.calls.rejected(missing))?;
+                        .map_err(|missing| self.cluster.calls.rejected(missing.to_string()))?;
                     d.spec.strategy = Some(rolling_strategy(pace));
                 }
                 d.spec.paused = None;

@@ -19,6 +19,20 @@ pub(super) fn api_resource() -> ApiResource {
     ))
 }
 
+/// Why the route's weights cannot be read or set as helmsman expects.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum RouteError {
+    #[error("it has no spec.rules")]
+    NoRules,
+    #[error("no rule has a backendRef to the Service `{stable}` (stable_service)")]
+    NoStableRef { stable: String },
+    #[error(
+        "its rules give the canary different shares ({shares:?} %); make them equal or \
+         let helmsman set them"
+    )]
+    UnequalShares { shares: Vec<u8> },
+}
+
 /// The two Services whose weights a release moves.
 pub(super) struct Refs<'a> {
     pub stable: &'a str,
@@ -29,7 +43,11 @@ impl Refs<'_> {
     /// Sets stable to `100 - canary_percent` and canary to `canary_percent`
     /// in every rule that routes to the stable Service, adding the canary
     /// ref (on the stable ref's port) where a rule lacks it.
-    pub fn set_weights(&self, route: &mut DynamicObject, canary_percent: u8) -> Result<(), String> {
+    pub fn set_weights(
+        &self,
+        route: &mut DynamicObject,
+        canary_percent: u8,
+    ) -> Result<(), RouteError> {
         let rules = self.rules_mut(route)?;
         for rule in rules {
             let Some(refs) = rule.get_mut("backendRefs").and_then(Value::as_array_mut) else {
@@ -58,7 +76,7 @@ impl Refs<'_> {
 
     /// The canary's share in percent. Rules that disagree (someone edited
     /// one by hand) are reported, not averaged.
-    pub fn canary_percent(&self, route: &DynamicObject) -> Result<u8, String> {
+    pub fn canary_percent(&self, route: &DynamicObject) -> Result<u8, RouteError> {
         let mut shares = Vec::new();
         for rule in self.rules(route)? {
             let refs = rule
@@ -83,20 +101,20 @@ impl Refs<'_> {
         match shares.as_slice() {
             [] => Err(self.no_stable_ref()),
             [first, rest @ ..] if rest.iter().all(|p| p == first) => Ok(*first),
-            _ => Err(format!(
-                "its rules give the canary different shares ({shares:?} %); make them equal or \
-                 let helmsman set them"
-            )),
+            _ => Err(RouteError::UnequalShares { shares }),
         }
     }
 
-    fn rules<'r>(&self, route: &'r DynamicObject) -> Result<&'r Vec<Value>, String> {
+    fn rules<'r>(&self, route: &'r DynamicObject) -> Result<&'r Vec<Value>, RouteError> {
         route.data["spec"]["rules"]
             .as_array()
-            .ok_or_else(|| "it has no spec.rules".to_string())
+            .ok_or(RouteError::NoRules)
     }
 
-    fn rules_mut<'r>(&self, route: &'r mut DynamicObject) -> Result<&'r mut Vec<Value>, String> {
+    fn rules_mut<'r>(
+        &self,
+        route: &'r mut DynamicObject,
+    ) -> Result<&'r mut Vec<Value>, RouteError> {
         let any = self.rules(route)?.iter().any(|rule| {
             rule["backendRefs"]
                 .as_array()
@@ -107,14 +125,13 @@ impl Refs<'_> {
         }
         route.data["spec"]["rules"]
             .as_array_mut()
-            .ok_or_else(|| "it has no spec.rules".to_string())
+            .ok_or(RouteError::NoRules)
     }
 
-    fn no_stable_ref(&self) -> String {
-        format!(
-            "no rule has a backendRef to the Service `{}` (stable_service)",
-            self.stable
-        )
+    fn no_stable_ref(&self) -> RouteError {
+        RouteError::NoStableRef {
+            stable: self.stable.to_string(),
+        }
     }
 }
 
@@ -179,6 +196,7 @@ mod tests {
         assert!(
             REFS.canary_percent(&r)
                 .unwrap_err()
+                .to_string()
                 .contains("stable_service")
         );
         let mut r = route(json!([{ "backendRefs": [{ "name": "other" }] }]));
@@ -194,6 +212,7 @@ mod tests {
         assert!(
             REFS.canary_percent(&r)
                 .unwrap_err()
+                .to_string()
                 .contains("different shares")
         );
     }

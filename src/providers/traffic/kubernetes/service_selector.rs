@@ -158,7 +158,7 @@ impl ServiceSelectorTraffic {
             .call("get", SERVICES, || services.get(&self.active_service))
             .await?;
         let selected = self.selected(&active);
-        let remembered = self.old_deployment.lock().unwrap().clone();
+        let remembered = crate::sync::lock(&self.old_deployment).clone();
         let old_is_blue = match remembered {
             Some(old) => old == blue.name,
             None if selected.as_deref() == Some(blue.value.as_str()) => true,
@@ -226,10 +226,7 @@ impl ServiceSelectorTraffic {
         target: &Slot,
         overwrite: bool,
     ) -> Result<(), ProviderError> {
-        let expected = self
-            .written
-            .lock()
-            .unwrap()
+        let expected = crate::sync::lock(&self.written)
             .clone()
             .unwrap_or_else(|| view.old.value.clone());
         let services = self.services().await?;
@@ -254,7 +251,7 @@ impl ServiceSelectorTraffic {
                 Ok(())
             })
             .await?;
-        *self.written.lock().unwrap() = Some(target.value.clone());
+        *crate::sync::lock(&self.written) = Some(target.value.clone());
         Ok(())
     }
 
@@ -292,11 +289,11 @@ impl Traffic for ServiceSelectorTraffic {
 
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         // A new release: the live slot is read afresh, not remembered.
-        *self.old_deployment.lock().unwrap() = None;
-        *self.written.lock().unwrap() = None;
+        *crate::sync::lock(&self.old_deployment) = None;
+        *crate::sync::lock(&self.written) = None;
         let deployments = self.cluster.deployments().await?;
         let view = self.checked_view(&deployments).await?;
-        *self.old_deployment.lock().unwrap() = Some(view.old.name.clone());
+        *crate::sync::lock(&self.old_deployment) = Some(view.old.name.clone());
         let count = replicas(&view.old.deployment).desired;
         deployments
             .set(&view.new.name, Some(new_version), Some(count))
@@ -321,8 +318,8 @@ impl Traffic for ServiceSelectorTraffic {
         deployments.set(&view.old.name, None, Some(0)).await?;
         self.select(&self.preview_service, &view.new.value).await?;
         // The release is over: the live slot is the stable one again.
-        *self.old_deployment.lock().unwrap() = None;
-        *self.written.lock().unwrap() = None;
+        *crate::sync::lock(&self.old_deployment) = None;
+        *crate::sync::lock(&self.written) = None;
         Ok(())
     }
 

@@ -1,5 +1,5 @@
 //! Preflight checks and the quality gate of an environment, as configured
-//! (validated by `load/checks.rs`, run by `crate::preflight`).
+//! (validated by `load/preflight.rs`, run by `crate::preflight`).
 //!
 //! ```toml
 //! [environments.gate]                  # must pass before any release starts here

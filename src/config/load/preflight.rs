@@ -1,7 +1,7 @@
 //! Reading an environment's gate and preflight checks, and each service's checks.
 
 use super::*;
-use crate::config::checks::{
+use crate::config::preflight::{
     CheckKind, CheckSpec, DiskProbe, HostPort, HttpProbe, Preflight, Probe, QuotaProbe, Scope,
     StatusMatch, TlsProbe, defaults as check_defaults,
 };
@@ -528,7 +528,7 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
-    use crate::config::checks::{HostPort, Probe, Scope, StatusMatch};
+    use crate::config::preflight::{HostPort, Probe, Scope, StatusMatch};
     use crate::config::{Config, ConfigError, parse_str};
 
     /// One environment with one service; the cases add their checks.
