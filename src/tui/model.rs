@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
-use super::checks::EnvChecks;
+use super::env_checks::EnvChecks;
 use super::keymap::{self, KeyAction, View};
 use super::scroll::Scroll;
 use crate::config::{self, Bands, Triggers};

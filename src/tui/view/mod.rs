@@ -5,8 +5,9 @@
 //! │ what waits for a human                                          │
 //! ├ columns.rs ─────────┬─────────────────────┬─────────────────────┤
 //! │ dev                 │ staging             │ prod [PROD]         │
-//! │ services, checks.rs │  (gauge.rs draws    │                     │
-//! │ release,            │   the bars)         │                     │
+//! │ services,           │  (gauge.rs draws    │                     │
+//! │ env_checks.rs,      │   the bars)         │                     │
+//! │ release,            │                     │                     │
 //! │ gauges, sparklines  │                     │                     │
 //! │   — or detail.rs for the selected release (Enter)               │
 //! ├ footer.rs ──────────┴─────────────────────┴─────────────────────┤
@@ -16,10 +17,10 @@
 //!   overlays: help.rs (?), confirm.rs (P, r); too_small.rs below 80×24
 //! ```
 
-mod checks;
 mod columns;
 mod confirm;
 mod detail;
+mod env_checks;
 mod footer;
 mod gauge;
 mod header;
