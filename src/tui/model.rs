@@ -11,6 +11,7 @@ use super::env_checks::EnvChecks;
 use super::keymap::{self, KeyAction, View};
 use super::scroll::Scroll;
 use crate::config::{self, Bands, Triggers};
+use crate::engine::machine::refusal_after_end;
 use crate::engine::{Actor, Command, CommandKind, CommandReply, Event, Phase, Snapshot, Target};
 use crate::preflight::Report;
 
@@ -548,18 +549,17 @@ impl Cockpit {
             self.note(format!("{target}: no release, nothing to {kind}"));
             return Action::Redraw;
         };
-        if snap.phase.is_finished() {
-            self.note(format!(
-                "{target}: release {}, nothing to {kind}",
-                snap.phase.words().to_lowercase()
-            ));
-            return Action::Redraw;
-        }
         let command = Command {
             target: target.clone(),
             kind,
             actor: self.header.operator.clone(),
         };
+        // An ended release has no engine left to ask: its refusal, in the
+        // engine's words, is known from the snapshot.
+        if let Some(reason) = refusal_after_end(snap, kind) {
+            self.on_reply(&command, &CommandReply::Refused { reason });
+            return Action::Redraw;
+        }
         let (verb, text) = match kind {
             CommandKind::Rollback => (
                 "Roll back",
@@ -1041,6 +1041,14 @@ mod tests {
         c.on_snapshot(snapshot("dev", Phase::Succeeded), at(2));
         assert_eq!(c.on_key(ch('r')), Action::Redraw);
         assert_eq!(c.view(), View::Main);
+        // In the engine's words, as if it had answered.
+        assert_eq!(
+            c.status_line(),
+            Some(
+                "refused: cannot roll back: v1.5.0 already succeeded and is stable now \
+                 — release v1.4.2 again to go back (rollback dev/checkout)"
+            )
+        );
     }
 
     #[test]
