@@ -1,0 +1,181 @@
+//! Opening the cockpit over a configuration: the one setup that
+//! `helmsman tui` and `helmsman demo` share, so what the cockpit shows of a
+//! configuration cannot differ between the two. What differs (the history
+//! a release started here is checked against, what the demo assumes) is
+//! passed in.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::{Forward, Starter, Update};
+use crate::config::{Backend, Config};
+use crate::engine::{Actor, ReleaseResult, Target};
+use crate::pipeline::{self, ReleaseRequest};
+use crate::preflight::{self, Selection};
+use crate::providers::Traffic;
+use crate::providers::traffic::kubernetes::KubernetesTraffic;
+use crate::store::History;
+use crate::tui::{Cockpit, EnvInfo, HeaderInfo, ServiceInfo, StartRequest};
+
+/// A cockpit ready to run, with the channel its updates arrive on.
+pub struct Opened {
+    pub cockpit: Cockpit,
+    pub updates_tx: mpsc::UnboundedSender<Update>,
+    pub updates_rx: mpsc::UnboundedReceiver<Update>,
+}
+
+impl Opened {
+    /// Runs the cockpit until the operator quits. Returns the exit code.
+    pub async fn run(self, starter: Starter) -> i32 {
+        super::run(self.cockpit, self.updates_tx, self.updates_rx, starter).await
+    }
+}
+
+/// The cockpit over `config`, headed `config_label`, with its work in the
+/// background started: every environment's checks, and the version each
+/// Kubernetes service runs.
+pub fn open(config: &Arc<Config>, config_label: String, read_only: bool) -> Opened {
+    let mut cockpit = Cockpit::new(
+        HeaderInfo {
+            config_label,
+            operator: Actor::current_operator(),
+        },
+        environments_of(config),
+        read_only,
+    );
+    let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+    check_in_background(config, &mut cockpit, &updates_tx);
+    read_deployed_in_background(config, &updates_tx);
+    Opened {
+        cockpit,
+        updates_tx,
+        updates_rx,
+    }
+}
+
+/// Runs the checks of every environment that has any in the background
+/// (the cockpit draws meanwhile), each report arriving as an update.
+fn check_in_background(
+    config: &Arc<Config>,
+    cockpit: &mut Cockpit,
+    updates: &mpsc::UnboundedSender<Update>,
+) {
+    for env in config
+        .environments
+        .iter()
+        .filter(|e| !e.preflight.is_empty())
+    {
+        cockpit.checks_running(&env.name);
+        let (config, updates, name) = (config.clone(), updates.clone(), env.name.clone());
+        tokio::spawn(async move {
+            let env = config.environment(&name).expect("listed above");
+            let report = preflight::run(env, Selection::Everything).await;
+            let _ = updates.send(Update::Preflight(report));
+        });
+    }
+}
+
+/// Reads the version each Kubernetes service runs from its stable
+/// Deployment's image (the provider's own state read) in the background,
+/// so the cockpit shows it as it shows a local service's configured one;
+/// a cluster that cannot be read says why in the status line.
+fn read_deployed_in_background(config: &Config, updates: &mpsc::UnboundedSender<Update>) {
+    for env in &config.environments {
+        for service in &env.services {
+            let Backend::Kubernetes(backend) = &service.backend else {
+                continue;
+            };
+            let traffic = KubernetesTraffic::new(backend, &service.strategy);
+            let target = Target {
+                env: env.name.clone(),
+                service: service.name.clone(),
+            };
+            let updates = updates.clone();
+            tokio::spawn(async move {
+                let _ = updates.send(match traffic.state().await {
+                    Ok(state) => Update::Deployed(target, state.stable_version),
+                    Err(e) => Update::Notice(
+                        format!("{target}: cannot read the deployed version: {e}"),
+                        true,
+                    ),
+                });
+            });
+        }
+    }
+}
+
+/// Starts confirmed releases through the pipeline (so `requires` and the
+/// history apply as for `helmsman release`), one environment at a time.
+pub fn starter(
+    config: Arc<Config>,
+    history: impl Fn(&StartRequest) -> Result<History, String> + Send + Sync + 'static,
+) -> Starter {
+    let history = Arc::new(history);
+    Box::new(move |start, updates| {
+        let (config, history) = (config.clone(), history.clone());
+        tokio::spawn(async move {
+            let request = ReleaseRequest {
+                service: start.target.service.clone(),
+                version: start.version.clone(),
+                envs: vec![start.target.env.clone()],
+                strategy: None,
+                actor: Actor::current_operator(),
+            };
+            let outcome = match history(&start) {
+                Ok(mut history) => {
+                    let mut watcher = Forward(updates.clone());
+                    pipeline::run(&config, &request, &mut history, &mut watcher)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e),
+            };
+            let notice = match outcome {
+                Ok(ReleaseResult::Succeeded) => (
+                    format!("{}: {} released", start.target, start.version),
+                    false,
+                ),
+                Ok(result) => (
+                    format!("{}: release of {} {result}", start.target, start.version),
+                    true,
+                ),
+                Err(e) => (format!("{}: not started: {e}", start.target), true),
+            };
+            let _ = updates.send(Update::Notice(notice.0, notice.1));
+        })
+    })
+}
+
+/// What the cockpit lists for each environment before any snapshot arrives.
+pub fn environments_of(config: &Config) -> Vec<EnvInfo> {
+    config
+        .environments
+        .iter()
+        .map(|env| EnvInfo {
+            name: env.name.clone(),
+            services: env
+                .services
+                .iter()
+                .map(|s| {
+                    let (stable_version, versions) = match &s.backend {
+                        Backend::Local(b) => {
+                            (b.stable.clone(), b.versions.keys().cloned().collect())
+                        }
+                        // The cluster says which version runs; any image
+                        // tag can be released, so none is listed.
+                        Backend::Kubernetes(_) => ("?".to_string(), Vec::new()),
+                    };
+                    ServiceInfo {
+                        name: s.name.clone(),
+                        stable_version,
+                        strategy: s.strategy.name().to_string(),
+                        bands: s.bands.clone(),
+                        triggers: s.triggers.clone(),
+                        versions,
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
