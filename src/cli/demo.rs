@@ -242,10 +242,6 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> i32 {
             cockpit.set_env_note(&env.name, note);
         }
     }
-    // Numbers older than three analysis intervals are marked stale.
-    if let Some(service) = config.environments.iter().flat_map(|e| &e.services).next() {
-        cockpit.set_stale_after(service.analysis.interval * 3);
-    }
     let mut releases = Vec::new();
     for env in config.environments.iter().map(|e| e.name.clone()) {
         let (config, updates) = (config.clone(), opened.updates_tx.clone());

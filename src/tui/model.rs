@@ -154,7 +154,10 @@ pub struct Cockpit {
     /// Where the help and the detail view are scrolled to.
     pub(crate) help_scroll: Scroll,
     pub(crate) detail_scroll: Scroll,
+    /// Numbers older than this are marked STALE: three of the service's
+    /// analysis intervals, by target; `stale_after` where none is known.
     pub(crate) stale_after: chrono::Duration,
+    pub(crate) stale_after_of: HashMap<Target, chrono::Duration>,
     /// Preflight checks and gate of each environment that has any, by name.
     pub(crate) checks: HashMap<String, EnvChecks>,
     /// A line under an environment's services, by name: what the demo
@@ -164,7 +167,6 @@ pub struct Cockpit {
 
 impl Cockpit {
     pub fn new(header: HeaderInfo, envs: Vec<EnvInfo>, read_only: bool) -> Cockpit {
-        let interval = config::defaults::analysis().interval;
         Cockpit {
             header,
             selected_service: vec![0; envs.len()],
@@ -178,8 +180,8 @@ impl Cockpit {
             status: None,
             help_scroll: Scroll::default(),
             detail_scroll: Scroll::default(),
-            stale_after: chrono::Duration::from_std(interval * 3)
-                .unwrap_or(chrono::Duration::seconds(30)),
+            stale_after: stale_after(config::defaults::analysis().interval),
+            stale_after_of: HashMap::new(),
             checks: HashMap::new(),
             env_notes: HashMap::new(),
         }
@@ -206,12 +208,10 @@ impl Cockpit {
             .merge(report);
     }
 
-    /// Numbers older than this are marked STALE. Defaults to 3 analysis
-    /// intervals at the default interval; the shell sets 3 × the configured one.
-    pub fn set_stale_after(&mut self, age: std::time::Duration) {
-        if let Ok(age) = chrono::Duration::from_std(age) {
-            self.stale_after = age;
-        }
+    /// The engine reads `target`'s numbers every `interval`: after three
+    /// intervals without a reading they are marked STALE.
+    pub fn set_analysis_interval(&mut self, target: Target, interval: std::time::Duration) {
+        self.stale_after_of.insert(target, stale_after(interval));
     }
 
     pub fn on_snapshot(&mut self, snapshot: Snapshot, now: DateTime<Utc>) {
@@ -339,8 +339,11 @@ impl Cockpit {
     }
 
     pub(crate) fn is_stale(&self, snapshot: &Snapshot) -> bool {
-        self.data_age(snapshot)
-            .is_some_and(|age| age > self.stale_after)
+        let limit = self
+            .stale_after_of
+            .get(&snapshot.target)
+            .unwrap_or(&self.stale_after);
+        self.data_age(snapshot).is_some_and(|age| age > *limit)
     }
 
     /// "38s left" for a release in a timed step (a pause, an analysis
@@ -749,6 +752,12 @@ pub(crate) fn step_of(step: usize, steps: usize) -> String {
     } else {
         format!("{}/{}", (step + 1).min(steps), steps)
     }
+}
+
+/// How old numbers read every `interval` may get before they are STALE:
+/// one reading missed is a hiccup, three are not.
+fn stale_after(interval: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(interval * 3).unwrap_or(chrono::Duration::MAX)
 }
 
 fn push_capped(history: &mut VecDeque<f64>, value: Option<f64>, cap: usize) {

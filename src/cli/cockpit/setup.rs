@@ -32,9 +32,10 @@ impl Opened {
     }
 }
 
-/// The cockpit over `config`, headed `config_label`, with its work in the
-/// background started: every environment's checks, and the version each
-/// Kubernetes service runs.
+/// The cockpit over `config`, headed `config_label`: its numbers go stale
+/// at each service's own analysis interval, and its work in the background
+/// is started: every environment's checks, and the version each Kubernetes
+/// service runs.
 pub fn open(config: &Arc<Config>, config_label: String, read_only: bool) -> Opened {
     let mut cockpit = Cockpit::new(
         HeaderInfo {
@@ -44,6 +45,9 @@ pub fn open(config: &Arc<Config>, config_label: String, read_only: bool) -> Open
         environments_of(config),
         read_only,
     );
+    for (target, service) in services_of(config) {
+        cockpit.set_analysis_interval(target, service.analysis.interval);
+    }
     let (updates_tx, updates_rx) = mpsc::unbounded_channel();
     check_in_background(config, &mut cockpit, &updates_tx);
     read_deployed_in_background(config, &updates_tx);
@@ -178,4 +182,84 @@ pub fn environments_of(config: &Config) -> Vec<EnvInfo> {
                 .collect(),
         })
         .collect()
+}
+
+/// Every service of `config`, with where it runs.
+fn services_of(config: &Config) -> impl Iterator<Item = (Target, &crate::config::Service)> {
+    config.environments.iter().flat_map(|env| {
+        env.services.iter().map(move |service| {
+            let target = Target {
+                env: env.name.clone(),
+                service: service.name.clone(),
+            };
+            (target, service)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::engine::machine::{Release, ReleaseSpec};
+
+    /// One local service whose metrics are read every `interval`.
+    fn config_reading_every(interval: &str) -> Arc<Config> {
+        let text = format!(
+            r#"[defaults.analysis]
+interval = "{interval}"
+
+[[environments]]
+name = "dev"
+[[environments.services]]
+name = "checkout"
+[environments.services.backend]
+listen = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+stable = "v1"
+versions = {{ "v1" = ["127.0.0.1:1"], "v2" = ["127.0.0.1:2"] }}
+"#
+        );
+        let config = crate::config::parse_str(&text, Path::new("h.toml"), &|_| None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Arc::new(config)
+    }
+
+    /// Numbers are STALE after three of the service's analysis intervals,
+    /// in the cockpit over a configuration as in the demo's.
+    #[tokio::test]
+    async fn numbers_go_stale_after_three_configured_analysis_intervals() {
+        let config = config_reading_every("1s");
+        let service = config.service("dev", "checkout").unwrap().clone();
+        assert_eq!(service.analysis.interval, Duration::from_secs(1));
+        let opened = open(&config, "h.toml".into(), false);
+        let mut cockpit = opened.cockpit;
+
+        let read_at = Utc::now();
+        let spec = ReleaseSpec {
+            target: Target {
+                env: "dev".into(),
+                service: "checkout".into(),
+            },
+            release_id: "dev-1".into(),
+            stable_version: "v1".into(),
+            new_version: "v2".into(),
+            service,
+            started_by: Actor::Engine,
+        };
+        let mut snapshot = Release::new(spec, read_at).snapshot().clone();
+        snapshot.metrics_at = Some(read_at);
+        cockpit.on_snapshot(snapshot.clone(), read_at);
+        cockpit.tick(read_at + chrono::Duration::milliseconds(2900));
+        assert!(!cockpit.is_stale(&snapshot), "fresh within 3 × 1s");
+        cockpit.tick(read_at + chrono::Duration::milliseconds(3100));
+        assert!(
+            cockpit.is_stale(&snapshot),
+            "a reading 3.1 s old is stale when one comes every second"
+        );
+    }
 }
