@@ -48,7 +48,7 @@ pub enum Update {
     Notice(String, bool),
     /// An environment's preflight checks have answered.
     Preflight(Report),
-    /// The version a Kubernetes service runs, read from its cluster.
+    /// The version a service runs, as its backend says.
     Deployed(Target, String),
 }
 
@@ -84,30 +84,19 @@ impl Drop for TerminalGuard {
 }
 
 /// `helmsman` / `helmsman tui`: the cockpit over the configured
-/// environments, each service at the version it last released (or the
-/// configured stable one), each environment's checks running in the
-/// background. Releases started here (`n`) run in this process.
+/// environments, each service at the version its backend says it runs (the
+/// configured stable one until it answers), each environment's checks
+/// running in the background. Releases started here (`n`) run in this process.
 pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool) -> i32 {
     if !has_terminal() {
         return 2;
     }
-    let history = match super::open_history(state_dir) {
-        Ok(history) => history,
-        Err(code) => return code,
-    };
-    let config = std::sync::Arc::new(config.clone());
-    let mut opened = setup::open(&config, config.source.display().to_string(), read_only);
-    for env in &config.environments {
-        for service in &env.services {
-            if let Some(current) = history.current_version(&env.name, &service.name) {
-                let target = Target {
-                    env: env.name.clone(),
-                    service: service.name.clone(),
-                };
-                opened.cockpit.on_deployed(&target, current.to_string());
-            }
-        }
+    // The history is where releases started here are recorded: it must open.
+    if let Err(code) = super::open_history(state_dir) {
+        return code;
     }
+    let config = std::sync::Arc::new(config.clone());
+    let opened = setup::open(&config, config.source.display().to_string(), read_only);
     let state_dir = state_dir.to_path_buf();
     let starter = setup::starter(config, move |_| {
         History::open(&state_dir).map_err(|e| e.to_string())

@@ -13,6 +13,7 @@ use super::scroll::Scroll;
 use crate::config::{self, Bands, Triggers};
 use crate::engine::machine::refusal_after_end;
 use crate::engine::{Actor, Command, CommandKind, CommandReply, Event, Phase, Snapshot, Target};
+use crate::pipeline;
 use crate::preflight::Report;
 
 /// Readings kept per release for the sparklines.
@@ -622,10 +623,8 @@ impl Cockpit {
         let Some(service) = self.service_info(&target) else {
             return Action::None;
         };
-        // After a successful release the new version is the one running.
         let running = match snapshot {
-            Some(s) if s.phase == Phase::Succeeded => s.new_version.clone(),
-            Some(s) => s.stable_version.clone(),
+            Some(snap) => pipeline::running_after(snap).to_string(),
             None => service.stable_version.clone(),
         };
         if service.versions.is_empty() {
@@ -712,8 +711,8 @@ impl Cockpit {
         Action::Redraw
     }
 
-    /// The version a service runs, as its cluster says when the cockpit
-    /// opens: a Kubernetes service's configuration names none.
+    /// The version a service runs, as its backend says when the cockpit
+    /// opens (a Kubernetes service's configuration names none).
     pub fn on_deployed(&mut self, target: &Target, version: String) {
         let service = self
             .envs

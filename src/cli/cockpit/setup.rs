@@ -13,10 +13,11 @@ use crate::config::{Backend, Config};
 use crate::engine::{Actor, ReleaseResult, Target};
 use crate::pipeline::{self, ReleaseRequest};
 use crate::preflight::{self, Selection};
-use crate::providers::Traffic;
-use crate::providers::traffic::kubernetes::KubernetesTraffic;
 use crate::store::History;
 use crate::tui::{Cockpit, EnvInfo, HeaderInfo, ServiceInfo, StartRequest};
+
+/// What the cockpit shows of a version it does not know yet.
+const UNKNOWN_VERSION: &str = "?";
 
 /// A cockpit ready to run, with the channel its updates arrive on.
 pub struct Opened {
@@ -34,23 +35,24 @@ impl Opened {
 
 /// The cockpit over `config`, headed `config_label`: its numbers go stale
 /// at each service's own analysis interval, and its work in the background
-/// is started: every environment's checks, and the version each Kubernetes
-/// service runs.
+/// is started: every environment's checks, and the version each service
+/// runs.
 pub fn open(config: &Arc<Config>, config_label: String, read_only: bool) -> Opened {
+    let envs = environments_of(config);
+    let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+    read_running_in_background(config, &envs, &updates_tx);
     let mut cockpit = Cockpit::new(
         HeaderInfo {
             config_label,
             operator: Actor::current_operator(),
         },
-        environments_of(config),
+        envs,
         read_only,
     );
     for (target, service) in services_of(config) {
         cockpit.set_analysis_interval(target, service.analysis.interval);
     }
-    let (updates_tx, updates_rx) = mpsc::unbounded_channel();
     check_in_background(config, &mut cockpit, &updates_tx);
-    read_deployed_in_background(config, &updates_tx);
     Opened {
         cockpit,
         updates_tx,
@@ -80,33 +82,53 @@ fn check_in_background(
     }
 }
 
-/// Reads the version each Kubernetes service runs from its stable
-/// Deployment's image (the provider's own state read) in the background,
-/// so the cockpit shows it as it shows a local service's configured one;
-/// a cluster that cannot be read says why in the status line.
-fn read_deployed_in_background(config: &Config, updates: &mpsc::UnboundedSender<Update>) {
-    for env in &config.environments {
-        for service in &env.services {
-            let Backend::Kubernetes(backend) = &service.backend else {
-                continue;
+/// Asks, in the background, the version each service runs, through the
+/// pipeline a release starts from, so the cockpit shows what a release
+/// would start from. Where the configuration names no version (Kubernetes:
+/// any image tag) each is asked at once, and one that cannot answer says
+/// why in the status line. The others show their configured version
+/// meanwhile and are asked one after another, quietly: a data plane that is
+/// not running is said by the release started there, and a burst of
+/// clients while the cockpit opens would hold up its first frames.
+fn read_running_in_background(
+    config: &Arc<Config>,
+    shown: &[EnvInfo],
+    updates: &mpsc::UnboundedSender<Update>,
+) {
+    let (unknown, known): (Vec<Target>, Vec<Target>) = services_of(config)
+        .map(|(target, _)| target)
+        .partition(|target| {
+            shown
+                .iter()
+                .filter(|e| e.name == target.env)
+                .flat_map(|e| &e.services)
+                .any(|s| s.name == target.service && s.stable_version == UNKNOWN_VERSION)
+        });
+    for target in unknown {
+        let (config, updates) = (config.clone(), updates.clone());
+        tokio::spawn(async move {
+            let update = match read_running(&config, &target).await {
+                Ok(version) => Update::Deployed(target, version),
+                Err(e) => Update::Notice(e.to_string(), true),
             };
-            let traffic = KubernetesTraffic::new(backend, &service.strategy);
-            let target = Target {
-                env: env.name.clone(),
-                service: service.name.clone(),
-            };
-            let updates = updates.clone();
-            tokio::spawn(async move {
-                let _ = updates.send(match traffic.state().await {
-                    Ok(state) => Update::Deployed(target, state.stable_version),
-                    Err(e) => Update::Notice(
-                        format!("{target}: cannot read the deployed version: {e}"),
-                        true,
-                    ),
-                });
-            });
-        }
+            let _ = updates.send(update);
+        });
     }
+    let (config, updates) = (config.clone(), updates.clone());
+    tokio::spawn(async move {
+        for target in known {
+            if let Ok(version) = read_running(&config, &target).await {
+                let _ = updates.send(Update::Deployed(target, version));
+            }
+        }
+    });
+}
+
+async fn read_running(config: &Config, target: &Target) -> Result<String, pipeline::PipelineError> {
+    let service = config
+        .service(&target.env, &target.service)
+        .expect("a configured service");
+    pipeline::running_version(target, service).await
 }
 
 /// Starts confirmed releases through the pipeline (so `requires` and the
@@ -168,7 +190,7 @@ pub fn environments_of(config: &Config) -> Vec<EnvInfo> {
                         }
                         // The cluster says which version runs; any image
                         // tag can be released, so none is listed.
-                        Backend::Kubernetes(_) => ("?".to_string(), Vec::new()),
+                        Backend::Kubernetes(_) => (UNKNOWN_VERSION.to_string(), Vec::new()),
                     };
                     ServiceInfo {
                         name: s.name.clone(),
