@@ -2,6 +2,7 @@
 //! theme and the views. The terminal loop and the wiring to the engine live
 //! in the shell; nothing here does IO.
 
+pub mod components;
 pub mod env_checks;
 pub mod keymap;
 pub mod model;

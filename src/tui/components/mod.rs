@@ -1,0 +1,70 @@
+//! What opens over the environments (the help, a confirmation, the version
+//! input) and the detail screen, as components in the style of gitui's
+//! `src/components`: each owns its state, what its keys do, the hints it
+//! lists (`commands`) and its drawing. The cockpit holds one of each, shown
+//! or hidden, gives the keys to the topmost one shown, and carries out
+//! what a component cannot do alone (`Outcome`).
+//!
+//! A new overlay is a file here, a field of the cockpit listed in its
+//! `overlays`, and its rows in the key table.
+
+mod confirm;
+mod detail;
+mod help;
+mod version_input;
+
+pub use confirm::{Confirm, Confirmation, Focus, Request};
+pub use detail::Detail;
+pub use help::Help;
+pub use version_input::VersionInput;
+
+use crossterm::event::KeyEvent;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::keymap::{self, KeyAction, KeyHint, View};
+use super::model::Cockpit;
+use super::theme::Theme;
+use crate::engine::Target;
+
+pub trait Component {
+    /// The part of the key table in force while it has the keys.
+    fn view(&self) -> View;
+
+    /// Its key hints, from the key table (gitui's `commands()`): what the
+    /// footer, and an overlay itself, show.
+    fn commands(&self) -> Vec<KeyHint> {
+        keymap::hints(self.view())
+    }
+
+    fn is_visible(&self) -> bool;
+
+    /// What `action` (the meaning of `key` in its view) does to it.
+    fn on_key(&mut self, action: KeyAction, key: &KeyEvent) -> Outcome;
+
+    /// Draws it over `area` (the whole screen for an overlay).
+    fn draw(&self, frame: &mut Frame, area: Rect, cockpit: &Cockpit, theme: &Theme);
+}
+
+/// What a key did to a component, for the cockpit to finish.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Handled inside: draw again.
+    Redraw,
+    /// It closed, leaving this in the status line, if anything.
+    Closed(Option<String>),
+    /// It stays open, and this goes in the status line.
+    Note(String),
+    /// Confirmed: send or start what it asked about.
+    Confirmed(Request),
+    /// Offer the release of the configured version after this one.
+    AnotherVersion(String),
+    /// Ask about releasing `version` of `target`, which runs `running`.
+    Release {
+        target: Target,
+        running: String,
+        version: String,
+    },
+    /// Not its key: the cockpit's (quitting, the release commands).
+    Unhandled(KeyAction),
+}
