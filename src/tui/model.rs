@@ -415,7 +415,7 @@ impl Cockpit {
                 } else {
                     (self.selected_env + n - 1) % n
                 };
-                self.detail.scroll.reset();
+                self.detail.page.scroll.reset();
             }
             KeyAction::PrevService | KeyAction::NextService => {
                 let Some(env) = self.envs.get(self.selected_env) else {
@@ -428,10 +428,10 @@ impl Cockpit {
                 } else {
                     (*sel + n - 1) % n
                 };
-                self.detail.scroll.reset();
+                self.detail.page.scroll.reset();
             }
-            KeyAction::Details => self.detail.show(),
-            KeyAction::Help => self.help.show(),
+            KeyAction::Details => self.detail.page.show(),
+            KeyAction::Help => self.help.page.show(),
             KeyAction::Advance => return self.command(CommandKind::Advance),
             KeyAction::PauseResume => return self.command(self.pause_or_resume()),
             KeyAction::Promote => return self.command(CommandKind::Promote),
@@ -1106,26 +1106,26 @@ mod tests {
         for key in [ch('j'), press(KeyCode::Down), press(KeyCode::PageDown)] {
             assert_eq!(c.on_key(key), Action::Redraw);
         }
-        assert_eq!(c.help.scroll.offset(), 2 + 10, "two lines and a page");
+        assert_eq!(c.help.page.scroll.offset(), 2 + 10, "two lines and a page");
         c.on_key(press(KeyCode::PageUp));
         c.on_key(ch('k'));
-        assert_eq!(c.help.scroll.offset(), 1);
+        assert_eq!(c.help.page.scroll.offset(), 1);
         // Opening again starts at the top.
         c.on_key(press(KeyCode::Esc));
         c.on_key(ch('?'));
-        assert_eq!(c.help.scroll.offset(), 0);
+        assert_eq!(c.help.page.scroll.offset(), 0);
         c.on_key(press(KeyCode::Esc));
 
         c.on_key(press(KeyCode::Enter));
         c.on_key(press(KeyCode::PageDown));
         c.on_key(ch('j'));
-        assert_eq!(c.detail.scroll.offset(), 11);
-        assert_eq!(c.help.scroll.offset(), 0, "each view has its own");
+        assert_eq!(c.detail.page.scroll.offset(), 11);
+        assert_eq!(c.help.page.scroll.offset(), 0, "each view has its own");
         c.on_key(press(KeyCode::Esc));
         c.on_key(ch('l'));
         c.on_key(press(KeyCode::Enter));
         assert_eq!(
-            c.detail.scroll.offset(),
+            c.detail.page.scroll.offset(),
             0,
             "another release starts at the top"
         );

@@ -21,12 +21,10 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType};
 
-use super::help::scroll_by;
-use super::{Component, Outcome};
+use super::{Component, Outcome, Page};
 use crate::engine::{self, Event, Snapshot, Target};
 use crate::tui::keymap::{KeyAction, View};
 use crate::tui::model::{Cockpit, is_prod, step_of};
-use crate::tui::scroll::Scroll;
 use crate::tui::theme::Theme;
 use crate::tui::view::columns::phase_style;
 use crate::tui::view::scrolled::{self, wrap_line};
@@ -37,16 +35,7 @@ const EVENT_INDENT: usize = 9;
 /// The detail screen: shown instead of the environments while open.
 #[derive(Debug, Default)]
 pub struct Detail {
-    visible: bool,
-    pub scroll: Scroll,
-}
-
-impl Detail {
-    /// Opens it at the top.
-    pub fn show(&mut self) {
-        self.scroll.reset();
-        self.visible = true;
-    }
+    pub page: Page,
 }
 
 impl Component for Detail {
@@ -55,21 +44,13 @@ impl Component for Detail {
     }
 
     fn is_visible(&self) -> bool {
-        self.visible
+        self.page.is_visible()
     }
 
     fn on_key(&mut self, action: KeyAction, _key: &KeyEvent) -> Outcome {
-        if scroll_by(&self.scroll, action) {
-            return Outcome::Redraw;
-        }
-        match action {
-            KeyAction::Back => {
-                self.visible = false;
-                Outcome::Closed(None)
-            }
-            // The release commands work here as on the environments.
-            other => Outcome::Unhandled(other),
-        }
+        // The release commands are not its own: they work here as on the
+        // environments.
+        self.page.on_key(action, KeyAction::Back)
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, cockpit: &Cockpit, theme: &Theme) {
@@ -105,7 +86,7 @@ impl Component for Detail {
         }
         let width = block.inner(area).width as usize;
         let rows = page(cockpit, &target, snap, width, theme);
-        scrolled::render(frame, area, block, rows, &self.scroll, theme);
+        scrolled::render(frame, area, block, rows, &self.page.scroll, theme);
     }
 }
 

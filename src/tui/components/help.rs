@@ -17,10 +17,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear};
 
-use super::{Component, Outcome};
+use super::{Component, Outcome, Page};
 use crate::tui::keymap::{BINDINGS, KeyAction, View};
 use crate::tui::model::Cockpit;
-use crate::tui::scroll::Scroll;
 use crate::tui::theme::Theme;
 use crate::tui::view::{centred, fit, scrolled};
 
@@ -30,18 +29,10 @@ const LEGEND: [&str; 3] = [
     "a timed step shows what is left of it (\"38s left\")",
 ];
 
+/// The help overlay: shown while open.
 #[derive(Debug, Default)]
 pub struct Help {
-    visible: bool,
-    pub scroll: Scroll,
-}
-
-impl Help {
-    /// Opens it at the top.
-    pub fn show(&mut self) {
-        self.scroll.reset();
-        self.visible = true;
-    }
+    pub page: Page,
 }
 
 impl Component for Help {
@@ -50,20 +41,11 @@ impl Component for Help {
     }
 
     fn is_visible(&self) -> bool {
-        self.visible
+        self.page.is_visible()
     }
 
     fn on_key(&mut self, action: KeyAction, _key: &KeyEvent) -> Outcome {
-        if scroll_by(&self.scroll, action) {
-            return Outcome::Redraw;
-        }
-        match action {
-            KeyAction::CloseHelp => {
-                self.visible = false;
-                Outcome::Closed(None)
-            }
-            other => Outcome::Unhandled(other),
-        }
+        self.page.on_key(action, KeyAction::CloseHelp)
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, _cockpit: &Cockpit, theme: &Theme) {
@@ -101,20 +83,8 @@ impl Component for Help {
             format!(" Keys — {} ", own.join(" · ")),
             theme.title,
         ));
-        scrolled::render(frame, rect, block, lines, &self.scroll, theme);
+        scrolled::render(frame, rect, block, lines, &self.page.scroll, theme);
     }
-}
-
-/// Moves `scroll` if `action` is a scroll key; whether it was one.
-pub(super) fn scroll_by(scroll: &Scroll, action: KeyAction) -> bool {
-    match action {
-        KeyAction::ScrollUp => scroll.up(1),
-        KeyAction::ScrollDown => scroll.down(1),
-        KeyAction::PageUp => scroll.page_up(),
-        KeyAction::PageDown => scroll.page_down(),
-        _ => return false,
-    }
-    true
 }
 
 /// `rect` grown by one cell on every side, within `area`.

@@ -24,8 +24,44 @@ use ratatui::layout::Rect;
 
 use super::keymap::{self, KeyAction, KeyHint, View};
 use super::model::Cockpit;
+use super::scroll::Scroll;
 use super::theme::Theme;
 use crate::engine::Target;
+
+/// A page that scrolls, shown or hidden: the help and the detail screen.
+#[derive(Debug, Default)]
+pub struct Page {
+    visible: bool,
+    pub scroll: Scroll,
+}
+
+impl Page {
+    /// Opens it at the top.
+    pub fn show(&mut self) {
+        self.scroll.reset();
+        self.visible = true;
+    }
+
+    pub fn is_visible(&self) -> bool {
+        self.visible
+    }
+
+    /// The scroll keys move it, `close` hides it; other keys are not its own.
+    fn on_key(&mut self, action: KeyAction, close: KeyAction) -> Outcome {
+        match action {
+            KeyAction::ScrollUp => self.scroll.up(1),
+            KeyAction::ScrollDown => self.scroll.down(1),
+            KeyAction::PageUp => self.scroll.page_up(),
+            KeyAction::PageDown => self.scroll.page_down(),
+            _ if action == close => {
+                self.visible = false;
+                return Outcome::Closed(None);
+            }
+            other => return Outcome::Unhandled(other),
+        }
+        Outcome::Redraw
+    }
+}
 
 pub trait Component {
     /// The part of the key table in force while it has the keys.
