@@ -22,16 +22,18 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::ExitCode;
-use crate::config::{Backend, Config};
+use crate::config::Config;
 use crate::engine::driver::send_command;
-use crate::engine::{Command, CommandKind, CommandReply, Event, ReleaseResult, Snapshot, Target};
-use crate::pipeline::{self, ReleaseRequest};
+use crate::engine::{Command, CommandKind, CommandReply, Event, Snapshot, Target};
 use crate::pipeline::{Attached, CommandSender, Watcher};
-use crate::preflight::{self, Report, Selection};
-use crate::providers::traffic::kubernetes;
-use crate::store::{History, StoreError};
+use crate::preflight::Report;
+use crate::store::History;
 use crate::tui::theme::Theme;
-use crate::tui::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo, StartRequest, view};
+use crate::tui::{Action, Cockpit, StartRequest, view};
+
+mod setup;
+
+pub use setup::{Opened, environments_of, open, starter};
 
 /// At most this many frames per second.
 const FRAME: Duration = Duration::from_millis(100);
@@ -46,7 +48,7 @@ pub enum Update {
     Notice(String, bool),
     /// An environment's preflight checks have answered.
     Preflight(Report),
-    /// The version a Kubernetes service runs, read from its cluster.
+    /// The version a service runs, as its backend says.
     Deployed(Target, String),
 }
 
@@ -72,57 +74,6 @@ impl Watcher for Forward {
     }
 }
 
-/// Runs the checks of every environment that has any in the background
-/// (the cockpit draws meanwhile), each report arriving as an update.
-pub fn check_in_background(
-    config: &std::sync::Arc<Config>,
-    cockpit: &mut Cockpit,
-    updates: &mpsc::UnboundedSender<Update>,
-) {
-    for env in config
-        .environments
-        .iter()
-        .filter(|e| !e.preflight.is_empty())
-    {
-        cockpit.checks_running(&env.name);
-        let (config, updates, name) = (config.clone(), updates.clone(), env.name.clone());
-        tokio::spawn(async move {
-            let env = config.environment(&name).expect("listed above");
-            let report = preflight::run(env, Selection::Everything).await;
-            let _ = updates.send(Update::Preflight(report));
-        });
-    }
-}
-
-/// Reads the version each Kubernetes service runs from its stable
-/// Deployment's image (the provider's own state read) in the background,
-/// so the cockpit shows it as it shows a local service's configured one;
-/// a cluster that cannot be read says why in the status line.
-pub fn read_deployed_in_background(config: &Config, updates: &mpsc::UnboundedSender<Update>) {
-    for env in &config.environments {
-        for service in &env.services {
-            let Backend::Kubernetes(backend) = &service.backend else {
-                continue;
-            };
-            let traffic = kubernetes::traffic(backend, &service.strategy);
-            let target = Target {
-                env: env.name.clone(),
-                service: service.name.clone(),
-            };
-            let updates = updates.clone();
-            tokio::spawn(async move {
-                let _ = updates.send(match traffic.state().await {
-                    Ok(state) => Update::Deployed(target, state.stable_version),
-                    Err(e) => Update::Notice(
-                        format!("{target}: cannot read the deployed version: {e}"),
-                        true,
-                    ),
-                });
-            });
-        }
-    }
-}
-
 /// Restores the terminal when dropped, whatever the exit path.
 struct TerminalGuard;
 
@@ -133,113 +84,22 @@ impl Drop for TerminalGuard {
 }
 
 /// `helmsman` / `helmsman tui`: the cockpit over the configured
-/// environments, each service at the version it last released (or the
-/// configured stable one), each environment's checks running in the
-/// background. Releases started here (`n`) run in this process.
+/// environments, each service at the version its backend says it runs (the
+/// configured stable one until it answers), each environment's checks
+/// running in the background. Releases started here (`n`) run in this process.
 pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool) -> ExitCode {
     if !has_terminal() {
         return ExitCode::Usage;
     }
-    let history = match super::open_history(state_dir) {
-        Ok(history) => history,
-        Err(code) => return code,
-    };
-    let mut envs = environments_of(config);
-    for env in &mut envs {
-        for service in &mut env.services {
-            if let Some(current) = history.current_version(&env.name, &service.name) {
-                service.stable_version = current.to_string();
-            }
-        }
+    // The history is where releases started here are recorded: it must open.
+    if let Err(code) = super::open_history(state_dir) {
+        return code;
     }
-    let mut cockpit = Cockpit::new(
-        HeaderInfo {
-            config_label: config.source.display().to_string(),
-            operator: super::operator::current(),
-        },
-        envs,
-        read_only,
-    );
-    let (updates_tx, updates_rx) = mpsc::unbounded_channel();
     let config = std::sync::Arc::new(config.clone());
-    check_in_background(&config, &mut cockpit, &updates_tx);
-    read_deployed_in_background(&config, &updates_tx);
+    let opened = setup::open(&config, config.source.display().to_string(), read_only);
     let state_dir = state_dir.to_path_buf();
-    let starter = starter(config, move |_| History::open(&state_dir));
-    run(cockpit, updates_tx, updates_rx, starter).await
-}
-
-/// Starts confirmed releases through the pipeline (so `requires` and the
-/// history apply as for `helmsman release`), one environment at a time.
-pub fn starter(
-    config: std::sync::Arc<Config>,
-    history: impl Fn(&StartRequest) -> Result<History, StoreError> + Send + Sync + 'static,
-) -> Starter {
-    let history = std::sync::Arc::new(history);
-    Box::new(move |start, updates| {
-        let (config, history) = (config.clone(), history.clone());
-        tokio::spawn(async move {
-            let request = ReleaseRequest {
-                service: start.target.service.clone(),
-                version: start.version.clone(),
-                envs: vec![start.target.env.clone()],
-                strategy: None,
-                actor: super::operator::current(),
-            };
-            let outcome = match history(&start) {
-                Ok(mut history) => {
-                    let mut watcher = Forward(updates.clone());
-                    pipeline::run(&config, &request, &mut history, &mut watcher).await
-                }
-                Err(e) => Err(e.into()),
-            };
-            let notice = match outcome {
-                Ok(ReleaseResult::Succeeded) => (
-                    format!("{}: {} released", start.target, start.version),
-                    false,
-                ),
-                Ok(result) => (
-                    format!("{}: release of {} {result}", start.target, start.version),
-                    true,
-                ),
-                Err(e) => (format!("{}: not started: {e}", start.target), true),
-            };
-            let _ = updates.send(Update::Notice(notice.0, notice.1));
-        })
-    })
-}
-
-/// What the cockpit lists for each environment before any snapshot arrives.
-pub fn environments_of(config: &Config) -> Vec<EnvInfo> {
-    config
-        .environments
-        .iter()
-        .map(|env| EnvInfo {
-            name: env.name.clone(),
-            services: env
-                .services
-                .iter()
-                .map(|s| {
-                    let (stable_version, versions) = match &s.backend {
-                        Backend::Local(b) => {
-                            (b.stable.clone(), b.versions.keys().cloned().collect())
-                        }
-                        // The cluster says which version runs; any image
-                        // tag can be released, so none is listed.
-                        Backend::Kubernetes(_) => ("?".to_string(), Vec::new()),
-                    };
-                    ServiceInfo {
-                        name: s.name.clone(),
-                        stable_version,
-                        strategy: s.strategy.name().to_string(),
-                        bands: s.bands.clone(),
-                        triggers: s.triggers.clone(),
-                        versions,
-                    }
-                })
-                .collect(),
-        })
-        .collect()
+    let starter = setup::starter(config, move |_| History::open(&state_dir));
+    opened.run(starter).await
 }
 
 /// Whether standard output is a terminal; says what to do when it is not.

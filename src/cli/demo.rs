@@ -224,38 +224,21 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
             return ExitCode::Runtime;
         }
     };
-    let mut cockpit = crate::tui::Cockpit::new(
-        crate::tui::HeaderInfo {
-            config_label: format!("demo {}", world.config.source.display()),
-            operator: super::operator::current(),
-        },
-        super::cockpit::environments_of(&world.config),
-        read_only,
-    );
+    let config = std::sync::Arc::new(world.config.clone());
+    let label = format!("demo {}", config.source.display());
+    let mut opened = super::cockpit::open(&config, label, read_only);
+    let cockpit = &mut opened.cockpit;
     // Every environment releases at once, so what `requires` would wait
     // for is vouched for below: each column says so.
-    for env in &world.config.environments {
+    for env in &config.environments {
         if !env.requires.is_empty() {
             let note = format!("needs {}: assumed ✓", env.requires.join(", "));
             cockpit.set_env_note(&env.name, note);
         }
     }
-    // Numbers older than three analysis intervals are marked stale.
-    if let Some(service) = world
-        .config
-        .environments
-        .iter()
-        .flat_map(|e| &e.services)
-        .next()
-    {
-        cockpit.set_stale_after(service.analysis.interval * 3);
-    }
-    let (updates_tx, updates_rx) = tokio::sync::mpsc::unbounded_channel();
-    let config = std::sync::Arc::new(world.config.clone());
-    super::cockpit::check_in_background(&config, &mut cockpit, &updates_tx);
     let mut releases = Vec::new();
     for env in config.environments.iter().map(|e| e.name.clone()) {
-        let (config, updates) = (config.clone(), updates_tx.clone());
+        let (config, updates) = (config.clone(), opened.updates_tx.clone());
         let request = ReleaseRequest {
             service: service.clone(),
             version: new_version.clone(),
@@ -286,7 +269,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
         }
         Ok(history)
     });
-    let code = super::cockpit::run(cockpit, updates_tx, updates_rx, starter).await;
+    let code = opened.run(starter).await;
     for release in releases {
         release.abort();
     }

@@ -699,5 +699,7 @@ mod judging;
 mod rollback;
 mod steps;
 
+pub use commands::refusal_after_end;
+
 #[cfg(test)]
 mod tests;

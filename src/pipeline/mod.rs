@@ -234,13 +234,8 @@ pub async fn start_release(
         env: env.to_string(),
         service: service.name.clone(),
     };
-    let traffic = backends::traffic_for(service);
-    let state = traffic.state().await.map_err(|e| {
-        PipelineError::Backend(format!(
-            "{target}: cannot read the traffic state: {e} (is the data plane running? start it with `helmsman serve`)"
-        ))
-    })?;
-    if state.stable_version == request.version {
+    let running = running_version(&target, service).await?;
+    if running == request.version {
         return Err(PipelineError::Refused(format!(
             "{target} already runs {}: nothing to release",
             request.version
@@ -258,7 +253,7 @@ pub async fn start_release(
     let spec = ReleaseSpec {
         target,
         release_id,
-        stable_version: state.stable_version,
+        stable_version: running,
         new_version: request.version.clone(),
         service,
         started_by: request.actor.clone(),
@@ -270,6 +265,26 @@ pub async fn start_release(
         handle,
         started_at,
     })
+}
+
+/// The version `service` runs in `target` now, as its traffic backend
+/// says: what a release starts from, and what a front end shows.
+pub async fn running_version(target: &Target, service: &Service) -> Result<String, PipelineError> {
+    let state = backends::traffic_for(service).state().await.map_err(|e| {
+        PipelineError::Backend(format!(
+            "{target}: cannot read the traffic state: {e} (is the data plane running? start it with `helmsman serve`)"
+        ))
+    })?;
+    Ok(state.stable_version)
+}
+
+/// The version a service runs as far as the release `snapshot` shows:
+/// the new one once it has succeeded, else the stable one.
+pub fn running_after(snapshot: &crate::engine::Snapshot) -> &str {
+    match snapshot.phase {
+        crate::engine::Phase::Succeeded => &snapshot.new_version,
+        _ => &snapshot.stable_version,
+    }
 }
 
 async fn release_one(

@@ -1,7 +1,8 @@
 //! The one key table. It both decides what a key does (`lookup`) and lists
-//! the hints of the footer and the help overlay (`hints`, `BINDINGS`), so
-//! what the screen says a key does can never drift from what it does
-//! (gitui's `commands()` idea, as a table instead of a trait).
+//! the hints of the footer and the help overlay (`hints`, `BINDINGS`); every
+//! label on screen is made from the keys themselves (`Key::label`), so what
+//! the screen says a key does can never drift from what it does. Each
+//! component lists its own hints from here (`components::Component::commands`).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -84,20 +85,76 @@ const fn ctrl(ch: char) -> Key {
     }
 }
 
+/// Stands for every printable key typed into the version input: `lookup`
+/// types them, so it matches no key event itself.
+const TYPED: Key = k(KeyCode::Null);
+
 impl Key {
     fn matches(&self, event: &KeyEvent) -> bool {
+        if self.code == KeyCode::Null {
+            return false;
+        }
         let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
         let alt = event.modifiers.contains(KeyModifiers::ALT);
         self.code == event.code && self.ctrl == ctrl && !alt
     }
+
+    /// How the help names the key: "Enter", "S-Tab", "Ctrl-C".
+    pub fn label(&self) -> String {
+        let name = match self.code {
+            KeyCode::Null => "a-z 0-9 .".to_string(),
+            KeyCode::Char(' ') => "Space".to_string(),
+            KeyCode::Char(ch) => ch.to_string(),
+            KeyCode::Left => "←".to_string(),
+            KeyCode::Right => "→".to_string(),
+            KeyCode::Up => "↑".to_string(),
+            KeyCode::Down => "↓".to_string(),
+            KeyCode::BackTab => "S-Tab".to_string(),
+            KeyCode::PageUp => "PgUp".to_string(),
+            KeyCode::PageDown => "PgDn".to_string(),
+            KeyCode::Enter => "Enter".to_string(),
+            KeyCode::Esc => "Esc".to_string(),
+            KeyCode::Tab => "Tab".to_string(),
+            KeyCode::Backspace => "Backspace".to_string(),
+            other => format!("{other:?}"),
+        };
+        if self.ctrl {
+            format!("Ctrl-{}", name.to_uppercase())
+        } else {
+            name
+        }
+    }
+
+    /// How the footer names it, where room is short: "⏎" for Enter.
+    pub fn short_label(&self) -> String {
+        match self.code {
+            KeyCode::Enter => "⏎".to_string(),
+            KeyCode::Null => "type".to_string(),
+            _ => self.label(),
+        }
+    }
+}
+
+/// Which of a binding's keys its footer hint names.
+#[derive(Debug, Clone, Copy)]
+pub enum HintKeys {
+    /// Its first key: "a".
+    First,
+    /// Its key at this index, when another is the one to teach: "Esc" of
+    /// "? Esc q".
+    Nth(usize),
+    /// Its first two keys, as alternatives: "n/Esc".
+    FirstTwo,
+    /// The first key of the binding just above (the other direction), then
+    /// its own: "←→".
+    PairedWithAbove,
 }
 
 pub struct Binding {
     keys: &'static [Key],
-    /// How the keys are written in the help overlay.
-    pub keys_label: &'static str,
-    /// Short footer hint (key, word); `None` keeps it out of the footer.
-    pub hint: Option<(&'static str, &'static str)>,
+    /// The footer hint: which keys it names, and the word; `None` keeps the
+    /// binding out of the footer.
+    hint: Option<(HintKeys, &'static str)>,
     pub description: &'static str,
     pub action: KeyAction,
     pub views: &'static [View],
@@ -110,7 +167,6 @@ use View::{Confirm as VC, Detail as VD, Help as VH, Main as VM, Version as VV};
 pub static BINDINGS: &[Binding] = &[
     Binding {
         keys: &[k(KeyCode::Left), c('h'), k(KeyCode::BackTab)],
-        keys_label: "← h S-Tab",
         hint: None,
         description: "previous environment",
         action: KeyAction::PrevEnv,
@@ -118,15 +174,13 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[k(KeyCode::Right), c('l'), k(KeyCode::Tab)],
-        keys_label: "→ l Tab",
-        hint: Some(("←→", "env")),
+        hint: Some((HintKeys::PairedWithAbove, "env")),
         description: "next environment",
         action: KeyAction::NextEnv,
         views: &[VM],
     },
     Binding {
         keys: &[k(KeyCode::Up), c('k')],
-        keys_label: "↑ k",
         hint: None,
         description: "previous service",
         action: KeyAction::PrevService,
@@ -134,15 +188,13 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[k(KeyCode::Down), c('j')],
-        keys_label: "↓ j",
-        hint: Some(("↑↓", "svc")),
+        hint: Some((HintKeys::PairedWithAbove, "svc")),
         description: "next service",
         action: KeyAction::NextService,
         views: &[VM],
     },
     Binding {
         keys: &[k(KeyCode::Up), c('k')],
-        keys_label: "↑ k",
         hint: None,
         description: "scroll up a line",
         action: KeyAction::ScrollUp,
@@ -150,15 +202,13 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[k(KeyCode::Down), c('j')],
-        keys_label: "↓ j",
-        hint: Some(("↑↓", "scroll")),
+        hint: Some((HintKeys::PairedWithAbove, "scroll")),
         description: "scroll down a line",
         action: KeyAction::ScrollDown,
         views: &[VD, VH],
     },
     Binding {
         keys: &[k(KeyCode::PageUp)],
-        keys_label: "PgUp",
         hint: None,
         description: "scroll up a page",
         action: KeyAction::PageUp,
@@ -166,7 +216,6 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[k(KeyCode::PageDown), c(' ')],
-        keys_label: "PgDn Space",
         // The scroll marks name it; the footer has no room at 80 columns.
         hint: None,
         description: "scroll down a page",
@@ -175,55 +224,48 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[c('a')],
-        keys_label: "a",
-        hint: Some(("a", "advance")),
+        hint: Some((HintKeys::First, "advance")),
         description: "advance one step (ends a pause or a manual gate)",
         action: KeyAction::Advance,
         views: &[VM, VD],
     },
     Binding {
         keys: &[c('p')],
-        keys_label: "p",
-        hint: Some(("p", "pause")),
+        hint: Some((HintKeys::First, "pause")),
         description: "pause a running release, resume a paused one",
         action: KeyAction::PauseResume,
         views: &[VM, VD],
     },
     Binding {
         keys: &[c('P')],
-        keys_label: "P",
-        hint: Some(("P", "promote")),
+        hint: Some((HintKeys::First, "promote")),
         description: "promote to 100 % (asks first)",
         action: KeyAction::Promote,
         views: &[VM, VD],
     },
     Binding {
         keys: &[c('r')],
-        keys_label: "r",
-        hint: Some(("r", "rollback")),
+        hint: Some((HintKeys::First, "rollback")),
         description: "roll back to the stable version (asks first)",
         action: KeyAction::Rollback,
         views: &[VM, VD],
     },
     Binding {
         keys: &[k(KeyCode::Enter)],
-        keys_label: "Enter",
-        hint: Some(("⏎", "details")),
+        hint: Some((HintKeys::First, "details")),
         description: "details: steps, verdicts, events",
         action: KeyAction::Details,
         views: &[VM],
     },
     Binding {
         keys: &[k(KeyCode::Esc), k(KeyCode::Enter)],
-        keys_label: "Esc Enter",
-        hint: Some(("Esc", "back")),
+        hint: Some((HintKeys::First, "back")),
         description: "back to the environments",
         action: KeyAction::Back,
         views: &[VD],
     },
     Binding {
         keys: &[c('n')],
-        keys_label: "n",
         // Only in the help overlay: the footer has no room left at 80 columns.
         hint: None,
         description: "new release of the selected service (asks first)",
@@ -232,24 +274,21 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[c('v')],
-        keys_label: "v",
         hint: None,
         description: "new release: pick the next configured version",
         action: KeyAction::NextVersion,
         views: &[VC],
     },
     Binding {
-        // Any other printable key: the model types it (no key to list).
-        keys: &[],
-        keys_label: "a-z 0-9 .",
-        hint: Some(("type", "version")),
+        // Any other printable key: `lookup` types it.
+        keys: &[TYPED],
+        hint: Some((HintKeys::First, "version")),
         description: "new release: type a version (no version list)",
         action: KeyAction::TypeChar,
         views: &[VV],
     },
     Binding {
         keys: &[k(KeyCode::Backspace)],
-        keys_label: "Backspace",
         hint: None,
         description: "erase the last character typed",
         action: KeyAction::EraseChar,
@@ -257,32 +296,28 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[k(KeyCode::Enter)],
-        keys_label: "Enter",
-        hint: Some(("⏎", "ok")),
+        hint: Some((HintKeys::First, "ok")),
         description: "take the typed version (asks first)",
         action: KeyAction::TakeVersion,
         views: &[VV],
     },
     Binding {
         keys: &[c('y')],
-        keys_label: "y",
-        hint: Some(("y", "confirm")),
+        hint: Some((HintKeys::First, "confirm")),
         description: "confirm: send the command",
         action: KeyAction::Confirm,
         views: &[VC],
     },
     Binding {
         keys: &[c('n'), k(KeyCode::Esc)],
-        keys_label: "n Esc",
-        hint: Some(("n/Esc", "cancel")),
+        hint: Some((HintKeys::FirstTwo, "cancel")),
         description: "cancel: send nothing",
         action: KeyAction::Cancel,
         views: &[VC],
     },
     Binding {
         keys: &[k(KeyCode::Esc)],
-        keys_label: "Esc",
-        hint: Some(("Esc", "cancel")),
+        hint: Some((HintKeys::First, "cancel")),
         description: "cancel: start nothing",
         action: KeyAction::Cancel,
         views: &[VV],
@@ -294,7 +329,6 @@ pub static BINDINGS: &[Binding] = &[
             k(KeyCode::Left),
             k(KeyCode::Right),
         ],
-        keys_label: "Tab ← →",
         hint: None,
         description: "move the focus between the buttons",
         action: KeyAction::ToggleFocus,
@@ -302,7 +336,6 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[k(KeyCode::Enter)],
-        keys_label: "Enter",
         hint: None,
         description: "press the focused button (Cancel at first)",
         action: KeyAction::PressFocused,
@@ -310,31 +343,27 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[c('?')],
-        keys_label: "?",
-        hint: Some(("?", "help")),
+        hint: Some((HintKeys::First, "help")),
         description: "this help",
         action: KeyAction::Help,
         views: &[VM, VD],
     },
     Binding {
         keys: &[c('?'), k(KeyCode::Esc), c('q')],
-        keys_label: "? Esc q",
-        hint: Some(("Esc", "close")),
+        hint: Some((HintKeys::Nth(1), "close")),
         description: "close the help",
         action: KeyAction::CloseHelp,
         views: &[VH],
     },
     Binding {
         keys: &[c('q'), ctrl('c')],
-        keys_label: "q Ctrl-C",
-        hint: Some(("q", "quit")),
+        hint: Some((HintKeys::First, "quit")),
         description: "quit (rolls back releases started here)",
         action: KeyAction::Quit,
         views: &[VM, VD],
     },
     Binding {
         keys: &[ctrl('c')],
-        keys_label: "Ctrl-C",
         hint: None,
         description: "quit from anywhere",
         action: KeyAction::Quit,
@@ -342,7 +371,6 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[ctrl('c')],
-        keys_label: "Ctrl-C",
         hint: None,
         description: "quit, while typing a version",
         action: KeyAction::Quit,
@@ -371,11 +399,60 @@ pub fn lookup(view: View, key: &KeyEvent) -> Option<KeyAction> {
     }
 }
 
+impl Binding {
+    /// Its keys as the help writes them: "← h S-Tab".
+    pub fn keys_label(&self) -> String {
+        let labels: Vec<String> = self.keys.iter().map(Key::label).collect();
+        labels.join(" ")
+    }
+}
+
+/// A footer hint: the key to press and what it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHint {
+    pub key: String,
+    pub word: &'static str,
+    pub action: KeyAction,
+}
+
+impl std::fmt::Display for KeyHint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.key, self.word)
+    }
+}
+
 /// The footer hints of a view, in table order.
-pub fn hints(view: View) -> impl Iterator<Item = &'static Binding> {
-    BINDINGS
-        .iter()
-        .filter(move |b| b.views.contains(&view) && b.hint.is_some())
+pub fn hints(view: View) -> Vec<KeyHint> {
+    let mut hints = Vec::new();
+    let mut above: Option<&Binding> = None;
+    for binding in BINDINGS.iter().filter(|b| b.views.contains(&view)) {
+        if let Some((keys, word)) = binding.hint {
+            let first = |b: &Binding| b.keys.first().map(Key::short_label).unwrap_or_default();
+            let key = match keys {
+                HintKeys::First => first(binding),
+                HintKeys::Nth(i) => binding
+                    .keys
+                    .get(i)
+                    .map(Key::short_label)
+                    .unwrap_or_default(),
+                HintKeys::FirstTwo => {
+                    let two: Vec<String> =
+                        binding.keys.iter().take(2).map(Key::short_label).collect();
+                    two.join("/")
+                }
+                HintKeys::PairedWithAbove => {
+                    format!("{}{}", above.map(first).unwrap_or_default(), first(binding))
+                }
+            };
+            hints.push(KeyHint {
+                key,
+                word,
+                action: binding.action,
+            });
+        }
+        above = Some(binding);
+    }
+    hints
 }
 
 #[cfg(test)]
@@ -421,8 +498,14 @@ mod tests {
                 assert_eq!(lookup(view, &key(code, none)), Some(action), "{code}");
             }
         }
-        let help_hints: Vec<_> = hints(View::Help).filter_map(|b| b.hint).collect();
-        assert_eq!(help_hints, vec![("↑↓", "scroll"), ("Esc", "close")]);
+        let help_hints: Vec<_> = hints(View::Help)
+            .into_iter()
+            .map(|h| (h.key, h.word))
+            .collect();
+        assert_eq!(
+            help_hints,
+            vec![("↑↓".to_string(), "scroll"), ("Esc".to_string(), "close")]
+        );
     }
 
     #[test]
@@ -439,7 +522,7 @@ mod tests {
                 Some(KeyAction::Quit),
                 "{view:?}"
             );
-            assert!(hints(view).count() >= 1, "{view:?} has no hints");
+            assert!(!hints(view).is_empty(), "{view:?} has no hints");
         }
     }
 }

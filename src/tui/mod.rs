@@ -2,14 +2,15 @@
 //! theme and the views. The terminal loop and the wiring to the engine live
 //! in the shell; nothing here does IO.
 
-pub mod checks;
+pub mod components;
+pub mod env_checks;
 pub mod keymap;
 pub mod model;
 pub mod scroll;
 pub mod theme;
 pub mod view;
 
-pub use checks::EnvChecks;
+pub use env_checks::EnvChecks;
 pub use model::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo, StartRequest};
 pub use theme::Theme;
 pub use view::render;

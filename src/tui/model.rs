@@ -5,13 +5,15 @@
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use crossterm::event::{KeyEvent, KeyEventKind};
 
-use super::checks::EnvChecks;
-use super::keymap::{self, KeyAction, View};
-use super::scroll::Scroll;
+use super::components::{Component, Confirm, Detail, Help, Outcome, Request, VersionInput};
+use super::env_checks::EnvChecks;
+use super::keymap::{self, KeyAction, KeyHint, View};
 use crate::config::{self, Bands, Triggers};
+use crate::engine::machine::refusal_after_end;
 use crate::engine::{Actor, Command, CommandKind, CommandReply, Event, Phase, Snapshot, Target};
+use crate::pipeline;
 use crate::preflight::Report;
 
 /// Readings kept per release for the sparklines.
@@ -76,56 +78,6 @@ pub(crate) struct TargetState {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Screen {
-    Main,
-    Detail,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Focus {
-    Cancel,
-    Confirm,
-}
-
-/// What a confirmation sends once confirmed.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Request {
-    Command(Command),
-    Start(StartRequest),
-}
-
-/// A promote, a rollback or a new release waiting for `y`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Confirmation {
-    pub request: Request,
-    /// "Roll back" / "Promote", the confirm button's label.
-    pub verb: &'static str,
-    /// "prod/checkout: roll back v1.5.0 → v1.4.2: all traffic to v1.4.2 at once"
-    pub text: String,
-    pub prod: bool,
-    pub focus: Focus,
-}
-
-/// A new release of a service whose configuration lists no versions
-/// (Kubernetes: any image tag): the operator types the version, then
-/// confirms it like any other release.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct VersionInput {
-    pub target: Target,
-    /// The version running now, which cannot be released again.
-    pub running: String,
-    pub typed: String,
-    pub prod: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Overlay {
-    Help,
-    Confirm(Confirmation),
-    Version(VersionInput),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StatusKind {
     Note,
     Accepted,
@@ -147,13 +99,16 @@ pub struct Cockpit {
     pub(crate) selected_env: usize,
     /// The selected service of each environment, kept while moving across.
     pub(crate) selected_service: Vec<usize>,
-    pub(crate) screen: Screen,
-    pub(crate) overlay: Option<Overlay>,
     pub(crate) status: Option<Status>,
-    /// Where the help and the detail view are scrolled to.
-    pub(crate) help_scroll: Scroll,
-    pub(crate) detail_scroll: Scroll,
+    /// The detail screen and the overlays, each shown or hidden.
+    pub(crate) detail: Detail,
+    pub(crate) help: Help,
+    pub(crate) confirm: Confirm,
+    pub(crate) version: VersionInput,
+    /// Numbers older than this are marked STALE: three of the service's
+    /// analysis intervals, by target; `stale_after` where none is known.
     pub(crate) stale_after: chrono::Duration,
+    pub(crate) stale_after_of: HashMap<Target, chrono::Duration>,
     /// Preflight checks and gate of each environment that has any, by name.
     pub(crate) checks: HashMap<String, EnvChecks>,
     /// A line under an environment's services, by name: what the demo
@@ -163,7 +118,6 @@ pub struct Cockpit {
 
 impl Cockpit {
     pub fn new(header: HeaderInfo, envs: Vec<EnvInfo>, read_only: bool) -> Cockpit {
-        let interval = config::defaults::analysis().interval;
         Cockpit {
             header,
             selected_service: vec![0; envs.len()],
@@ -172,13 +126,13 @@ impl Cockpit {
             now: None,
             targets: HashMap::new(),
             selected_env: 0,
-            screen: Screen::Main,
-            overlay: None,
             status: None,
-            help_scroll: Scroll::default(),
-            detail_scroll: Scroll::default(),
-            stale_after: chrono::Duration::from_std(interval * 3)
-                .unwrap_or(chrono::Duration::seconds(30)),
+            detail: Detail::default(),
+            help: Help::default(),
+            confirm: Confirm::default(),
+            version: VersionInput::default(),
+            stale_after: stale_after(config::defaults::analysis().interval),
+            stale_after_of: HashMap::new(),
             checks: HashMap::new(),
             env_notes: HashMap::new(),
         }
@@ -205,12 +159,10 @@ impl Cockpit {
             .merge(report);
     }
 
-    /// Numbers older than this are marked STALE. Defaults to 3 analysis
-    /// intervals at the default interval; the shell sets 3 × the configured one.
-    pub fn set_stale_after(&mut self, age: std::time::Duration) {
-        if let Ok(age) = chrono::Duration::from_std(age) {
-            self.stale_after = age;
-        }
+    /// The engine reads `target`'s numbers every `interval`: after three
+    /// intervals without a reading they are marked STALE.
+    pub fn set_analysis_interval(&mut self, target: Target, interval: std::time::Duration) {
+        self.stale_after_of.insert(target, stale_after(interval));
     }
 
     pub fn on_snapshot(&mut self, snapshot: Snapshot, now: DateTime<Utc>) {
@@ -270,30 +222,52 @@ impl Cockpit {
         if key.kind != KeyEventKind::Press {
             return Action::None;
         }
-        match (
-            keymap::lookup(self.view(), &key),
-            &mut self.overlay,
-            key.code,
-        ) {
-            // Only here is the character known.
-            (Some(KeyAction::TypeChar), Some(Overlay::Version(input)), KeyCode::Char(ch)) => {
-                input.typed.push(ch);
-                Action::Redraw
-            }
-            (Some(action), _, _) => self.apply(action),
-            (None, _, _) => Action::None,
-        }
+        let Some(action) = keymap::lookup(self.view(), &key) else {
+            return Action::None;
+        };
+        let outcome = match self.focused_mut() {
+            Some(component) => component.on_key(action, &key),
+            None => Outcome::Unhandled(action),
+        };
+        self.finish(outcome)
     }
 
     /// Which part of the key table is in force.
     pub fn view(&self) -> View {
-        match (&self.overlay, self.screen) {
-            (Some(Overlay::Help), _) => View::Help,
-            (Some(Overlay::Confirm(_)), _) => View::Confirm,
-            (Some(Overlay::Version(_)), _) => View::Version,
-            (None, Screen::Main) => View::Main,
-            (None, Screen::Detail) => View::Detail,
-        }
+        self.focused().map_or(View::Main, |c| c.view())
+    }
+
+    /// The key hints of what has the keys, for the footer.
+    pub fn commands(&self) -> Vec<KeyHint> {
+        self.focused()
+            .map_or_else(|| keymap::hints(View::Main), |c| c.commands())
+    }
+
+    /// The overlays, topmost first: the first one shown has the keys.
+    pub(crate) fn overlays(&self) -> [&dyn Component; 3] {
+        [&self.help, &self.confirm, &self.version]
+    }
+
+    /// The screen shown instead of the environments, if any.
+    pub(crate) fn screen(&self) -> Option<&dyn Component> {
+        self.detail
+            .is_visible()
+            .then_some(&self.detail as &dyn Component)
+    }
+
+    fn focused(&self) -> Option<&dyn Component> {
+        let mut shown = self.overlays().into_iter().filter(|o| o.is_visible());
+        shown.next().or_else(|| self.screen())
+    }
+
+    fn focused_mut(&mut self) -> Option<&mut dyn Component> {
+        let topmost_first: [&mut dyn Component; 4] = [
+            &mut self.help,
+            &mut self.confirm,
+            &mut self.version,
+            &mut self.detail,
+        ];
+        topmost_first.into_iter().find(|c| c.is_visible())
     }
 
     pub fn read_only(&self) -> bool {
@@ -338,8 +312,11 @@ impl Cockpit {
     }
 
     pub(crate) fn is_stale(&self, snapshot: &Snapshot) -> bool {
-        self.data_age(snapshot)
-            .is_some_and(|age| age > self.stale_after)
+        let limit = self
+            .stale_after_of
+            .get(&snapshot.target)
+            .unwrap_or(&self.stale_after);
+        self.data_age(snapshot).is_some_and(|age| age > *limit)
     }
 
     /// "38s left" for a release in a timed step (a pause, an analysis
@@ -397,6 +374,37 @@ impl Cockpit {
         }
     }
 
+    /// Finishes what a key did to a component.
+    fn finish(&mut self, outcome: Outcome) -> Action {
+        match outcome {
+            Outcome::Redraw | Outcome::Closed(None) => {}
+            Outcome::Closed(Some(text)) | Outcome::Note(text) => self.note(text),
+            Outcome::Confirmed(request) => return self.confirmed(request),
+            Outcome::AnotherVersion(after) => return self.new_release(Some(&after)),
+            Outcome::Release {
+                target,
+                running,
+                version,
+            } => {
+                let Some(service) = self.service_info(&target) else {
+                    return Action::None;
+                };
+                let strategy = service.strategy.clone();
+                return self.ask_release(
+                    target,
+                    &running,
+                    version,
+                    &strategy,
+                    " (v: another version)",
+                );
+            }
+            Outcome::Unhandled(action) => return self.apply(action),
+        }
+        Action::Redraw
+    }
+
+    /// A key of the environments (and of the detail screen, which shares
+    /// the release commands).
     fn apply(&mut self, action: KeyAction) -> Action {
         match action {
             KeyAction::Quit => return Action::Quit,
@@ -407,7 +415,7 @@ impl Cockpit {
                 } else {
                     (self.selected_env + n - 1) % n
                 };
-                self.detail_scroll.reset();
+                self.detail.page.scroll.reset();
             }
             KeyAction::PrevService | KeyAction::NextService => {
                 let Some(env) = self.envs.get(self.selected_env) else {
@@ -420,107 +428,36 @@ impl Cockpit {
                 } else {
                     (*sel + n - 1) % n
                 };
-                self.detail_scroll.reset();
+                self.detail.page.scroll.reset();
             }
-            KeyAction::ScrollUp => self.scroll_in_view().up(1),
-            KeyAction::ScrollDown => self.scroll_in_view().down(1),
-            KeyAction::PageUp => self.scroll_in_view().page_up(),
-            KeyAction::PageDown => self.scroll_in_view().page_down(),
-            KeyAction::Details => {
-                self.detail_scroll.reset();
-                self.screen = Screen::Detail;
-            }
-            KeyAction::Back => self.screen = Screen::Main,
-            KeyAction::Help => {
-                self.help_scroll.reset();
-                self.overlay = Some(Overlay::Help);
-            }
-            KeyAction::CloseHelp => self.overlay = None,
+            KeyAction::Details => self.detail.page.show(),
+            KeyAction::Help => self.help.page.show(),
             KeyAction::Advance => return self.command(CommandKind::Advance),
             KeyAction::PauseResume => return self.command(self.pause_or_resume()),
             KeyAction::Promote => return self.command(CommandKind::Promote),
             KeyAction::Rollback => return self.command(CommandKind::Rollback),
-            KeyAction::ToggleFocus => {
-                if let Some(Overlay::Confirm(c)) = &mut self.overlay {
-                    c.focus = match c.focus {
-                        Focus::Cancel => Focus::Confirm,
-                        Focus::Confirm => Focus::Cancel,
-                    };
-                }
-            }
-            KeyAction::PressFocused => {
-                let focus = match &self.overlay {
-                    Some(Overlay::Confirm(c)) => c.focus,
-                    _ => return Action::None,
-                };
-                return self.apply(match focus {
-                    Focus::Cancel => KeyAction::Cancel,
-                    Focus::Confirm => KeyAction::Confirm,
-                });
-            }
-            KeyAction::Confirm => {
-                if let Some(Overlay::Confirm(c)) = self.overlay.take() {
-                    if self.read_only {
-                        self.note("read-only: nothing sent".into());
-                        return Action::Redraw;
-                    }
-                    return match c.request {
-                        Request::Command(command) => self.send(command),
-                        Request::Start(start) => {
-                            self.note(format!(
-                                "{}: starting the release of {} (checks first)",
-                                start.target, start.version
-                            ));
-                            Action::Start(start)
-                        }
-                    };
-                }
-            }
-            KeyAction::Cancel => {
-                if let Some(Overlay::Version(input)) = &self.overlay {
-                    let note = format!("cancelled: no release of {} started", input.target);
-                    self.overlay = None;
-                    self.note(note);
-                }
-                if let Some(Overlay::Confirm(c)) = self.overlay.take() {
-                    self.note(match c.request {
-                        Request::Command(command) => {
-                            format!("cancelled: {} {} not sent", command.kind, command.target)
-                        }
-                        Request::Start(start) => {
-                            format!("cancelled: no release of {} started", start.target)
-                        }
-                    });
-                }
-            }
             KeyAction::NewRelease => return self.new_release(None),
-            KeyAction::TypeChar => {} // typed in `on_key`, which has the character
-            KeyAction::EraseChar => {
-                if let Some(Overlay::Version(input)) = &mut self.overlay {
-                    input.typed.pop();
-                }
-            }
-            KeyAction::TakeVersion => return self.take_version(),
-            KeyAction::NextVersion => {
-                if let Some(Overlay::Confirm(Confirmation {
-                    request: Request::Start(start),
-                    ..
-                })) = &self.overlay
-                {
-                    let current = start.version.clone();
-                    return self.new_release(Some(&current));
-                }
-            }
+            // The components' own keys never reach here.
+            _ => return Action::None,
         }
         Action::Redraw
     }
 
-    /// The scroll position the scroll keys move: the help's while it is
-    /// open, else the detail view's.
-    fn scroll_in_view(&self) -> &Scroll {
-        match self.overlay {
-            Some(Overlay::Help) => &self.help_scroll,
-            _ => &self.detail_scroll,
+    /// A confirmed question: sent or started, unless read-only.
+    fn confirmed(&mut self, request: Request) -> Action {
+        if self.read_only {
+            self.note("read-only: nothing sent".into());
+            return Action::Redraw;
+        }
+        match request {
+            Request::Command(command) => self.send(command),
+            Request::Start(start) => {
+                self.note(format!(
+                    "{}: starting the release of {} (checks first)",
+                    start.target, start.version
+                ));
+                Action::Start(start)
+            }
         }
     }
 
@@ -548,18 +485,17 @@ impl Cockpit {
             self.note(format!("{target}: no release, nothing to {kind}"));
             return Action::Redraw;
         };
-        if snap.phase.is_finished() {
-            self.note(format!(
-                "{target}: release {}, nothing to {kind}",
-                snap.phase.words().to_lowercase()
-            ));
-            return Action::Redraw;
-        }
         let command = Command {
             target: target.clone(),
             kind,
             actor: self.header.operator.clone(),
         };
+        // An ended release has no engine left to ask: its refusal, in the
+        // engine's words, is known from the snapshot.
+        if let Some(reason) = refusal_after_end(snap, kind) {
+            self.on_reply(&command, &CommandReply::Refused { reason });
+            return Action::Redraw;
+        }
         let (verb, text) = match kind {
             CommandKind::Rollback => (
                 "Roll back",
@@ -585,13 +521,9 @@ impl Cockpit {
             }
             _ => return self.send(command),
         };
-        self.overlay = Some(Overlay::Confirm(Confirmation {
-            prod: is_prod(&target.env),
-            request: Request::Command(command),
-            verb,
-            text,
-            focus: Focus::Cancel,
-        }));
+        let prod = is_prod(&target.env);
+        self.confirm
+            .ask(Request::Command(command), verb, text, prod);
         Action::Redraw
     }
 
@@ -619,19 +551,13 @@ impl Cockpit {
         let Some(service) = self.service_info(&target) else {
             return Action::None;
         };
-        // After a successful release the new version is the one running.
         let running = match snapshot {
-            Some(s) if s.phase == Phase::Succeeded => s.new_version.clone(),
-            Some(s) => s.stable_version.clone(),
+            Some(snap) => pipeline::running_after(snap).to_string(),
             None => service.stable_version.clone(),
         };
         if service.versions.is_empty() {
-            self.overlay = Some(Overlay::Version(VersionInput {
-                prod: is_prod(&target.env),
-                target,
-                running,
-                typed: String::new(),
-            }));
+            let prod = is_prod(&target.env);
+            self.version.ask(target, running, prod);
             return Action::Redraw;
         }
         let candidates: Vec<&String> = service.versions.iter().filter(|v| **v != running).collect();
@@ -657,39 +583,6 @@ impl Cockpit {
         self.ask_release(target, &running, version, &strategy, more)
     }
 
-    /// Enter in the version input: the typed version, asked about like
-    /// any release (`v` there types another).
-    fn take_version(&mut self) -> Action {
-        let Some(Overlay::Version(input)) = &self.overlay else {
-            return Action::None;
-        };
-        let version = input.typed.trim().to_string();
-        if version.is_empty() || version == input.running {
-            let why = if version.is_empty() {
-                "type a version first".to_string()
-            } else {
-                format!(
-                    "{} runs {version} already: type another version",
-                    input.target
-                )
-            };
-            self.note(why);
-            return Action::Redraw;
-        }
-        let (target, running) = (input.target.clone(), input.running.clone());
-        let Some(service) = self.service_info(&target) else {
-            return Action::None;
-        };
-        let strategy = service.strategy.clone();
-        self.ask_release(
-            target,
-            &running,
-            version,
-            &strategy,
-            " (v: another version)",
-        )
-    }
-
     fn ask_release(
         &mut self,
         target: Target,
@@ -699,18 +592,14 @@ impl Cockpit {
         more: &str,
     ) -> Action {
         let text = format!("{target}: release {running} → {version} with {strategy}{more}");
-        self.overlay = Some(Overlay::Confirm(Confirmation {
-            prod: is_prod(&target.env),
-            request: Request::Start(StartRequest { target, version }),
-            verb: "Release",
-            text,
-            focus: Focus::Cancel,
-        }));
+        let prod = is_prod(&target.env);
+        let request = Request::Start(StartRequest { target, version });
+        self.confirm.ask(request, "Release", text, prod);
         Action::Redraw
     }
 
-    /// The version a service runs, as its cluster says when the cockpit
-    /// opens: a Kubernetes service's configuration names none.
+    /// The version a service runs, as its backend says when the cockpit
+    /// opens (a Kubernetes service's configuration names none).
     pub fn on_deployed(&mut self, target: &Target, version: String) {
         let service = self
             .envs
@@ -751,6 +640,12 @@ pub(crate) fn step_of(step: usize, steps: usize) -> String {
     }
 }
 
+/// How old numbers read every `interval` may get before they are STALE:
+/// one reading missed is a hiccup, three are not.
+fn stale_after(interval: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(interval * 3).unwrap_or(chrono::Duration::MAX)
+}
+
 fn push_capped(history: &mut VecDeque<f64>, value: Option<f64>, cap: usize) {
     if let Some(v) = value {
         history.push_back(v);
@@ -764,8 +659,9 @@ fn push_capped(history: &mut VecDeque<f64>, value: Option<f64>, cap: usize) {
 mod tests {
     use super::*;
     use crate::engine::InstanceCounts;
+    use crate::tui::components::Focus;
     use crate::tui::keymap::View;
-    use crossterm::event::{KeyEventState, KeyModifiers};
+    use crossterm::event::{KeyCode, KeyEventState, KeyModifiers};
 
     fn press(code: KeyCode) -> KeyEvent {
         KeyEvent {
@@ -926,7 +822,7 @@ mod tests {
         c.on_key(ch('l'));
         assert_eq!(c.on_key(ch('r')), Action::Redraw);
         assert_eq!(c.view(), View::Confirm);
-        let Some(Overlay::Confirm(conf)) = &c.overlay else {
+        let Some(conf) = c.confirm.asking() else {
             panic!("no modal")
         };
         assert_eq!(
@@ -1041,6 +937,14 @@ mod tests {
         c.on_snapshot(snapshot("dev", Phase::Succeeded), at(2));
         assert_eq!(c.on_key(ch('r')), Action::Redraw);
         assert_eq!(c.view(), View::Main);
+        // In the engine's words, as if it had answered.
+        assert_eq!(
+            c.status_line(),
+            Some(
+                "refused: cannot roll back: v1.5.0 already succeeded and is stable now \
+                 — release v1.4.2 again to go back (rollback dev/checkout)"
+            )
+        );
     }
 
     #[test]
@@ -1140,7 +1044,7 @@ mod tests {
         c.on_key(ch('n'));
         c.on_key(ch('x'));
         c.on_key(press(KeyCode::Esc));
-        assert_eq!(c.overlay, None);
+        assert!(c.overlays().iter().all(|o| !o.is_visible()));
         assert!(
             c.status_line()
                 .unwrap()
@@ -1202,26 +1106,26 @@ mod tests {
         for key in [ch('j'), press(KeyCode::Down), press(KeyCode::PageDown)] {
             assert_eq!(c.on_key(key), Action::Redraw);
         }
-        assert_eq!(c.help_scroll.offset(), 2 + 10, "two lines and a page");
+        assert_eq!(c.help.page.scroll.offset(), 2 + 10, "two lines and a page");
         c.on_key(press(KeyCode::PageUp));
         c.on_key(ch('k'));
-        assert_eq!(c.help_scroll.offset(), 1);
+        assert_eq!(c.help.page.scroll.offset(), 1);
         // Opening again starts at the top.
         c.on_key(press(KeyCode::Esc));
         c.on_key(ch('?'));
-        assert_eq!(c.help_scroll.offset(), 0);
+        assert_eq!(c.help.page.scroll.offset(), 0);
         c.on_key(press(KeyCode::Esc));
 
         c.on_key(press(KeyCode::Enter));
         c.on_key(press(KeyCode::PageDown));
         c.on_key(ch('j'));
-        assert_eq!(c.detail_scroll.offset(), 11);
-        assert_eq!(c.help_scroll.offset(), 0, "each view has its own");
+        assert_eq!(c.detail.page.scroll.offset(), 11);
+        assert_eq!(c.help.page.scroll.offset(), 0, "each view has its own");
         c.on_key(press(KeyCode::Esc));
         c.on_key(ch('l'));
         c.on_key(press(KeyCode::Enter));
         assert_eq!(
-            c.detail_scroll.offset(),
+            c.detail.page.scroll.offset(),
             0,
             "another release starts at the top"
         );

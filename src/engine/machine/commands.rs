@@ -2,6 +2,60 @@
 
 use super::*;
 
+/// Why `kind` is refused by the release `snapshot` shows, when the snapshot
+/// alone decides it: once a release has ended its answer never changes, so
+/// a front end can give the engine's words without asking a release that
+/// is gone. `None` while it runs (ask the engine) or when it would accept.
+pub fn refusal_after_end(snapshot: &Snapshot, kind: CommandKind) -> Option<String> {
+    let result = match snapshot.phase {
+        Phase::Succeeded => ReleaseResult::Succeeded,
+        Phase::RolledBack => ReleaseResult::RolledBack,
+        Phase::Aborted => ReleaseResult::Aborted,
+        _ => return None,
+    };
+    refusal_once_ended(
+        result,
+        kind,
+        &snapshot.new_version,
+        &snapshot.stable_version,
+        &snapshot.reason,
+    )
+}
+
+/// The refusals of a release that ended with `result` (`reason`: why it did).
+fn refusal_once_ended(
+    result: ReleaseResult,
+    kind: CommandKind,
+    new: &str,
+    stable: &str,
+    reason: &str,
+) -> Option<String> {
+    match result {
+        ReleaseResult::Succeeded => Some(match kind {
+            CommandKind::Rollback => format!(
+                "cannot roll back: {new} already succeeded and is stable now — release {stable} again to go back"
+            ),
+            _ => format!("cannot {kind}: the release already succeeded ({new} is stable now)"),
+        }),
+        _ => {
+            let what = if result == ReleaseResult::RolledBack {
+                "was rolled back"
+            } else {
+                "was aborted"
+            };
+            match kind {
+                CommandKind::Retry => None,
+                CommandKind::Rollback => Some(format!(
+                    "nothing to roll back: the release {what} and {stable} serves all traffic"
+                )),
+                _ => Some(format!(
+                    "cannot {kind}: the release {what} ({reason}) — retry starts it again"
+                )),
+            }
+        }
+    }
+}
+
 impl Release {
     pub(super) fn refusal(&self, cmd: &Command) -> Option<String> {
         let kind = cmd.kind;
@@ -17,32 +71,8 @@ impl Release {
         let new = &self.spec.new_version;
         let stable = &self.spec.stable_version;
         match &self.mode {
-            Mode::Done(ReleaseResult::Succeeded) => {
-                return Some(match kind {
-                    CommandKind::Rollback => format!(
-                        "cannot roll back: {new} already succeeded and is stable now — release {stable} again to go back"
-                    ),
-                    _ => format!(
-                        "cannot {kind}: the release already succeeded ({new} is stable now)"
-                    ),
-                });
-            }
             Mode::Done(result) => {
-                let what = if *result == ReleaseResult::RolledBack {
-                    "was rolled back"
-                } else {
-                    "was aborted"
-                };
-                return match kind {
-                    CommandKind::Retry => None,
-                    CommandKind::Rollback => Some(format!(
-                        "nothing to roll back: the release {what} and {stable} serves all traffic"
-                    )),
-                    _ => Some(format!(
-                        "cannot {kind}: the release {what} ({}) — retry starts it again",
-                        self.snapshot.reason
-                    )),
-                };
+                return refusal_once_ended(*result, kind, new, stable, &self.snapshot.reason);
             }
             Mode::RollingBack { reason, .. } => {
                 return Some(match kind {

@@ -1588,4 +1588,24 @@ proptest! {
     }
 }
 
+/// What a front end tells from the snapshot of an ended release is what the
+/// engine answers, word for word.
+#[test]
+fn an_ended_release_refuses_from_its_snapshot_as_the_engine_does() {
+    use CommandKind::*;
+    for state in ["rolled back", "succeeded", "aborted"] {
+        for kind in [Advance, Pause, Resume, Promote, Rollback, Retry] {
+            let mut h = in_state(state);
+            let told = super::refusal_after_end(h.r.snapshot(), kind);
+            let (reply, _) = h.r.command(cmd(kind), h.now);
+            let expected = match reply {
+                CommandReply::Accepted => None,
+                CommandReply::Refused { reason } => Some(reason),
+            };
+            let told = told.map(|r| format!("alice asked to {kind}: refused — {r}"));
+            assert_eq!(told, expected, "{state} / {kind}");
+        }
+    }
+}
+
 mod accepted_configs;

@@ -29,7 +29,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Paragraph};
 
-use super::checks;
+use super::env_checks;
 use super::gauge::{self, Level};
 use super::{age_words, fit, wrap};
 use crate::engine::{Phase, Snapshot, Target};
@@ -137,7 +137,7 @@ fn env_lines(
         };
         lines.push(Line::from(Span::styled(fit(&text, w), style)));
     }
-    lines.extend(checks::lines(cockpit.checks.get(&env.name), w, theme));
+    lines.extend(env_checks::lines(cockpit.checks.get(&env.name), w, theme));
     if let Some(note) = cockpit.env_notes.get(&env.name) {
         lines.push(Line::styled(fit(note, w), theme.dim));
     }

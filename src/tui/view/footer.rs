@@ -12,7 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::engine::CommandKind;
-use crate::tui::keymap::{self, KeyAction};
+use crate::tui::keymap::KeyAction;
 use crate::tui::model::{Cockpit, StatusKind};
 use crate::tui::theme::Theme;
 
@@ -38,16 +38,18 @@ pub fn render(frame: &mut Frame, area: Rect, cockpit: &Cockpit, theme: &Theme) {
     );
 }
 
-/// The hints of the view in force, with `p` saying what it would do now.
+/// The hints of the component that has the keys, with `p` saying what it
+/// would do now.
 pub(crate) fn hint_line(cockpit: &Cockpit, theme: &Theme, width: usize) -> Line<'static> {
-    let pairs: Vec<(&str, &str)> = keymap::hints(cockpit.view())
-        .filter_map(|b| {
-            let (key, word) = b.hint?;
-            let word = match (b.action, cockpit.pause_or_resume()) {
+    let hints = cockpit.commands();
+    let pairs: Vec<(&str, &str)> = hints
+        .iter()
+        .map(|hint| {
+            let word = match (hint.action, cockpit.pause_or_resume()) {
                 (KeyAction::PauseResume, CommandKind::Resume) => "resume",
-                _ => word,
+                _ => hint.word,
             };
-            Some((key, word))
+            (hint.key.as_str(), word)
         })
         .collect();
     let total = |gap: usize| -> usize {

@@ -5,33 +5,34 @@
 //! │ what waits for a human                                          │
 //! ├ columns.rs ─────────┬─────────────────────┬─────────────────────┤
 //! │ dev                 │ staging             │ prod [PROD]         │
-//! │ services, checks.rs │  (gauge.rs draws    │                     │
-//! │ release,            │   the bars)         │                     │
+//! │ services,           │  (gauge.rs draws    │                     │
+//! │ env_checks.rs,      │   the bars)         │                     │
+//! │ release,            │                     │                     │
 //! │ gauges, sparklines  │                     │                     │
-//! │   — or detail.rs for the selected release (Enter)               │
+//! │   — or components/detail.rs for the selected release (Enter)    │
 //! ├ footer.rs ──────────┴─────────────────────┴─────────────────────┤
 //! │ last reply / note                                               │
 //! │ key hints from the keymap                                       │
 //! └─────────────────────────────────────────────────────────────────┘
-//!   overlays: help.rs (?), confirm.rs (P, r); too_small.rs below 80×24
+//!   overlays (components/): help (?), confirm (P, r, n), version_input;
+//!   too_small.rs below 80×24
 //! ```
 
-mod checks;
-mod columns;
-mod confirm;
-mod detail;
+pub(crate) mod columns;
+mod env_checks;
 mod footer;
 mod gauge;
 mod header;
-mod help;
-mod scrolled;
+pub(crate) mod scrolled;
 mod too_small;
-mod version_input;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Padding};
 
-use super::model::{Cockpit, Overlay, Screen};
+use super::keymap::KeyHint;
+use super::model::Cockpit;
 use super::theme::Theme;
 
 pub const MIN_WIDTH: u16 = 80;
@@ -50,17 +51,43 @@ pub fn render(frame: &mut Frame, cockpit: &Cockpit, theme: &Theme) {
     ])
     .areas(area);
     header::render(frame, head, cockpit, theme);
-    match cockpit.screen {
-        Screen::Main => columns::render(frame, body, cockpit, theme),
-        Screen::Detail => detail::render(frame, body, cockpit, theme),
+    match cockpit.screen() {
+        Some(screen) => screen.draw(frame, body, cockpit, theme),
+        None => columns::render(frame, body, cockpit, theme),
     }
     footer::render(frame, foot, cockpit, theme);
-    match &cockpit.overlay {
-        Some(Overlay::Help) => help::render(frame, area, &cockpit.help_scroll, theme),
-        Some(Overlay::Confirm(c)) => confirm::render(frame, area, c, theme),
-        Some(Overlay::Version(input)) => version_input::render(frame, area, input, theme),
-        None => {}
+    for overlay in cockpit.overlays() {
+        if overlay.is_visible() {
+            overlay.draw(frame, area, cockpit, theme);
+        }
     }
+}
+
+/// The box of a question: titled " {title} ", thick and marked [PROD]
+/// for a production environment.
+pub(crate) fn modal_block(title: &str, prod: bool, theme: &Theme) -> Block<'static> {
+    let mut spans = vec![Span::styled(format!(" {title} "), theme.title)];
+    let mut block = Block::bordered();
+    if prod {
+        spans.push(Span::styled("[PROD] ", theme.prod));
+        block = block
+            .border_type(BorderType::Thick)
+            .border_style(theme.prod);
+    }
+    block
+        .title(Line::from(spans))
+        .padding(Padding::horizontal(1))
+}
+
+/// The line a question about a production environment carries.
+pub(crate) fn prod_warning(prod: bool, theme: &Theme) -> Option<Line<'static>> {
+    prod.then(|| Line::styled("This is a PRODUCTION environment.", theme.prod))
+}
+
+/// A question's own key hints, centred under it: "y confirm  n/Esc cancel".
+pub(crate) fn hint_row(hints: &[KeyHint], theme: &Theme) -> Line<'static> {
+    let hints: Vec<String> = hints.iter().map(KeyHint::to_string).collect();
+    Line::styled(hints.join("  "), theme.dim).alignment(Alignment::Center)
 }
 
 /// Cut `text` to `width` characters, ending with "…" when cut. Every

@@ -15,54 +15,79 @@
 //! ┗━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ ▼ 12 more ↓ PgDn ━━┛
 //! ```
 
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType};
 
-use super::columns::phase_style;
-use super::scrolled::{self, wrap_line};
-use crate::engine::{Event, Outcome, Snapshot, Target};
+use super::{Component, Outcome, Page};
+use crate::engine::{self, Event, Snapshot, Target};
+use crate::tui::keymap::{KeyAction, View};
 use crate::tui::model::{Cockpit, is_prod, step_of};
 use crate::tui::theme::Theme;
+use crate::tui::view::columns::phase_style;
+use crate::tui::view::scrolled::{self, wrap_line};
 
 /// Continuation rows of an event start under its text, after the time.
 const EVENT_INDENT: usize = 9;
 
-pub fn render(frame: &mut Frame, area: Rect, cockpit: &Cockpit, theme: &Theme) {
-    let Some(target) = cockpit.selected() else {
-        frame.render_widget(
-            ratatui::widgets::Paragraph::new(" no service selected"),
-            area,
-        );
-        return;
-    };
-    let snap = cockpit.snapshot(&target);
-    let mut title = vec![Span::styled(format!(" {target}"), theme.title)];
-    if is_prod(&target.env) {
-        title.push(Span::raw(" "));
-        title.push(Span::styled("[PROD]", theme.prod));
+/// The detail screen: shown instead of the environments while open.
+#[derive(Debug, Default)]
+pub struct Detail {
+    pub page: Page,
+}
+
+impl Component for Detail {
+    fn view(&self) -> View {
+        View::Detail
     }
-    match snap {
-        Some(s) => {
-            title.push(Span::raw(format!(
-                " · {} {} → {} · ",
-                s.strategy, s.stable_version, s.new_version
-            )));
-            title.push(Span::styled(s.phase.words(), phase_style(s.phase, theme)));
+
+    fn is_visible(&self) -> bool {
+        self.page.is_visible()
+    }
+
+    fn on_key(&mut self, action: KeyAction, _key: &KeyEvent) -> Outcome {
+        // The release commands are not its own: they work here as on the
+        // environments.
+        self.page.on_key(action, KeyAction::Back)
+    }
+
+    fn draw(&self, frame: &mut Frame, area: Rect, cockpit: &Cockpit, theme: &Theme) {
+        let Some(target) = cockpit.selected() else {
+            frame.render_widget(
+                ratatui::widgets::Paragraph::new(" no service selected"),
+                area,
+            );
+            return;
+        };
+        let snap = cockpit.snapshot(&target);
+        let mut title = vec![Span::styled(format!(" {target}"), theme.title)];
+        if is_prod(&target.env) {
             title.push(Span::raw(" "));
+            title.push(Span::styled("[PROD]", theme.prod));
         }
-        None => title.push(Span::raw(" · no release ")),
+        match snap {
+            Some(s) => {
+                title.push(Span::raw(format!(
+                    " · {} {} → {} · ",
+                    s.strategy, s.stable_version, s.new_version
+                )));
+                title.push(Span::styled(s.phase.words(), phase_style(s.phase, theme)));
+                title.push(Span::raw(" "));
+            }
+            None => title.push(Span::raw(" · no release ")),
+        }
+        let mut block = Block::bordered().title(Line::from(title));
+        if is_prod(&target.env) {
+            block = block
+                .border_type(BorderType::Thick)
+                .border_style(theme.prod);
+        }
+        let width = block.inner(area).width as usize;
+        let rows = page(cockpit, &target, snap, width, theme);
+        scrolled::render(frame, area, block, rows, &self.page.scroll, theme);
     }
-    let mut block = Block::bordered().title(Line::from(title));
-    if is_prod(&target.env) {
-        block = block
-            .border_type(BorderType::Thick)
-            .border_style(theme.prod);
-    }
-    let width = block.inner(area).width as usize;
-    let rows = page(cockpit, &target, snap, width, theme);
-    scrolled::render(frame, area, block, rows, &cockpit.detail_scroll, theme);
 }
 
 /// Every row of the page, wrapped to `width`.
@@ -133,9 +158,9 @@ fn verdict_lines(snap: &Snapshot, theme: &Theme) -> Vec<Line<'static>> {
     }
     for v in &snap.verdicts {
         let (mark, word, style) = match v.outcome {
-            Outcome::Pass => ("✓", "PASS", theme.ok),
-            Outcome::Fail => ("✗", "FAIL", theme.crit),
-            Outcome::NotEnoughEvidence => ("?", "TOO FEW", theme.alert),
+            engine::Outcome::Pass => ("✓", "PASS", theme.ok),
+            engine::Outcome::Fail => ("✗", "FAIL", theme.crit),
+            engine::Outcome::NotEnoughEvidence => ("?", "TOO FEW", theme.alert),
         };
         lines.push(Line::from(vec![
             Span::styled(format!("{mark} {} {word}", v.trigger), style),
