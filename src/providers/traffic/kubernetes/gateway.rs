@@ -17,8 +17,6 @@
 //! stable (weight 0, rollback, finish) still overwrites: getting traffic
 //! off a canary is never refused.
 
-use std::time::Duration;
-
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -96,13 +94,7 @@ impl GatewayTraffic {
 
 #[async_trait]
 impl Traffic for GatewayTraffic {
-    fn describe(&self) -> String {
-        self.cluster.describe()
-    }
-
-    fn write_timeout(&self) -> Duration {
-        self.cluster.write_timeout()
-    }
+    named_by_the_cluster!();
 
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;

@@ -13,6 +13,20 @@
 //! All read, change and write back with the resourceVersion (calls.rs)
 //! and roll Deployments out as `kubectl rollout status` (deployments.rs).
 
+/// The name in messages and the write timeout of a traffic kind, which
+/// are its cluster's: the first lines of each kind's `Traffic` impl.
+macro_rules! named_by_the_cluster {
+    () => {
+        fn describe(&self) -> String {
+            self.cluster.describe()
+        }
+
+        fn write_timeout(&self) -> std::time::Duration {
+            self.cluster.write_timeout()
+        }
+    };
+}
+
 mod calls;
 pub(crate) mod client;
 mod deployments;

@@ -12,8 +12,6 @@
 //! - discard: the canary goes to zero at once (the bad version stops
 //!   serving first), then stable back to `replicas`.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 
 use super::deployments::replicas;
@@ -89,13 +87,7 @@ impl ReplicaRatioTraffic {
 
 #[async_trait]
 impl Traffic for ReplicaRatioTraffic {
-    fn describe(&self) -> String {
-        self.cluster.describe()
-    }
-
-    fn write_timeout(&self) -> Duration {
-        self.cluster.write_timeout()
-    }
+    named_by_the_cluster!();
 
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;

@@ -32,8 +32,6 @@
 //! holds. Every change is one PUT, so a write the engine drops at any
 //! await (a rollback pre-empting it) never leaves half a change behind.
 
-use std::time::Duration;
-
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -224,13 +222,7 @@ impl RollingUpdateTraffic {
 
 #[async_trait]
 impl Traffic for RollingUpdateTraffic {
-    fn describe(&self) -> String {
-        self.cluster.describe()
-    }
-
-    fn write_timeout(&self) -> Duration {
-        self.cluster.write_timeout()
-    }
+    named_by_the_cluster!();
 
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         let deployments = self.cluster.deployments().await?;

@@ -29,8 +29,6 @@
 //! the reason). A switch back to the old slot always overwrites: getting
 //! users back to the stable version is never refused.
 
-use std::time::Duration;
-
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -279,13 +277,7 @@ impl ServiceSelectorTraffic {
 
 #[async_trait]
 impl Traffic for ServiceSelectorTraffic {
-    fn describe(&self) -> String {
-        self.cluster.describe()
-    }
-
-    fn write_timeout(&self) -> Duration {
-        self.cluster.write_timeout()
-    }
+    named_by_the_cluster!();
 
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         // A new release: the live slot is read afresh, not remembered.
