@@ -262,8 +262,13 @@ impl Watch {
                 let held = self.held(trigger, analysis, self.error_rate.began(), |part| {
                     error_rate::finding(trigger, analysis, part, None).decide() == Outcome::Pass
                 });
+                // The rollback's numbers compare against the baseline the
+                // detector used: its traffic from before the release too.
+                let mut against = recent;
+                against.baseline.requests += self.baseline_before.requests;
+                against.baseline.errors += self.baseline_before.errors;
                 (
-                    error_rate::finding(trigger, analysis, &recent, Some(span)),
+                    error_rate::finding(trigger, analysis, &against, Some(span)),
                     held,
                 )
             });
