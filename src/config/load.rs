@@ -590,19 +590,9 @@ fn set<T>(read: Option<Option<T>>, field: &mut T) -> bool {
 /// A strategy kind with its built-in defaults. A feature flag has no
 /// default flag: the empty name is reported as missing by `strategy`.
 fn builtin_strategy(kind: &str) -> Strategy {
-    use std::time::Duration;
     match kind {
-        "blue-green" => Strategy::BlueGreen(BlueGreen {
-            smoke_path: "/healthz".to_string(),
-            preview_for: Duration::from_secs(30),
-            manual_switch: false,
-            scale_down_delay: Duration::from_secs(300),
-        }),
-        "rolling" => Strategy::Rolling(Rolling {
-            max_surge: 1,
-            max_unavailable: 0,
-            batch_pause: Duration::from_secs(10),
-        }),
+        "blue-green" => Strategy::BlueGreen(BlueGreen::default()),
+        "rolling" => Strategy::Rolling(Rolling::default()),
         "feature-flag" => Strategy::FeatureFlag(FeatureFlag {
             flag: String::new(),
             steps: vec![1, 5, 25, 50, 100]
@@ -610,9 +600,7 @@ fn builtin_strategy(kind: &str) -> Strategy {
                 .map(Step::Weight)
                 .collect(),
         }),
-        _ => Strategy::Canary(Canary {
-            steps: Canary::default().steps,
-        }),
+        _ => Strategy::Canary(Canary::default()),
     }
 }
 

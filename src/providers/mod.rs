@@ -128,14 +128,14 @@ pub trait FlagPercent: Send + Sync {
 }
 
 /// The moves, asked of any backend: a capability it lacks is an error
-/// naming what it cannot do (a release only gets here when the
-/// configuration check was skipped).
+/// naming what it cannot do (the pipeline refuses such a release before
+/// anything moves, so only a caller that skipped that check sees it).
 impl dyn Traffic {
     pub fn can(&self, need: Capability) -> bool {
         match need {
             Capability::Weights => self.as_weights().is_some(),
             Capability::Switch => self.as_switch().is_some(),
-            Capability::Instances => self.as_rotation().is_some(),
+            Capability::Rotation => self.as_rotation().is_some(),
             Capability::FlagPercent => self.as_flag_percent().is_some(),
         }
     }

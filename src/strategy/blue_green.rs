@@ -52,7 +52,7 @@ impl Rollout for BlueGreen {
     }
 
     fn needs(&self) -> &'static [Capability] {
-        &[Capability::Switch, Capability::Instances]
+        &[Capability::Switch, Capability::Rotation]
     }
 
     /// With `fleet: None` the old side is scaled down to "all" new

@@ -51,7 +51,7 @@ pub enum Capability {
     /// Send all traffic to one version or the other at once.
     Switch,
     /// Put chosen instances of each version in rotation.
-    Instances,
+    Rotation,
     /// Set a feature flag's rollout percentage.
     FlagPercent,
 }
@@ -62,7 +62,7 @@ impl Capability {
         match self {
             Capability::Weights => "split requests between the versions by weight",
             Capability::Switch => "switch all traffic from one version to the other",
-            Capability::Instances => "put chosen instances of each version in rotation",
+            Capability::Rotation => "put chosen instances of each version in rotation",
             Capability::FlagPercent => "roll out a feature flag (a flag backend)",
         }
     }

@@ -40,7 +40,7 @@ impl Rollout for Rolling {
     }
 
     fn needs(&self) -> &'static [Capability] {
-        &[Capability::Instances]
+        &[Capability::Rotation]
     }
 
     /// The batches depend on the instance counts: none before they are known.
