@@ -250,12 +250,14 @@ fn sigterm_to_the_cockpit_rolls_back_what_it_started_and_gives_the_terminal_back
     // Not killed outright (EXITED=143): it leaves like `q`, rolling back first.
     let screen = session.wait_for("the shell again", |s| s.contains("EXITED="));
     assert!(screen.contains("EXITED=0"), "{screen}");
-    // The release's own driver answers the signal first; the cockpit's
-    // rollback on the way out then finds it already rolling back.
+    // The release's own driver answers the signal too: the cockpit's
+    // rollback on the way out finds it rolling back or already rolled back,
+    // and the terminal says which.
     let unwrapped = screen.replace('\n', "");
     assert!(
         unwrapped.contains("dev/payments: rollback accepted")
-            || unwrapped.contains("already rolling back"),
+            || unwrapped.contains("already rolling back")
+            || unwrapped.contains("dev/payments: release of v2.1.0 rolled back"),
         "{screen}"
     );
 }

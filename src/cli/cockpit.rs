@@ -54,8 +54,11 @@ pub enum Update {
 
 /// Starts a release the operator confirmed in the cockpit, reporting
 /// through the updates channel; returns the task that runs it.
-pub type Starter =
-    Box<dyn Fn(StartRequest, mpsc::UnboundedSender<Update>) -> tokio::task::JoinHandle<()> + Send>;
+/// Starts a confirmed release; its task ends with the notice that says how
+/// the release ended.
+pub type Starter = Box<
+    dyn Fn(StartRequest, mpsc::UnboundedSender<Update>) -> tokio::task::JoinHandle<String> + Send,
+>;
 
 /// A pipeline watcher that forwards everything to the cockpit.
 pub struct Forward(pub mpsc::UnboundedSender<Update>);
@@ -135,15 +138,26 @@ pub async fn run(
 /// the releases it started itself.
 struct Shell {
     commands: HashMap<Target, CommandSender>,
-    started: Vec<(Target, tokio::task::JoinHandle<()>)>,
+    started: Vec<(Target, tokio::task::JoinHandle<String>)>,
     starter: Starter,
 }
 
 impl Shell {
     /// Releases started in the cockpit run in this process and would die
     /// with it at whatever weight they had reached: roll them back first.
+    /// One that already ended (a signal reaches its own driver too, which
+    /// may roll it back before this runs) is said with how it ended, so
+    /// the terminal the cockpit gives back tells what became of each.
     async fn roll_back_what_it_started(mut self, updates: &mut mpsc::UnboundedReceiver<Update>) {
-        self.started.retain(|(_, task)| !task.is_finished());
+        let (ended, running): (Vec<_>, Vec<_>) = std::mem::take(&mut self.started)
+            .into_iter()
+            .partition(|(_, task)| task.is_finished());
+        for (_, task) in ended {
+            if let Ok(ending) = task.await {
+                crate::errln!("{ending}");
+            }
+        }
+        self.started = running;
         if self.started.is_empty() {
             return;
         }

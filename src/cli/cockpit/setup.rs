@@ -167,7 +167,8 @@ pub fn starter(
                 ),
                 Err(e) => (format!("{}: not started: {e}", start.target), true),
             };
-            let _ = updates.send(Update::Notice(notice.0, notice.1));
+            let _ = updates.send(Update::Notice(notice.0.clone(), notice.1));
+            notice.0
         })
     })
 }
