@@ -9,6 +9,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use helmsman::cli::check_config::CheckConfigArgs;
 use helmsman::cli::{ExitCode, OutputFormat};
 use helmsman::demo::scenario::Scenario;
+use helmsman::pipeline::plan::PlanArgs;
 use helmsman::strategy::StrategyKind;
 use helmsman::{cli, errln};
 
@@ -220,7 +221,7 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
                     Ok(history) => history,
                     Err(code) => return code,
                 };
-                let args = cli::plan::PlanArgs {
+                let args = PlanArgs {
                     env: &env,
                     service: &service,
                     version: &version,

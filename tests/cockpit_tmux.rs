@@ -196,6 +196,15 @@ fn a_release_started_in_the_cockpit_runs_and_is_rolled_back_on_quit() {
         column(s, 0).contains("v2.0.1 → v2.1.0") && column(s, 0).contains("blue-green")
     });
 
+    // Its detail view ends with the plan the pipeline made, as
+    // `helmsman plan` prints it.
+    session.keys(&["Enter", "PgDn", "PgDn", "PgDn"]);
+    session.wait_for("the plan at the end of the detail view", |s| {
+        s.contains("Plan, as `helmsman plan` prints it")
+            && s.contains("rolls back automatically on:")
+    });
+    session.keys(&["Escape"]);
+
     // Quitting does not leave it half-way, and says so in words.
     session.keys(&["q"]);
     let screen = session.wait_for("the shell again", |s| s.contains("EXITED=0"));

@@ -268,6 +268,7 @@ async fn watch(
                 match update {
                     Update::Started(release) => {
                         shell.commands.insert(release.target.clone(), release.commands.clone());
+                        cockpit.on_plan(release.target.clone(), release.plan.clone());
                         forward_snapshots(release, updates_tx.clone());
                     }
                     Update::Snapshot(snapshot) => cockpit.on_snapshot(snapshot, Utc::now()),

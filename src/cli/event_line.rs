@@ -74,7 +74,7 @@ pub fn check_line(
             format!(
                 "{} {env}  preflight {:<4}  {whose}{} {}: {}  [{} ms]",
                 at.format("%H:%M:%S%.3f"),
-                status_word(check.status),
+                check.status.word(),
                 check.kind,
                 check.name,
                 check.value,
@@ -85,15 +85,6 @@ pub fn check_line(
 }
 
 /// PASS, WARN, FAIL: the status as people scan for it.
-pub fn status_word(status: crate::preflight::CheckStatus) -> &'static str {
-    use crate::preflight::CheckStatus;
-    match status {
-        CheckStatus::Pass => "PASS",
-        CheckStatus::Warn => "WARN",
-        CheckStatus::Fail => "FAIL",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

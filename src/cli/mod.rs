@@ -5,7 +5,6 @@ pub mod check_config;
 pub mod cockpit;
 pub mod demo;
 pub mod event_line;
-pub mod evidence;
 pub mod exit_code;
 pub mod logging;
 pub mod operator;

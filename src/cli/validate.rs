@@ -5,7 +5,6 @@
 
 use std::fmt::Write;
 
-use super::event_line::status_word;
 use super::{ExitCode, OutputFormat};
 use crate::config::Config;
 use crate::preflight::{self, CheckStatus, Report, Selection};
@@ -56,7 +55,7 @@ pub fn render(report: &Report) -> String {
         .iter()
         .map(|c| {
             [
-                status_word(c.status).to_string(),
+                c.status.word().to_string(),
                 c.scope.to_string(),
                 c.kind.to_string(),
                 preflight::shorten(&c.name, NAME_WIDTH),

@@ -13,6 +13,17 @@ pub enum CheckStatus {
     Fail,
 }
 
+impl CheckStatus {
+    /// The status as every report prints it.
+    pub fn word(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "PASS",
+            CheckStatus::Warn => "WARN",
+            CheckStatus::Fail => "FAIL",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
     pub name: String,

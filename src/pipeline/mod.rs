@@ -5,6 +5,7 @@
 //! succeed. Shared by `helmsman release`, `helmsman demo` and the cockpit.
 
 pub mod backends;
+pub mod plan;
 mod preflight_gate;
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-use crate::config::{Config, Service, Strategy};
+use crate::config::{Config, Environment, Service, Strategy};
 use crate::engine::clock::TokioClock;
 use crate::engine::driver::{ReleaseHandle, spawn_release};
 use crate::engine::machine::ReleaseSpec;
@@ -167,7 +168,7 @@ pub async fn run(
         not_interrupted(env, request)?;
         preflight_gate::before(environment, request, watcher).await?;
         not_interrupted(env, request)?;
-        let result = release_one(env, service, request, history, watcher).await?;
+        let result = release_one(environment, service, request, history, watcher).await?;
         if result != ReleaseResult::Succeeded {
             return Ok(result);
         }
@@ -202,11 +203,13 @@ impl<F: FnMut(&Event) + Send> Watcher for F {
     }
 }
 
-/// A running release, as a front end holds it: its commands and its latest state.
+/// A running release, as a front end holds it: its commands, its latest
+/// state, and its plan as `helmsman plan` prints it.
 pub struct Attached {
     pub target: Target,
     pub commands: CommandSender,
     pub snapshots: tokio::sync::watch::Receiver<crate::engine::Snapshot>,
+    pub plan: Arc<plan::Plan>,
 }
 
 /// Where a release takes its commands, each with a channel for the reply.
@@ -236,10 +239,7 @@ pub async fn start_release(
     };
     let running = running_version(&target, service).await?;
     if running == request.version {
-        return Err(PipelineError::Refused(format!(
-            "{target} already runs {}: nothing to release",
-            request.version
-        )));
+        return Err(already_runs(&target, &request.version));
     }
     let mut service = service.clone();
     service.strategy = effective_strategy(&service, request.strategy);
@@ -267,6 +267,13 @@ pub async fn start_release(
     })
 }
 
+/// The refusal of a release (or its plan) of the version already serving.
+fn already_runs(target: &Target, version: &str) -> PipelineError {
+    PipelineError::Refused(format!(
+        "{target} already runs {version}: nothing to release"
+    ))
+}
+
 /// The version `service` runs in `target` now, as its traffic backend
 /// says: what a release starts from, and what a front end shows.
 pub async fn running_version(target: &Target, service: &Service) -> Result<String, PipelineError> {
@@ -288,7 +295,7 @@ pub fn running_after(snapshot: &crate::engine::Snapshot) -> &str {
 }
 
 async fn release_one(
-    env: &str,
+    environment: &Environment,
     service: &Service,
     request: &ReleaseRequest,
     history: &mut History,
@@ -298,12 +305,22 @@ async fn release_one(
         spec,
         mut handle,
         started_at,
-    } = start_release(env, service, request).await?;
+    } = start_release(&environment.name, service, request).await?;
     let target = spec.target.clone();
+    let plan = plan::build(
+        &environment.name,
+        &environment.requires,
+        service,
+        &request.version,
+        request.strategy,
+        plan::Stable::read(spec.stable_version.clone()),
+        history,
+    );
     watcher.started(Attached {
         target: target.clone(),
         commands: handle.commands.clone(),
         snapshots: handle.snapshots.clone(),
+        plan: Arc::new(plan),
     });
     let mut interruption = std::pin::pin!(crate::interrupt::wait());
     let mut interrupted = false;

@@ -3,6 +3,7 @@
 //! the time, and draws `view::render` of the result.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, KeyEventKind};
@@ -14,6 +15,7 @@ use crate::config::{self, Bands, Triggers};
 use crate::engine::machine::refusal_after_end;
 use crate::engine::{Actor, Command, CommandKind, CommandReply, Event, Phase, Snapshot, Target};
 use crate::pipeline;
+use crate::pipeline::plan::Plan;
 use crate::preflight::Report;
 
 /// Readings kept per release for the sparklines.
@@ -75,6 +77,8 @@ pub(crate) struct TargetState {
     pub error_history: VecDeque<f64>,
     pub p95_history: VecDeque<f64>,
     pub events: VecDeque<Event>,
+    /// The plan of the latest release started here, as the pipeline made it.
+    pub plan: Option<Arc<Plan>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +191,11 @@ impl Cockpit {
             push_capped(&mut state.p95_history, snapshot.new_p95_ms, HISTORY_LEN);
         }
         state.snapshot = Some(snapshot);
+    }
+
+    /// The plan of the release just started on `target`.
+    pub fn on_plan(&mut self, target: Target, plan: Arc<Plan>) {
+        self.targets.entry(target).or_default().plan = Some(plan);
     }
 
     pub fn on_event(&mut self, event: Event) {

@@ -1,5 +1,5 @@
-//! The selected release in full (Enter): steps, verdicts, events, as one
-//! page that scrolls (↑↓ j k, PgUp PgDn) when it is taller than the screen.
+//! The selected release in full (Enter): steps, verdicts, events and the
+//! plan of a release started here, as one page that scrolls (↑↓ j k, PgUp PgDn) when it is taller than the screen.
 //!
 //! ```text
 //! ┏ prod/checkout [PROD] · canary v1.4.2 → v1.5.0 · Waiting for you ━━━━━┓
@@ -23,6 +23,7 @@ use ratatui::widgets::{Block, BorderType};
 
 use super::{Component, Outcome, Page};
 use crate::engine::{self, Event, Snapshot, Target};
+use crate::pipeline::plan;
 use crate::tui::keymap::{KeyAction, View};
 use crate::tui::model::{Cockpit, is_prod, step_of};
 use crate::tui::theme::Theme;
@@ -125,6 +126,16 @@ fn page(
         .unwrap_or_default();
     for line in event_lines(&events, theme) {
         rows.extend(wrap_line(&line, width, EVENT_INDENT));
+    }
+    if let Some(plan) = cockpit.state(target).and_then(|s| s.plan.as_deref()) {
+        rows.push(Line::default());
+        rows.push(Line::styled(
+            "Plan, as `helmsman plan` prints it",
+            theme.title,
+        ));
+        for line in plan::render(plan).lines() {
+            rows.extend(wrap_line(&Line::raw(line.to_string()), width, 4));
+        }
     }
     rows
 }

@@ -141,16 +141,16 @@ proptest! {
             return Ok(());
         };
         for service in &config.environments[0].services {
-            let plan = crate::cli::plan::build(
+            let plan = crate::pipeline::plan::build(
                 "prod",
                 &[],
                 service,
                 "v2",
                 None,
-                crate::cli::plan::Stable::configured(service),
+                crate::pipeline::plan::Stable::configured(service),
                 &History::in_memory(),
             );
-            let _ = crate::cli::plan::render(&plan);
+            let _ = crate::pipeline::plan::render(&plan);
             drive(service);
         }
     }
