@@ -53,8 +53,8 @@ impl From<ReleaseResult> for ExitCode {
 impl From<&PipelineError> for ExitCode {
     fn from(error: &PipelineError) -> Self {
         match error {
-            PipelineError::Usage(_) => ExitCode::Usage,
-            PipelineError::Blocked(_) => ExitCode::ChecksFailed,
+            e if e.is_usage() => ExitCode::Usage,
+            PipelineError::Blocked { .. } => ExitCode::ChecksFailed,
             _ => ExitCode::Runtime,
         }
     }

@@ -140,11 +140,11 @@ impl Outcome {
 
     fn of_error(error: &PipelineError) -> Outcome {
         match error {
-            PipelineError::Usage(_) => Outcome::Invalid,
-            PipelineError::Refused(_) => Outcome::Refused,
-            PipelineError::Blocked(_) => Outcome::Blocked,
-            PipelineError::Backend(_) | PipelineError::Store(_) => Outcome::Error,
-            PipelineError::Interrupted(_) => Outcome::Interrupted,
+            e if e.is_usage() => Outcome::Invalid,
+            e if e.is_refusal() => Outcome::Refused,
+            PipelineError::Blocked { .. } => Outcome::Blocked,
+            PipelineError::Interrupted { .. } => Outcome::Interrupted,
+            _ => Outcome::Error,
         }
     }
 
@@ -205,7 +205,7 @@ impl ResultRecord {
         // one it stopped at (if it never started) next, then the rest.
         let mut stop = match outcome {
             // Nothing is started when the command itself is wrong.
-            Err(PipelineError::Usage(_)) => None,
+            Err(e) if e.is_usage() => None,
             Err(e) => Some(Outcome::of_error(e)),
             Ok(_) => None,
         };
@@ -270,7 +270,7 @@ impl ResultRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Actor;
+    use crate::engine::{Actor, Target};
 
     fn request(envs: &[&str]) -> ReleaseRequest {
         ReleaseRequest {
@@ -284,7 +284,13 @@ mod tests {
 
     #[test]
     fn environments_after_the_one_that_stopped_did_not_run() {
-        let blocked = Err(PipelineError::Blocked("dev/web: refused: check".into()));
+        let blocked = Err(PipelineError::Blocked {
+            target: Target {
+                env: "dev".into(),
+                service: "web".into(),
+            },
+            why: "check".into(),
+        });
         let record = ResultRecord::new(&request(&["dev", "prod"]), &[], &blocked);
         assert_eq!(record.exit_code, ExitCode::ChecksFailed);
         assert_eq!(
@@ -298,7 +304,11 @@ mod tests {
         assert_eq!(json["message"], "dev/web: refused: check");
         assert_eq!(json["environments"][1]["outcome"], "not-run");
 
-        let usage = Err(PipelineError::Usage("no environment `qa`".into()));
+        let usage = Err(PipelineError::UnknownEnvironment {
+            env: "qa".into(),
+            config: "h.toml".into(),
+            known: vec!["dev".into()],
+        });
         let record = ResultRecord::new(&request(&["dev", "qa"]), &[], &usage);
         assert_eq!(
             record.text(),

@@ -5,6 +5,7 @@
 //! succeed. Shared by `helmsman release`, `helmsman demo` and the cockpit.
 
 pub mod backends;
+mod error;
 pub mod plan;
 mod preflight_gate;
 
@@ -18,8 +19,10 @@ use crate::engine::clock::TokioClock;
 use crate::engine::driver::{ReleaseHandle, spawn_release};
 use crate::engine::machine::ReleaseSpec;
 use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Target};
-use crate::store::{History, ReleaseRecord, StoreError};
+use crate::store::{History, ReleaseRecord};
 use crate::strategy::StrategyKind;
+
+pub use error::PipelineError;
 
 /// What to release where.
 #[derive(Debug, Clone)]
@@ -31,24 +34,6 @@ pub struct ReleaseRequest {
     /// Overrides the configured strategy kind (`--strategy`).
     pub strategy: Option<StrategyKind>,
     pub actor: Actor,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    #[error("{0}")]
-    Usage(String),
-    #[error("{0}")]
-    Refused(String),
-    #[error("{0}")]
-    Backend(String),
-    /// A preflight check or the gate failed: nothing was started.
-    #[error("{0}")]
-    Blocked(String),
-    /// Asked to stop (a signal, a closed terminal) before a release started.
-    #[error("{0}")]
-    Interrupted(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// The strategy a release of `service` will use.
@@ -63,61 +48,51 @@ pub fn effective_strategy(service: &Service, kind: Option<StrategyKind>) -> Stra
 pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), PipelineError> {
     for env in &request.envs {
         let Some(environment) = config.environment(env) else {
-            let known: Vec<_> = config
-                .environments
-                .iter()
-                .map(|e| e.name.as_str())
-                .collect();
-            return Err(PipelineError::Usage(format!(
-                "no environment `{env}` in {}; known: {}",
-                config.source.display(),
-                known.join(", ")
-            )));
+            return Err(PipelineError::UnknownEnvironment {
+                env: env.clone(),
+                config: config.source.clone(),
+                known: config.environments.iter().map(|e| e.name.clone()).collect(),
+            });
         };
         let Some(service) = environment
             .services
             .iter()
             .find(|s| s.name == request.service)
         else {
-            let known: Vec<_> = environment
-                .services
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect();
-            return Err(PipelineError::Usage(format!(
-                "no service `{}` in environment `{env}`; known: {}",
-                request.service,
-                known.join(", ")
-            )));
+            return Err(PipelineError::UnknownService {
+                env: env.clone(),
+                service: request.service.clone(),
+                known: environment
+                    .services
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect(),
+            });
+        };
+        let target = Target {
+            env: env.clone(),
+            service: request.service.clone(),
         };
         let strategy = effective_strategy(service, request.strategy);
         match &service.backend {
             crate::config::Backend::Local(b) => {
                 if !b.versions.contains_key(&request.version) {
-                    let known: Vec<_> = b.versions.keys().map(String::as_str).collect();
-                    return Err(PipelineError::Usage(format!(
-                        "{env}/{}: version `{}` has no upstreams in the configuration; known versions: {}",
-                        request.service,
-                        request.version,
-                        known.join(", ")
-                    )));
+                    return Err(PipelineError::UnknownVersion {
+                        target,
+                        version: request.version.clone(),
+                        known: b.versions.keys().cloned().collect(),
+                    });
                 }
             }
             // Any image tag can be released; the Deployment reports a bad one.
             crate::config::Backend::Kubernetes(k) => {
                 if !k.split.runs(&strategy) {
-                    let kinds = crate::config::kubernetes_kinds_for(strategy.name());
-                    let instead = match kinds.as_slice() {
-                        [] => "no Kubernetes traffic kind runs them yet".to_string(),
-                        _ => format!("they need {}", kinds.join(" or ")),
-                    };
-                    return Err(PipelineError::Usage(format!(
-                        "{env}/{}: its kubernetes traffic `{}` cannot run {} releases ({instead}); \
-                         drop --strategy to use the configured one",
-                        request.service,
-                        k.split.kind(),
-                        strategy.name()
-                    )));
+                    return Err(PipelineError::TrafficCannotRun {
+                        target,
+                        traffic: k.split.kind(),
+                        strategy: strategy.name(),
+                        kinds: crate::config::kubernetes_kinds_for(strategy.name()),
+                    });
                 }
             }
         }
@@ -126,14 +101,12 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
         let traffic = backends::traffic_for(service);
         let needs = strategy.rollout().needs();
         if let Some(missing) = needs.iter().find(|need| !traffic.can(**need)) {
-            return Err(PipelineError::Usage(format!(
-                "{env}/{}: a {} release needs a backend that can {}, and {} cannot; choose \
-                 another --strategy, or configure a backend that can",
-                request.service,
-                strategy.name(),
-                missing.words(),
-                traffic.describe()
-            )));
+            return Err(PipelineError::BackendLacks {
+                target,
+                strategy: strategy.name(),
+                missing: *missing,
+                backend: traffic.describe(),
+            });
         }
     }
     Ok(())
@@ -158,11 +131,14 @@ pub async fn run(
             .expect("checked above");
         for required in &environment.requires {
             if !history.succeeded(required, &request.service, &request.version) {
-                return Err(PipelineError::Refused(format!(
-                    "{env}/{}: refused: {env} requires {} {} to have succeeded in {required} first, \
-                     and it has not (release it there first: --env {required})",
-                    request.service, request.service, request.version
-                )));
+                return Err(PipelineError::NotYetIn {
+                    target: Target {
+                        env: env.clone(),
+                        service: request.service.clone(),
+                    },
+                    version: request.version.clone(),
+                    required: required.clone(),
+                });
             }
         }
         not_interrupted(env, request)?;
@@ -179,11 +155,13 @@ pub async fn run(
 /// A stop asked for before `env`'s release started keeps it from starting.
 fn not_interrupted(env: &str, request: &ReleaseRequest) -> Result<(), PipelineError> {
     match crate::interrupt::requested() {
-        Some(reason) => Err(PipelineError::Interrupted(format!(
-            "{env}/{}: not started: stopped by {reason} before its release began; \
-             nothing was changed there",
-            request.service
-        ))),
+        Some(reason) => Err(PipelineError::Interrupted {
+            target: Target {
+                env: env.to_string(),
+                service: request.service.clone(),
+            },
+            reason,
+        }),
         None => Ok(()),
     }
 }
@@ -239,7 +217,10 @@ pub async fn start_release(
     };
     let running = running_version(&target, service).await?;
     if running == request.version {
-        return Err(already_runs(&target, &request.version));
+        return Err(PipelineError::AlreadyRuns {
+            target,
+            version: request.version.clone(),
+        });
     }
     let mut service = service.clone();
     service.strategy = effective_strategy(&service, request.strategy);
@@ -267,21 +248,16 @@ pub async fn start_release(
     })
 }
 
-/// The refusal of a release (or its plan) of the version already serving.
-fn already_runs(target: &Target, version: &str) -> PipelineError {
-    PipelineError::Refused(format!(
-        "{target} already runs {version}: nothing to release"
-    ))
-}
-
 /// The version `service` runs in `target` now, as its traffic backend
 /// says: what a release starts from, and what a front end shows.
 pub async fn running_version(target: &Target, service: &Service) -> Result<String, PipelineError> {
-    let state = backends::traffic_for(service).state().await.map_err(|e| {
-        PipelineError::Backend(format!(
-            "{target}: cannot read the traffic state: {e} (is the data plane running? start it with `helmsman serve`)"
-        ))
-    })?;
+    let state = backends::traffic_for(service)
+        .state()
+        .await
+        .map_err(|source| PipelineError::TrafficUnreadable {
+            target: target.clone(),
+            source,
+        })?;
     Ok(state.stable_version)
 }
 
@@ -345,8 +321,9 @@ async fn release_one(
                     last_reason = event.reason.clone();
                     watcher.event(&event);
                 }
-                break finished.map_err(|e| {
-                    PipelineError::Backend(format!("{target}: the release task failed: {e}"))
+                break finished.map_err(|source| PipelineError::TaskFailed {
+                    target: target.clone(),
+                    source,
                 })?;
             }
             reason = &mut interruption, if !interrupted => {
@@ -419,7 +396,7 @@ image = "registry.example.com/checkout:{version}"
         .unwrap();
         assert!(check_request(&config, &request(None)).is_ok());
         let e = check_request(&config, &request(Some(StrategyKind::Canary))).unwrap_err();
-        assert_eq!(crate::cli::ExitCode::from(&e), crate::cli::ExitCode::Usage);
+        assert!(e.is_usage(), "{e}");
         assert!(
             e.to_string()
                 .contains("traffic `rolling-update` cannot run canary releases"),

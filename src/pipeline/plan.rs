@@ -194,7 +194,10 @@ pub async fn prepare(
             env: env.to_string(),
             service: service.to_string(),
         };
-        return Err(super::already_runs(&target, version));
+        return Err(PipelineError::AlreadyRuns {
+            target,
+            version: version.to_string(),
+        });
     }
     let mut plan = build(
         environment.name.as_str(),

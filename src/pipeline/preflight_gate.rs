@@ -23,10 +23,13 @@ pub(super) async fn before(
     }
     watcher.preflight(&report);
     match report.refusal() {
-        Some(why) => Err(PipelineError::Blocked(format!(
-            "{}/{}: refused: {why}",
-            environment.name, request.service
-        ))),
+        Some(why) => Err(PipelineError::Blocked {
+            target: crate::engine::Target {
+                env: environment.name.clone(),
+                service: request.service.clone(),
+            },
+            why,
+        }),
         None => Ok(()),
     }
 }
