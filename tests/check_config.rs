@@ -95,7 +95,7 @@ fn the_example_passes_and_fits_one_screen() {
         "checkout  canary",
         "catalog  blue-green",
         "catalog  rolling",
-        "recommendations  feature-flag",
+        "recommendations  canary",
         "payments  canary  kubernetes shop, context prod, HTTPRoute payments",
         "quality gate: command · 6 preflight checks: tcp, tls, env, disk, command, http",
         "5% → pause 30s → 25% → analysis 1m → gate → 50% → pause 1m → 100%",
@@ -564,6 +564,31 @@ fn feature_flag_without_flag() {
         12,
         1,
         "missing key `flag` for the feature-flag strategy",
+    );
+}
+
+#[test]
+fn a_strategy_the_backend_cannot_run_is_refused_at_the_strategy() {
+    // The local data plane cannot move a feature flag: refused here, with
+    // the strategies it does run, rather than when a release starts.
+    assert_invalid(
+        &with_strategy("kind = \"feature-flag\"\nflag = \"new-ranking\""),
+        12,
+        1,
+        "runs on the local data plane, which cannot move a feature flag's percentage, and a \
+         feature-flag release needs to",
+    );
+    let output = check(&write(
+        tempfile::tempdir().unwrap().path(),
+        "h.toml",
+        &with_strategy("kind = \"feature-flag\"\nflag = \"f\""),
+    ));
+    assert!(
+        stderr(&output).contains(
+            "hint: choose a strategy the local data plane runs: canary, blue-green, rolling"
+        ),
+        "{}",
+        stderr(&output)
     );
 }
 

@@ -87,7 +87,7 @@ async fn release_through_environments_against_a_running_data_plane() {
     flag.extend(["--strategy", "feature-flag"]);
     let (code, _, err) = run(&config, &state, &flag).await;
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("flag backend"), "{err}");
+    assert!(err.contains("move a feature flag"), "{err}");
 
     let (code, out, err) = run(&config, &state, &release("dev")).await;
     assert_eq!(code, 0, "{out}\n{err}");

@@ -531,18 +531,21 @@ impl Walker<'_, '_> {
             None => span.clone(),
         };
         let metrics = self.metrics_source(&metrics, &metrics_at, &who);
-        if let (Some(Backend::Kubernetes(k)), Some(metrics), Some(strategy)) =
-            (&backend, &metrics, &strategy)
-        {
-            let strategy_at = get(table, "strategy").map_or(span.clone(), |v| v.span());
-            self.check_kubernetes_service(
-                &k.split,
-                metrics,
-                &metrics_at,
-                strategy,
-                &strategy_at,
-                &who,
-            );
+        let strategy_at = get(table, "strategy").map_or(span.clone(), |v| v.span());
+        match (&backend, &metrics, &strategy) {
+            (Some(Backend::Kubernetes(k)), Some(metrics), Some(strategy)) => self
+                .check_kubernetes_service(
+                    &k.split,
+                    metrics,
+                    &metrics_at,
+                    strategy,
+                    &strategy_at,
+                    &who,
+                ),
+            (Some(backend @ Backend::Local(_)), _, Some(strategy)) => {
+                self.check_capabilities(backend, strategy, &strategy_at, &who);
+            }
+            _ => {}
         }
         Some(Service {
             name: name?,

@@ -36,6 +36,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::metrics::MetricsSource;
+use crate::strategy::Capability;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -89,6 +90,47 @@ pub enum Backend {
     Local(LocalBackend),
     /// Deployments and a Gateway API HTTPRoute in a Kubernetes cluster.
     Kubernetes(KubernetesBackend),
+}
+
+impl Backend {
+    /// What the backend can do to traffic: the strategies it runs are
+    /// those that need nothing else. Its provider implements exactly these
+    /// (a test in pipeline/backends.rs holds the two together), so a pair
+    /// that cannot run is refused when the configuration is loaded.
+    pub fn capabilities(&self) -> &'static [Capability] {
+        use Capability::*;
+        match self {
+            Backend::Local(_) => &[Weights, Switch, Rotation],
+            Backend::Kubernetes(k) => match k.split {
+                KubernetesSplit::GatewayApi { .. } | KubernetesSplit::ReplicaRatio { .. } => {
+                    &[Weights]
+                }
+                KubernetesSplit::ServiceSelector { .. } => &[Switch, Rotation],
+                KubernetesSplit::RollingUpdate { .. } => &[Rotation],
+            },
+        }
+    }
+
+    /// The first thing `strategy` needs that the backend cannot do.
+    pub fn lacks(&self, strategy: &Strategy) -> Option<Capability> {
+        let can = self.capabilities();
+        strategy
+            .rollout()
+            .needs()
+            .iter()
+            .find(|need| !can.contains(need))
+            .copied()
+    }
+
+    /// The backend in a few words, for messages about the configuration.
+    pub fn words(&self) -> String {
+        match self {
+            Backend::Local(_) => "the local data plane".to_string(),
+            Backend::Kubernetes(k) => {
+                format!("Kubernetes with `traffic = \"{}\"`", k.split.kind())
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

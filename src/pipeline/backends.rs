@@ -99,3 +99,73 @@ pub fn providers_for(spec: &ReleaseSpec) -> Providers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::Capability;
+
+    /// The configuration refuses a strategy its backend cannot run from
+    /// `Backend::capabilities`; the release runs on what the provider
+    /// implements. For every backend kind the two must say the same.
+    #[tokio::test]
+    async fn every_backend_declares_what_its_provider_implements() {
+        let config = crate::config::load_file(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config.example.toml"
+        )))
+        .expect("the example configuration is valid");
+        let local = config.service("dev", "checkout").unwrap().clone();
+        let kubernetes = config.service("prod", "payments").unwrap().clone();
+        let Backend::Kubernetes(k) = &kubernetes.backend else {
+            panic!("payments runs in Kubernetes");
+        };
+        let name = String::from;
+        let splits = [
+            k.split.clone(),
+            KubernetesSplit::ReplicaRatio {
+                service: name("payments"),
+                stable_deployment: name("payments-stable"),
+                canary_deployment: name("payments-canary"),
+                replicas: 4,
+                min_stable: 1,
+            },
+            KubernetesSplit::ServiceSelector {
+                active_service: name("payments"),
+                preview_service: name("payments-preview"),
+                blue_deployment: name("payments-blue"),
+                green_deployment: name("payments-green"),
+                selector_label: name("color"),
+            },
+            KubernetesSplit::RollingUpdate {
+                deployment: name("payments"),
+            },
+        ];
+        let mut services = vec![local];
+        for split in splits {
+            let mut service = kubernetes.clone();
+            let Backend::Kubernetes(k) = &mut service.backend else {
+                unreachable!()
+            };
+            k.split = split;
+            services.push(service);
+        }
+        let all = [
+            Capability::Weights,
+            Capability::Switch,
+            Capability::Rotation,
+            Capability::FlagPercent,
+        ];
+        for service in &services {
+            let traffic = traffic_for(service);
+            for capability in all {
+                assert_eq!(
+                    traffic.can(capability),
+                    service.backend.capabilities().contains(&capability),
+                    "{} and {capability:?}",
+                    service.backend.words()
+                );
+            }
+        }
+    }
+}

@@ -63,7 +63,7 @@ impl Capability {
             Capability::Weights => "split requests between the versions by weight",
             Capability::Switch => "switch all traffic from one version to the other",
             Capability::Rotation => "put chosen instances of each version in rotation",
-            Capability::FlagPercent => "roll out a feature flag (a flag backend)",
+            Capability::FlagPercent => "move a feature flag's percentage",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Reading a service's strategy and its steps.
 
 use super::*;
-use crate::strategy::{BlueGreen, Canary, FeatureFlag, Rolling};
+use crate::strategy::{BlueGreen, Canary, FeatureFlag, Rolling, StrategyKind};
 
 impl Walker<'_, '_> {
     /// The strategy of a service (or of `[defaults]`): a bare kind
@@ -295,5 +295,40 @@ impl Walker<'_, '_> {
             }
         }
         complete.then_some(steps)
+    }
+
+    /// A strategy needs its backend to do certain things to traffic (a
+    /// feature flag needs a flag backend); a backend that cannot is
+    /// refused here, at the strategy, not when a release starts.
+    pub(super) fn check_capabilities(
+        &mut self,
+        backend: &Backend,
+        strategy: &Strategy,
+        strategy_at: &Span,
+        who: &str,
+    ) {
+        let Some(missing) = backend.lacks(strategy) else {
+            return;
+        };
+        let runs: Vec<&str> = <StrategyKind as clap::ValueEnum>::value_variants()
+            .iter()
+            .map(|kind| strategy.of_kind(*kind, who))
+            .filter(|other| backend.lacks(other).is_none())
+            .map(|other| other.name())
+            .collect();
+        self.errors.add_hint(
+            strategy_at,
+            format!(
+                "`{who}` runs on {}, which cannot {}, and a {} release needs to",
+                backend.words(),
+                missing.words(),
+                strategy.name()
+            ),
+            format!(
+                "choose a strategy {} runs: {}",
+                backend.words(),
+                runs.join(", ")
+            ),
+        );
     }
 }
