@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use helmsman::config::{self, Backend, LocalBackend, Step, Strategy, defaults};
-use helmsman::engine::machine::{Effect, Input, Release, ReleaseSpec};
+use helmsman::engine::machine::{Effect, Input, Release, ReleaseSpec, TrafficWrite};
 use helmsman::engine::{Actor, Phase, Target};
 use helmsman::metrics::Reading;
 use helmsman::observed::{Instance, TrafficState};
@@ -150,8 +150,8 @@ impl<'a, 'w> EngineDriver<'a, 'w> {
 
     fn answer(&mut self, effect: &Effect) -> Option<Input> {
         match effect {
-            e if e.is_traffic_write() => {
-                self.apply(e);
+            Effect::Write(write) => {
+                self.apply(write);
                 Some(Input::Applied(Ok(())))
             }
             Effect::ReadTraffic => Some(Input::Traffic(Ok(self.traffic_state()))),
@@ -160,10 +160,10 @@ impl<'a, 'w> EngineDriver<'a, 'w> {
         }
     }
 
-    fn apply(&mut self, write: &Effect) {
+    fn apply(&mut self, write: &TrafficWrite) {
         match write {
-            Effect::Prepare => self.staged = true,
-            Effect::SetWeight(w) => {
+            TrafficWrite::Prepare => self.staged = true,
+            TrafficWrite::SetWeight(w) => {
                 self.weight = *w;
                 if *w > 0 && self.weight_applied.is_none() {
                     self.weight_applied = Some(self.now);
@@ -218,7 +218,7 @@ fn rollback_in(effects: &[Effect]) -> Option<String> {
         Effect::Emit(ev) if matches!(ev.to, Phase::RollingBack | Phase::RolledBack) => Some(ev),
         _ => None,
     });
-    let reverted = effects.contains(&Effect::SetWeight(0));
+    let reverted = effects.contains(&Effect::Write(TrafficWrite::SetWeight(0)));
     if event.is_none() && !reverted {
         return None;
     }

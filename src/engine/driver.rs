@@ -25,7 +25,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::engine::clock::Clock;
-use crate::engine::machine::{Effect, Input, Release, ReleaseSpec, WriteError};
+use crate::engine::machine::{Effect, Input, Release, ReleaseSpec, TrafficWrite, WriteError};
 use crate::engine::types::{Command, CommandReply, Event, Phase, ReleaseResult, Snapshot};
 use crate::metrics::Reading;
 use crate::observed::{CheckResult, CheckStatus, TrafficState};
@@ -173,15 +173,15 @@ struct Driver {
 /// A traffic write on its way to the writer, with the number of rollbacks
 /// started before it was emitted: a write from before the latest rollback
 /// is abandoned.
-struct Write {
-    effect: Effect,
+struct Queued {
+    write: TrafficWrite,
     rollbacks: u64,
 }
 
 /// The spawned pieces of one running release.
 struct Spawned {
     feedback: mpsc::UnboundedSender<Feedback>,
-    writes: mpsc::UnboundedSender<Write>,
+    writes: mpsc::UnboundedSender<Queued>,
     /// Rollbacks started so far, watched by the writer.
     rollbacks: watch::Sender<u64>,
     /// Whether the release was rolling back after the last input.
@@ -324,15 +324,9 @@ impl Driver {
                 }
                 // Traffic writes go to the writer, in order; it lives until
                 // the driver drops this sender.
-                effect @ (Effect::Prepare
-                | Effect::SetWeight(_)
-                | Effect::Switch { .. }
-                | Effect::SetInstances { .. }
-                | Effect::SetFlag(_)
-                | Effect::Finish
-                | Effect::Discard) => {
+                Effect::Write(write) => {
                     let rollbacks = *shell.rollbacks.borrow();
-                    let _ = shell.writes.send(Write { effect, rollbacks });
+                    let _ = shell.writes.send(Queued { write, rollbacks });
                 }
                 Effect::ReadTraffic => {
                     let traffic = self.providers.traffic.clone();
@@ -391,28 +385,16 @@ async fn run_check(check: Arc<dyn Check>, limit: Duration) -> CheckResult {
 async fn run_writer(
     traffic: Arc<dyn Traffic>,
     new_version: String,
-    mut writes: mpsc::UnboundedReceiver<Write>,
+    mut writes: mpsc::UnboundedReceiver<Queued>,
     mut rollbacks: watch::Receiver<u64>,
     feedback: mpsc::UnboundedSender<Feedback>,
 ) {
-    while let Some(Write {
-        effect,
+    while let Some(Queued {
+        write,
         rollbacks: before,
     }) = writes.recv().await
     {
-        let call = async {
-            match &effect {
-                Effect::Prepare => traffic.prepare(&new_version).await,
-                Effect::SetWeight(w) => traffic.set_weight(*w).await,
-                Effect::Switch { to_new } => traffic.switch(*to_new).await,
-                Effect::SetInstances { stable, new } => traffic.set_instances(*stable, *new).await,
-                Effect::SetFlag(p) => traffic.set_flag(*p).await,
-                Effect::Finish => traffic.finish().await,
-                Effect::Discard => traffic.discard().await,
-                // Never queued here; answered so the machine's queue stays aligned.
-                _ => Ok(()),
-            }
-        };
+        let call = apply(&write, traffic.as_ref(), &new_version);
         let limit = traffic.write_timeout();
         let overtaken = rollbacks.wait_for(|started| *started > before);
         let result = tokio::select! {
@@ -424,8 +406,27 @@ async fn run_writer(
                 }
                 .into()),
             },
-            Ok(_) = overtaken => Err(WriteError::Abandoned { what: effect.describe() }),
+            Ok(_) = overtaken => Err(WriteError::Abandoned { what: write.describe() }),
         };
         let _ = feedback.send(Feedback::Applied(result));
+    }
+}
+
+/// One write, as the backend call that makes it. `'static` because the
+/// capability moves (`set_weight`, …) live on `impl dyn Traffic`, which
+/// means `dyn Traffic + 'static`.
+async fn apply(
+    write: &TrafficWrite,
+    traffic: &(dyn Traffic + 'static),
+    new_version: &str,
+) -> Result<(), ProviderError> {
+    match write {
+        TrafficWrite::Prepare => traffic.prepare(new_version).await,
+        TrafficWrite::SetWeight(w) => traffic.set_weight(*w).await,
+        TrafficWrite::Switch { to_new } => traffic.switch(*to_new).await,
+        TrafficWrite::SetInstances { stable, new } => traffic.set_instances(*stable, *new).await,
+        TrafficWrite::SetFlag(p) => traffic.set_flag(*p).await,
+        TrafficWrite::Finish => traffic.finish().await,
+        TrafficWrite::Discard => traffic.discard().await,
     }
 }

@@ -7,10 +7,9 @@
 //! unit-testable with plain values and a fake clock.
 //!
 //! Protocol with the driver:
-//! - Traffic writes (`Prepare`, `SetWeight`, `Switch`, `SetInstances`,
-//!   `SetFlag`, `Finish`, `Discard`) are executed in the order emitted, and
-//!   each one's outcome comes back as exactly one `Input::Applied`, in the
-//!   same order.
+//! - Traffic writes (`Effect::Write`, one [`TrafficWrite`] each) are
+//!   executed in the order emitted, and each one's outcome comes back as
+//!   exactly one `Input::Applied`, in the same order.
 //! - The machine has at most one `ReadTraffic` and one `ReadMetrics`
 //!   outstanding; each comes back as one `Input::Traffic` / `Input::Metrics`.
 //! - `Input::Tick` is fed at [`Release::next_wake`] (or later).
@@ -97,54 +96,12 @@ impl WriteError {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Prepare,
-    SetWeight(u8),
-    Switch { to_new: bool },
-    SetInstances { stable: usize, new: usize },
-    SetFlag(u8),
-    Finish,
-    Discard,
+    /// Run through `Traffic` in order, answered by one `Input::Applied`.
+    Write(TrafficWrite),
     ReadTraffic,
     ReadMetrics,
     RunSmokeChecks,
     Emit(Event),
-}
-
-impl Effect {
-    /// Effects the driver runs through `Traffic` in order, each answered by
-    /// one `Input::Applied`.
-    pub fn is_traffic_write(&self) -> bool {
-        matches!(
-            self,
-            Effect::Prepare
-                | Effect::SetWeight(_)
-                | Effect::Switch { .. }
-                | Effect::SetInstances { .. }
-                | Effect::SetFlag(_)
-                | Effect::Finish
-                | Effect::Discard
-        )
-    }
-
-    /// The effect in words, for "could not … — retrying" reasons.
-    pub fn describe(&self) -> String {
-        match self {
-            Effect::Prepare => "prepare the new version".into(),
-            Effect::SetWeight(w) => format!("set weight {w}%"),
-            Effect::Switch { to_new: true } => "switch to the new version".into(),
-            Effect::Switch { to_new: false } => "switch back to stable".into(),
-            Effect::SetInstances { stable, new } => {
-                format!("put {stable} stable + {new} new instances in rotation")
-            }
-            Effect::SetFlag(p) => format!("set the flag to {p}%"),
-            Effect::Finish => "finish the release".into(),
-            Effect::Discard => "discard the new version".into(),
-            Effect::ReadTraffic => "read the traffic state".into(),
-            Effect::ReadMetrics => "read metrics".into(),
-            Effect::RunSmokeChecks => "run smoke checks".into(),
-            Effect::Emit(_) => "emit an event".into(),
-        }
-    }
 }
 
 /// A stopwatch that only runs while the release may move: operator pauses
@@ -288,7 +245,7 @@ pub struct Release {
     progress: StepProgress,
     write: WriteState,
     /// The last traffic write, re-emitted on retry.
-    last_write: Option<Effect>,
+    last_write: Option<TrafficWrite>,
     /// Sequence numbers of writes whose `Applied` has not come back yet.
     writes_in_flight: VecDeque<u64>,
     next_write_seq: u64,
@@ -698,8 +655,10 @@ mod io;
 mod judging;
 mod rollback;
 mod steps;
+mod write;
 
 pub use commands::refusal_after_end;
+pub use write::TrafficWrite;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{Capability, Rollout, StrategyKind};
 use crate::config::duration::format as fmt_duration;
-use crate::engine::machine::Effect;
+use crate::engine::machine::TrafficWrite;
 use crate::engine::plan::{Fleet, PlanStep};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,8 +72,8 @@ impl Rollout for BlueGreen {
         true
     }
 
-    fn revert(&self, _: Option<Fleet>) -> Option<Effect> {
-        Some(Effect::Switch { to_new: false })
+    fn revert(&self, _: Option<Fleet>) -> Option<TrafficWrite> {
+        Some(TrafficWrite::Switch { to_new: false })
     }
 
     fn promote_tail(&self, fleet: Option<Fleet>, switched: bool) -> Vec<PlanStep> {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::{Capability, Rollout, StrategyKind};
 use crate::config::Step;
 use crate::config::duration::format as fmt_duration;
-use crate::engine::machine::Effect;
+use crate::engine::machine::TrafficWrite;
 use crate::engine::plan::{Fleet, PlanStep};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,8 +48,8 @@ impl Rollout for Canary {
         percent_steps(&self.steps, PlanStep::Weight)
     }
 
-    fn revert(&self, _: Option<Fleet>) -> Option<Effect> {
-        Some(Effect::SetWeight(0))
+    fn revert(&self, _: Option<Fleet>) -> Option<TrafficWrite> {
+        Some(TrafficWrite::SetWeight(0))
     }
 
     fn promote_tail(&self, _: Option<Fleet>, _: bool) -> Vec<PlanStep> {

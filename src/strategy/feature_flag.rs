@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::canary::{percent_steps, step_words};
 use super::{Capability, Rollout, StrategyKind};
 use crate::config::Step;
-use crate::engine::machine::Effect;
+use crate::engine::machine::TrafficWrite;
 use crate::engine::plan::{Fleet, PlanStep};
 use crate::observed::TrafficState;
 
@@ -50,8 +50,8 @@ impl Rollout for FeatureFlag {
         percent_steps(&self.steps, PlanStep::Flag)
     }
 
-    fn revert(&self, _: Option<Fleet>) -> Option<Effect> {
-        Some(Effect::SetFlag(0))
+    fn revert(&self, _: Option<Fleet>) -> Option<TrafficWrite> {
+        Some(TrafficWrite::SetFlag(0))
     }
 
     fn promote_tail(&self, _: Option<Fleet>, _: bool) -> Vec<PlanStep> {

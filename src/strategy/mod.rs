@@ -20,7 +20,7 @@ pub use canary::Canary;
 pub use feature_flag::FeatureFlag;
 pub use rolling::{Rolling, rolling_batches};
 
-use crate::engine::machine::Effect;
+use crate::engine::machine::TrafficWrite;
 use crate::engine::plan::{Fleet, PlanStep};
 use crate::observed::TrafficState;
 
@@ -91,7 +91,7 @@ pub trait Rollout {
 
     /// The write that puts stable back at 100 %; `None` when nothing was
     /// replaced yet.
-    fn revert(&self, fleet: Option<Fleet>) -> Option<Effect>;
+    fn revert(&self, fleet: Option<Fleet>) -> Option<TrafficWrite>;
 
     /// The steps that take a release straight to 100 % (before `Finish`);
     /// `switched`: the plan's switch already happened.

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Capability, Rollout, StrategyKind};
 use crate::config::duration::format as fmt_duration;
-use crate::engine::machine::Effect;
+use crate::engine::machine::TrafficWrite;
 use crate::engine::plan::{Fleet, PlanStep};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -64,8 +64,8 @@ impl Rollout for Rolling {
     }
 
     /// Before the instance counts are known nothing was replaced.
-    fn revert(&self, fleet: Option<Fleet>) -> Option<Effect> {
-        fleet.map(|f| Effect::SetInstances {
+    fn revert(&self, fleet: Option<Fleet>) -> Option<TrafficWrite> {
+        fleet.map(|f| TrafficWrite::SetInstances {
             stable: f.stable,
             new: 0,
         })

@@ -24,9 +24,9 @@ impl Release {
         {
             self.retry_at = None;
             if let WriteState::Failed(_) = self.write
-                && let Some(effect) = self.last_write.clone()
+                && let Some(write) = self.last_write.clone()
             {
-                self.emit_write(effect, out);
+                self.emit_write(write, out);
             }
             if let Some(purpose) = self.traffic_read_retry.take() {
                 self.request_traffic_read(purpose, out);
@@ -203,7 +203,7 @@ impl Release {
             Ok(()) => {
                 self.write = WriteState::Done;
                 self.write_error = None;
-                if self.last_write == Some(Effect::Prepare) {
+                if self.last_write == Some(TrafficWrite::Prepare) {
                     // The data plane keeps counters per version for its
                     // whole life: an earlier release of the same version
                     // must not count as evidence for this one.
@@ -215,7 +215,7 @@ impl Release {
                 let what = self
                     .last_write
                     .as_ref()
-                    .map(Effect::describe)
+                    .map(TrafficWrite::describe)
                     .unwrap_or_else(|| "apply the last change".into());
                 let e = error.to_string();
                 if error.is_hopeless() && self.give_up_on_write(&what, &e, now, out) {

@@ -31,13 +31,13 @@ impl Release {
         self.request_metrics_read(out);
     }
 
-    pub(super) fn emit_write(&mut self, effect: Effect, out: &mut Vec<Effect>) {
+    pub(super) fn emit_write(&mut self, write: TrafficWrite, out: &mut Vec<Effect>) {
         let seq = self.next_write_seq;
         self.next_write_seq += 1;
         self.writes_in_flight.push_back(seq);
         self.write = WriteState::InFlight(seq);
-        self.last_write = Some(effect.clone());
-        out.push(effect);
+        self.last_write = Some(write.clone());
+        out.push(Effect::Write(write));
     }
 
     /// Observation starts: the window opens on the latest reading, and

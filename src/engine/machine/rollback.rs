@@ -4,7 +4,7 @@ use super::*;
 
 impl Release {
     /// The write that puts stable back to 100 %: the strategy's.
-    pub(super) fn revert_effect(&self) -> Option<Effect> {
+    pub(super) fn revert_write(&self) -> Option<TrafficWrite> {
         self.spec.service.strategy.rollout().revert(self.fleet)
     }
 
@@ -29,8 +29,8 @@ impl Release {
         self.write = WriteState::Idle;
         // The traffic effect goes out in this very call: an operator's
         // rollback reaches the backend without waiting for a tick.
-        match self.revert_effect() {
-            Some(effect) => self.emit_write(effect, out),
+        match self.revert_write() {
+            Some(write) => self.emit_write(write, out),
             None => self.write = WriteState::Done,
         }
         let reason = reason.replace(": rolled back", ": rolling back");
@@ -47,7 +47,7 @@ impl Release {
         }
         let next = match stage {
             RollbackStage::Revert => {
-                self.emit_write(Effect::Discard, out);
+                self.emit_write(TrafficWrite::Discard, out);
                 RollbackStage::Discard
             }
             RollbackStage::Discard => {
@@ -103,13 +103,13 @@ impl Release {
                 if let Mode::RollingBack { stage, .. } = &mut self.mode {
                     *stage = RollbackStage::Revert;
                 }
-                match self.revert_effect() {
-                    Some(effect) => {
-                        self.last_write = Some(effect);
+                match self.revert_write() {
+                    Some(write) => {
+                        self.last_write = Some(write);
                         self.write = WriteState::Failed(loud.clone());
                     }
                     None => {
-                        self.last_write = Some(Effect::Discard);
+                        self.last_write = Some(TrafficWrite::Discard);
                         self.write = WriteState::Failed(loud.clone());
                         if let Mode::RollingBack { stage, .. } = &mut self.mode {
                             *stage = RollbackStage::Revert;

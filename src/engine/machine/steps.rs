@@ -65,25 +65,25 @@ impl Release {
         };
         self.write = WriteState::Idle;
         match &step {
-            PlanStep::Prepare => self.emit_write(Effect::Prepare, out),
+            PlanStep::Prepare => self.emit_write(TrafficWrite::Prepare, out),
             PlanStep::Weight(w) => {
                 self.snapshot.desired_weight = *w;
                 if *w > 0 {
                     self.start_observing(now);
                 }
-                self.emit_write(Effect::SetWeight(*w), out);
+                self.emit_write(TrafficWrite::SetWeight(*w), out);
             }
             PlanStep::Flag(p) => {
                 self.snapshot.desired_weight = *p;
                 if *p > 0 {
                     self.start_observing(now);
                 }
-                self.emit_write(Effect::SetFlag(*p), out);
+                self.emit_write(TrafficWrite::SetFlag(*p), out);
             }
             PlanStep::Switch => {
                 self.snapshot.desired_weight = 100;
                 self.freeze_baseline(now);
-                self.emit_write(Effect::Switch { to_new: true }, out);
+                self.emit_write(TrafficWrite::Switch { to_new: true }, out);
             }
             PlanStep::Instances { stable, new } => {
                 let total = stable + new;
@@ -94,14 +94,14 @@ impl Release {
                     self.start_observing(now);
                 }
                 self.emit_write(
-                    Effect::SetInstances {
+                    TrafficWrite::SetInstances {
                         stable: *stable,
                         new: *new,
                     },
                     out,
                 );
             }
-            PlanStep::Finish => self.emit_write(Effect::Finish, out),
+            PlanStep::Finish => self.emit_write(TrafficWrite::Finish, out),
             PlanStep::Analysis(_) => self.progress.gate_base = self.latest_reading.clone(),
             PlanStep::Preview(_) => {
                 self.preview_base = self.latest_reading.clone();
@@ -260,7 +260,7 @@ impl Release {
         self.snapshot.desired_weight = 0;
         // Nothing reached users; clean up whatever was staged. Its outcome
         // is not waited for (the release is over either way).
-        self.emit_write(Effect::Discard, out);
+        self.emit_write(TrafficWrite::Discard, out);
         self.write = WriteState::Idle;
         self.transition(now, reason, Actor::Engine, None, out);
     }

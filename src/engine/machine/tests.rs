@@ -128,7 +128,7 @@ struct World {
     base_latency_ms: f64,
     reading: Reading,
     last_read: Option<DateTime<Utc>>,
-    writes: Vec<Effect>,
+    writes: Vec<TrafficWrite>,
 }
 
 impl World {
@@ -195,8 +195,8 @@ impl World {
         }
     }
 
-    fn write(&mut self, effect: &Effect) -> Result<(), WriteError> {
-        self.writes.push(effect.clone());
+    fn write(&mut self, write: &TrafficWrite) -> Result<(), WriteError> {
+        self.writes.push(write.clone());
         if self.fail_writes > 0 {
             self.fail_writes -= 1;
             return Err(ProviderError::Rejected {
@@ -213,28 +213,27 @@ impl World {
             }
             .into());
         }
-        match effect {
-            Effect::Prepare => self.staged = true,
-            Effect::SetWeight(w) => self.weight = *w,
-            Effect::SetFlag(p) => self.flag = *p,
-            Effect::Switch { to_new } => self.weight = if *to_new { 100 } else { 0 },
-            Effect::SetInstances { stable, new } => {
+        match write {
+            TrafficWrite::Prepare => self.staged = true,
+            TrafficWrite::SetWeight(w) => self.weight = *w,
+            TrafficWrite::SetFlag(p) => self.flag = *p,
+            TrafficWrite::Switch { to_new } => self.weight = if *to_new { 100 } else { 0 },
+            TrafficWrite::SetInstances { stable, new } => {
                 self.rotation = (*stable, *new);
                 let total = stable + new;
                 self.weight = (new * 100).checked_div(total).unwrap_or(0) as u8;
             }
-            Effect::Discard => {
+            TrafficWrite::Discard => {
                 self.staged = false;
                 self.weight = 0;
                 self.flag = 0;
                 self.rotation = (self.stable_n, 0);
             }
-            Effect::Finish => {
+            TrafficWrite::Finish => {
                 self.weight = 0;
                 self.rotation = (self.new_m, 0);
                 self.staged = false;
             }
-            _ => {}
         }
         Ok(())
     }
@@ -347,7 +346,7 @@ impl Harness {
             guard += 1;
             assert!(guard < 10_000, "effects never settle");
             let input = match &effect {
-                e if e.is_traffic_write() => Input::Applied(self.world.write(e)),
+                Effect::Write(w) => Input::Applied(self.world.write(w)),
                 Effect::ReadTraffic => Input::Traffic(Ok(self.world.state())),
                 Effect::ReadMetrics => Input::Metrics(self.world.metrics(self.now)),
                 Effect::RunSmokeChecks => Input::SmokeChecks(vec![CheckResult {
@@ -391,7 +390,7 @@ impl Harness {
         self.r.snapshot().phase
     }
 
-    fn traffic_writes(&self) -> Vec<Effect> {
+    fn traffic_writes(&self) -> Vec<TrafficWrite> {
         self.world.writes.clone()
     }
 
@@ -409,12 +408,12 @@ fn canary_runs_every_step_to_succeeded() {
     assert_eq!(
         h.traffic_writes(),
         vec![
-            Effect::Prepare,
-            Effect::SetWeight(5),
-            Effect::SetWeight(25),
-            Effect::SetWeight(50),
-            Effect::SetWeight(100),
-            Effect::Finish
+            TrafficWrite::Prepare,
+            TrafficWrite::SetWeight(5),
+            TrafficWrite::SetWeight(25),
+            TrafficWrite::SetWeight(50),
+            TrafficWrite::SetWeight(100),
+            TrafficWrite::Finish
         ]
     );
     assert_eq!(h.phase(), Phase::Succeeded);
@@ -449,10 +448,10 @@ fn canary_ending_below_100_is_promoted_at_the_end() {
     assert_eq!(
         h.traffic_writes(),
         vec![
-            Effect::Prepare,
-            Effect::SetWeight(10),
-            Effect::SetWeight(100),
-            Effect::Finish
+            TrafficWrite::Prepare,
+            TrafficWrite::SetWeight(10),
+            TrafficWrite::SetWeight(100),
+            TrafficWrite::Finish
         ]
     );
 }
@@ -495,11 +494,11 @@ fn feature_flag_moves_the_flag_not_the_weight() {
     assert_eq!(
         h.traffic_writes(),
         vec![
-            Effect::Prepare,
-            Effect::SetFlag(1),
-            Effect::SetFlag(25),
-            Effect::SetFlag(100),
-            Effect::Finish
+            TrafficWrite::Prepare,
+            TrafficWrite::SetFlag(1),
+            TrafficWrite::SetFlag(25),
+            TrafficWrite::SetFlag(100),
+            TrafficWrite::Finish
         ]
     );
 }
@@ -515,10 +514,10 @@ fn blue_green_previews_switches_keeps_old_then_scales_down() {
     assert_eq!(
         h.traffic_writes(),
         vec![
-            Effect::Prepare,
-            Effect::Switch { to_new: true },
-            Effect::SetInstances { stable: 0, new: 4 },
-            Effect::Finish
+            TrafficWrite::Prepare,
+            TrafficWrite::Switch { to_new: true },
+            TrafficWrite::SetInstances { stable: 0, new: 4 },
+            TrafficWrite::Finish
         ]
     );
     // Preview 30 s + old version kept 60 s.
@@ -549,7 +548,7 @@ fn blue_green_manual_switch_waits_and_a_failed_smoke_check_rolls_back() {
     );
     assert!(
         h.traffic_writes()
-            .contains(&Effect::Switch { to_new: false })
+            .contains(&TrafficWrite::Switch { to_new: false })
     );
 }
 
@@ -561,7 +560,7 @@ fn rolling_replaces_instances_in_health_gated_batches() {
         .traffic_writes()
         .into_iter()
         .filter_map(|e| match e {
-            Effect::SetInstances { stable, new } => Some((stable, new)),
+            TrafficWrite::SetInstances { stable, new } => Some((stable, new)),
             _ => None,
         })
         .collect();
@@ -592,7 +591,7 @@ fn a_backend_that_creates_instances_while_rolling_plans_from_its_planned_count()
     let batches = h
         .traffic_writes()
         .into_iter()
-        .filter(|e| matches!(e, Effect::SetInstances { .. }))
+        .filter(|e| matches!(e, TrafficWrite::SetInstances { .. }))
         .count();
     assert_eq!(batches, 8);
 }
@@ -607,7 +606,10 @@ fn rolling_rollback_puts_every_stable_instance_back() {
     let n = writes.len();
     assert_eq!(
         &writes[n - 2..],
-        &[Effect::SetInstances { stable: 4, new: 0 }, Effect::Discard]
+        &[
+            TrafficWrite::SetInstances { stable: 4, new: 0 },
+            TrafficWrite::Discard
+        ]
     );
 }
 
@@ -642,7 +644,7 @@ fn error_rate_rolls_back_with_its_numbers() {
     let writes = h.traffic_writes();
     assert_eq!(
         &writes[writes.len() - 2..],
-        &[Effect::SetWeight(0), Effect::Discard]
+        &[TrafficWrite::SetWeight(0), TrafficWrite::Discard]
     );
     let last = h.events.last().unwrap();
     assert_eq!(last.to, Phase::RolledBack);
@@ -685,7 +687,7 @@ fn finishing_waits_for_a_fresh_reading_taken_after_the_last_step() {
     h.world.new_err_pct = 100.0;
     assert_eq!(h.run_to_end(secs(600)), Some(ReleaseResult::RolledBack));
     assert!(
-        !h.traffic_writes().contains(&Effect::Finish),
+        !h.traffic_writes().contains(&TrafficWrite::Finish),
         "{:?}",
         h.traffic_writes()
     );
@@ -818,11 +820,11 @@ fn thin_evidence_holds_the_analysis_gate_and_says_so() {
         "{}",
         h.r.snapshot().reason
     );
-    assert!(!h.traffic_writes().contains(&Effect::SetWeight(100)));
+    assert!(!h.traffic_writes().contains(&TrafficWrite::SetWeight(100)));
     // An operator may override the gate…
     assert_eq!(h.command(CommandKind::Advance), CommandReply::Accepted);
     h.run_for(secs(60));
-    assert!(h.traffic_writes().contains(&Effect::SetWeight(100)));
+    assert!(h.traffic_writes().contains(&TrafficWrite::SetWeight(100)));
     // …but the engine still will not make it stable on no evidence…
     assert_eq!(h.r.result(), None);
     let reason = h.r.snapshot().reason.clone();
@@ -871,7 +873,7 @@ fn a_pause_ends_only_when_every_trigger_passes() {
     let moved = h
         .traffic_writes()
         .iter()
-        .position(|e| *e == Effect::SetWeight(100));
+        .position(|e| *e == TrafficWrite::SetWeight(100));
     assert!(moved.is_some());
 }
 
@@ -898,7 +900,7 @@ fn a_metrics_outage_holds_the_step_and_resumes_by_itself() {
     // A long outage never lets the pause run out.
     h.run_for(secs(600));
     assert_eq!(h.phase(), Phase::Paused);
-    assert!(!h.traffic_writes().contains(&Effect::SetWeight(100)));
+    assert!(!h.traffic_writes().contains(&TrafficWrite::SetWeight(100)));
     // Readings come back: it continues by itself, with the pause's
     // remaining time still to run (20–30 s counted before the outage).
     h.world.metrics_down = false;
@@ -906,7 +908,7 @@ fn a_metrics_outage_holds_the_step_and_resumes_by_itself() {
     assert_eq!(h.phase(), Phase::Progressing);
     assert!(h.r.snapshot().provider_error.is_none());
     h.run_for(secs(20));
-    assert!(!h.traffic_writes().contains(&Effect::SetWeight(100)));
+    assert!(!h.traffic_writes().contains(&TrafficWrite::SetWeight(100)));
     assert_eq!(h.run_to_end(secs(60)), Some(ReleaseResult::Succeeded));
 }
 
@@ -982,7 +984,7 @@ fn a_failed_write_is_retried_with_the_reason_visible() {
     let hundreds = h
         .traffic_writes()
         .iter()
-        .filter(|e| **e == Effect::SetWeight(100))
+        .filter(|e| **e == TrafficWrite::SetWeight(100))
         .count();
     assert_eq!(hundreds, 2);
 }
@@ -1003,7 +1005,7 @@ fn rollback_is_verified_and_retried_loudly_until_the_backend_agrees() {
     let reverts = h
         .traffic_writes()
         .iter()
-        .filter(|e| **e == Effect::SetWeight(0))
+        .filter(|e| **e == TrafficWrite::SetWeight(0))
         .count();
     assert_eq!(reverts, 3, "the first rollback and two retries");
     assert_eq!(h.world.weight, 0);
@@ -1027,7 +1029,7 @@ fn an_operator_rollback_moves_traffic_in_the_same_call() {
     h.run_for(secs(70));
     let (reply, effects) = h.r.command(cmd(CommandKind::Rollback), h.now);
     assert_eq!(reply, CommandReply::Accepted);
-    assert_eq!(effects[0], Effect::SetWeight(0));
+    assert_eq!(effects[0], Effect::Write(TrafficWrite::SetWeight(0)));
     let ev = effects.iter().find_map(|e| match e {
         Effect::Emit(ev) => Some(ev.clone()),
         _ => None,
@@ -1062,10 +1064,10 @@ fn a_change_that_cannot_complete_rolls_back_instead_of_retrying() {
     h.world.hopeless_writes = 1;
     assert_eq!(h.run_to_end(secs(600)), Some(ReleaseResult::RolledBack));
     let failed = h.world.writes[before].clone();
-    assert!(matches!(failed, Effect::SetInstances { new, .. } if new > 0));
+    assert!(matches!(failed, TrafficWrite::SetInstances { new, .. } if new > 0));
     assert_eq!(
         h.world.writes[before + 1],
-        Effect::SetInstances { stable: 4, new: 0 },
+        TrafficWrite::SetInstances { stable: 4, new: 0 },
         "no retry of the hopeless batch"
     );
     let reason = &h.r.snapshot().reason;
@@ -1078,7 +1080,10 @@ fn a_prepare_that_cannot_complete_aborts_at_once() {
     h.world.hopeless_writes = 1;
     let mut h = h.start();
     assert_eq!(h.run_to_end(secs(60)), Some(ReleaseResult::Aborted));
-    assert_eq!(h.world.writes, vec![Effect::Prepare, Effect::Discard]);
+    assert_eq!(
+        h.world.writes,
+        vec![TrafficWrite::Prepare, TrafficWrite::Discard]
+    );
     assert!(
         h.r.snapshot()
             .reason
@@ -1136,10 +1141,10 @@ fn retry_after_a_rollback_starts_from_the_first_step() {
     assert_eq!(
         h.traffic_writes(),
         vec![
-            Effect::Prepare,
-            Effect::SetWeight(10),
-            Effect::SetWeight(100),
-            Effect::Finish
+            TrafficWrite::Prepare,
+            TrafficWrite::SetWeight(10),
+            TrafficWrite::SetWeight(100),
+            TrafficWrite::Finish
         ]
     );
 }
@@ -1153,10 +1158,10 @@ fn promote_goes_straight_to_100() {
     assert_eq!(
         h.traffic_writes(),
         vec![
-            Effect::Prepare,
-            Effect::SetWeight(5),
-            Effect::SetWeight(100),
-            Effect::Finish
+            TrafficWrite::Prepare,
+            TrafficWrite::SetWeight(5),
+            TrafficWrite::SetWeight(100),
+            TrafficWrite::Finish
         ]
     );
     let mut h = Harness::new(blue_green(true)).start();
@@ -1166,10 +1171,10 @@ fn promote_goes_straight_to_100() {
     assert_eq!(
         h.traffic_writes(),
         vec![
-            Effect::Prepare,
-            Effect::Switch { to_new: true },
-            Effect::SetInstances { stable: 0, new: 4 },
-            Effect::Finish
+            TrafficWrite::Prepare,
+            TrafficWrite::Switch { to_new: true },
+            TrafficWrite::SetInstances { stable: 0, new: 4 },
+            TrafficWrite::Finish
         ]
     );
 }
@@ -1192,7 +1197,7 @@ fn in_state(name: &str) -> Harness {
             // Start without answering: the prepare is still in flight.
             let mut h = h;
             let effects = h.r.handle(Input::Start, h.now);
-            assert!(effects.contains(&Effect::Prepare));
+            assert!(effects.contains(&Effect::Write(TrafficWrite::Prepare)));
             h
         }
         "pausing" => {
@@ -1209,7 +1214,7 @@ fn in_state(name: &str) -> Harness {
             let mut g = h.clone();
             assert_eq!(g.phase(), Phase::WaitingForHuman);
             let (_, effects) = g.r.command(cmd(CommandKind::Promote), g.now);
-            assert!(effects.contains(&Effect::SetWeight(100)));
+            assert!(effects.contains(&Effect::Write(TrafficWrite::SetWeight(100))));
             g.pending.clear();
             g
         }
@@ -1240,7 +1245,7 @@ fn in_state(name: &str) -> Harness {
         "rolling back" => {
             let mut h = in_state("pausing");
             let (_, effects) = h.r.command(cmd(CommandKind::Rollback), h.now);
-            assert!(effects.contains(&Effect::SetWeight(0)));
+            assert!(effects.contains(&Effect::Write(TrafficWrite::SetWeight(0))));
             h
         }
         "rolled back" => {
@@ -1396,12 +1401,12 @@ fn a_pause_stops_the_timer_and_resume_restarts_it() {
     h.run_for(secs(30));
     assert_eq!(h.command(CommandKind::Pause), CommandReply::Accepted);
     h.run_for(secs(3600));
-    assert!(!h.traffic_writes().contains(&Effect::SetWeight(100)));
+    assert!(!h.traffic_writes().contains(&TrafficWrite::SetWeight(100)));
     assert_eq!(h.command(CommandKind::Resume), CommandReply::Accepted);
     h.run_for(secs(29));
-    assert!(!h.traffic_writes().contains(&Effect::SetWeight(100)));
+    assert!(!h.traffic_writes().contains(&TrafficWrite::SetWeight(100)));
     h.run_for(secs(2));
-    assert!(h.traffic_writes().contains(&Effect::SetWeight(100)));
+    assert!(h.traffic_writes().contains(&TrafficWrite::SetWeight(100)));
 }
 
 #[test]
@@ -1581,8 +1586,8 @@ proptest! {
             prop_assert_eq!(h.world.weight, 0);
             prop_assert!(!h.world.staged);
             let writes = h.traffic_writes();
-            let last_revert = writes.iter().rposition(|e| *e == Effect::SetWeight(0));
-            let last_discard = writes.iter().rposition(|e| *e == Effect::Discard);
+            let last_revert = writes.iter().rposition(|e| *e == TrafficWrite::SetWeight(0));
+            let last_discard = writes.iter().rposition(|e| *e == TrafficWrite::Discard);
             prop_assert!(last_revert.is_some() && last_discard > last_revert);
         }
     }
