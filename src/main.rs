@@ -124,6 +124,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
+    /// List the releases in the journal, newest first: who released what, where, and how it ended.
+    History {
+        /// Only this environment's releases.
+        #[arg(long)]
+        env: Option<String>,
+        /// Only this service's releases.
+        #[arg(long)]
+        service: Option<String>,
+        /// The newest N releases.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// One row per release, or JSON.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
     /// Run the embedded data plane of the configured local services until Ctrl-C.
     Serve {
         /// Only this environment's services.
@@ -263,6 +278,22 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
         }
         Command::Validate { env, output } => match load_config() {
             Ok(config) => cli::validate::run(&config, &env, output).await,
+            Err(code) => code,
+        },
+        Command::History {
+            env,
+            service,
+            limit,
+            output,
+        } => match cli::open_history(&state_dir) {
+            Ok(history) => {
+                let filter = helmsman::store::Filter {
+                    env,
+                    service,
+                    limit,
+                };
+                cli::history::run(&history, &filter, output)
+            }
             Err(code) => code,
         },
         Command::Serve { env } => match load_config() {

@@ -389,3 +389,73 @@ async fn release_json_ends_with_a_result_record() {
     load.stop().await;
     serve.kill().await.unwrap();
 }
+
+/// Two `release` processes of one service: the second is refused before it
+/// touches anything, naming who drives the first; the first's weight never
+/// moves backwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_release_of_a_service_is_refused_with_the_holder_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let dev = env().await;
+    let config = dir.path().join("helmsman.toml");
+    std::fs::write(
+        &config,
+        dev.toml("dev", "", r#"[{ weight = 25 }, { gate = "manual" }]"#),
+    )
+    .unwrap();
+    let mut serve = start_serve(helmsman(&config, &state, &["serve"]), &[&dev]).await;
+    let load = Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 40);
+
+    let mut first = helmsman(&config, &state, &release_of("v2", &["dev"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while dev.traffic().await["new_weight"] != 25 {
+        assert!(std::time::Instant::now() < deadline, "never reached 25 %");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let (code, _, err) = run(&config, &state, &release_of("v2", &["dev"])).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("dev/web: refused: a release of v2 is in flight, driven by")
+            && err.contains(&format!("(helmsman pid {})", first.id().unwrap())),
+        "{err}"
+    );
+    assert_eq!(
+        dev.traffic().await["new_weight"],
+        25,
+        "the first kept its weight"
+    );
+
+    // The first, stopped, rolls back; the journal holds it alone.
+    let pid = first.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(first.wait().await.unwrap().code(), Some(3));
+    let (code, out, err) = run(&config, &state, &["history", "--output", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(entries.len(), 1, "{out}");
+    assert_eq!(entries[0]["result"], "rolled-back", "{out}");
+    let (_, table, _) = run(&config, &state, &["history"]).await;
+    assert!(
+        table.starts_with("ID") && table.contains("dev/web") && table.contains("v1 → v2"),
+        "{table}"
+    );
+    assert_eq!(
+        load.stats()
+            .failed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    load.stop().await;
+    serve.kill().await.unwrap();
+}

@@ -93,7 +93,9 @@ async fn a_token_echoed_by_a_server_is_masked_everywhere() {
         !stdout.contains(&"x".repeat(1000)),
         "a 5 kB body repeated whole"
     );
-    let history = std::fs::read_to_string(files.state.join("releases.jsonl")).unwrap();
+    let history = format!("{:?}", files.history());
+    assert!(history.contains("rolled-back"), "{history}");
+    let journal = files.journal_bytes();
     let mut log = String::new();
     for entry in std::fs::read_dir(files.state.join("logs")).unwrap() {
         log.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
@@ -103,6 +105,7 @@ async fn a_token_echoed_by_a_server_is_masked_everywhere() {
         ("stdout", &*stdout),
         ("stderr", &*stderr),
         ("history", &history),
+        ("journal", &journal),
         ("log", &log),
     ] {
         assert!(!text.contains(TOKEN), "{what} shows the token:\n{text}");

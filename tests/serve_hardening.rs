@@ -527,10 +527,11 @@ async fn sigterm_and_sigint_both_drain_in_flight_requests() {
 
         let mut answered = 0;
         for request in requests {
-            if let Ok(Ok(response)) = request.await {
-                if response.status() == 200 && response.text().await.unwrap_or_default() == "v1" {
-                    answered += 1;
-                }
+            if let Ok(Ok(response)) = request.await
+                && response.status() == 200
+                && response.text().await.unwrap_or_default() == "v1"
+            {
+                answered += 1;
             }
         }
         assert_eq!(

@@ -654,7 +654,12 @@ names = ["HELMSMAN_TEST_DB_URL"]
     assert_eq!(now["stable_version"], "v1", "{now}");
     assert_eq!(now["new_version"], serde_json::Value::Null, "{now}");
     assert_eq!(now["new_weight"], 0, "{now}");
-    assert!(!state.join("releases.jsonl").exists(), "nothing recorded");
+    let (_, history, _) = output(&mut helmsman(&config, &state, &["history"])).await;
+    assert_eq!(
+        history.trim(),
+        "no releases in the journal",
+        "nothing recorded"
+    );
     let (code, out, _) = output(&mut helmsman(&config, &state, &plan)).await;
     assert_eq!(code, 0, "{out}");
     assert!(

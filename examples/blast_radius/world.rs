@@ -320,7 +320,7 @@ impl<'t> World<'t> {
                 .baseline
                 .serve(seconds, &mut self.rng, &mut self.cumulative.baseline);
             self.elapsed_s = to;
-            if to % MARK_EVERY_S == 0 {
+            if to.is_multiple_of(MARK_EVERY_S) {
                 self.marks.push(self.cumulative.clone());
             }
             if to == fault.start_s {

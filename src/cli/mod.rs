@@ -6,6 +6,7 @@ pub mod cockpit;
 pub mod demo;
 pub mod event_line;
 pub mod exit_code;
+pub mod history;
 pub mod logging;
 pub mod operator;
 pub mod output;

@@ -10,14 +10,14 @@ use crate::config::{Backend, Config};
 use crate::dataplane::{DataPlane, DataPlaneConfig, limits};
 
 pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> ExitCode {
-    if let Some(env) = env {
-        if config.environment(env).is_none() {
-            crate::errln!(
-                "error: no environment `{env}` in {}",
-                config.source.display()
-            );
-            return ExitCode::Usage;
-        }
+    if let Some(env) = env
+        && config.environment(env).is_none()
+    {
+        crate::errln!(
+            "error: no environment `{env}` in {}",
+            config.source.display()
+        );
+        return ExitCode::Usage;
     }
     let history = match super::open_history(state_dir) {
         Ok(history) => history,
@@ -51,10 +51,10 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> ExitCo
             };
             let mut backend = backend.clone();
             // Resume from the last successful release, if that version is still configured.
-            if let Some(current) = history.current_version(&environment.name, &service.name) {
-                if backend.versions.contains_key(current) {
-                    backend.stable = current.to_string();
-                }
+            if let Some(current) = history.current_version(&environment.name, &service.name)
+                && backend.versions.contains_key(&current)
+            {
+                backend.stable = current;
             }
             let name = format!("{}/{}", environment.name, service.name);
             if let Some(exposure) = backend.admin_exposure() {

@@ -191,10 +191,8 @@ impl Connection {
         mut request: Request<UpstreamBody>,
         set_host: bool,
     ) -> Result<Response<Incoming>, Failure> {
-        if set_host {
-            if let Ok(host) = HeaderValue::from_str(upstream.authority.as_str()) {
-                request.headers_mut().insert(header::HOST, host);
-            }
+        if set_host && let Ok(host) = HeaderValue::from_str(upstream.authority.as_str()) {
+            request.headers_mut().insert(header::HOST, host);
         }
         if let Some(mut sender) = self.take_idle(upstream.addr) {
             // Waits until the previous response was read to its end; fails

@@ -151,18 +151,18 @@ async fn answer(
     ))
     .await;
 
-    if let Some((kind, pct)) = &behaviour.error_kind {
-        if counters.kinds.fires(*pct) {
-            let mut response = text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &behaviour.version,
-                format!("{kind}\n"),
-            );
-            if let Ok(value) = kind.parse() {
-                response.headers_mut().insert(ERROR_KIND_HEADER, value);
-            }
-            return Ok(response);
+    if let Some((kind, pct)) = &behaviour.error_kind
+        && counters.kinds.fires(*pct)
+    {
+        let mut response = text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &behaviour.version,
+            format!("{kind}\n"),
+        );
+        if let Ok(value) = kind.parse() {
+            response.headers_mut().insert(ERROR_KIND_HEADER, value);
         }
+        return Ok(response);
     }
     if counters.errors.fires(behaviour.error_pct) {
         return Ok(text(

@@ -116,7 +116,9 @@ impl PipelineError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            PipelineError::NotYetIn { .. } | PipelineError::AlreadyRuns { .. }
+            PipelineError::NotYetIn { .. }
+                | PipelineError::AlreadyRuns { .. }
+                | PipelineError::Store(StoreError::Held { .. })
         )
     }
 }

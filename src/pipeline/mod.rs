@@ -19,7 +19,7 @@ use crate::engine::clock::TokioClock;
 use crate::engine::driver::{ReleaseHandle, spawn_release};
 use crate::engine::machine::ReleaseSpec;
 use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Target};
-use crate::store::{History, ReleaseRecord};
+use crate::store::{History, Holder, ReleaseRecord, ReleaseStart};
 use crate::strategy::StrategyKind;
 
 pub use error::PipelineError;
@@ -227,7 +227,9 @@ pub async fn start_release(
     let started_at = Utc::now();
     let release_id = format!(
         "{}-{}-{}",
-        started_at.format("%Y%m%dT%H%M%S"),
+        // To the millisecond: two releases of a service in one second (a
+        // rollback takes milliseconds) each get their own journal entry.
+        started_at.format("%Y%m%dT%H%M%S%.3f"),
         target.env,
         target.service
     );
@@ -277,12 +279,33 @@ async fn release_one(
     history: &mut History,
     watcher: &mut dyn Watcher,
 ) -> Result<ReleaseResult, PipelineError> {
+    // One driver per service: held until this function returns.
+    let _hold = history.hold(
+        &Target {
+            env: environment.name.clone(),
+            service: service.name.clone(),
+        },
+        Holder::this_process(request.actor.clone(), &request.version),
+    )?;
     let StartedRelease {
         spec,
         mut handle,
         started_at,
     } = start_release(&environment.name, service, request).await?;
     let target = spec.target.clone();
+    // The engine runs already: a journal that cannot take the start must
+    // not leave it undriven. Said in the log; the outcome is written at the end.
+    if let Err(e) = history.begin(&ReleaseStart {
+        id: spec.release_id.clone(),
+        target: target.clone(),
+        strategy: spec.service.strategy.name().to_string(),
+        stable_version: spec.stable_version.clone(),
+        new_version: spec.new_version.clone(),
+        started_by: request.actor.clone(),
+        started_at,
+    }) {
+        tracing::warn!("{e}");
+    }
     let plan = plan::build(
         &environment.name,
         &environment.requires,
@@ -308,6 +331,7 @@ async fn release_one(
             event = handle.events.recv(), if events_open => match event {
                 Ok(event) => {
                     last_reason = event.reason.clone();
+                    journal(history, &spec.release_id, &event);
                     watcher.event(&event);
                 }
                 // A lagging printer loses lines, never the release.
@@ -319,6 +343,7 @@ async fn release_one(
                 // Events published just before the task ended are still queued.
                 while let Ok(event) = handle.events.try_recv() {
                     last_reason = event.reason.clone();
+                    journal(history, &spec.release_id, &event);
                     watcher.event(&event);
                 }
                 break finished.map_err(|source| PipelineError::TaskFailed {
@@ -352,6 +377,15 @@ async fn release_one(
         finished_at: Utc::now(),
     })?;
     Ok(result)
+}
+
+/// Writes an event to the journal. A journal that fails a write is said
+/// in the log and the release goes on: its outcome is written at the end,
+/// and stopping a release half-way over a lost line would be worse.
+fn journal(history: &mut History, release_id: &str, event: &Event) {
+    if let Err(e) = history.event(release_id, event) {
+        tracing::warn!("{e}");
+    }
 }
 
 #[cfg(test)]

@@ -1,19 +1,32 @@
-//! Durable records of finished releases: what `requires = [...]` is checked
-//! against, and what `helmsman serve` resumes from.
+//! The release journal: every release, from the moment it starts, with its
+//! events and how it ended. What `requires = [...]` is checked against,
+//! what `helmsman history` lists, and what `helmsman serve` resumes from.
 //!
-//! One JSON object per line in `<state dir>/releases.jsonl`, appended when a
-//! release finishes. Appending a line is atomic enough for one writer and
-//! keeps every past release readable with standard tools.
+//! One SQLite file, `<state dir>/journal.sqlite3`, in WAL mode: every
+//! helmsman process on the machine reads and writes it at once, and each
+//! write is a transaction a crash cannot tear. A release is written when it
+//! starts (so one a crash interrupts is still known), each of its events as
+//! it happens, and its outcome when it ends. The `releases.jsonl` of
+//! earlier versions is imported on first open and kept, renamed.
 
-use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+mod import;
+pub mod lock;
+mod schema;
+
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Actor, ReleaseResult, Target};
+use crate::engine::{Actor, Event, ReleaseResult, Target};
 
+pub use lock::{Hold, Holder};
+
+/// The journal's file in the state directory.
+pub const FILE: &str = "journal.sqlite3";
+
+/// A finished release, as `requires` and `serve` read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReleaseRecord {
     pub id: String,
@@ -28,6 +41,38 @@ pub struct ReleaseRecord {
     pub finished_at: DateTime<Utc>,
 }
 
+/// A release as it starts: what the journal holds before it ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseStart {
+    pub id: String,
+    pub target: Target,
+    pub strategy: String,
+    pub stable_version: String,
+    pub new_version: String,
+    pub started_by: Actor,
+    pub started_at: DateTime<Utc>,
+}
+
+/// One release in the journal, finished or not: a row of `helmsman history`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    #[serde(flatten)]
+    pub start: ReleaseStart,
+    /// None while it runs, or when a crash ended the process driving it.
+    pub finished_at: Option<DateTime<Utc>>,
+    pub result: Option<ReleaseResult>,
+    pub reason: String,
+}
+
+/// Which entries `helmsman history` lists.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub env: Option<String>,
+    pub service: Option<String>,
+    /// The newest this many.
+    pub limit: Option<usize>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
@@ -37,72 +82,145 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the release journal {path}: {source}")]
+    Journal {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// Another process drives a release of this service.
+    #[error("{target}: refused: {holder}")]
+    Held { target: Target, holder: Box<Holder> },
 }
 
-/// The release history: on disk, or in memory for the demo's sandbox.
+/// The release journal of a state directory, or of the process only (the
+/// demo's sandbox).
 #[derive(Debug)]
 pub struct History {
-    file: Option<PathBuf>,
-    records: Vec<ReleaseRecord>,
+    db: Connection,
+    /// The file, for messages; None in memory.
+    path: Option<PathBuf>,
+    /// Where the per-service locks live; None in memory.
+    state_dir: Option<PathBuf>,
 }
 
 impl History {
-    /// A history that lives only as long as the process (the demo's).
+    /// A journal that lives only as long as the process (the demo's).
     pub fn in_memory() -> History {
+        let db = Connection::open_in_memory().expect("an in-memory database opens");
+        schema::create(&db).expect("the schema applies to an empty database");
         History {
-            file: None,
-            records: Vec::new(),
+            db,
+            path: None,
+            state_dir: None,
         }
     }
 
-    /// Opens (or creates) the history under `state_dir`. Lines that do not
-    /// parse (a torn last line after a crash) are skipped, not fatal.
+    /// Opens (or creates) the journal under `state_dir`, importing an
+    /// earlier `releases.jsonl` the first time.
     pub fn open(state_dir: &Path) -> Result<History, StoreError> {
-        let io = |source| StoreError::Io {
+        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::Io {
             path: state_dir.to_path_buf(),
             source,
+        })?;
+        let path = state_dir.join(FILE);
+        let journal = |source| StoreError::Journal {
+            path: path.clone(),
+            source,
         };
-        fs::create_dir_all(state_dir).map_err(io)?;
-        let file = state_dir.join("releases.jsonl");
-        let records = match fs::File::open(&file) {
-            Ok(f) => BufReader::new(f)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|line| serde_json::from_str(&line).ok())
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io(e)),
-        };
+        let mut db = Connection::open(&path).map_err(journal)?;
+        schema::open(&db).map_err(journal)?;
+        import::jsonl(&mut db, state_dir).map_err(journal)?;
         Ok(History {
-            file: Some(file),
-            records,
+            db,
+            path: Some(path),
+            state_dir: Some(state_dir.to_path_buf()),
         })
     }
 
-    pub fn record(&mut self, record: ReleaseRecord) -> Result<(), StoreError> {
-        if let Some(file) = &self.file {
-            let io = |source| StoreError::Io {
-                path: file.clone(),
-                source,
-            };
-            let mut line = serde_json::to_string(&record).expect("records always serialize");
-            line.push('\n');
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(file)
-                .and_then(|mut f| f.write_all(line.as_bytes()))
-                .map_err(io)?;
+    fn failed(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Journal {
+            path: self.path.clone().unwrap_or_else(|| ":memory:".into()),
+            source,
         }
-        self.records.push(record);
-        Ok(())
+    }
+
+    /// Takes the lock that makes this process the only one driving a
+    /// release of `target` on this machine until the hold is dropped.
+    pub fn hold(&self, target: &Target, holder: Holder) -> Result<Hold, StoreError> {
+        match &self.state_dir {
+            Some(dir) => lock::take(dir, target, holder),
+            // The demo's sandbox: its data planes are its own.
+            None => Ok(Hold::none()),
+        }
+    }
+
+    /// Writes that a release started, before anything moves.
+    pub fn begin(&mut self, start: &ReleaseStart) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "INSERT INTO releases (id, env, service, strategy, stable_version, new_version, \
+                 started_by, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    start.id,
+                    start.target.env,
+                    start.target.service,
+                    start.strategy,
+                    start.stable_version,
+                    start.new_version,
+                    json(&start.started_by),
+                    start.started_at,
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.failed(e))
+    }
+
+    /// Writes one event of a release that has begun.
+    pub fn event(&mut self, release_id: &str, event: &Event) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "INSERT INTO events (release_id, at, event) VALUES (?1, ?2, ?3)",
+                params![release_id, event.at, json(event)],
+            )
+            .map(drop)
+            .map_err(|e| self.failed(e))
+    }
+
+    /// Writes how a release ended (one never begun is written whole). A
+    /// finished entry is never overwritten.
+    pub fn record(&mut self, record: ReleaseRecord) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "INSERT INTO releases (id, env, service, strategy, stable_version, new_version, \
+                 started_by, started_at, finished_at, result, reason) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT (id) DO UPDATE SET finished_at = excluded.finished_at, \
+                 result = excluded.result, reason = excluded.reason \
+                 WHERE releases.finished_at IS NULL",
+                params![
+                    record.id,
+                    record.target.env,
+                    record.target.service,
+                    record.strategy,
+                    record.stable_version,
+                    record.new_version,
+                    json(&record.started_by),
+                    record.started_at,
+                    record.finished_at,
+                    word(record.result),
+                    record.reason,
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.failed(e))
     }
 
     /// Records, in memory only, that `version` succeeded in `env`: for the
     /// demo's cockpit, which releases every environment at once.
     pub fn assume_succeeded(&mut self, env: &str, service: &str, version: &str) {
-        let now = chrono::Utc::now();
-        self.records.push(ReleaseRecord {
+        debug_assert!(self.path.is_none(), "only the demo's journal assumes");
+        let now = Utc::now();
+        let record = ReleaseRecord {
             id: format!("assumed-{env}-{service}-{version}"),
             target: Target {
                 env: env.to_string(),
@@ -116,78 +234,117 @@ impl History {
             started_by: Actor::Engine,
             started_at: now,
             finished_at: now,
-        });
-    }
-
-    pub fn records(&self) -> &[ReleaseRecord] {
-        &self.records
+        };
+        self.record(record)
+            .expect("the in-memory journal takes writes");
     }
 
     /// Whether `version` of `service` has succeeded in `env`.
     pub fn succeeded(&self, env: &str, service: &str, version: &str) -> bool {
-        self.records.iter().any(|r| {
-            r.result == ReleaseResult::Succeeded
-                && r.target.env == env
-                && r.target.service == service
-                && r.new_version == version
-        })
+        self.db
+            .query_row(
+                "SELECT 1 FROM releases WHERE env = ?1 AND service = ?2 AND new_version = ?3 \
+                 AND result = 'succeeded' LIMIT 1",
+                params![env, service, version],
+                |_| Ok(()),
+            )
+            .optional()
+            .unwrap_or_else(|e| {
+                tracing::warn!("{}", self.failed(e));
+                None
+            })
+            .is_some()
     }
 
     /// The version a service runs after its last successful release, if any.
-    pub fn current_version(&self, env: &str, service: &str) -> Option<&str> {
-        self.records
-            .iter()
-            .rev()
-            .find(|r| {
-                r.result == ReleaseResult::Succeeded
-                    && r.target.env == env
-                    && r.target.service == service
+    pub fn current_version(&self, env: &str, service: &str) -> Option<String> {
+        self.db
+            .query_row(
+                "SELECT new_version FROM releases WHERE env = ?1 AND service = ?2 \
+                 AND result = 'succeeded' ORDER BY finished_at DESC, rowid DESC LIMIT 1",
+                params![env, service],
+                |row| row.get(0),
+            )
+            .optional()
+            .unwrap_or_else(|e| {
+                tracing::warn!("{}", self.failed(e));
+                None
             })
-            .map(|r| r.new_version.as_str())
+    }
+
+    /// The releases `filter` selects, newest first.
+    pub fn entries(&self, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
+        let mut statement = self
+            .db
+            .prepare(
+                "SELECT id, env, service, strategy, stable_version, new_version, started_by, \
+                 started_at, finished_at, result, reason FROM releases \
+                 WHERE (?1 IS NULL OR env = ?1) AND (?2 IS NULL OR service = ?2) \
+                 ORDER BY started_at DESC, rowid DESC LIMIT ?3",
+            )
+            .map_err(|e| self.failed(e))?;
+        let limit = filter.limit.map_or(-1, |n| n as i64);
+        statement
+            .query_map(params![filter.env, filter.service, limit], entry)
+            .and_then(Iterator::collect)
+            .map_err(|e| self.failed(e))
+    }
+
+    /// The events of one release, in the order they happened.
+    pub fn events(&self, release_id: &str) -> Result<Vec<Event>, StoreError> {
+        let mut statement = self
+            .db
+            .prepare("SELECT event FROM events WHERE release_id = ?1 ORDER BY rowid")
+            .map_err(|e| self.failed(e))?;
+        statement
+            .query_map(params![release_id], |row| {
+                let text: String = row.get(0)?;
+                serde_json::from_str(&text).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.failed(e))
+    }
+}
+
+fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    let started_by: String = row.get(6)?;
+    let result: Option<String> = row.get(9)?;
+    Ok(Entry {
+        start: ReleaseStart {
+            id: row.get(0)?,
+            target: Target {
+                env: row.get(1)?,
+                service: row.get(2)?,
+            },
+            strategy: row.get(3)?,
+            stable_version: row.get(4)?,
+            new_version: row.get(5)?,
+            started_by: serde_json::from_str(&started_by).unwrap_or(Actor::Engine),
+            started_at: row.get(7)?,
+        },
+        finished_at: row.get(8)?,
+        result: result.and_then(|r| serde_json::from_value(serde_json::Value::String(r)).ok()),
+        reason: row.get(10)?,
+    })
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("journal values serialize")
+}
+
+/// A result as the journal stores it: its JSON word ("rolled-back").
+fn word(result: ReleaseResult) -> String {
+    match serde_json::to_value(result) {
+        Ok(serde_json::Value::String(word)) => word,
+        _ => unreachable!("a result serializes as a string"),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(env: &str, version: &str, result: ReleaseResult) -> ReleaseRecord {
-        ReleaseRecord {
-            id: format!("{env}-{version}"),
-            target: Target {
-                env: env.into(),
-                service: "checkout".into(),
-            },
-            strategy: "canary".into(),
-            stable_version: "v1".into(),
-            new_version: version.into(),
-            result,
-            reason: String::new(),
-            started_by: Actor::Engine,
-            started_at: Utc::now(),
-            finished_at: Utc::now(),
-        }
-    }
-
-    #[test]
-    fn survives_a_reopen_and_a_torn_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut h = History::open(dir.path()).unwrap();
-        h.record(record("dev", "v2", ReleaseResult::Succeeded))
-            .unwrap();
-        h.record(record("staging", "v2", ReleaseResult::RolledBack))
-            .unwrap();
-        OpenOptions::new()
-            .append(true)
-            .open(dir.path().join("releases.jsonl"))
-            .unwrap()
-            .write_all(b"{\"id\": \"torn")
-            .unwrap();
-        let h = History::open(dir.path()).unwrap();
-        assert_eq!(h.records().len(), 2);
-        assert!(h.succeeded("dev", "checkout", "v2"));
-        assert!(!h.succeeded("staging", "checkout", "v2"));
-        assert_eq!(h.current_version("dev", "checkout"), Some("v2"));
-        assert_eq!(h.current_version("staging", "checkout"), None);
-    }
-}
+mod tests;

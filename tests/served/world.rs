@@ -121,13 +121,28 @@ impl Files {
         start_serve(self.helmsman(&["serve"]), envs).await
     }
 
-    /// The releases recorded in the history, one JSON value each.
+    /// The releases in the journal, oldest first, one JSON value each, as
+    /// `helmsman history --output json` prints them.
     pub fn history(&self) -> Vec<serde_json::Value> {
-        let Ok(text) = std::fs::read_to_string(self.state.join("releases.jsonl")) else {
-            return Vec::new();
-        };
-        text.lines()
-            .map(|line| serde_json::from_str(line).unwrap())
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_helmsman"))
+            .args(["history", "--output", "json"])
+            .env("HELMSMAN_STATE_DIR", &self.state)
+            .output()
+            .expect("helmsman history runs");
+        assert!(output.status.success(), "{output:?}");
+        let mut entries: Vec<serde_json::Value> =
+            serde_json::from_slice(&output.stdout).expect("history prints JSON");
+        entries.reverse();
+        entries
+    }
+
+    /// Everything the journal holds on disk, as text: the database file and
+    /// its write-ahead log, for what must never be written there.
+    pub fn journal_bytes(&self) -> String {
+        ["journal.sqlite3", "journal.sqlite3-wal"]
+            .iter()
+            .filter_map(|file| std::fs::read(self.state.join(file)).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
             .collect()
     }
 }

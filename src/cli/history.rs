@@ -1,0 +1,87 @@
+//! `helmsman history`: the releases in the journal, newest first, one row
+//! each (like `helm history`), or as JSON.
+
+use super::{ExitCode, OutputFormat};
+use crate::store::{Entry, Filter, History};
+
+const HEADER: [&str; 9] = [
+    "ID", "STARTED", "FINISHED", "TARGET", "VERSIONS", "STRATEGY", "RESULT", "BY", "REASON",
+];
+
+pub fn run(history: &History, filter: &Filter, output: OutputFormat) -> ExitCode {
+    let entries = match history.entries(filter) {
+        Ok(entries) => entries,
+        Err(e) => {
+            crate::errln!("error: {e}");
+            return ExitCode::Runtime;
+        }
+    };
+    match output {
+        OutputFormat::Json => crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&entries).expect("entries serialize")
+        ),
+        OutputFormat::Text if entries.is_empty() => {
+            crate::outln!("no releases in the journal{}", scope(filter));
+        }
+        OutputFormat::Text => crate::outln!("{}", table(&entries).trim_end()),
+    }
+    ExitCode::Ok
+}
+
+/// " for dev/checkout", as the filter narrows the listing.
+fn scope(filter: &Filter) -> String {
+    match (&filter.env, &filter.service) {
+        (None, None) => String::new(),
+        (Some(env), None) => format!(" for {env}"),
+        (None, Some(service)) => format!(" for {service}"),
+        (Some(env), Some(service)) => format!(" for {env}/{service}"),
+    }
+}
+
+/// The rows under a header, each column as wide as its widest cell; the
+/// reason, last, is not padded.
+fn table(entries: &[Entry]) -> String {
+    let rows: Vec<[String; 9]> = entries.iter().map(row).collect();
+    let mut widths = HEADER.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header = HEADER.map(str::to_string);
+    for cells in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn row(entry: &Entry) -> [String; 9] {
+    let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let start = &entry.start;
+    [
+        start.id.clone(),
+        time(start.started_at),
+        entry.finished_at.map_or_else(|| "-".to_string(), time),
+        start.target.to_string(),
+        format!("{} → {}", start.stable_version, start.new_version),
+        start.strategy.clone(),
+        match entry.result {
+            Some(result) => result.to_string(),
+            // Not finished: running now, or its process died with it.
+            None => "unfinished".to_string(),
+        },
+        start.started_by.to_string(),
+        entry.reason.clone(),
+    ]
+}

@@ -1,0 +1,126 @@
+//! One driver per service on a machine: a release takes an OS lock on a
+//! file of its environment and service in the state directory, held until
+//! it ends. The OS drops the lock when the process dies, however it dies,
+//! so a crash never leaves a service locked. The file says who holds it,
+//! for the refusal of a second release.
+
+use std::fmt;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+use crate::engine::{Actor, Target};
+
+/// Who drives a release of a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub by: Actor,
+    pub version: String,
+    pub since: DateTime<Utc>,
+}
+
+impl Holder {
+    /// This process, releasing `version` for `by`.
+    pub fn this_process(by: Actor, version: &str) -> Holder {
+        Holder {
+            pid: std::process::id(),
+            by,
+            version: version.to_string(),
+            since: Utc::now(),
+        }
+    }
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a release of {} is in flight, driven by {} (helmsman pid {}) since {}; steer it \
+             from there, or wait for it to end",
+            self.version,
+            self.by,
+            self.pid,
+            self.since.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    }
+}
+
+/// The lock of one service, released when dropped.
+#[derive(Debug)]
+pub struct Hold {
+    _file: Option<File>,
+}
+
+impl Hold {
+    /// No lock to hold: a journal that is the process's own.
+    pub(super) fn none() -> Hold {
+        Hold { _file: None }
+    }
+}
+
+/// Takes `target`'s lock under `state_dir`, or says who holds it.
+pub(super) fn take(state_dir: &Path, target: &Target, holder: Holder) -> Result<Hold, StoreError> {
+    let path = path_of(state_dir, target);
+    let io = |source| StoreError::Io {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(path.parent().expect("a lock file has a folder")).map_err(io)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(StoreError::Held {
+                target: target.clone(),
+                holder: Box::new(read_holder(&mut file)),
+            });
+        }
+        Err(TryLockError::Error(e)) => return Err(io(e)),
+    }
+    let text = serde_json::to_string(&holder).expect("a holder serializes");
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(text.as_bytes()))
+        .map_err(io)?;
+    Ok(Hold { _file: Some(file) })
+}
+
+/// Who the file says holds it; a holder caught writing it is named as well
+/// as can be.
+fn read_holder(file: &mut File) -> Holder {
+    let mut text = String::new();
+    let _ = file.rewind().and_then(|()| file.read_to_string(&mut text));
+    serde_json::from_str(&text).unwrap_or_else(|_| Holder {
+        pid: 0,
+        by: Actor::Engine,
+        version: "another version".to_string(),
+        since: Utc::now(),
+    })
+}
+
+/// `<state dir>/locks/<env>/<service>.lock`, names made safe for a path.
+fn path_of(state_dir: &Path, target: &Target) -> PathBuf {
+    let safe = |name: &str| -> String {
+        name.chars()
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c,
+                _ => '_',
+            })
+            .collect()
+    };
+    state_dir
+        .join("locks")
+        .join(safe(&target.env))
+        .join(format!("{}.lock", safe(&target.service)))
+}
