@@ -224,26 +224,7 @@ impl Walker<'_, '_> {
     /// A bearer token (`key`): a `${VAR}` secret, never printed.
     pub(super) fn secret(&mut self, key: &str, value: &Value) -> Option<Secret> {
         let text = as_name(self.errors, key, value)?;
-        match secret::resolve(&text, self.env) {
-            Ok(token) => Some(token),
-            Err(problems) => {
-                for problem in problems {
-                    match problem {
-                        SecretError::Unset(var) => self.errors.add_hint(
-                            &value.span(),
-                            format!("`{key}` uses `${{{var}}}`, which is not set"),
-                            format!("export {var}=… in the environment helmsman runs in"),
-                        ),
-                        SecretError::Malformed(message) => self.errors.add_hint(
-                            &value.span(),
-                            format!("`{key}`: {message}"),
-                            "reference a variable as `${NAME}` (letters, digits and `_`)",
-                        ),
-                    }
-                }
-                None
-            }
-        }
+        self.resolve_secret(&format!("`{key}`"), &text, value)
     }
 
     /// A PromQL template: known placeholders only, and `{version}` at least,
