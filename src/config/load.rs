@@ -21,7 +21,7 @@ use super::errors::Errors;
 pub use super::errors::{ConfigError, ConfigErrors};
 use super::model::{
     Analysis, Backend, Bands, Config, ConnectionLimits, Environment, HealthCheck, LocalBackend,
-    Service, Step, Strategy, Triggers, defaults,
+    Secret, Service, Step, Strategy, Triggers, defaults,
 };
 use super::schema::{
     Span, Table, Value, as_array, as_bool, as_duration, as_int_in, as_integer, as_name,
@@ -575,18 +575,54 @@ impl Walker<'_, '_> {
         }
         value
     }
-}
 
-/// Stores a value read from an optional key; returns false when the key was
-/// present but invalid.
-fn set<T>(read: Option<Option<T>>, field: &mut T) -> bool {
-    match read {
-        None => true,
-        Some(Some(value)) => {
-            *field = value;
-            true
+    /// `text`, found at `value`, as a secret: its `${VAR}`s resolved, or each
+    /// problem reported as one of `what` ("`token`", "header `Accept`"),
+    /// naming the variable but never a value.
+    fn resolve_secret(&mut self, what: &str, text: &str, value: &Value) -> Option<Secret> {
+        match secret::resolve(text, self.env) {
+            Ok(secret) => Some(secret),
+            Err(problems) => {
+                for problem in problems {
+                    match problem {
+                        SecretError::Unset(var) => self.errors.add_hint(
+                            &value.span(),
+                            format!("{what} uses `${{{var}}}`, which is not set"),
+                            format!("export {var}=… in the environment helmsman runs in"),
+                        ),
+                        SecretError::Malformed(message) => self.errors.add_hint(
+                            &value.span(),
+                            format!("{what}: {message}"),
+                            "reference a variable as `${NAME}` (letters, digits and `_`)",
+                        ),
+                    }
+                }
+                None
+            }
         }
-        Some(None) => false,
+    }
+
+    /// Reads the optional `key` of `table` with `read` into `field`, which
+    /// keeps its value (inherited or built in) when the key is absent.
+    /// Returns false when the key is there but `read` refused it (having
+    /// said why).
+    fn optional<T>(
+        &mut self,
+        table: &Table,
+        key: &str,
+        read: impl FnOnce(&mut Errors, &str, &Value) -> Option<T>,
+        field: &mut T,
+    ) -> bool {
+        let Some(v) = get(table, key) else {
+            return true;
+        };
+        match read(self.errors, key, v) {
+            Some(value) => {
+                *field = value;
+                true
+            }
+            None => false,
+        }
     }
 }
 

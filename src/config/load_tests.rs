@@ -8,22 +8,16 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::config::model::{Step, Strategy};
+use crate::config::test_support::one_local_service;
 use crate::strategy::{BlueGreen, Canary, Rolling};
 
 const EXAMPLE: &str = include_str!("../../config.example.toml");
 
-/// One environment with one valid service; tests append or substitute.
-const BASE: &str = r#"[[environments]]
-name = "dev"
-
-[[environments.services]]
-name = "checkout"
-[environments.services.backend]
-listen = "127.0.0.1:18080"
-admin = "127.0.0.1:19080"
-stable = "v1"
-versions = { v1 = ["127.0.0.1:18181"], v2 = ["127.0.0.1:18281"] }
-"#;
+/// One environment, dev, with one valid local service, checkout; tests
+/// append or substitute (and count lines in it: see `one_local_service`).
+fn base() -> String {
+    one_local_service("dev")
+}
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -81,7 +75,7 @@ fn the_example_is_valid_and_uses_every_strategy_its_backends_run() {
 
 #[test]
 fn a_minimal_service_gets_the_product_defaults() {
-    let config = load(BASE).unwrap();
+    let config = load(&base()).unwrap();
     let s = service(&config);
     assert_eq!(s.analysis, defaults::analysis());
     assert_eq!(s.triggers, defaults::triggers());
@@ -103,8 +97,9 @@ fn a_minimal_service_gets_the_product_defaults() {
 
 #[test]
 fn defaults_are_inherited_key_by_key() {
+    let base = base();
     let text = format!(
-        "[defaults.analysis]\ninterval = \"3s\"\n[defaults.triggers]\np95_latency = {{ threshold = 3.0 }}\n[defaults.bands]\np95_ms = {{ alert = 600 }}\n\n{BASE}\
+        "[defaults.analysis]\ninterval = \"3s\"\n[defaults.triggers]\np95_latency = {{ threshold = 3.0 }}\n[defaults.bands]\np95_ms = {{ alert = 600 }}\n\n{base}\
          [environments.services.analysis]\nmin_requests = 50\n\
          [environments.services.triggers]\np95_latency = {{ after = \"30s\" }}\n"
     );
@@ -121,8 +116,9 @@ fn defaults_are_inherited_key_by_key() {
 
 #[test]
 fn strategies_inherit_from_defaults_only_for_the_same_kind() {
+    let base = base();
     let text = format!(
-        "[defaults.strategy]\nkind = \"blue-green\"\npreview_for = \"2m\"\n\n{BASE}\
+        "[defaults.strategy]\nkind = \"blue-green\"\npreview_for = \"2m\"\n\n{base}\
          [environments.services.strategy]\nmanual_switch = true\n\
          [[environments.services]]\nname = \"other\"\nstrategy = \"rolling\"\n\
          [environments.services.backend]\nlisten = \"127.0.0.1:18090\"\nadmin = \"127.0.0.1:19090\"\nstable = \"a\"\nversions = {{ a = [\"127.0.0.1:1\"] }}\n"
@@ -149,8 +145,9 @@ fn strategies_inherit_from_defaults_only_for_the_same_kind() {
 
 #[test]
 fn steps_parse_in_order() {
+    let base = base();
     let text = format!(
-        "{BASE}[environments.services.strategy]\nsteps = [{{ weight = 5 }}, {{ pause = \"30s\" }}, {{ analysis = \"1m\" }}, {{ gate = \"manual\" }}, {{ weight = 100 }}]\n"
+        "{base}[environments.services.strategy]\nsteps = [{{ weight = 5 }}, {{ pause = \"30s\" }}, {{ analysis = \"1m\" }}, {{ gate = \"manual\" }}, {{ weight = 100 }}]\n"
     );
     let config = load(&text).unwrap();
     assert_eq!(
@@ -180,7 +177,7 @@ fn syntax_errors_have_a_location() {
 #[test]
 fn unknown_keys_are_reported_at_every_level_with_suggestions() {
     let text = "enviroments = []\n[defaults.analysis]\nintervl = \"1s\"\n".to_string()
-        + &BASE.replace("listen =", "listn = \"127.0.0.1:1\"\nlisten =")
+        + &base().replace("listen =", "listn = \"127.0.0.1:1\"\nlisten =")
         + "[environments.services.triggers]\nerror_rate = { treshold = 1.0 }\n";
     let errs = load(&text).unwrap_err();
     let found: Vec<_> = errs
@@ -205,7 +202,7 @@ fn unknown_keys_are_reported_at_every_level_with_suggestions() {
 
 #[test]
 fn every_error_is_reported_in_one_run() {
-    let text = BASE
+    let text = base()
         .replace("\"127.0.0.1:18080\"", "18080")
         .replace("stable = \"v1\"", "stable = \"v9\"")
         + "[environments.services.analysis]\ninterval = \"soon\"\nmin_requests = 0\n";
@@ -227,7 +224,8 @@ fn every_error_is_reported_in_one_run() {
 
 #[test]
 fn weights_must_be_percentages_that_never_go_down() {
-    let steps = |s: &str| format!("{BASE}[environments.services.strategy]\nsteps = [{s}]\n");
+    let base = base();
+    let steps = |s: &str| format!("{base}[environments.services.strategy]\nsteps = [{s}]\n");
     let e = only_error(&steps("{ weight = 101 }"));
     assert_eq!((e.line, e.col), (12, 21));
     assert!(e.message.contains("outside 0..=100"));
@@ -257,7 +255,7 @@ fn weights_must_be_percentages_that_never_go_down() {
 
 #[test]
 fn strategy_kinds_and_kind_specific_keys() {
-    let with = |s: &str| format!("{BASE}[environments.services.strategy]\n{s}\n");
+    let with = |s: &str| format!("{}[environments.services.strategy]\n{s}\n", base());
     let e = only_error(&with("kind = \"canari\""));
     assert_eq!(e.message, "unknown strategy kind `canari`");
     assert_eq!(e.hint.as_deref(), Some("did you mean `canary`?"));
@@ -272,25 +270,26 @@ fn strategy_kinds_and_kind_specific_keys() {
         "kind = \"rolling\"\nmax_surge = 0\nmax_unavailable = 0",
     ));
     assert!(e.message.contains("both 0"));
-    let e = only_error(&BASE.replace("name = \"checkout\"", "name = \"checkout\"\nstrategy = 5"));
+    let e = only_error(&base().replace("name = \"checkout\"", "name = \"checkout\"\nstrategy = 5"));
     assert!(e.message.contains("expected a string or a table"));
 }
 
 #[test]
 fn backend_problems() {
-    let e = only_error(&BASE.replace("listen =", "type = \"haproxy\"\nlisten ="));
+    let base = base();
+    let e = only_error(&base.replace("listen =", "type = \"haproxy\"\nlisten ="));
     assert_eq!(e.message, "backend type `haproxy` is not supported yet");
-    let e = only_error(&BASE.replace("listen =", "type = \"lokal\"\nlisten ="));
+    let e = only_error(&base.replace("listen =", "type = \"lokal\"\nlisten ="));
     assert_eq!(e.message, "unknown backend type `lokal`");
     assert!(e.hint.unwrap().starts_with("did you mean `local`?"));
-    let e = only_error(&BASE.replace("127.0.0.1:19080", "localhost:19080"));
+    let e = only_error(&base.replace("127.0.0.1:19080", "localhost:19080"));
     assert_eq!(
         e.message,
         "`admin`: `localhost:19080` is not a socket address"
     );
-    let e = only_error(&BASE.replace("v2 = [\"127.0.0.1:18281\"]", "v2 = []"));
+    let e = only_error(&base.replace("v2 = [\"127.0.0.1:18281\"]", "v2 = []"));
     assert_eq!(e.message, "version `v2` has no upstreams");
-    let e = only_error(&BASE.replace("admin = \"127.0.0.1:19080\"\n", ""));
+    let e = only_error(&base.replace("admin = \"127.0.0.1:19080\"\n", ""));
     assert_eq!(
         (e.line, e.col, e.message.as_str()),
         (
@@ -299,14 +298,14 @@ fn backend_problems() {
             "missing key `admin` in `[environments.services.backend]`"
         )
     );
-    let e = only_error(&BASE.replace("\"127.0.0.1:19080\"", "\"127.0.0.1:18080\""));
+    let e = only_error(&base.replace("\"127.0.0.1:19080\"", "\"127.0.0.1:18080\""));
     assert!(
         e.message
             .contains("is already the listen address of `dev/checkout`"),
         "{}",
         e.message
     );
-    let errs = errors(&BASE.replace(
+    let errs = errors(&base.replace(
         "[environments.services.backend]",
         "[environments.services.backnd]",
     ));
@@ -326,23 +325,24 @@ fn backend_problems() {
 
 #[test]
 fn environments_problems() {
+    let base = base();
     let e = only_error("[defaults]\n");
     assert_eq!(
         (e.line, e.col, e.message.as_str()),
         (1, 1, "no environments are defined")
     );
-    let e = only_error(&format!("{BASE}[[environments]]\nname = \"dev\"\n"));
+    let e = only_error(&format!("{base}[[environments]]\nname = \"dev\"\n"));
     assert_eq!((e.line, e.col), (12, 8));
     assert_eq!(e.message, "duplicate environment `dev`");
     let e = only_error(&format!(
-        "{BASE}[[environments.services]]\nname = \"checkout\"\n[environments.services.backend]\nlisten = \"127.0.0.1:1\"\nadmin = \"127.0.0.1:2\"\nstable = \"a\"\nversions = {{ a = [\"127.0.0.1:3\"] }}\n"
+        "{base}[[environments.services]]\nname = \"checkout\"\n[environments.services.backend]\nlisten = \"127.0.0.1:1\"\nadmin = \"127.0.0.1:2\"\nstable = \"a\"\nversions = {{ a = [\"127.0.0.1:3\"] }}\n"
     ));
     assert_eq!(
         e.message,
         "duplicate service `checkout` in environment `dev`"
     );
     let errs = load(&format!(
-        "{BASE}[[environments]]\nname = \"prod\"\nrequires = [\"stagng\", \"dve\"]\n"
+        "{base}[[environments]]\nname = \"prod\"\nrequires = [\"stagng\", \"dve\"]\n"
     ))
     .unwrap_err();
     assert_eq!(errs.len(), 2);
@@ -353,11 +353,11 @@ fn environments_problems() {
     );
     assert_eq!(errs.0[1].hint.as_deref(), Some("did you mean `dev`?"));
     let e = only_error(&format!(
-        "{BASE}[[environments]]\nname = \"prod\"\nrequires = [\"prod\"]\n"
+        "{base}[[environments]]\nname = \"prod\"\nrequires = [\"prod\"]\n"
     ));
     assert_eq!(e.message, "environment `prod` requires itself");
     let errs = errors(
-        &(BASE.replace("name = \"dev\"", "name = \"dev\"\nrequires = [\"prod\"]")
+        &(base.replace("name = \"dev\"", "name = \"dev\"\nrequires = [\"prod\"]")
             + "[[environments]]\nname = \"prod\"\nrequires = [\"dev\"]\n"),
     );
     assert_eq!(errs.len(), 1, "{errs:?}");
@@ -368,7 +368,7 @@ fn environments_problems() {
 
 #[test]
 fn analysis_triggers_bands_and_health_values() {
-    let with = |s: &str| format!("{BASE}{s}\n");
+    let with = |s: &str| format!("{}{s}\n", base());
     let e = only_error(&with("[environments.services.analysis]\nmin_requests = 0"));
     assert!(e.message.contains("at least 1"));
     let e = only_error(&with("[environments.services.analysis]\ninterval = \"0s\""));
@@ -396,7 +396,8 @@ fn analysis_triggers_bands_and_health_values() {
 
 #[test]
 fn a_trigger_takes_its_own_tolerance_and_the_p95_a_minimum_increase() {
-    let with = |s: &str| format!("{BASE}[environments.services.triggers]\n{s}\n");
+    let base = base();
+    let with = |s: &str| format!("{base}[environments.services.triggers]\n{s}\n");
     let text = with("p95_latency = { min_increase = \"80ms\" }\nerror_rate = { tolerance = 0.6 }");
     let config = parse_str(&text, Path::new("h.toml"), &|_| None).unwrap();
     let t = &service(&config).triggers;
@@ -417,8 +418,9 @@ fn a_trigger_takes_its_own_tolerance_and_the_p95_a_minimum_increase() {
 
 #[test]
 fn secrets_resolve_only_in_headers_and_never_leak() {
+    let base = base();
     let text = format!(
-        "{BASE}[environments.services.health]\nheaders = {{ Authorization = \"Bearer ${{API_TOKEN}}\" }}\n"
+        "{base}[environments.services.health]\nheaders = {{ Authorization = \"Bearer ${{API_TOKEN}}\" }}\n"
     );
     let env = |name: &str| (name == "API_TOKEN").then(|| "hunter2-secret".to_string());
     let config = parse_str(&text, Path::new("h.toml"), &env).unwrap();
@@ -440,7 +442,7 @@ fn secrets_resolve_only_in_headers_and_never_leak() {
     assert_eq!((e.line, e.col), (12, 29));
 
     // `${VAR}` elsewhere is not expanded, and the error says where it is.
-    let e = only_error(&BASE.replace("\"127.0.0.1:18080\"", "\"${LISTEN}\""));
+    let e = only_error(&base.replace("\"127.0.0.1:18080\"", "\"${LISTEN}\""));
     assert!(e.hint.unwrap().contains("only expanded in secret fields"));
 
     // Other errors in the same file never show the resolved value.

@@ -10,6 +10,8 @@ pub mod preflight;
 mod schema;
 mod secret;
 pub mod summary;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 pub use errors::{ConfigError, ConfigErrors};
 pub use load::{load_file, parse_str};

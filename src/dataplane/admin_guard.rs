@@ -185,22 +185,17 @@ mod tests {
     fn each_defence_refuses_on_its_own() {
         let g = guard("127.0.0.1:19080");
         let refused = |changes: &[(&'static str, &str)]| g.admit(&with(changes)).unwrap_err();
-        assert!(matches!(
-            refused(&[("host", "evil.example:19080")]),
-            Refusal::ForeignHost(_)
-        ));
-        assert!(matches!(
-            refused(&[("host", "127.0.0.1:19081")]),
-            Refusal::ForeignHost(_)
-        ));
-        assert!(matches!(
-            refused(&[("host", "127.0.0.1")]),
-            Refusal::ForeignHost(_)
-        ));
-        assert!(matches!(
-            refused(&[("host", "10.1.2.3:19080")]),
-            Refusal::ForeignHost(_)
-        ));
+        for host in [
+            "evil.example:19080",
+            "127.0.0.1:19081",
+            "127.0.0.1",
+            "10.1.2.3:19080",
+        ] {
+            assert!(
+                matches!(refused(&[("host", host)]), Refusal::ForeignHost(_)),
+                "{host}"
+            );
+        }
         for origin in ["http://evil.example", "null", "https://127.0.0.1:19080"] {
             assert!(
                 matches!(refused(&[("origin", origin)]), Refusal::ForeignOrigin(_)),

@@ -264,29 +264,23 @@ mod tests {
             }],
         );
         let l = r#"service="dev/checkout",version="v2",side="new""#;
-        assert!(text.contains(&format!("helmsman_requests_total{{{l}}} 2\n")));
-        assert!(text.contains(&format!(
-            "helmsman_errors_total{{{l},kind=\"Time\\\"out\"}} 1\n"
-        )));
-        assert!(text.contains(&format!(
-            "helmsman_responses_total{{{l},class=\"5xx\"}} 1\n"
-        )));
-        assert!(text.contains(&format!(
-            "helmsman_request_duration_seconds_bucket{{{l},le=\"0.003\"}} 1\n"
-        )));
-        assert!(text.contains(&format!(
-            "helmsman_request_duration_seconds_bucket{{{l},le=\"0.08\"}} 2\n"
-        )));
-        assert!(text.contains(&format!(
-            "helmsman_request_duration_seconds_bucket{{{l},le=\"+Inf\"}} 2\n"
-        )));
-        assert!(text.contains(&format!(
-            "helmsman_request_duration_seconds_count{{{l}}} 2\n"
-        )));
-        assert!(text.contains("helmsman_new_weight{service=\"dev/checkout\"} 25\n"));
-        assert!(text.contains(
-            "helmsman_instance_healthy{service=\"dev/checkout\",version=\"v2\",side=\"new\",instance=\"127.0.0.1:9\"} 0\n"
-        ));
+        let bucket = |le: &str, count: u32| {
+            format!("helmsman_request_duration_seconds_bucket{{{l},le=\"{le}\"}} {count}\n")
+        };
+        for sample in [
+            format!("helmsman_requests_total{{{l}}} 2\n"),
+            format!("helmsman_errors_total{{{l},kind=\"Time\\\"out\"}} 1\n"),
+            format!("helmsman_responses_total{{{l},class=\"5xx\"}} 1\n"),
+            // 3 ms and 70 ms: one request by the 3 ms bucket, both by 80 ms.
+            bucket("0.003", 1),
+            bucket("0.08", 2),
+            bucket("+Inf", 2),
+            format!("helmsman_request_duration_seconds_count{{{l}}} 2\n"),
+            "helmsman_new_weight{service=\"dev/checkout\"} 25\n".to_string(),
+            "helmsman_instance_healthy{service=\"dev/checkout\",version=\"v2\",side=\"new\",instance=\"127.0.0.1:9\"} 0\n".to_string(),
+        ] {
+            assert!(text.contains(&sample), "no {sample:?} in\n{text}");
+        }
         // Every family is declared exactly once, before its samples.
         assert_eq!(
             text.matches("# TYPE helmsman_requests_total counter")

@@ -49,6 +49,23 @@ impl<S> IdleTimeout<S> {
             self.timer.as_mut().reset(deadline);
         }
     }
+
+    /// What a read or write of the inner connection `polled`: one that
+    /// completed (with bytes or an error) restarts the idle clock, one that
+    /// is pending waits on it.
+    fn after_transfer<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match polled {
+            Poll::Ready(result) => {
+                self.last_transfer = Instant::now();
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.poll_idle(cx),
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
@@ -58,13 +75,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                this.last_transfer = Instant::now();
-                Poll::Ready(result)
-            }
-            Poll::Pending => this.poll_idle(cx),
-        }
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.after_transfer(cx, polled)
     }
 }
 
@@ -75,13 +87,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(result) => {
-                this.last_transfer = Instant::now();
-                Poll::Ready(result)
-            }
-            Poll::Pending => this.poll_idle(cx),
-        }
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.after_transfer(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -90,13 +97,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(result) => {
-                this.last_transfer = Instant::now();
-                Poll::Ready(result)
-            }
-            Poll::Pending => this.poll_idle(cx),
-        }
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.after_transfer(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -257,6 +257,11 @@ mod tests {
         (v, c, Registry::default())
     }
 
+    /// v2 staged beside v1, which serves everything.
+    fn staged(v: &Versions) -> RoutingSpec {
+        RoutingSpec::initial("v1", v).prepare("v2", v).unwrap()
+    }
+
     fn tally(t: &Table, n: usize) -> BTreeMap<u16, usize> {
         let mut m = BTreeMap::new();
         for _ in 0..n {
@@ -268,11 +273,7 @@ mod tests {
     #[test]
     fn weighted_split_is_exact_and_round_robins_inside_a_side() {
         let (v, c, r) = setup();
-        let spec = RoutingSpec::initial("v1", &v)
-            .prepare("v2", &v)
-            .unwrap()
-            .set_weight(25, &v)
-            .unwrap();
+        let spec = staged(&v).set_weight(25, &v).unwrap();
         let t = Table::build(spec, &c, &r);
         let m = tally(&t, 2000);
         assert_eq!(m[&4] + m[&5], 500);
@@ -284,7 +285,7 @@ mod tests {
     #[test]
     fn staged_version_gets_no_traffic() {
         let (v, c, r) = setup();
-        let spec = RoutingSpec::initial("v1", &v).prepare("v2", &v).unwrap();
+        let spec = staged(&v);
         let m = tally(&Table::build(spec, &c, &r), 300);
         assert_eq!(m.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
     }
@@ -292,11 +293,7 @@ mod tests {
     #[test]
     fn even_split_covers_exactly_the_instances_in_rotation() {
         let (v, c, r) = setup();
-        let spec = RoutingSpec::initial("v1", &v)
-            .prepare("v2", &v)
-            .unwrap()
-            .set_instances(2, 1, &v)
-            .unwrap();
+        let spec = staged(&v).set_instances(2, 1, &v).unwrap();
         let m = tally(&Table::build(spec, &c, &r), 300);
         assert_eq!(m, BTreeMap::from([(1, 100), (2, 100), (4, 100)]));
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Capability, Rollout, StrategyKind};
+use super::{Rollout, StrategyKind};
 use crate::config::duration::format as fmt_duration;
 use crate::engine::machine::TrafficWrite;
 use crate::engine::plan::{Fleet, PlanStep};
@@ -45,14 +45,6 @@ fn scale_down(fleet: Option<Fleet>) -> Option<PlanStep> {
 impl Rollout for BlueGreen {
     fn kind(&self) -> StrategyKind {
         StrategyKind::BlueGreen
-    }
-
-    fn name(&self) -> &'static str {
-        "blue-green"
-    }
-
-    fn needs(&self) -> &'static [Capability] {
-        &[Capability::Switch, Capability::Rotation]
     }
 
     /// With `fleet: None` the old side is scaled down to "all" new

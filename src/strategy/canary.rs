@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Capability, Rollout, StrategyKind};
+use super::{Rollout, StrategyKind};
 use crate::config::Step;
 use crate::config::duration::format as fmt_duration;
 use crate::engine::machine::TrafficWrite;
@@ -34,14 +34,6 @@ impl Default for Canary {
 impl Rollout for Canary {
     fn kind(&self) -> StrategyKind {
         StrategyKind::Canary
-    }
-
-    fn name(&self) -> &'static str {
-        "canary"
-    }
-
-    fn needs(&self) -> &'static [Capability] {
-        &[Capability::Weights]
     }
 
     fn steps(&self, _: Option<Fleet>) -> Vec<PlanStep> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::canary::{percent_steps, step_words};
-use super::{Capability, Rollout, StrategyKind};
+use super::{Rollout, StrategyKind};
 use crate::config::Step;
 use crate::engine::machine::TrafficWrite;
 use crate::engine::plan::{Fleet, PlanStep};
@@ -36,14 +36,6 @@ impl FeatureFlag {
 impl Rollout for FeatureFlag {
     fn kind(&self) -> StrategyKind {
         StrategyKind::FeatureFlag
-    }
-
-    fn name(&self) -> &'static str {
-        "feature-flag"
-    }
-
-    fn needs(&self) -> &'static [Capability] {
-        &[Capability::FlagPercent]
     }
 
     fn steps(&self, _: Option<Fleet>) -> Vec<PlanStep> {

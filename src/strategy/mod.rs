@@ -5,7 +5,8 @@
 //! looks inside one.
 //!
 //! Adding a strategy: a new file with its settings and its `Rollout`, a
-//! variant in [`Strategy`], and a line in [`Strategy::rollout`] (and the
+//! variant in [`Strategy`] and in [`StrategyKind`] (with its name and what
+//! it needs of a backend), a line in [`Strategy::rollout`] (and the
 //! configuration loader's keys for its settings).
 
 mod blue_green;
@@ -18,6 +19,8 @@ use serde::Serialize;
 pub use blue_green::BlueGreen;
 pub use canary::Canary;
 pub use feature_flag::FeatureFlag;
+#[cfg(test)]
+pub(crate) use rolling::BATCHES_OF_FOUR_SURGE_ONE;
 pub use rolling::{Rolling, rolling_batches};
 
 use crate::engine::machine::TrafficWrite;
@@ -41,6 +44,29 @@ pub enum StrategyKind {
     BlueGreen,
     Rolling,
     FeatureFlag,
+}
+
+impl StrategyKind {
+    /// Its name in messages and the configuration ("blue-green"), as the
+    /// command line spells it too.
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyKind::Canary => "canary",
+            StrategyKind::BlueGreen => "blue-green",
+            StrategyKind::Rolling => "rolling",
+            StrategyKind::FeatureFlag => "feature-flag",
+        }
+    }
+
+    /// What a strategy of this kind needs the traffic backend to do.
+    pub fn needs(self) -> &'static [Capability] {
+        match self {
+            StrategyKind::Canary => &[Capability::Weights],
+            StrategyKind::BlueGreen => &[Capability::Switch, Capability::Rotation],
+            StrategyKind::Rolling => &[Capability::Rotation],
+            StrategyKind::FeatureFlag => &[Capability::FlagPercent],
+        }
+    }
 }
 
 /// What a traffic backend must be able to do for a strategy.
@@ -72,11 +98,16 @@ impl Capability {
 pub trait Rollout {
     fn kind(&self) -> StrategyKind;
 
-    /// Its name in messages and the configuration ("blue-green").
-    fn name(&self) -> &'static str;
+    /// Its name in messages and the configuration ("blue-green"): its
+    /// kind's.
+    fn name(&self) -> &'static str {
+        self.kind().name()
+    }
 
-    /// What it needs the traffic backend to do.
-    fn needs(&self) -> &'static [Capability];
+    /// What it needs the traffic backend to do: what its kind needs.
+    fn needs(&self) -> &'static [Capability] {
+        self.kind().needs()
+    }
 
     /// The steps between `Prepare` and `Finish`. With `fleet: None` (the
     /// instance counts not read yet) a strategy that depends on them
@@ -152,6 +183,21 @@ impl Strategy {
             StrategyKind::BlueGreen => Strategy::BlueGreen(BlueGreen::default()),
             StrategyKind::Rolling => Strategy::Rolling(Rolling::default()),
             StrategyKind::FeatureFlag => Strategy::FeatureFlag(FeatureFlag::named(service)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::ValueEnum;
+
+    use super::*;
+
+    #[test]
+    fn a_kind_is_named_as_the_command_line_spells_it() {
+        for kind in StrategyKind::value_variants() {
+            let spelled = kind.to_possible_value().expect("every kind is a value");
+            assert_eq!(kind.name(), spelled.get_name());
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Capability, Rollout, StrategyKind};
+use super::{Rollout, StrategyKind};
 use crate::config::duration::format as fmt_duration;
 use crate::engine::machine::TrafficWrite;
 use crate::engine::plan::{Fleet, PlanStep};
@@ -33,14 +33,6 @@ impl Default for Rolling {
 impl Rollout for Rolling {
     fn kind(&self) -> StrategyKind {
         StrategyKind::Rolling
-    }
-
-    fn name(&self) -> &'static str {
-        "rolling"
-    }
-
-    fn needs(&self) -> &'static [Capability] {
-        &[Capability::Rotation]
     }
 
     /// The batches depend on the instance counts: none before they are known.
@@ -131,6 +123,21 @@ pub fn rolling_batches(fleet: Fleet, max_surge: u32, max_unavailable: u32) -> Ve
     batches
 }
 
+/// (stable, new) after each batch replacing four instances with four, one
+/// surging and none unavailable: what the tests here and the machine's
+/// expect of these settings.
+#[cfg(test)]
+pub(crate) const BATCHES_OF_FOUR_SURGE_ONE: [(usize, usize); 8] = [
+    (4, 1),
+    (3, 1),
+    (3, 2),
+    (2, 2),
+    (2, 3),
+    (1, 3),
+    (1, 4),
+    (0, 4),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,19 +145,7 @@ mod tests {
     #[test]
     fn rolling_surge_one_unavailable_zero() {
         let b = rolling_batches(Fleet { stable: 4, new: 4 }, 1, 0);
-        assert_eq!(
-            b,
-            vec![
-                (4, 1),
-                (3, 1),
-                (3, 2),
-                (2, 2),
-                (2, 3),
-                (1, 3),
-                (1, 4),
-                (0, 4)
-            ]
-        );
+        assert_eq!(b, BATCHES_OF_FOUR_SURGE_ONE);
     }
 
     #[test]

@@ -227,25 +227,16 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
+    use crate::config::test_support::{environment, local_backend, service};
     use crate::engine::machine::{Release, ReleaseSpec};
 
     /// One local service whose metrics are read every `interval`.
     fn config_reading_every(interval: &str) -> Arc<Config> {
-        let text = format!(
-            r#"[defaults.analysis]
-interval = "{interval}"
-
-[[environments]]
-name = "dev"
-[[environments.services]]
-name = "checkout"
-[environments.services.backend]
-listen = "127.0.0.1:0"
-admin = "127.0.0.1:0"
-stable = "v1"
-versions = {{ "v1" = ["127.0.0.1:1"], "v2" = ["127.0.0.1:2"] }}
-"#
-        );
+        // Port 0 for both addresses: the loader lets it repeat, and nothing
+        // running on this machine answers there.
+        let text = format!("[defaults.analysis]\ninterval = \"{interval}\"\n\n")
+            + &environment("dev")
+            + &service("checkout", &local_backend(0, 0, &[1], &[2]));
         let config = crate::config::parse_str(&text, Path::new("h.toml"), &|_| None)
             .unwrap_or_else(|e| panic!("{e}"));
         Arc::new(config)

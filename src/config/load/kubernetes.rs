@@ -428,14 +428,10 @@ mod tests {
 
     use crate::config::load::parse_str;
     use crate::config::model::{Backend, KubernetesBackend, KubernetesSplit};
+    use crate::config::test_support::{self, environment};
 
-    const SERVICE_HEAD: &str = r#"[[environments]]
-name = "prod"
-
-[[environments.services]]
-name = "checkout"
-[environments.services.backend]
-type = "kubernetes"
+    /// The backend of a gateway-api canary of prod/checkout.
+    const GATEWAY_API: &str = r#"type = "kubernetes"
 namespace = "shop"
 traffic = "gateway-api"
 route = "checkout"
@@ -446,9 +442,14 @@ canary_deployment = "checkout-canary"
 image = "registry.example.com/checkout:{version}"
 "#;
 
+    /// A gateway-api canary of prod/checkout, without the metrics it needs.
+    fn without_metrics() -> String {
+        environment("prod") + &test_support::service("checkout", GATEWAY_API)
+    }
+
     /// A gateway-api canary of prod/checkout.
     fn service() -> String {
-        [SERVICE_HEAD, crate::config::PROMETHEUS_METRICS_TOML].concat()
+        without_metrics() + crate::config::PROMETHEUS_METRICS_TOML
     }
 
     fn load(text: &str) -> Result<KubernetesBackend, Vec<(usize, String, String)>> {
@@ -512,7 +513,7 @@ image = "registry.example.com/checkout:{version}"
 
     #[test]
     fn a_kubernetes_service_needs_prometheus_metrics() {
-        let errors = load(SERVICE_HEAD).unwrap_err();
+        let errors = load(&without_metrics()).unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].1.contains("reads no metrics"), "{errors:?}");
         assert!(errors[0].2.contains("type = \"prometheus\""));

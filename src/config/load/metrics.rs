@@ -224,26 +224,7 @@ impl Walker<'_, '_> {
     /// A bearer token (`key`): a `${VAR}` secret, never printed.
     pub(super) fn secret(&mut self, key: &str, value: &Value) -> Option<Secret> {
         let text = as_name(self.errors, key, value)?;
-        match secret::resolve(&text, self.env) {
-            Ok(token) => Some(token),
-            Err(problems) => {
-                for problem in problems {
-                    match problem {
-                        SecretError::Unset(var) => self.errors.add_hint(
-                            &value.span(),
-                            format!("`{key}` uses `${{{var}}}`, which is not set"),
-                            format!("export {var}=… in the environment helmsman runs in"),
-                        ),
-                        SecretError::Malformed(message) => self.errors.add_hint(
-                            &value.span(),
-                            format!("`{key}`: {message}"),
-                            "reference a variable as `${NAME}` (letters, digits and `_`)",
-                        ),
-                    }
-                }
-                None
-            }
-        }
+        self.resolve_secret(&format!("`{key}`"), &text, value)
     }
 
     /// A PromQL template: known placeholders only, and `{version}` at least,
@@ -279,37 +260,33 @@ mod tests {
 
     use super::*;
     use crate::config::metrics::TemplateValues;
+    use crate::config::test_support::{local_backend, one_local_service, service};
 
     /// `[defaults.metrics]` with every template, and two services: one on
     /// Prometheus, one left on the data plane's counters.
-    const LAYERED: &str = r#"[defaults.metrics]
+    fn layered() -> String {
+        [
+            DEFAULT_METRICS,
+            &one_local_service("prod"),
+            CHECKOUT_METRICS,
+            &service("catalog", &local_backend(18090, 19090, &[18191], &[18291])),
+        ]
+        .concat()
+    }
+
+    const DEFAULT_METRICS: &str = r#"[defaults.metrics]
 requests = 'sum(helmsman_requests_total{service="{env}/{service}",version="{version}"})'
 errors_by_kind = 'sum by (kind) (helmsman_errors_total{service="{env}/{service}",version="{version}"})'
 latency_buckets = 'sum by (le) (helmsman_request_duration_seconds_bucket{service="{env}/{service}",version="{version}"})'
 
-[[environments]]
-name = "prod"
+"#;
 
-[[environments.services]]
-name = "checkout"
-[environments.services.backend]
-listen = "127.0.0.1:18080"
-admin = "127.0.0.1:19080"
-stable = "v1"
-versions = { v1 = ["127.0.0.1:18181"], v2 = ["127.0.0.1:18281"] }
-[environments.services.metrics]
+    const CHECKOUT_METRICS: &str = r#"[environments.services.metrics]
 type = "prometheus"
 url = "https://prometheus.example.com/prom/"
 token = "${PROM_TOKEN}"
 max_concurrent = 2
 
-[[environments.services]]
-name = "catalog"
-[environments.services.backend]
-listen = "127.0.0.1:18090"
-admin = "127.0.0.1:19090"
-stable = "v1"
-versions = { v1 = ["127.0.0.1:18191"] }
 "#;
 
     fn env(name: &str) -> Option<String> {
@@ -339,7 +316,7 @@ versions = { v1 = ["127.0.0.1:18191"] }
 
     #[test]
     fn templates_are_inherited_and_rendered_per_version() {
-        let config = load(LAYERED).unwrap_or_else(|e| panic!("{e}"));
+        let config = load(&layered()).unwrap_or_else(|e| panic!("{e}"));
         let p = prometheus(&config, 0);
         assert_eq!(p.url, "https://prometheus.example.com/prom");
         assert_eq!(p.token.as_ref().unwrap().expose(), "s3cret");
@@ -373,7 +350,7 @@ versions = { v1 = ["127.0.0.1:18191"] }
 
     #[test]
     fn a_service_overrides_key_by_key_and_picks_its_latency_source() {
-        let text = LAYERED.replace(
+        let text = layered().replace(
             "max_concurrent = 2\n",
             "max_concurrent = 2\ntimeout = \"800ms\"\np95_seconds = 'histogram_quantile(0.95, sum by (le) (rate(x_bucket{version=\"{version}\"}[1m])))'\n",
         );
@@ -386,11 +363,11 @@ versions = { v1 = ["127.0.0.1:18191"] }
 
     #[test]
     fn missing_keys_are_named_where_the_service_asks_for_prometheus() {
-        let text = LAYERED
+        let text = layered()
             .replace("requests = 'sum(helmsman_requests_total", "# requests = '")
             .replace("url = \"https://prometheus.example.com/prom/\"\n", "");
         let errs = errors(&text);
-        let line = LAYERED
+        let line = layered()
             .lines()
             .position(|l| l == "[environments.services.metrics]")
             .unwrap()
@@ -411,7 +388,7 @@ versions = { v1 = ["127.0.0.1:18191"] }
 
     #[test]
     fn a_service_inheriting_prometheus_is_told_at_its_own_table() {
-        let text = LAYERED.replace(
+        let text = layered().replace(
             "[defaults.metrics]\n",
             "[defaults.metrics]\ntype = \"prometheus\"\n",
         );
@@ -433,7 +410,7 @@ versions = { v1 = ["127.0.0.1:18191"] }
 
     #[test]
     fn invalid_values_are_reported_with_hints() {
-        let text = LAYERED
+        let text = layered()
             .replace(
                 "type = \"prometheus\"",
                 "type = \"promethues\"\ntimout = \"1s\"",
@@ -495,7 +472,7 @@ versions = { v1 = ["127.0.0.1:18191"] }
             ("http://user:pw@host:9090", "must not carry credentials"),
             ("http://host:9090/?x=1", "has a query or a fragment"),
         ] {
-            let text = LAYERED.replace("https://prometheus.example.com/prom/", url);
+            let text = layered().replace("https://prometheus.example.com/prom/", url);
             let errs = errors(&text);
             assert!(
                 errs.iter().any(|(_, m, _)| m.contains(message)),

@@ -13,11 +13,12 @@ impl Walker<'_, '_> {
             return;
         };
         check_keys(self.errors, table, ANALYSIS_KEYS, "`analysis`");
-        if let Some(v) = get(table, "interval")
-            && let Some(d) = as_positive_duration(self.errors, "interval", v)
-        {
-            analysis.interval = d;
-        }
+        self.optional(
+            table,
+            "interval",
+            as_positive_duration,
+            &mut analysis.interval,
+        );
         if let Some(v) = get(table, "min_requests")
             && let Some(n) = as_integer(self.errors, "min_requests", v)
         {
@@ -96,21 +97,9 @@ impl Walker<'_, '_> {
                 TRIGGER_KEYS
             };
             check_keys(self.errors, t, keys, &format!("`triggers.{name}`"));
-            if let Some(v) = get(t, "threshold")
-                && let Some(x) = as_non_negative(self.errors, "threshold", v)
-            {
-                trigger.threshold = x;
-            }
-            if let Some(v) = get(t, "after")
-                && let Some(d) = as_duration(self.errors, "after", v)
-            {
-                trigger.after = d;
-            }
-            if let Some(v) = get(t, "enabled")
-                && let Some(b) = as_bool(self.errors, "enabled", v)
-            {
-                trigger.enabled = b;
-            }
+            self.optional(t, "threshold", as_non_negative, &mut trigger.threshold);
+            self.optional(t, "after", as_duration, &mut trigger.after);
+            self.optional(t, "enabled", as_bool, &mut trigger.enabled);
             if let Some(v) = get(t, "tolerance")
                 && let Some(x) = as_non_negative(self.errors, "tolerance", v)
             {
@@ -124,11 +113,7 @@ impl Walker<'_, '_> {
                     );
                 }
             }
-            if let Some(v) = get(t, "min_increase")
-                && let Some(d) = as_duration(self.errors, "min_increase", v)
-            {
-                trigger.min_increase = d;
-            }
+            self.optional(t, "min_increase", as_duration, &mut trigger.min_increase);
         }
     }
 
@@ -179,21 +164,14 @@ impl Walker<'_, '_> {
             return;
         };
         check_keys(self.errors, table, HEALTH_KEYS, "`health`");
-        if let Some(v) = get(table, "path")
-            && let Some(p) = as_path(self.errors, "path", v)
-        {
-            health.path = p;
-        }
-        if let Some(v) = get(table, "interval")
-            && let Some(d) = as_positive_duration(self.errors, "interval", v)
-        {
-            health.interval = d;
-        }
-        if let Some(v) = get(table, "timeout")
-            && let Some(d) = as_positive_duration(self.errors, "timeout", v)
-        {
-            health.timeout = d;
-        }
+        self.optional(table, "path", as_path, &mut health.path);
+        self.optional(
+            table,
+            "interval",
+            as_positive_duration,
+            &mut health.interval,
+        );
+        self.optional(table, "timeout", as_positive_duration, &mut health.timeout);
         if let Some(v) = get(table, "headers") {
             self.headers(v, &mut health.headers);
         }
@@ -219,26 +197,8 @@ impl Walker<'_, '_> {
             let Some(text) = as_str(self.errors, name, v) else {
                 continue;
             };
-            match secret::resolve(text, self.env) {
-                Ok(secret) => {
-                    into.insert(name.to_string(), secret);
-                }
-                Err(problems) => {
-                    for problem in problems {
-                        match problem {
-                            SecretError::Unset(var) => self.errors.add_hint(
-                                &v.span(),
-                                format!("header `{name}` uses `${{{var}}}`, which is not set"),
-                                format!("export {var}=… in the environment helmsman runs in"),
-                            ),
-                            SecretError::Malformed(message) => self.errors.add_hint(
-                                &v.span(),
-                                format!("header `{name}`: {message}"),
-                                "reference a variable as `${NAME}` (letters, digits and `_`)",
-                            ),
-                        }
-                    }
-                }
+            if let Some(secret) = self.resolve_secret(&format!("header `{name}`"), text, v) {
+                into.insert(name.to_string(), secret);
             }
         }
     }

@@ -113,12 +113,7 @@ impl Walker<'_, '_> {
                 }
             }
             Strategy::FeatureFlag(FeatureFlag { flag, steps }) => {
-                if let Some(v) = get(table, "flag") {
-                    match as_name(self.errors, "flag", v) {
-                        Some(f) => *flag = f,
-                        None => complete = false,
-                    }
-                }
+                complete &= self.optional(table, "flag", as_name, flag);
                 if let Some(v) = get(table, "steps") {
                     match self.steps(v) {
                         Some(s) => *steps = s,
@@ -132,23 +127,10 @@ impl Walker<'_, '_> {
                 manual_switch,
                 scale_down_delay,
             }) => {
-                complete &= set(
-                    get(table, "smoke_path").map(|v| as_path(self.errors, "smoke_path", v)),
-                    smoke_path,
-                );
-                complete &= set(
-                    get(table, "preview_for").map(|v| as_duration(self.errors, "preview_for", v)),
-                    preview_for,
-                );
-                complete &= set(
-                    get(table, "manual_switch").map(|v| as_bool(self.errors, "manual_switch", v)),
-                    manual_switch,
-                );
-                complete &= set(
-                    get(table, "scale_down_delay")
-                        .map(|v| as_duration(self.errors, "scale_down_delay", v)),
-                    scale_down_delay,
-                );
+                complete &= self.optional(table, "smoke_path", as_path, smoke_path);
+                complete &= self.optional(table, "preview_for", as_duration, preview_for);
+                complete &= self.optional(table, "manual_switch", as_bool, manual_switch);
+                complete &= self.optional(table, "scale_down_delay", as_duration, scale_down_delay);
             }
             Strategy::Rolling(Rolling {
                 max_surge,
@@ -166,18 +148,9 @@ impl Walker<'_, '_> {
                     )
                     .map(|n| n as u32)
                 };
-                complete &= set(
-                    get(table, "max_surge").map(|v| count(self.errors, "max_surge", v)),
-                    max_surge,
-                );
-                complete &= set(
-                    get(table, "max_unavailable").map(|v| count(self.errors, "max_unavailable", v)),
-                    max_unavailable,
-                );
-                complete &= set(
-                    get(table, "batch_pause").map(|v| as_duration(self.errors, "batch_pause", v)),
-                    batch_pause,
-                );
+                complete &= self.optional(table, "max_surge", count, max_surge);
+                complete &= self.optional(table, "max_unavailable", count, max_unavailable);
+                complete &= self.optional(table, "batch_pause", as_duration, batch_pause);
                 if complete && *max_surge == 0 && *max_unavailable == 0 {
                     let span = get(table, "max_surge")
                         .or_else(|| get(table, "max_unavailable"))

@@ -564,19 +564,7 @@ fn rolling_replaces_instances_in_health_gated_batches() {
             _ => None,
         })
         .collect();
-    assert_eq!(
-        batches,
-        vec![
-            (4, 1),
-            (3, 1),
-            (3, 2),
-            (2, 2),
-            (2, 3),
-            (1, 3),
-            (1, 4),
-            (0, 4)
-        ]
-    );
+    assert_eq!(batches, crate::strategy::BATCHES_OF_FOUR_SURGE_ONE);
     // Eight batches, each healthy for 10 s.
     assert!(h.elapsed() >= secs(80));
     assert_eq!(h.r.snapshot().steps.len(), 1 + 16 + 1);

@@ -2,12 +2,12 @@
 //! `http` check with its defaults).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::config::preflight::{HttpProbe, defaults};
-use crate::observed::{CheckResult, CheckStatus};
+use crate::observed::CheckResult;
 use crate::preflight;
 use crate::providers::Check;
 
@@ -36,21 +36,11 @@ impl Check for HttpCheck {
     }
 
     async fn run(&self) -> CheckResult {
-        let started = Instant::now();
-        let (status, detail) =
-            match tokio::time::timeout(self.timeout, preflight::http::check(&self.probe)).await {
-                Ok(found) => (found.status, found.value),
-                Err(_) => (
-                    CheckStatus::Fail,
-                    format!("no answer within {} ms", self.timeout.as_millis()),
-                ),
-            };
-        CheckResult {
-            name: self.name(),
-            status,
-            detail,
-            took: started.elapsed(),
-        }
+        let answer = async {
+            let found = preflight::http::check(&self.probe).await;
+            (found.status, found.value)
+        };
+        super::within(self.name(), self.timeout, answer).await
     }
 }
 
@@ -58,6 +48,7 @@ impl Check for HttpCheck {
 mod tests {
     use super::*;
     use crate::demo::sample_service::{Behaviour, SampleService};
+    use crate::observed::CheckStatus;
 
     #[tokio::test]
     async fn passes_on_2xx_and_fails_on_5xx_or_a_closed_port() {

@@ -138,31 +138,24 @@ impl Check for ServiceProxyCheck {
     }
 
     async fn run(&self) -> CheckResult {
-        let started = Instant::now();
-        let (status, detail) = match tokio::time::timeout(self.timeout, self.probe()).await {
-            Ok(Ok(code)) => {
-                let mut detail = format!("HTTP {code} in {} ms", started.elapsed().as_millis());
-                if code == 403 {
-                    // The proxy passes the pod's answer through, so a 403
-                    // may be the application's or the API server's.
-                    detail.push_str(" (the pod's answer, or RBAC lacks get on services/proxy)");
+        let answer = async {
+            let started = Instant::now();
+            match self.probe().await {
+                Ok(code) => {
+                    let mut detail = format!("HTTP {code} in {} ms", started.elapsed().as_millis());
+                    if code == 403 {
+                        // The proxy passes the pod's answer through, so a 403
+                        // may be the application's or the API server's.
+                        detail.push_str(" (the pod's answer, or RBAC lacks get on services/proxy)");
+                    }
+                    match code {
+                        200..=299 => (CheckStatus::Pass, detail),
+                        _ => (CheckStatus::Fail, detail),
+                    }
                 }
-                match code {
-                    200..=299 => (CheckStatus::Pass, detail),
-                    _ => (CheckStatus::Fail, detail),
-                }
+                Err(why) => (CheckStatus::Fail, why.to_string()),
             }
-            Ok(Err(why)) => (CheckStatus::Fail, why.to_string()),
-            Err(_) => (
-                CheckStatus::Fail,
-                format!("no answer within {} ms", self.timeout.as_millis()),
-            ),
         };
-        CheckResult {
-            name: self.name(),
-            status,
-            detail,
-            took: started.elapsed(),
-        }
+        super::within(self.name(), self.timeout, answer).await
     }
 }

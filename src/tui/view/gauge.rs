@@ -143,10 +143,7 @@ fn merge(spans: Vec<Span<'static>>) -> Vec<Span<'static>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn text(line: &Line) -> String {
-        line.spans.iter().map(|s| s.content.as_ref()).collect()
-    }
+    use crate::tui::view::text_of;
 
     #[test]
     fn levels_follow_the_bands() {
@@ -160,15 +157,15 @@ mod tests {
     fn bars_carry_the_marks_and_the_fill() {
         let band = crate::config::defaults::bands().error_rate;
         let t = Theme::monochrome();
-        let bar = text(&band_bar(Some(0.6), band, 20, &t));
+        let bar = text_of(&band_bar(Some(0.6), band, 20, &t));
         assert_eq!(bar.chars().count(), 20);
         assert!(
             bar.contains('t') && bar.contains('A') && bar.contains('C'),
             "{bar}"
         );
         assert!(bar.starts_with('█'), "{bar}");
-        assert_eq!(text(&traffic_bar(50, Some(25), 8, &t)), "██··◆···");
-        assert_eq!(text(&traffic_bar(25, Some(25), 8, &t)), "██······");
+        assert_eq!(text_of(&traffic_bar(50, Some(25), 8, &t)), "██··◆···");
+        assert_eq!(text_of(&traffic_bar(25, Some(25), 8, &t)), "██······");
         assert_eq!(sparkline(&VecDeque::from([0.0, 0.5, 1.0]), 0.5, 10), "▁▅█");
     }
 }

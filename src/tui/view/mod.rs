@@ -162,6 +162,13 @@ pub(crate) fn age_words(age: chrono::Duration) -> String {
     }
 }
 
+/// The text of `line`, every character of its spans, styles dropped: what
+/// unit tests of drawn rows compare.
+#[cfg(test)]
+pub(crate) fn text_of(line: &Line) -> String {
+    line.spans.iter().map(|s| s.content.as_ref()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,24 +30,14 @@ pub fn render(
     let inner = block.inner(area);
     let visible = inner.height as usize;
     let window = scroll.fit(rows.len(), visible);
+    // How many rows are hidden, at the right of the border they are beyond.
+    let mark = |words: String| Line::from(Span::styled(words, theme.key)).right_aligned();
     let mut block = block;
     if window.above > 0 {
-        block = block.title(
-            Line::from(Span::styled(
-                format!(" ▲ {} more ", window.above),
-                theme.key,
-            ))
-            .right_aligned(),
-        );
+        block = block.title(mark(format!(" ▲ {} more ", window.above)));
     }
     if window.below > 0 {
-        block = block.title_bottom(
-            Line::from(Span::styled(
-                format!(" ▼ {} more ↓ PgDn ", window.below),
-                theme.key,
-            ))
-            .right_aligned(),
-        );
+        block = block.title_bottom(mark(format!(" ▼ {} more ↓ PgDn ", window.below)));
     }
     frame.render_widget(block, area);
     let shown: Vec<Line> = rows.into_iter().skip(window.offset).take(visible).collect();
@@ -128,11 +118,8 @@ fn spans_of(row: Vec<(char, Style)>) -> Line<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tui::view::text_of;
     use ratatui::style::Stylize;
-
-    fn text(line: &Line) -> String {
-        line.spans.iter().map(|s| s.content.as_ref()).collect()
-    }
 
     #[test]
     fn wraps_at_words_keeps_styles_and_indents_what_follows() {
@@ -142,7 +129,7 @@ mod tests {
             Span::raw(" for analysis of the new version"),
         ]);
         let rows = wrap_line(&line, 16, 2);
-        let texts: Vec<String> = rows.iter().map(text).collect();
+        let texts: Vec<String> = rows.iter().map(text_of).collect();
         assert_eq!(
             texts,
             vec![
@@ -163,7 +150,7 @@ mod tests {
     #[test]
     fn a_word_longer_than_a_row_is_cut_across_rows() {
         let rows = wrap_line(&Line::raw("abcdefghij"), 4, 0);
-        let texts: Vec<String> = rows.iter().map(text).collect();
+        let texts: Vec<String> = rows.iter().map(text_of).collect();
         assert_eq!(texts, vec!["abcd", "efgh", "ij"]);
         assert_eq!(
             wrap_line(&Line::raw(""), 4, 0).len(),

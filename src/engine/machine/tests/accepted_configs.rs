@@ -9,6 +9,7 @@
 use proptest::prelude::{Just, ProptestConfig, Strategy as PropStrategy, prop_oneof, proptest};
 
 use super::*;
+use crate::config::test_support::{environment, local_backend, service};
 use crate::store::History;
 
 /// Mostly durations the loader accepts, the 30-day maximum among them, and
@@ -40,6 +41,10 @@ fn number(range: std::ops::RangeInclusive<i64>) -> impl PropStrategy<Value = Str
 }
 
 fn config_text(d: &[String], n: &[String], manual_switch: bool) -> String {
+    let prod = environment("prod");
+    let canary = service("canary", &local_backend(1, 2, &[3], &[4, 5]));
+    let blue_green = service("blue-green", &local_backend(6, 7, &[8], &[9]));
+    let rolling = service("rolling", &local_backend(10, 11, &[12, 13], &[14, 15]));
     format!(
         r#"
 [defaults.analysis]
@@ -52,47 +57,17 @@ p95_latency = {{ threshold = 2.0, after = "{}" }}
 interval = "{}"
 timeout = "{}"
 
-[[environments]]
-name = "prod"
-
-[[environments.services]]
-name = "canary"
-[environments.services.backend]
-listen = "127.0.0.1:1"
-admin = "127.0.0.1:2"
-stable = "v1"
-[environments.services.backend.versions]
-"v1" = ["127.0.0.1:3"]
-"v2" = ["127.0.0.1:4", "127.0.0.1:5"]
-[environments.services.strategy]
+{prod}{canary}[environments.services.strategy]
 kind = "canary"
 steps = [{{ weight = {} }}, {{ pause = "{}" }}, {{ analysis = "{}" }}, {{ gate = "manual" }}, {{ weight = 100 }}]
 
-[[environments.services]]
-name = "blue-green"
-[environments.services.backend]
-listen = "127.0.0.1:6"
-admin = "127.0.0.1:7"
-stable = "v1"
-[environments.services.backend.versions]
-"v1" = ["127.0.0.1:8"]
-"v2" = ["127.0.0.1:9"]
-[environments.services.strategy]
+{blue_green}[environments.services.strategy]
 kind = "blue-green"
 preview_for = "{}"
 manual_switch = {manual_switch}
 scale_down_delay = "{}"
 
-[[environments.services]]
-name = "rolling"
-[environments.services.backend]
-listen = "127.0.0.1:10"
-admin = "127.0.0.1:11"
-stable = "v1"
-[environments.services.backend.versions]
-"v1" = ["127.0.0.1:12", "127.0.0.1:13"]
-"v2" = ["127.0.0.1:14", "127.0.0.1:15"]
-[environments.services.strategy]
+{rolling}[environments.services.strategy]
 kind = "rolling"
 max_surge = {}
 max_unavailable = {}
