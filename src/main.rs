@@ -124,6 +124,18 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
+    /// Every release in flight on this machine: where it is and what it waits for.
+    Status {
+        /// Only this environment's releases.
+        #[arg(long)]
+        env: Option<String>,
+        /// Only this service's releases.
+        #[arg(long)]
+        service: Option<String>,
+        /// One row per release, or JSON.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
     /// List the releases in the journal, newest first: who released what, where, and how it ended.
     History {
         /// Only this environment's releases.
@@ -278,6 +290,21 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
         }
         Command::Validate { env, output } => match load_config() {
             Ok(config) => cli::validate::run(&config, &env, output).await,
+            Err(code) => code,
+        },
+        Command::Status {
+            env,
+            service,
+            output,
+        } => match cli::open_history(&state_dir) {
+            Ok(history) => {
+                let filter = helmsman::store::Filter {
+                    env,
+                    service,
+                    limit: None,
+                };
+                cli::status::run(&history, &filter, output)
+            }
             Err(code) => code,
         },
         Command::History {

@@ -459,3 +459,67 @@ async fn a_second_release_of_a_service_is_refused_with_the_holder_named() {
     load.stop().await;
     serve.kill().await.unwrap();
 }
+
+/// `status` says what each release in flight waits for; after a `kill -9`
+/// of the process driving one, it says that nobody drives it and where its
+/// traffic was left, instead of the release vanishing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_a_release_whose_driver_died() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let dev = env().await;
+    let config = dir.path().join("helmsman.toml");
+    std::fs::write(
+        &config,
+        dev.toml("dev", "", r#"[{ weight = 25 }, { gate = "manual" }]"#),
+    )
+    .unwrap();
+    let mut serve = start_serve(helmsman(&config, &state, &["serve"]), &[&dev]).await;
+    let (_, out, _) = run(&config, &state, &["status"]).await;
+    assert_eq!(out.trim(), "no release in flight");
+
+    let mut release = helmsman(&config, &state, &release_of("v2", &["dev"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = release.id().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let waiting = loop {
+        let (_, out, _) = run(&config, &state, &["status"]).await;
+        if out.contains("Waiting for you") {
+            break out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never at the gate: {out}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        waiting.starts_with("TARGET") && waiting.contains("dev/web") && waiting.contains("25 %"),
+        "{waiting}"
+    );
+    assert!(
+        waiting.contains(&format!("a human to advance it (helmsman pid {pid})")),
+        "{waiting}"
+    );
+
+    release.start_kill().unwrap(); // SIGKILL: no rollback, no last word
+    release.wait().await.unwrap();
+    let (code, out, _) = run(&config, &state, &["status", "--output", "json"]).await;
+    assert_eq!(code, 0);
+    let releases: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(releases.len(), 1, "{out}");
+    assert!(releases[0]["driver"].is_null(), "{out}");
+    assert_eq!(
+        releases[0]["waits_for"],
+        "nobody: the process driving it died; the backend was last at 25 % on v2, with no \
+         triggers watching",
+        "{out}"
+    );
+    assert_eq!(dev.traffic().await["new_weight"], 25, "left where it was");
+    let (_, history, _) = run(&config, &state, &["history"]).await;
+    assert!(history.contains("unfinished"), "{history}");
+    serve.kill().await.unwrap();
+}

@@ -24,7 +24,10 @@ pub fn run(history: &History, filter: &Filter, output: OutputFormat) -> ExitCode
         OutputFormat::Text if entries.is_empty() => {
             crate::outln!("no releases in the journal{}", scope(filter));
         }
-        OutputFormat::Text => crate::outln!("{}", table(&entries).trim_end()),
+        OutputFormat::Text => {
+            let rows: Vec<_> = entries.iter().map(row).collect();
+            crate::outln!("{}", super::table::render(HEADER, &rows).trim_end());
+        }
     }
     ExitCode::Ok
 }
@@ -37,33 +40,6 @@ fn scope(filter: &Filter) -> String {
         (None, Some(service)) => format!(" for {service}"),
         (Some(env), Some(service)) => format!(" for {env}/{service}"),
     }
-}
-
-/// The rows under a header, each column as wide as its widest cell; the
-/// reason, last, is not padded.
-fn table(entries: &[Entry]) -> String {
-    let rows: Vec<[String; 9]> = entries.iter().map(row).collect();
-    let mut widths = HEADER.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let header = HEADER.map(str::to_string);
-    for cells in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  "));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 fn row(entry: &Entry) -> [String; 9] {

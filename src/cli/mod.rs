@@ -13,6 +13,8 @@ pub mod output;
 pub mod plan;
 pub mod release;
 pub mod serve;
+pub mod status;
+pub mod table;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

@@ -335,3 +335,12 @@ impl fmt::Display for ReleaseResult {
         })
     }
 }
+
+/// "3/6" for 0-based step 2 of 6; "-" without steps.
+pub fn step_of(step: usize, steps: usize) -> String {
+    if steps == 0 {
+        "-".into()
+    } else {
+        format!("{}/{}", (step + 1).min(steps), steps)
+    }
+}

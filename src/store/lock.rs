@@ -96,6 +96,21 @@ pub(super) fn take(state_dir: &Path, target: &Target, holder: Holder) -> Result<
     Ok(Hold { _file: Some(file) })
 }
 
+/// Who drives a release of `target` now, if a live process does. Probes
+/// with a shared lock, released at once: a release starting in that
+/// instant is refused and says so (it is never left half-started).
+pub(super) fn probe(state_dir: &Path, target: &Target) -> Option<Holder> {
+    let mut file = File::open(path_of(state_dir, target)).ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => None,
+        Err(TryLockError::WouldBlock) => Some(read_holder(&mut file)),
+        Err(TryLockError::Error(e)) => {
+            tracing::warn!("cannot probe the lock of {target}: {e}");
+            None
+        }
+    }
+}
+
 /// Who the file says holds it; a holder caught writing it is named as well
 /// as can be.
 fn read_holder(file: &mut File) -> Holder {

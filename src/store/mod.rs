@@ -154,6 +154,11 @@ impl History {
         }
     }
 
+    /// Who drives a release of `target` on this machine now, if anyone.
+    pub fn driver(&self, target: &Target) -> Option<Holder> {
+        lock::probe(self.state_dir.as_deref()?, target)
+    }
+
     /// Writes that a release started, before anything moves.
     pub fn begin(&mut self, start: &ReleaseStart) -> Result<(), StoreError> {
         self.db
@@ -288,6 +293,22 @@ impl History {
             .query_map(params![filter.env, filter.service, limit], entry)
             .and_then(Iterator::collect)
             .map_err(|e| self.failed(e))
+    }
+
+    /// The releases `filter` selects that have not ended, newest first.
+    pub fn unfinished(&self, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
+        let mut entries = self.entries(&Filter {
+            limit: None,
+            ..filter.clone()
+        })?;
+        entries.retain(|e| e.result.is_none());
+        entries.truncate(filter.limit.unwrap_or(usize::MAX));
+        Ok(entries)
+    }
+
+    /// The last event of one release.
+    pub fn last_event(&self, release_id: &str) -> Result<Option<Event>, StoreError> {
+        Ok(self.events(release_id)?.pop())
     }
 
     /// The events of one release, in the order they happened.

@@ -13,6 +13,7 @@ use super::env_checks::EnvChecks;
 use super::keymap::{self, KeyAction, KeyHint, View};
 use crate::config::{self, Bands, Triggers};
 use crate::engine::machine::refusal_after_end;
+pub(crate) use crate::engine::step_of;
 use crate::engine::{Actor, Command, CommandKind, CommandReply, Event, Phase, Snapshot, Target};
 use crate::pipeline;
 use crate::pipeline::plan::Plan;
@@ -637,15 +638,6 @@ impl Cockpit {
             kind: StatusKind::Note,
             text,
         });
-    }
-}
-
-/// "3/6" for 0-based step 2 of 6; "-" without steps.
-pub(crate) fn step_of(step: usize, steps: usize) -> String {
-    if steps == 0 {
-        "-".into()
-    } else {
-        format!("{}/{}", (step + 1).min(steps), steps)
     }
 }
 
