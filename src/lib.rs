@@ -11,6 +11,7 @@ pub mod config;
 pub mod dataplane;
 pub mod demo;
 pub mod engine;
+pub mod host;
 pub mod interrupt;
 pub mod metrics;
 pub mod observed;

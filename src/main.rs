@@ -296,17 +296,14 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
             env,
             service,
             output,
-        } => match cli::open_history(&state_dir) {
-            Ok(history) => {
-                let filter = helmsman::store::Filter {
-                    env,
-                    service,
-                    limit: None,
-                };
-                cli::status::run(&history, &filter, output)
-            }
-            Err(code) => code,
-        },
+        } => {
+            let filter = helmsman::store::Filter {
+                env,
+                service,
+                limit: None,
+            };
+            cli::status::run(&state_dir, &filter, output).await
+        }
         Command::History {
             env,
             service,

@@ -1,13 +1,15 @@
 //! `helmsman serve`: runs the embedded data plane of every local-backend
 //! service (or those of one environment) until SIGTERM (what systemd and
 //! Kubernetes send) or SIGINT (Ctrl-C), then drains in-flight requests.
-//! Releases talk to it through its admin address.
+//! Releases talk to it through its admin address. It is also the release
+//! host: `helmsman status` and the cockpit reach it on its control socket.
 
 use std::path::Path;
 
 use super::ExitCode;
 use crate::config::{Backend, Config};
 use crate::dataplane::{DataPlane, DataPlaneConfig, limits};
+use crate::host::server::Host;
 
 pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> ExitCode {
     if let Some(env) = env
@@ -19,6 +21,15 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> ExitCo
         );
         return ExitCode::Usage;
     }
+    // One host per state directory, taken first: a second `serve` is
+    // refused naming the first before it binds anything.
+    let host = match Host::start(state_dir) {
+        Ok(host) => host,
+        Err(e) => {
+            crate::errln!("error: {e}");
+            return ExitCode::Runtime;
+        }
+    };
     let history = match super::open_history(state_dir) {
         Ok(history) => history,
         Err(code) => return code,
@@ -105,6 +116,7 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> ExitCo
         "serving {} data plane(s); Ctrl-C or SIGTERM stops them (in-flight requests finish first)",
         planes.len()
     );
+    crate::outln!("release host: control socket {}", host.socket().display());
     let waited = stop_requested().await;
     if let Err(e) = &waited {
         crate::errln!("error: cannot wait for a stop signal: {e}");

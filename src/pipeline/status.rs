@@ -8,7 +8,7 @@ use crate::engine::{Event, Phase};
 use crate::store::{Entry, Filter, History, Holder, StoreError};
 
 /// A release the journal holds as not ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct InFlight {
     #[serde(flatten)]
     pub entry: Entry,

@@ -66,34 +66,43 @@ impl Hold {
 /// Takes `target`'s lock under `state_dir`, or says who holds it.
 pub(super) fn take(state_dir: &Path, target: &Target, holder: Holder) -> Result<Hold, StoreError> {
     let path = path_of(state_dir, target);
-    let io = |source| StoreError::Io {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(path.parent().expect("a lock file has a folder")).map_err(io)?;
+    let text = serde_json::to_string(&holder).expect("a holder serializes");
+    match take_at(&path, &text) {
+        Ok(Taken::Yes(file)) => Ok(Hold { _file: Some(file) }),
+        Ok(Taken::No(mut file)) => Err(StoreError::Held {
+            target: target.clone(),
+            holder: Box::new(read_holder(&mut file)),
+        }),
+        Err(source) => Err(StoreError::Io { path, source }),
+    }
+}
+
+/// A lock file taken, or the file of the process that holds it.
+pub enum Taken {
+    Yes(File),
+    No(File),
+}
+
+/// Takes the OS lock of the file at `path` (created with its folder if
+/// missing) and writes `holder` in it; or hands back the file another
+/// process holds, to read who.
+pub fn take_at(path: &Path, holder: &str) -> std::io::Result<Taken> {
+    std::fs::create_dir_all(path.parent().expect("a lock file has a folder"))?;
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&path)
-        .map_err(io)?;
+        .open(path)?;
     match file.try_lock() {
         Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            return Err(StoreError::Held {
-                target: target.clone(),
-                holder: Box::new(read_holder(&mut file)),
-            });
-        }
-        Err(TryLockError::Error(e)) => return Err(io(e)),
+        Err(TryLockError::WouldBlock) => return Ok(Taken::No(file)),
+        Err(TryLockError::Error(e)) => return Err(e),
     }
-    let text = serde_json::to_string(&holder).expect("a holder serializes");
-    file.set_len(0)
-        .and_then(|()| file.rewind())
-        .and_then(|()| file.write_all(text.as_bytes()))
-        .map_err(io)?;
-    Ok(Hold { _file: Some(file) })
+    file.set_len(0)?;
+    file.rewind()?;
+    file.write_all(holder.as_bytes())?;
+    Ok(Taken::Yes(file))
 }
 
 /// Who drives a release of `target` now, if a live process does. Probes

@@ -54,7 +54,7 @@ pub struct ReleaseStart {
 }
 
 /// One release in the journal, finished or not: a row of `helmsman history`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     #[serde(flatten)]
     pub start: ReleaseStart,
