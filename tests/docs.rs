@@ -48,3 +48,28 @@ fn links_and_markdown_names_are_found() {
     let paths = named_paths("see [the guide](docs/a.md#top), [site](https://x.io/b.md), NOTES.md.");
     assert_eq!(paths, ["docs/a.md", "docs/a.md", "NOTES.md"]);
 }
+
+/// The systemd unit starts a command this helmsman has: its ExecStart,
+/// with `--help` added, is accepted by the real binary.
+#[test]
+fn the_systemd_unit_runs_a_command_helmsman_has() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("assets/helmsman.service")).unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("ExecStart="))
+        .expect("an ExecStart line");
+    let mut args = exec.split_whitespace().skip(1).collect::<Vec<_>>();
+    assert_eq!(args.last(), Some(&"serve"), "{exec}");
+    args.push("--help");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_helmsman"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{exec}: {output:?}");
+    assert!(
+        unit.contains("Environment=HELMSMAN_STATE_DIR=/var/lib/helmsman")
+            && unit.contains("StateDirectory=helmsman"),
+        "the state directory systemd creates is the one helmsman uses"
+    );
+}
