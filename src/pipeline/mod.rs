@@ -316,9 +316,13 @@ async fn release_one(
         plan::Stable::read(spec.stable_version.clone()),
         history,
     );
+    // Front ends command the release through the pipeline: each command
+    // and the engine's answer are journaled before the answer goes back.
+    let (commands, mut sent) = tokio::sync::mpsc::channel(COMMAND_QUEUE);
+    let (answered_tx, mut answered) = tokio::sync::mpsc::unbounded_channel();
     watcher.started(Attached {
         target: target.clone(),
-        commands: handle.commands.clone(),
+        commands,
         snapshots: handle.snapshots.clone(),
         plan: Arc::new(plan),
     });
@@ -329,6 +333,13 @@ async fn release_one(
     let result = loop {
         tokio::select! {
             biased;
+            Some((command, reply)) = sent.recv() => {
+                forward(&handle.commands, command, reply, &answered_tx);
+            }
+            Some((command, answer, reply)) = answered.recv() => {
+                journal_command(history, &spec.release_id, &command, &answer);
+                let _ = reply.send(answer);
+            }
             event = handle.events.recv(), if events_open => match event {
                 Ok(event) => {
                     last_reason = event.reason.clone();
@@ -365,6 +376,11 @@ async fn release_one(
             }
         }
     };
+    // Answers that came in as the release ended.
+    while let Ok((command, answer, reply)) = answered.try_recv() {
+        journal_command(history, &spec.release_id, &command, &answer);
+        let _ = reply.send(answer);
+    }
     history.record(ReleaseRecord {
         id: spec.release_id,
         target,
@@ -378,6 +394,50 @@ async fn release_one(
         finished_at: Utc::now(),
     })?;
     Ok(result)
+}
+
+/// Commands waiting for the pipeline to pass them on: front ends send one
+/// at a time, so a short queue is plenty.
+const COMMAND_QUEUE: usize = 16;
+
+/// A command's way to the engine and its answer's way back to the loop,
+/// which journals it before replying. Passed on in a task of its own so a
+/// busy engine never holds up the loop; a release that has ended drops the
+/// reply, which the front end reads as "already finished".
+fn forward(
+    engine: &CommandSender,
+    command: Command,
+    reply: oneshot::Sender<crate::engine::CommandReply>,
+    answered: &tokio::sync::mpsc::UnboundedSender<Answered>,
+) {
+    let (engine, answered) = (engine.clone(), answered.clone());
+    tokio::spawn(async move {
+        let (tx, rx) = oneshot::channel();
+        if engine.send((command.clone(), tx)).await.is_err() {
+            return;
+        }
+        if let Ok(answer) = rx.await {
+            let _ = answered.send((command, answer, reply));
+        }
+    });
+}
+
+/// A command, the engine's answer, and where the front end waits for it.
+type Answered = (
+    Command,
+    crate::engine::CommandReply,
+    oneshot::Sender<crate::engine::CommandReply>,
+);
+
+fn journal_command(
+    history: &mut History,
+    release_id: &str,
+    command: &Command,
+    answer: &crate::engine::CommandReply,
+) {
+    if let Err(e) = history.command(release_id, command, answer, Utc::now()) {
+        tracing::warn!("{e}");
+    }
 }
 
 /// Writes an event to the journal. A journal that fails a write is said

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Actor, Event, ReleaseResult, Target};
+use crate::engine::{Actor, Command, CommandKind, CommandReply, Event, ReleaseResult, Target};
 
 pub use lock::{Hold, Holder};
 
@@ -62,6 +62,15 @@ pub struct Entry {
     pub finished_at: Option<DateTime<Utc>>,
     pub result: Option<ReleaseResult>,
     pub reason: String,
+}
+
+/// A command a front end sent to a release, and the engine's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandRecord {
+    pub at: DateTime<Utc>,
+    pub kind: CommandKind,
+    pub actor: Actor,
+    pub reply: CommandReply,
 }
 
 /// Which entries `helmsman history` lists.
@@ -188,6 +197,51 @@ impl History {
                 params![release_id, event.at, json(event)],
             )
             .map(drop)
+            .map_err(|e| self.failed(e))
+    }
+
+    /// Writes a command sent to a release and the engine's answer to it.
+    pub fn command(
+        &mut self,
+        release_id: &str,
+        command: &Command,
+        reply: &CommandReply,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "INSERT INTO commands (release_id, at, kind, actor, reply) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    release_id,
+                    at,
+                    json(&command.kind),
+                    json(&command.actor),
+                    json(reply)
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.failed(e))
+    }
+
+    /// The commands sent to one release, in the order they were answered.
+    pub fn commands(&self, release_id: &str) -> Result<Vec<CommandRecord>, StoreError> {
+        let mut statement = self
+            .db
+            .prepare(
+                "SELECT at, kind, actor, reply FROM commands WHERE release_id = ?1 ORDER BY rowid",
+            )
+            .map_err(|e| self.failed(e))?;
+        statement
+            .query_map(params![release_id], |row| {
+                Ok(CommandRecord {
+                    at: row.get(0)?,
+                    kind: from_json(row, 1)?,
+                    actor: from_json(row, 2)?,
+                    reply: from_json(row, 3)?,
+                })
+            })
+            .and_then(Iterator::collect)
             .map_err(|e| self.failed(e))
     }
 
@@ -352,6 +406,17 @@ fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         finished_at: row.get(8)?,
         result: result.and_then(|r| serde_json::from_value(serde_json::Value::String(r)).ok()),
         reason: row.get(10)?,
+    })
+}
+
+/// Column `i` of `row`, a value the journal stored as JSON.
+fn from_json<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row<'_>,
+    i: usize,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(i)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
     })
 }
 

@@ -51,6 +51,14 @@ pub fn create(db: &Connection) -> rusqlite::Result<()> {
              event TEXT NOT NULL         -- the event, as JSON
          );
          CREATE INDEX IF NOT EXISTS events_by_release ON events (release_id);
+         CREATE TABLE IF NOT EXISTS commands (
+             release_id TEXT NOT NULL REFERENCES releases (id),
+             at TEXT NOT NULL,
+             kind TEXT NOT NULL,         -- advance | pause | resume | promote | rollback | retry
+             actor TEXT NOT NULL,        -- who, and from where, as JSON
+             reply TEXT NOT NULL         -- the engine's answer, as JSON
+         );
+         CREATE INDEX IF NOT EXISTS commands_by_release ON commands (release_id);
          CREATE TABLE IF NOT EXISTS imported (file TEXT PRIMARY KEY, at TEXT NOT NULL);
          COMMIT;",
     )?;
