@@ -7,7 +7,7 @@
 mod world;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use helmsman::demo::load::Load;
@@ -390,28 +390,55 @@ async fn release_json_ends_with_a_result_record() {
     serve.kill().await.unwrap();
 }
 
+/// dev/web, whose canary stops at a manual gate after 25 %, behind a
+/// running `serve`.
+struct Gated {
+    dev: Env,
+    config: PathBuf,
+    state: PathBuf,
+    serve: tokio::process::Child,
+}
+
+impl Gated {
+    async fn serve(dir: &Path) -> Gated {
+        let dev = env().await;
+        let (config, state) = (dir.join("helmsman.toml"), dir.join("state"));
+        let steps = r#"[{ weight = 25 }, { gate = "manual" }]"#;
+        std::fs::write(&config, dev.toml("dev", "", steps)).unwrap();
+        let serve = start_serve(helmsman(&config, &state, &["serve"]), &[&dev]).await;
+        Gated {
+            dev,
+            config,
+            state,
+            serve,
+        }
+    }
+}
+
+/// `release` of v2 in dev, its output discarded.
+fn quiet_release(config: &Path, state: &Path) -> tokio::process::Child {
+    helmsman(config, state, &release_of("v2", &["dev"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Two `release` processes of one service: the second is refused before it
 /// touches anything, naming who drives the first; the first's weight never
 /// moves backwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_release_of_a_service_is_refused_with_the_holder_named() {
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let dev = env().await;
-    let config = dir.path().join("helmsman.toml");
-    std::fs::write(
-        &config,
-        dev.toml("dev", "", r#"[{ weight = 25 }, { gate = "manual" }]"#),
-    )
-    .unwrap();
-    let mut serve = start_serve(helmsman(&config, &state, &["serve"]), &[&dev]).await;
+    let Gated {
+        dev,
+        config,
+        state,
+        mut serve,
+    } = Gated::serve(dir.path()).await;
     let load = Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 40);
 
-    let mut first = helmsman(&config, &state, &release_of("v2", &["dev"]))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = quiet_release(&config, &state);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while dev.traffic().await["new_weight"] != 25 {
         assert!(std::time::Instant::now() < deadline, "never reached 25 %");
@@ -466,23 +493,16 @@ async fn a_second_release_of_a_service_is_refused_with_the_holder_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_names_a_release_whose_driver_died() {
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let dev = env().await;
-    let config = dir.path().join("helmsman.toml");
-    std::fs::write(
-        &config,
-        dev.toml("dev", "", r#"[{ weight = 25 }, { gate = "manual" }]"#),
-    )
-    .unwrap();
-    let mut serve = start_serve(helmsman(&config, &state, &["serve"]), &[&dev]).await;
+    let Gated {
+        dev,
+        config,
+        state,
+        mut serve,
+    } = Gated::serve(dir.path()).await;
     let (_, out, _) = run(&config, &state, &["status"]).await;
     assert_eq!(out.trim(), "no release in flight");
 
-    let mut release = helmsman(&config, &state, &release_of("v2", &["dev"]))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut release = quiet_release(&config, &state);
     let pid = release.id().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let waiting = loop {

@@ -16,19 +16,8 @@ pub fn run(history: &History, filter: &Filter, output: OutputFormat) -> ExitCode
             return ExitCode::Runtime;
         }
     };
-    match output {
-        OutputFormat::Json => crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&entries).expect("entries serialize")
-        ),
-        OutputFormat::Text if entries.is_empty() => {
-            crate::outln!("no releases in the journal{}", scope(filter));
-        }
-        OutputFormat::Text => {
-            let rows: Vec<_> = entries.iter().map(row).collect();
-            crate::outln!("{}", super::table::render(HEADER, &rows).trim_end());
-        }
-    }
+    let empty = format!("no releases in the journal{}", scope(filter));
+    super::table::print(&entries, output, HEADER, row, &empty);
     ExitCode::Ok
 }
 

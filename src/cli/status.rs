@@ -30,17 +30,7 @@ pub async fn run(state_dir: &Path, filter: &Filter, output: OutputFormat) -> Exi
             return ExitCode::Runtime;
         }
     };
-    match output {
-        OutputFormat::Json => crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&releases).expect("releases serialize")
-        ),
-        OutputFormat::Text if releases.is_empty() => crate::outln!("no release in flight"),
-        OutputFormat::Text => {
-            let rows: Vec<_> = releases.iter().map(row).collect();
-            crate::outln!("{}", super::table::render(HEADER, &rows).trim_end());
-        }
-    }
+    super::table::print(&releases, output, HEADER, row, "no release in flight");
     ExitCode::Ok
 }
 

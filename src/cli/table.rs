@@ -2,6 +2,32 @@
 //! column (free text) is not padded. As `helm history` and `kubectl get`
 //! print them.
 
+use serde::Serialize;
+
+use super::OutputFormat;
+
+/// Prints `items` as JSON, or as rows under `header` (`empty` when there
+/// are none): how the listing commands answer.
+pub fn print<T: Serialize, const N: usize>(
+    items: &[T],
+    output: OutputFormat,
+    header: [&str; N],
+    row: impl Fn(&T) -> [String; N],
+    empty: &str,
+) {
+    match output {
+        OutputFormat::Json => crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(items).expect("listings serialize")
+        ),
+        OutputFormat::Text if items.is_empty() => crate::outln!("{empty}"),
+        OutputFormat::Text => {
+            let rows: Vec<_> = items.iter().map(row).collect();
+            crate::outln!("{}", render(header, &rows).trim_end());
+        }
+    }
+}
+
 pub fn render<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(|h| h.chars().count());
     for row in rows {
