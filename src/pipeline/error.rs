@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use crate::engine::Target;
 use crate::interrupt::StopReason;
 use crate::providers::ProviderError;
+use crate::providers::traffic::kubernetes::lease::HeldLease;
 use crate::store::StoreError;
 use crate::strategy::Capability;
 
@@ -95,6 +96,19 @@ pub enum PipelineError {
          changed there"
     )]
     Interrupted { target: Target, reason: StopReason },
+    /// Another machine drives a release of the Kubernetes service: its
+    /// Lease has a live holder.
+    #[error("{target}: refused: {held}")]
+    LeaseHeld {
+        target: Target,
+        held: Box<HeldLease>,
+    },
+    /// The Lease could not be read or written: nothing was started.
+    #[error("{target}: not started: cannot take its Lease: {source}")]
+    LeaseUnavailable {
+        target: Target,
+        source: ProviderError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -119,6 +133,7 @@ impl PipelineError {
             PipelineError::NotYetIn { .. }
                 | PipelineError::AlreadyRuns { .. }
                 | PipelineError::Store(StoreError::Held { .. })
+                | PipelineError::LeaseHeld { .. }
         )
     }
 }

@@ -15,11 +15,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-use crate::config::{Config, Environment, Service, Strategy};
+use crate::config::{Backend, Config, Environment, Service, Strategy};
 use crate::engine::clock::TokioClock;
 use crate::engine::driver::{ReleaseHandle, spawn_release};
 use crate::engine::machine::ReleaseSpec;
 use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Target};
+use crate::providers::traffic::kubernetes::lease::{self, LeaseError, LeaseHold};
 use crate::store::{History, Holder, ReleaseRecord, ReleaseStart};
 use crate::strategy::StrategyKind;
 
@@ -288,6 +289,57 @@ async fn release_one(
         },
         Holder::this_process(request.actor.clone(), &request.version),
     )?;
+    // One driver across machines for a Kubernetes service: its Lease,
+    // renewed until the release ends and then cleared.
+    let lease = take_lease(&environment.name, service, request).await?;
+    let result = drive(environment, service, request, history, watcher).await;
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    result
+}
+
+/// A Kubernetes service's Lease (`helmsman-<service>` in its namespace);
+/// other backends have none.
+async fn take_lease(
+    env: &str,
+    service: &Service,
+    request: &ReleaseRequest,
+) -> Result<Option<LeaseHold>, PipelineError> {
+    let Backend::Kubernetes(backend) = &service.backend else {
+        return Ok(None);
+    };
+    let user = match &request.actor {
+        Actor::Operator { user, .. } => user.as_str(),
+        Actor::Engine => "engine",
+    };
+    let target = || Target {
+        env: env.to_string(),
+        service: service.name.clone(),
+    };
+    lease::take(backend, &service.name, &lease::identity(user))
+        .await
+        .map(Some)
+        .map_err(|e| match e {
+            LeaseError::Held(held) => PipelineError::LeaseHeld {
+                target: target(),
+                held: Box::new(held),
+            },
+            LeaseError::Unavailable { source, .. } => PipelineError::LeaseUnavailable {
+                target: target(),
+                source,
+            },
+        })
+}
+
+/// Runs one release whose holds are taken, to its end.
+async fn drive(
+    environment: &Environment,
+    service: &Service,
+    request: &ReleaseRequest,
+    history: &mut History,
+    watcher: &mut dyn Watcher,
+) -> Result<ReleaseResult, PipelineError> {
     let StartedRelease {
         spec,
         mut handle,

@@ -6,7 +6,8 @@
 //! Conflict as the real one does). A Deployment "rolls out" over two
 //! reads: the first after a change shows it in progress, the next done;
 //! one started with `start_rolling` is rolled pod by pod instead
-//! (fake_controller.rs).
+//! (fake_controller.rs). coordination.k8s.io/v1 Leases are also created
+//! (POST to the collection: 201, or 409 AlreadyExists).
 //! Faults can be queued: the next matching requests answer 403, 409 or 500,
 //! or hang. The service proxy (`services/{name}:{port}/proxy/…`) answers
 //! 503 "no endpoints" as the real one does when the Service selects no
@@ -169,6 +170,12 @@ impl FakeApi {
             .collect()
     }
 
+    /// Adds an object (with its `kind`) as another client would.
+    #[allow(dead_code)] // tests/kube_lease.rs
+    pub fn add(&self, object: Value) {
+        self.cluster.lock().unwrap().create(object);
+    }
+
     pub fn fail(&self, fault: Fault) {
         self.cluster.lock().unwrap().faults.push(fault);
     }
@@ -248,10 +255,28 @@ impl Cluster {
             "Service" => "services",
             "Pod" => "pods",
             "HTTPRoute" => "httproutes",
+            "Lease" => "leases",
             other => panic!("the fake API does not serve {other}"),
         };
         let name = object["metadata"]["name"].as_str().unwrap().to_string();
         self.objects.insert((plural.to_string(), name), object);
+    }
+
+    /// Creates a `plural` object sent to the collection; one of that
+    /// name is there already: the real server's AlreadyExists message.
+    fn post(&mut self, plural: &str, mut sent: Value) -> Result<Value, String> {
+        let name = sent["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let key = (plural.to_string(), name.clone());
+        if self.objects.contains_key(&key) {
+            return Err(format!("{plural} \"{name}\" already exists"));
+        }
+        self.resource_version += 1;
+        sent["metadata"]["resourceVersion"] = json!(self.resource_version.to_string());
+        sent["metadata"]["namespace"] = json!(NAMESPACE);
+        self.writes
+            .push((key.0.clone(), key.1.clone(), sent.clone()));
+        self.objects.insert(key, sent.clone());
+        Ok(sent)
     }
 
     /// The first queued fault matching the request, used up once.
@@ -458,10 +483,38 @@ async fn answer(cluster: &Mutex<Cluster>, request: Request<Incoming>) -> Respons
             NAMESPACE,
             plural @ "httproutes",
             rest @ ..,
+        ]
+        | [
+            "apis",
+            "coordination.k8s.io",
+            "v1",
+            "namespaces",
+            NAMESPACE,
+            plural @ "leases",
+            rest @ ..,
         ] if rest.len() <= 1 => (plural.to_string(), rest.first().map(|n| n.to_string())),
         _ => return status(404, "NotFound", &format!("no route for {path}")),
     };
     let Some(name) = name else {
+        if method == Method::POST && plural == "leases" {
+            let body = request.into_body().collect().await.unwrap().to_bytes();
+            let Ok(sent) = serde_json::from_slice::<Value>(&body) else {
+                return status(400, "BadRequest", "invalid JSON");
+            };
+            let mut c = cluster.lock().unwrap();
+            let name = sent["metadata"]["name"].as_str().unwrap_or("").to_string();
+            c.log.push(format!("POST {plural}/{name}"));
+            if let Some(refusal) = c
+                .fault(&method, &plural)
+                .and_then(|a| refusal(a, &plural, &name))
+            {
+                return refusal;
+            }
+            return match c.post(&plural, sent) {
+                Ok(object) => json_response(201, &object),
+                Err(message) => status(409, "AlreadyExists", &message),
+            };
+        }
         if method != Method::GET {
             return status(
                 405,

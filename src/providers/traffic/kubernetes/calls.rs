@@ -80,6 +80,25 @@ impl Calls {
         }
     }
 
+    /// [`Calls::call`], with a 409 Conflict answered as `None`: a create
+    /// that finds the object there, or a write another writer beat.
+    pub async fn call_or_conflict<T, F, Fut>(
+        &self,
+        verb: &str,
+        resource: &str,
+        mut send: F,
+    ) -> Result<Option<T>, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        match self.call_once_retried(verb, resource, &mut send).await {
+            Ok(value) => Ok(Some(value)),
+            Err(Failure::Conflict) => Ok(None),
+            Err(Failure::Final(e)) => Err(e),
+        }
+    }
+
     async fn call_once_retried<T, F, Fut>(
         &self,
         verb: &str,

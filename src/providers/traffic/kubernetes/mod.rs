@@ -31,6 +31,7 @@ mod calls;
 pub(crate) mod client;
 mod deployments;
 mod gateway;
+pub mod lease;
 mod replica_ratio;
 mod rolling_update;
 mod route;
