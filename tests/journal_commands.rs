@@ -32,20 +32,28 @@ impl Watcher for Operator {
                 .wait_for(|s| s.phase == Phase::WaitingForHuman)
                 .await
                 .unwrap();
-            for kind in [
-                CommandKind::Retry,
-                CommandKind::Advance,
-                CommandKind::Promote,
-            ] {
-                let (reply, answer) = oneshot::channel();
-                let command = Command {
-                    target: release.target.clone(),
-                    kind,
-                    actor: alice(),
-                };
-                release.commands.send((command, reply)).await.unwrap();
-                answers.send((kind, answer.await.unwrap())).unwrap();
-            }
+            let send = |kind| {
+                let (release, answers) = (&release, &answers);
+                async move {
+                    let (reply, answer) = oneshot::channel();
+                    let command = Command {
+                        target: release.target.clone(),
+                        kind,
+                        actor: alice(),
+                    };
+                    release.commands.send((command, reply)).await.unwrap();
+                    answers.send((kind, answer.await.unwrap())).unwrap();
+                }
+            };
+            send(CommandKind::Retry).await;
+            send(CommandKind::Advance).await;
+            // At the last step, with no traffic to judge, the engine holds
+            // and offers the override: a promote then finishes.
+            snapshots
+                .wait_for(|s| s.reason.contains("promote to override"))
+                .await
+                .unwrap();
+            send(CommandKind::Promote).await;
         });
     }
 }
