@@ -203,7 +203,12 @@ fn a_release_started_in_the_cockpit_runs_and_is_rolled_back_on_quit() {
         s.contains("Plan, as `helmsman plan` prints it")
             && s.contains("rolls back automatically on:")
     });
+    // Back to the environments before the next key: an Escape followed at
+    // once by `q` reads as Alt-q.
     session.keys(&["Escape"]);
+    session.wait_for("the environments again", |s| {
+        !s.contains("Events, newest first") && column(s, 0).contains("v2.0.1 → v2.1.0")
+    });
 
     // Quitting does not leave it half-way, and says so in words.
     session.keys(&["q"]);
