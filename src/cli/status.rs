@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use super::{ExitCode, OutputFormat};
-use crate::host::client::Client;
+use crate::host::client::{Client, ClientError};
 use crate::host::protocol::{Reply, Request};
 use crate::pipeline::status::{self, InFlight};
-use crate::store::{Filter, History};
+use crate::store::{Filter, History, StoreError};
 
 const HEADER: [&str; 8] = [
     "TARGET",
@@ -34,28 +34,34 @@ pub async fn run(state_dir: &Path, filter: &Filter, output: OutputFormat) -> Exi
     ExitCode::Ok
 }
 
-async fn in_flight(state_dir: &Path, filter: &Filter) -> Result<Vec<InFlight>, String> {
+/// Why the releases in flight could not be listed.
+#[derive(Debug, thiserror::Error)]
+enum StatusError {
+    #[error(transparent)]
+    Host(#[from] ClientError),
+    #[error(transparent)]
+    Journal(#[from] StoreError),
+    #[error("the release host answered a status request with {0:?}")]
+    Unexpected(Box<Reply>),
+}
+
+async fn in_flight(state_dir: &Path, filter: &Filter) -> Result<Vec<InFlight>, StatusError> {
     let origin = match super::operator::current() {
         crate::engine::Actor::Operator { origin, .. } => origin,
         crate::engine::Actor::Engine => None,
     };
-    match Client::connect(state_dir, origin).await {
-        Ok(Some(mut host)) => {
+    match Client::connect(state_dir, origin).await? {
+        Some(mut host) => {
             let request = Request::Status {
                 env: filter.env.clone(),
                 service: filter.service.clone(),
             };
-            match host.ask(&request).await {
-                Ok(Reply::Status { releases }) => Ok(releases),
-                Ok(other) => Err(format!("the release host answered {other:?}")),
-                Err(e) => Err(e.to_string()),
+            match host.ask(&request).await? {
+                Reply::Status { releases } => Ok(releases),
+                other => Err(StatusError::Unexpected(Box::new(other))),
             }
         }
-        Ok(None) => {
-            let history = History::open(state_dir).map_err(|e| e.to_string())?;
-            status::in_flight(&history, filter).map_err(|e| e.to_string())
-        }
-        Err(e) => Err(e.to_string()),
+        None => Ok(status::in_flight(&History::open(state_dir)?, filter)?),
     }
 }
 

@@ -139,8 +139,8 @@ async fn serve(stream: UnixStream, state_dir: &Path) {
     let mut conn = BufReader::new(stream);
     let hello = match read(&mut conn).await {
         Some(Ok(request)) => request,
-        Some(Err(message)) => {
-            let _ = send(&mut conn, &Reply::Error { message }).await;
+        Some(Err(e)) => {
+            let _ = send(&mut conn, &not_a_request(&e)).await;
             return;
         }
         None => return,
@@ -160,7 +160,7 @@ async fn serve(stream: UnixStream, state_dir: &Path) {
     while let Some(request) = read(&mut conn).await {
         let reply = match request {
             Ok(request) => answer(request, state_dir),
-            Err(message) => Reply::Error { message },
+            Err(e) => not_a_request(&e),
         };
         if send(&mut conn, &reply).await.is_err() {
             return;
@@ -191,7 +191,7 @@ fn answer(request: Request, state_dir: &Path) -> Reply {
 
 /// The next request; None when the client hung up (or sent a line too long
 /// to be one, after saying so).
-async fn read(conn: &mut BufReader<UnixStream>) -> Option<Result<Request, String>> {
+async fn read(conn: &mut BufReader<UnixStream>) -> Option<Result<Request, serde_json::Error>> {
     let mut line = Vec::new();
     let n = conn
         .take(MAX_LINE as u64 + 1)
@@ -206,7 +206,13 @@ async fn read(conn: &mut BufReader<UnixStream>) -> Option<Result<Request, String
         let _ = send(conn, &Reply::Error { message }).await;
         return None;
     }
-    Some(serde_json::from_slice(&line).map_err(|e| format!("not a request: {e}")))
+    Some(serde_json::from_slice(&line))
+}
+
+fn not_a_request(e: &serde_json::Error) -> Reply {
+    Reply::Error {
+        message: format!("not a request: {e}"),
+    }
 }
 
 async fn send(conn: &mut BufReader<UnixStream>, reply: &Reply) -> std::io::Result<()> {
