@@ -333,36 +333,46 @@ impl History {
 
     /// The releases `filter` selects, newest first.
     pub fn entries(&self, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
+        self.select(filter, false)
+    }
+
+    /// The releases `filter` selects that have not ended, newest first.
+    pub fn unfinished(&self, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
+        self.select(filter, true)
+    }
+
+    fn select(&self, filter: &Filter, unfinished: bool) -> Result<Vec<Entry>, StoreError> {
         let mut statement = self
             .db
             .prepare(
                 "SELECT id, env, service, strategy, stable_version, new_version, started_by, \
                  started_at, finished_at, result, reason FROM releases \
                  WHERE (?1 IS NULL OR env = ?1) AND (?2 IS NULL OR service = ?2) \
+                 AND (?4 = 0 OR result IS NULL) \
                  ORDER BY started_at DESC, rowid DESC LIMIT ?3",
             )
             .map_err(|e| self.failed(e))?;
         let limit = filter.limit.map_or(-1, |n| n as i64);
         statement
-            .query_map(params![filter.env, filter.service, limit], entry)
+            .query_map(
+                params![filter.env, filter.service, limit, unfinished],
+                entry,
+            )
             .and_then(Iterator::collect)
             .map_err(|e| self.failed(e))
     }
 
-    /// The releases `filter` selects that have not ended, newest first.
-    pub fn unfinished(&self, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
-        let mut entries = self.entries(&Filter {
-            limit: None,
-            ..filter.clone()
-        })?;
-        entries.retain(|e| e.result.is_none());
-        entries.truncate(filter.limit.unwrap_or(usize::MAX));
-        Ok(entries)
-    }
-
-    /// The last event of one release.
+    /// The last event of one release: `status` asks it of every release
+    /// in flight, so it is read alone, not with every event before it.
     pub fn last_event(&self, release_id: &str) -> Result<Option<Event>, StoreError> {
-        Ok(self.events(release_id)?.pop())
+        self.db
+            .query_row(
+                "SELECT event FROM events WHERE release_id = ?1 ORDER BY rowid DESC LIMIT 1",
+                params![release_id],
+                |row| from_json(row, 0),
+            )
+            .optional()
+            .map_err(|e| self.failed(e))
     }
 
     /// The events of one release, in the order they happened.
