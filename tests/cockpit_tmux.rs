@@ -195,14 +195,27 @@ fn a_release_started_in_the_cockpit_runs_and_is_rolled_back_on_quit() {
     session.wait_for("the release running", |s| {
         column(s, 0).contains("v2.0.1 → v2.1.0") && column(s, 0).contains("blue-green")
     });
+    // Paused, so that it is still in flight when we quit however fast or
+    // slow this machine runs its ~12 s of steps.
+    session.keys(&["p"]);
+    session.wait_for("the pause", |s| column(s, 0).contains("Paused"));
 
-    // Its detail view ends with the plan the pipeline made, as
-    // `helmsman plan` prints it.
-    session.keys(&["Enter", "PgDn", "PgDn", "PgDn"]);
-    session.wait_for("the plan at the end of the detail view", |s| {
-        s.contains("Plan, as `helmsman plan` prints it")
-            && s.contains("rolls back automatically on:")
-    });
+    // Its detail view ends with the plan the pipeline made, as `helmsman
+    // plan` prints it (steps, then triggers). The event list above it grows
+    // while the release runs, so page down until the plan shows.
+    session.keys(&["Enter"]);
+    session.wait_for("the detail view", |s| s.contains("Events, newest first"));
+    let has_plan = |s: &str| {
+        s.contains("6. finish: v2.1.0 becomes stable") && s.contains("rolls back automatically on:")
+    };
+    for _ in 0..20 {
+        if has_plan(&session.screen()) {
+            break;
+        }
+        session.keys(&["PgDn"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    session.wait_for("the plan at the end of the detail view", has_plan);
     // Back to the environments before the next key: an Escape followed at
     // once by `q` reads as Alt-q.
     session.keys(&["Escape"]);
