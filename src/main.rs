@@ -9,6 +9,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use helmsman::cli::check_config::CheckConfigArgs;
 use helmsman::cli::{ExitCode, OutputFormat};
 use helmsman::demo::scenario::Scenario;
+use helmsman::engine::CommandKind;
 use helmsman::pipeline::plan::PlanArgs;
 use helmsman::strategy::StrategyKind;
 use helmsman::{cli, errln};
@@ -39,6 +40,39 @@ fn config_given_on_command_line(matches: &clap::ArgMatches) -> bool {
         m.value_source("config") == Some(clap::parser::ValueSource::CommandLine)
     };
     typed(matches) || matches.subcommand().is_some_and(|(_, sub)| typed(sub))
+}
+
+/// Which service's release, in which environment.
+#[derive(clap::Args)]
+struct TargetArgs {
+    /// The environment the release runs in.
+    #[arg(long)]
+    env: String,
+    /// The service released.
+    #[arg(long)]
+    service: String,
+}
+
+impl From<TargetArgs> for helmsman::engine::Target {
+    fn from(args: TargetArgs) -> Self {
+        helmsman::engine::Target {
+            env: args.env,
+            service: args.service,
+        }
+    }
+}
+
+/// What every verb that steers a hosted release takes.
+#[derive(clap::Args)]
+struct SteerArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Do not ask for a confirmation in production.
+    #[arg(long)]
+    yes: bool,
+    /// The engine's answer as text or JSON.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
 }
 
 #[derive(Subcommand)]
@@ -114,6 +148,39 @@ enum Command {
         /// One line per event, then the result, as text or JSON.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+        /// Hand the release to the release host and return once it started, with its id.
+        #[arg(long, conflicts_with = "no_host")]
+        detach: bool,
+        /// Drive the release from this process even when a release host runs
+        /// (exit then rolls it back).
+        #[arg(long)]
+        no_host: bool,
+    },
+    /// Follow a release the release host drives, to its end (Ctrl-C detaches again).
+    Attach {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// One line per event, then the result, as text or JSON.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Finish the current pause or manual gate of a hosted release and go to the next step.
+    Advance(SteerArgs),
+    /// Pause a hosted release where it is (triggers stay armed).
+    Pause(SteerArgs),
+    /// Resume a paused hosted release.
+    Resume(SteerArgs),
+    /// Take a hosted release straight to 100 %, skipping its remaining steps.
+    Promote(SteerArgs),
+    /// Roll a hosted release back: the stable version to 100 % at once.
+    Rollback(SteerArgs),
+    /// Release again the last release of a service, rolled back or aborted, on the host.
+    Retry {
+        #[command(flatten)]
+        steer: SteerArgs,
+        /// Return once the new release started, with its id.
+        #[arg(long)]
+        detach: bool,
     },
     /// Run an environment's gate and preflight checks now: exit 0, or 4 when one fails.
     Validate {
@@ -186,7 +253,11 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
     // its first moment: the handlers go in before anything else happens.
     if matches!(
         command,
-        Command::Tui { .. } | Command::Demo { .. } | Command::Release { .. }
+        Command::Tui { .. }
+            | Command::Demo { .. }
+            | Command::Release { .. }
+            | Command::Attach { .. }
+            | Command::Retry { .. }
     ) && let Err(e) = helmsman::interrupt::listen()
     {
         errln!("error: cannot install the signal handlers: {e}");
@@ -266,6 +337,8 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
             strategy,
             headless,
             output,
+            detach,
+            no_host,
         } => {
             if !headless {
                 errln!(
@@ -282,12 +355,36 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
                         version,
                         strategy,
                         output,
+                        detach,
+                        no_host,
                     };
                     cli::release::run(&config, &state_dir, options).await
                 }
                 Err(code) => code,
             }
         }
+        Command::Attach { target, output } => {
+            cli::follow::attach(&state_dir, target.into(), output).await
+        }
+        Command::Advance(args) => steer(&state_dir, args, CommandKind::Advance).await,
+        Command::Pause(args) => steer(&state_dir, args, CommandKind::Pause).await,
+        Command::Resume(args) => steer(&state_dir, args, CommandKind::Resume).await,
+        Command::Promote(args) => steer(&state_dir, args, CommandKind::Promote).await,
+        Command::Rollback(args) => steer(&state_dir, args, CommandKind::Rollback).await,
+        Command::Retry { steer, detach } => match load_config() {
+            Ok(config) => {
+                let options = cli::steer::SteerOptions {
+                    target: steer.target.into(),
+                    kind: CommandKind::Retry,
+                    config: Some(config.source),
+                    yes: steer.yes,
+                    output: steer.output,
+                    detach,
+                };
+                cli::steer::run(&state_dir, options).await
+            }
+            Err(code) => code,
+        },
         Command::Validate { env, output } => match load_config() {
             Ok(config) => cli::validate::run(&config, &env, output).await,
             Err(code) => code,
@@ -325,6 +422,19 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
             Err(code) => code,
         },
     }
+}
+
+/// A verb that sends one command to a hosted release.
+async fn steer(state_dir: &std::path::Path, args: SteerArgs, kind: CommandKind) -> ExitCode {
+    let options = cli::steer::SteerOptions {
+        target: args.target.into(),
+        kind,
+        config: None,
+        yes: args.yes,
+        output: args.output,
+        detach: false,
+    };
+    cli::steer::run(state_dir, options).await
 }
 
 /// `--rps` that is not a positive, finite number (clap prints it after

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-const SUBCOMMANDS: [&str; 7] = [
+const SUBCOMMANDS: [&str; 16] = [
     "tui",
     "demo",
     "check-config",
@@ -10,6 +10,15 @@ const SUBCOMMANDS: [&str; 7] = [
     "release",
     "validate",
     "serve",
+    "status",
+    "history",
+    "attach",
+    "advance",
+    "pause",
+    "resume",
+    "promote",
+    "rollback",
+    "retry",
 ];
 
 fn help(subcommand: &str) -> String {

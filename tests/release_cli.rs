@@ -415,18 +415,22 @@ impl Gated {
     }
 }
 
-/// `release` of v2 in dev, its output discarded.
+/// `release --no-host` of v2 in dev (driven by its own process, though
+/// `serve` hosts releases too), its output discarded.
 fn quiet_release(config: &Path, state: &Path) -> tokio::process::Child {
-    helmsman(config, state, &release_of("v2", &["dev"]))
+    let mut args = release_of("v2", &["dev"]);
+    args.push("--no-host");
+    helmsman(config, state, &args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap()
 }
 
-/// Two `release` processes of one service: the second is refused before it
-/// touches anything, naming who drives the first; the first's weight never
-/// moves backwards.
+/// A release driven by its own process, and a second of the same service
+/// submitted to the host: the second is refused before it touches
+/// anything, naming who drives the first; the first's weight never moves
+/// backwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_release_of_a_service_is_refused_with_the_holder_named() {
     let dir = tempfile::tempdir().unwrap();

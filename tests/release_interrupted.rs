@@ -1,5 +1,6 @@
 //! A release is never left half-way by its own process: `release
-//! --headless` as its own process against `helmsman serve`, with its output
+//! --headless --no-host` (driven by its own process, though `serve` also
+//! hosts releases) against `helmsman serve`, with its output
 //! closed under it (a pipe whose reader left, a terminal that closed) or a
 //! signal sent as its first lines print or before an environment starts.
 //! Whatever stops it, the data plane ends with v1 stable at 100 % and
@@ -17,12 +18,19 @@ use helmsman::demo::load::Load;
 use rustix::process::{Pid, Signal, kill_process};
 use tokio::io::{AsyncBufReadExt, BufReader as AsyncBufReader};
 use tokio::process::Child;
-use world::{Env, FAST, Files, assert_stable_v1, release_args};
+use world::{Env, FAST, Files, assert_stable_v1};
 
 /// A step at 20 % the test can wait for, then a short pause so the next
 /// event line comes soon, then a long one nothing should outlast.
 const STEPS: &str =
     r#"[{ weight = 20 }, { pause = "1s" }, { weight = 50 }, { pause = "10m" }, { weight = 100 }]"#;
+
+/// `release --headless --no-host` of web v2 through `envs`.
+fn release_args<'a>(envs: &[&'a str]) -> Vec<&'a str> {
+    let mut args = world::release_args(envs);
+    args.push("--no-host");
+    args
+}
 
 async fn world() -> (Env, Files, Child, Load) {
     let prod = Env::start().await;

@@ -73,6 +73,23 @@ impl Serialize for ExitCode {
     }
 }
 
+/// As a release host sends it to the client that exits with it.
+impl<'de> serde::Deserialize<'de> for ExitCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ExitCode, D::Error> {
+        let code = u8::deserialize(deserializer)?;
+        [
+            ExitCode::Ok,
+            ExitCode::Runtime,
+            ExitCode::Usage,
+            ExitCode::RolledBack,
+            ExitCode::ChecksFailed,
+        ]
+        .into_iter()
+        .find(|c| c.code() == code)
+        .ok_or_else(|| serde::de::Error::custom(format!("no exit code {code}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod cockpit;
 pub mod demo;
 pub mod event_line;
 pub mod exit_code;
+pub mod follow;
 pub mod history;
 pub mod logging;
 pub mod operator;
@@ -14,6 +15,7 @@ pub mod plan;
 pub mod release;
 pub mod serve;
 pub mod status;
+pub mod steer;
 pub mod table;
 pub mod validate;
 

@@ -2,7 +2,8 @@
 //! service (or those of one environment) until SIGTERM (what systemd and
 //! Kubernetes send) or SIGINT (Ctrl-C), then drains in-flight requests.
 //! Releases talk to it through its admin address. It is also the release
-//! host: `helmsman status` and the cockpit reach it on its control socket.
+//! host: it drives the releases clients submit on its control socket, and
+//! rolls them back before it stops.
 
 use std::path::Path;
 
@@ -10,6 +11,7 @@ use super::ExitCode;
 use crate::config::{Backend, Config};
 use crate::dataplane::{DataPlane, DataPlaneConfig, limits};
 use crate::host::server::Host;
+use crate::interrupt::StopReason;
 
 pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> ExitCode {
     if let Some(env) = env
@@ -121,6 +123,21 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> ExitCo
     if let Err(e) = &waited {
         crate::errln!("error: cannot wait for a stop signal: {e}");
     }
+    // Releases it drives are rolled back, verified and recorded before
+    // their data planes stop: nothing is left half-way with nobody driving.
+    let reason = waited
+        .as_ref()
+        .map_or(StopReason::Terminate, |reason| *reason);
+    crate::interrupt::request(reason);
+    if tokio::time::timeout(DRAIN, host.releases().drained())
+        .await
+        .is_err()
+    {
+        crate::errln!(
+            "warning: hosted releases still rolling back after {}s; stopping anyway",
+            DRAIN.as_secs()
+        );
+    }
     // All at once: each drains its own in-flight requests.
     futures::future::join_all(planes.into_iter().map(DataPlane::shutdown)).await;
     if waited.is_ok() {
@@ -130,12 +147,15 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> ExitCo
     }
 }
 
+/// How long a stop waits for the hosted releases to roll back.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Resolves on the first SIGINT or SIGTERM.
-async fn stop_requested() -> std::io::Result<()> {
+async fn stop_requested() -> std::io::Result<StopReason> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate())?;
     tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted,
-        _ = terminate.recv() => Ok(()),
+        interrupted = tokio::signal::ctrl_c() => interrupted.map(|()| StopReason::Interrupt),
+        _ = terminate.recv() => Ok(StopReason::Terminate),
     }
 }

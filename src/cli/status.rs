@@ -46,11 +46,7 @@ enum StatusError {
 }
 
 async fn in_flight(state_dir: &Path, filter: &Filter) -> Result<Vec<InFlight>, StatusError> {
-    let origin = match super::operator::current() {
-        crate::engine::Actor::Operator { origin, .. } => origin,
-        crate::engine::Actor::Engine => None,
-    };
-    match Client::connect(state_dir, origin).await? {
+    match Client::connect(state_dir, &super::operator::current()).await? {
         Some(mut host) => {
             let request = Request::Status {
                 env: filter.env.clone(),

@@ -59,6 +59,12 @@ impl Config {
     }
 }
 
+/// "prod" and "production" are marked on screen, and steering a release
+/// there asks for a confirmation (the cockpit's dialog, the verbs' `--yes`).
+pub fn is_prod(env: &str) -> bool {
+    env.eq_ignore_ascii_case("prod") || env.eq_ignore_ascii_case("production")
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Environment {
     pub name: String,

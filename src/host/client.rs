@@ -6,6 +6,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use super::protocol::{self, PROTOCOL, Reply, Request};
+use crate::engine::Actor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -26,11 +27,11 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects and says hello for an operator connected from `origin`, or
-    /// None when no host listens there (no socket, or one a dead host left).
+    /// Connects and says hello for `operator`, or None when no host
+    /// listens there (no socket, or one a dead host left).
     pub async fn connect(
         state_dir: &Path,
-        origin: Option<String>,
+        operator: &Actor,
     ) -> Result<Option<Client>, ClientError> {
         let stream = match UnixStream::connect(state_dir.join(super::server::SOCKET)).await {
             Ok(stream) => stream,
@@ -48,9 +49,14 @@ impl Client {
             conn: BufReader::new(stream),
             pid: 0,
         };
+        let (user, origin) = match operator {
+            Actor::Operator { user, origin } => (Some(user.clone()), origin.clone()),
+            Actor::Engine => (None, None),
+        };
         let hello = Request::Hello {
             protocol: PROTOCOL,
             helmsman: protocol::helmsman_version(),
+            user,
             origin,
         };
         match client.ask(&hello).await? {
@@ -62,9 +68,19 @@ impl Client {
 
     /// Sends one request and reads its reply; an error reply is an error.
     pub async fn ask(&mut self, request: &Request) -> Result<Reply, ClientError> {
+        self.send(request).await?;
+        self.next().await
+    }
+
+    /// Sends a request whose replies are read with [`Client::next`].
+    pub async fn send(&mut self, request: &Request) -> Result<(), ClientError> {
         let mut line = serde_json::to_vec(request).expect("requests serialize");
         line.push(b'\n');
-        self.conn.get_mut().write_all(&line).await?;
+        Ok(self.conn.get_mut().write_all(&line).await?)
+    }
+
+    /// The next reply; an error reply is an error.
+    pub async fn next(&mut self) -> Result<Reply, ClientError> {
         let mut answer = String::new();
         if self.conn.read_line(&mut answer).await? == 0 {
             return Err(ClientError::HungUp);

@@ -4,9 +4,15 @@
 //! client of another version gets an error it can print, never a reply it
 //! would misread.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
+use crate::engine::{CommandKind, CommandReply, Event};
+use crate::pipeline::result_record::ResultRecord;
 use crate::pipeline::status::InFlight;
+use crate::preflight::Report;
+use crate::strategy::StrategyKind;
 
 /// The protocol's version: bumped when a message changes meaning.
 pub const PROTOCOL: u32 = 1;
@@ -23,6 +29,11 @@ pub enum Request {
         protocol: u32,
         /// The client's helmsman version, for the error a mismatch gets.
         helmsman: String,
+        /// The operator as their session names them (`$USER`): believed
+        /// for a peer of the host's own uid, which the kernel cannot tell
+        /// apart; any other peer is named by its uid.
+        #[serde(default)]
+        user: Option<String>,
         /// Where the operator is connected from (SSH), if anywhere.
         origin: Option<String>,
     },
@@ -30,6 +41,34 @@ pub enum Request {
     Status {
         env: Option<String>,
         service: Option<String>,
+    },
+    /// Release `version` of `service` through `envs` in order, as
+    /// `helmsman release` does, with the configuration file at `config`
+    /// (read by the host when the release is submitted). The connection
+    /// then receives the release's lines until [`Reply::Finished`]; a
+    /// client that hangs up earlier only stops following.
+    Release {
+        config: PathBuf,
+        service: String,
+        version: String,
+        envs: Vec<String>,
+        strategy: Option<StrategyKind>,
+    },
+    /// Release again the last release of `service` in `env`, which was
+    /// rolled back or aborted; followed as [`Request::Release`].
+    Retry {
+        config: PathBuf,
+        env: String,
+        service: String,
+    },
+    /// Follow the release of `service` in `env` that runs now: its state
+    /// first ([`Reply::Attached`]), then its lines as `Release` sends them.
+    Attach { env: String, service: String },
+    /// Steer the release of `service` in `env` that runs now.
+    Command {
+        env: String,
+        service: String,
+        kind: CommandKind,
     },
 }
 
@@ -45,6 +84,43 @@ pub enum Reply {
     },
     Status {
         releases: Vec<InFlight>,
+    },
+    /// The preflight checks of an environment, run before its release.
+    Preflight {
+        report: Report,
+    },
+    /// A release started in `env`: its id and the version it starts from.
+    Started {
+        env: String,
+        service: String,
+        release_id: String,
+        from: String,
+        to: String,
+    },
+    /// A release's state change.
+    Event {
+        event: Event,
+    },
+    /// The first reply to [`Request::Attach`]: the release followed.
+    Attached {
+        release_id: String,
+        from: String,
+        to: String,
+        phase: crate::engine::Phase,
+        reason: String,
+    },
+    /// `lost` lines this client read too slowly to get.
+    Lagged {
+        lost: u64,
+    },
+    /// How the release ended: the last line it sends.
+    Finished {
+        result: ResultRecord,
+    },
+    /// The engine's answer to a [`Request::Command`].
+    Answer {
+        release_id: String,
+        answer: CommandReply,
     },
     /// A request that could not be read or served; the connection stays
     /// open unless the hello itself failed.
@@ -84,12 +160,13 @@ mod tests {
         let hello = Request::Hello {
             protocol: PROTOCOL,
             helmsman: "0.1.0".into(),
+            user: Some("alice".into()),
             origin: None,
         };
         let line = serde_json::to_string(&hello).unwrap();
         assert_eq!(
             line,
-            r#"{"type":"hello","protocol":1,"helmsman":"0.1.0","origin":null}"#
+            r#"{"type":"hello","protocol":1,"helmsman":"0.1.0","user":"alice","origin":null}"#
         );
         assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), hello);
         assert_eq!(refuse_hello(&hello), None);
@@ -100,6 +177,7 @@ mod tests {
         let newer = Request::Hello {
             protocol: PROTOCOL + 1,
             helmsman: "9.0.0".into(),
+            user: None,
             origin: None,
         };
         let why = refuse_hello(&newer).unwrap();
@@ -111,6 +189,29 @@ mod tests {
         assert_eq!(
             refuse_hello(&status).unwrap(),
             "a connection opens with a hello"
+        );
+    }
+
+    #[test]
+    fn a_release_ends_with_its_record_and_exit_code_both_ways() {
+        let line = r#"{"type":"finished","result":{"outcome":"rolled-back","exit_code":3,
+            "environments":[{"env":"dev","from":"v1","to":"v2","outcome":"rolled-back"}]}}"#;
+        let Reply::Finished { result } = serde_json::from_str(&line.replace('\n', "")).unwrap()
+        else {
+            panic!("a finished reply");
+        };
+        assert_eq!(result.exit_code, crate::cli::ExitCode::RolledBack);
+        assert_eq!(
+            result.text(),
+            "result: rolled-back, exit 3 (dev v1 → v2: rolled-back)"
+        );
+        let again = serde_json::to_value(Reply::Finished { result }).unwrap();
+        assert_eq!(again["result"]["exit_code"], 3);
+        assert!(
+            serde_json::from_str::<Reply>(
+                r#"{"type":"finished","result":{"outcome":"won","exit_code":0,"environments":[]}}"#
+            )
+            .is_err()
         );
     }
 }

@@ -13,8 +13,14 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
 use super::protocol::{self, MAX_LINE, PROTOCOL, Reply, Request};
-use crate::pipeline::status;
+use super::releases::{HostedError, Releases};
+use crate::engine::{Actor, Target};
+use crate::pipeline::{ReleaseRequest, status};
 use crate::store::lock::{Taken, take_at};
 use crate::store::{Filter, History};
 
@@ -49,6 +55,7 @@ pub enum HostError {
 /// The host while it runs: the socket is removed when it is dropped.
 pub struct Host {
     socket: PathBuf,
+    releases: Arc<Releases>,
     _lock: std::fs::File,
 }
 
@@ -62,6 +69,11 @@ impl Host {
     /// Where clients reach it.
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// The releases it drives.
+    pub fn releases(&self) -> &Releases {
+        &self.releases
     }
 
     /// Takes the state directory's host lock, opens the control socket and
@@ -103,25 +115,27 @@ impl Host {
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
             .map_err(io(&socket))?;
         tracing::info!("release host listening on {}", socket.display());
-        tokio::spawn(accept(listener, state_dir.to_path_buf()));
+        let releases = Releases::new(state_dir);
+        tokio::spawn(accept(listener, Arc::clone(&releases)));
         Ok(Host {
             socket,
+            releases,
             _lock: lock,
         })
     }
 }
 
-async fn accept(listener: UnixListener, state_dir: PathBuf) {
+async fn accept(listener: UnixListener, releases: Arc<Releases>) {
     let own = rustix::process::geteuid().as_raw();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let peer = stream.peer_cred().map(|c| c.uid()).ok();
-        let state_dir = state_dir.clone();
+        let releases = Arc::clone(&releases);
         tokio::spawn(async move {
             match peer {
-                Some(uid) if uid == own || uid == 0 => serve(stream, &state_dir).await,
+                Some(uid) if uid == own || uid == 0 => serve(stream, &releases, uid == own).await,
                 _ => {
                     let refusal = Reply::Error {
                         message: format!("this release host serves its own user (uid {own}) only"),
@@ -135,7 +149,7 @@ async fn accept(listener: UnixListener, state_dir: PathBuf) {
 
 /// One client: a hello, then requests until it hangs up. A line that is
 /// not a request gets an error and the connection goes on.
-async fn serve(stream: UnixStream, state_dir: &Path) {
+async fn serve(stream: UnixStream, releases: &Arc<Releases>, same_uid: bool) {
     let mut conn = BufReader::new(stream);
     let hello = match read(&mut conn).await {
         Some(Ok(request)) => request,
@@ -149,6 +163,7 @@ async fn serve(stream: UnixStream, state_dir: &Path) {
         let _ = send(&mut conn, &Reply::Error { message }).await;
         return;
     }
+    let actor = operator(&hello, same_uid);
     let welcome = Reply::Hello {
         protocol: PROTOCOL,
         helmsman: protocol::helmsman_version(),
@@ -158,33 +173,156 @@ async fn serve(stream: UnixStream, state_dir: &Path) {
         return;
     }
     while let Some(request) = read(&mut conn).await {
-        let reply = match request {
-            Ok(request) => answer(request, state_dir),
-            Err(e) => not_a_request(&e),
+        let request = match request {
+            Ok(request) => request,
+            Err(e) => {
+                if send(&mut conn, &not_a_request(&e)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
         };
-        if send(&mut conn, &reply).await.is_err() {
+        let answered = match answer(request, releases, &actor).await {
+            Ok(Answer::Reply(reply)) => send(&mut conn, &reply).await,
+            Ok(Answer::Follow { first, stream }) => follow(&mut conn, first, stream).await,
+            Err(e) => {
+                let message = e.to_string();
+                send(&mut conn, &Reply::Error { message }).await
+            }
+        };
+        if answered.is_err() {
             return;
         }
     }
 }
 
-fn answer(request: Request, state_dir: &Path) -> Reply {
-    match request {
-        Request::Hello { .. } => Reply::Error {
+/// The operator a connection speaks for: the user its hello names when
+/// the peer runs as the host's own uid (the kernel cannot tell two
+/// sessions of one account apart), else the peer's account (root).
+fn operator(hello: &Request, same_uid: bool) -> Actor {
+    let Request::Hello { user, origin, .. } = hello else {
+        unreachable!("the hello was checked");
+    };
+    let user = match (same_uid, user) {
+        (true, Some(user)) => user.clone(),
+        _ => "root".to_string(),
+    };
+    Actor::Operator {
+        user,
+        origin: origin.clone(),
+    }
+}
+
+/// What a request gets: one reply, or a release's lines to follow.
+enum Answer {
+    Reply(Reply),
+    Follow {
+        first: Option<Reply>,
+        stream: broadcast::Receiver<Reply>,
+    },
+}
+
+async fn answer(
+    request: Request,
+    releases: &Arc<Releases>,
+    actor: &Actor,
+) -> Result<Answer, HostedError> {
+    let target = |env: String, service: String| Target { env, service };
+    Ok(match request {
+        Request::Hello { .. } => Answer::Reply(Reply::Error {
             message: "already said hello".to_string(),
-        },
+        }),
         Request::Status { env, service } => {
             let filter = Filter {
                 env,
                 service,
                 limit: None,
             };
-            match History::open(state_dir).and_then(|h| status::in_flight(&h, &filter)) {
-                Ok(releases) => Reply::Status { releases },
-                Err(e) => Reply::Error {
-                    message: e.to_string(),
-                },
+            let history = History::open(releases.state_dir())?;
+            Answer::Reply(Reply::Status {
+                releases: status::in_flight(&history, &filter)?,
+            })
+        }
+        Request::Release {
+            config,
+            service,
+            version,
+            envs,
+            strategy,
+        } => {
+            let config = releases.load_config(&config)?;
+            let request = ReleaseRequest {
+                service,
+                version,
+                envs,
+                strategy,
+                actor: actor.clone(),
+            };
+            Answer::Follow {
+                first: None,
+                stream: releases.submit(config, request),
             }
+        }
+        Request::Retry {
+            config,
+            env,
+            service,
+        } => {
+            let config = releases.load_config(&config)?;
+            let request = releases.retry(&config, &target(env, service), actor.clone())?;
+            Answer::Follow {
+                first: None,
+                stream: releases.submit(config, request),
+            }
+        }
+        Request::Attach { env, service } => {
+            let (first, stream) = releases.attach(&target(env, service))?;
+            Answer::Follow {
+                first: Some(first),
+                stream,
+            }
+        }
+        Request::Command { env, service, kind } => Answer::Reply(
+            releases
+                .command(&target(env, service), kind, actor.clone())
+                .await?,
+        ),
+    })
+}
+
+/// Sends a release's lines until it finishes; Err when the client hung up
+/// (the release goes on: the client only stops following it).
+async fn follow(
+    conn: &mut BufReader<UnixStream>,
+    first: Option<Reply>,
+    mut stream: broadcast::Receiver<Reply>,
+) -> std::io::Result<()> {
+    if let Some(first) = first {
+        send(conn, &first).await?;
+    }
+    let mut ignored = Vec::new();
+    loop {
+        let reply = tokio::select! {
+            line = stream.recv() => match line {
+                Ok(reply) => reply,
+                Err(broadcast::error::RecvError::Lagged(lost)) => Reply::Lagged { lost },
+                // Its task ended without a last line: nothing more will come.
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            // A client says nothing while it follows: its end of file is
+            // a hang-up, noticed at once rather than at the next line.
+            read = conn.read_until(b'\n', &mut ignored) => match read {
+                Ok(0) | Err(_) => return Err(std::io::ErrorKind::BrokenPipe.into()),
+                Ok(_) => {
+                    ignored.clear();
+                    continue;
+                }
+            },
+        };
+        let finished = matches!(reply, Reply::Finished { .. });
+        send(conn, &reply).await?;
+        if finished {
+            return Ok(());
         }
     }
 }

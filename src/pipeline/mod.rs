@@ -8,6 +8,7 @@ pub mod backends;
 mod error;
 pub mod plan;
 mod preflight_gate;
+pub mod result_record;
 pub mod status;
 
 use std::sync::Arc;

@@ -21,7 +21,7 @@ mod tls;
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{CheckKind, Scope};
 pub use crate::observed::CheckStatus;
@@ -71,7 +71,7 @@ pub(crate) fn shorten(text: &str, limit: usize) -> String {
 }
 
 /// One check, run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckOutcome {
     pub name: String,
     #[serde(flatten)]
@@ -79,10 +79,7 @@ pub struct CheckOutcome {
     pub kind: CheckKind,
     pub status: CheckStatus,
     pub value: String,
-    #[serde(
-        rename = "duration_ms",
-        serialize_with = "crate::observed::duration_ms::serialize"
-    )]
+    #[serde(rename = "duration_ms", with = "crate::observed::duration_ms")]
     pub duration: Duration,
 }
 
@@ -97,7 +94,7 @@ impl CheckOutcome {
 }
 
 /// The checks of one environment, run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub env: String,
     /// The worst status (pass when nothing was checked).

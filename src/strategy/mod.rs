@@ -38,7 +38,10 @@ pub enum Strategy {
 }
 
 /// A strategy's name on the command line (`--strategy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum StrategyKind {
     Canary,
     BlueGreen,
@@ -56,6 +59,18 @@ impl StrategyKind {
             StrategyKind::Rolling => "rolling",
             StrategyKind::FeatureFlag => "feature-flag",
         }
+    }
+
+    /// The kind a name (as [`StrategyKind::name`] spells it) stands for.
+    pub fn named(name: &str) -> Option<StrategyKind> {
+        [
+            StrategyKind::Canary,
+            StrategyKind::BlueGreen,
+            StrategyKind::Rolling,
+            StrategyKind::FeatureFlag,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
     }
 
     /// What a strategy of this kind needs the traffic backend to do.

@@ -66,10 +66,7 @@ pub struct ServiceInfo {
     pub versions: Vec<String>,
 }
 
-/// "prod" and "production" are marked on screen and in confirmations.
-pub fn is_prod(env: &str) -> bool {
-    env.eq_ignore_ascii_case("prod") || env.eq_ignore_ascii_case("production")
-}
+pub use crate::config::is_prod;
 
 /// One target's live state as the cockpit knows it.
 #[derive(Debug, Default)]

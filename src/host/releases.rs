@@ -1,0 +1,307 @@
+//! The releases a host drives: each submission runs the same pipeline as
+//! `helmsman release` in a task of the host's, so it outlives the client
+//! that submitted it. What it prints goes to a broadcast stream that the
+//! submitting client and any client that attaches later read; while one of
+//! its environments runs, that release is registered under its target so
+//! commands from any client reach it (through the pipeline, which journals
+//! them).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, watch};
+
+use super::protocol::Reply;
+use crate::config::Config;
+use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Snapshot, Target};
+use crate::pipeline::result_record::{ResultRecord, Started};
+use crate::pipeline::{self, Attached, CommandSender, ReleaseRequest, Watcher};
+use crate::preflight::Report;
+use crate::store::{Filter, History};
+use crate::strategy::StrategyKind;
+
+/// Lines a follower may fall behind before it loses some (and is told).
+const STREAM_CAPACITY: usize = 4096;
+
+/// Why the host cannot do what a client asked.
+#[derive(Debug, thiserror::Error)]
+pub enum HostedError {
+    #[error("{0}")]
+    Config(String),
+    #[error(
+        "no release of {} runs in {} on this host; `helmsman status` lists those that do",
+        .0.service, .0.env
+    )]
+    NotRunning(Target),
+    #[error("nothing to retry in {}/{}: {why}", target.env, target.service)]
+    NothingToRetry { target: Target, why: String },
+    #[error(transparent)]
+    Journal(#[from] crate::store::StoreError),
+}
+
+/// A release of one environment that runs now.
+struct Running {
+    release_id: String,
+    commands: CommandSender,
+    snapshots: watch::Receiver<Snapshot>,
+    stream: broadcast::Sender<Reply>,
+}
+
+pub struct Releases {
+    state_dir: PathBuf,
+    running: Mutex<HashMap<Target, Running>>,
+    /// How many submissions have not ended.
+    active: watch::Sender<usize>,
+}
+
+impl Releases {
+    pub fn new(state_dir: &Path) -> Arc<Releases> {
+        Arc::new(Releases {
+            state_dir: state_dir.to_path_buf(),
+            running: Mutex::new(HashMap::new()),
+            active: watch::channel(0).0,
+        })
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// Reads the configuration a client named, as `helmsman` itself would
+    /// (with the state directory's data plane admin token).
+    pub fn load_config(&self, path: &Path) -> Result<Config, HostedError> {
+        let mut config = crate::config::load_file(path)
+            .map_err(|errors| HostedError::Config(errors.to_string()))?;
+        crate::dataplane::admin_token::provide(&mut config, &self.state_dir)
+            .map_err(|e| HostedError::Config(format!("error: the data plane admin token: {e}")))?;
+        Ok(config)
+    }
+
+    /// Starts driving `request`; the returned stream carries its lines,
+    /// ending with [`Reply::Finished`].
+    pub fn submit(
+        self: &Arc<Self>,
+        config: Config,
+        request: ReleaseRequest,
+    ) -> broadcast::Receiver<Reply> {
+        let (stream, follower) = broadcast::channel(STREAM_CAPACITY);
+        self.active.send_modify(|n| *n += 1);
+        let releases = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut watcher = Hosted {
+                releases: Arc::clone(&releases),
+                stream,
+                started: Vec::new(),
+                targets: Vec::new(),
+            };
+            let outcome = match History::open(&releases.state_dir) {
+                Ok(mut history) => {
+                    pipeline::run(&config, &request, &mut history, &mut watcher).await
+                }
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = &outcome {
+                tracing::warn!(
+                    "hosted release of {} {}: {e}",
+                    request.service,
+                    request.version
+                );
+            }
+            let result = ResultRecord::new(&request, &watcher.started, &outcome);
+            watcher.finish(result);
+            releases.active.send_modify(|n| *n -= 1);
+        });
+        follower
+    }
+
+    /// The last release of `target` again, when it was rolled back or
+    /// aborted: same version, same strategy.
+    pub fn retry(
+        &self,
+        config: &Config,
+        target: &Target,
+        actor: Actor,
+    ) -> Result<ReleaseRequest, HostedError> {
+        if self
+            .running
+            .lock()
+            .expect("not poisoned")
+            .contains_key(target)
+        {
+            return Err(HostedError::NothingToRetry {
+                target: target.clone(),
+                why: "its release still runs".into(),
+            });
+        }
+        let history = History::open(&self.state_dir)?;
+        let filter = Filter {
+            env: Some(target.env.clone()),
+            service: Some(target.service.clone()),
+            limit: Some(1),
+        };
+        let nothing = |why: String| HostedError::NothingToRetry {
+            target: target.clone(),
+            why,
+        };
+        let last = history
+            .entries(&filter)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| nothing("it has no release in the journal".into()))?;
+        match last.result {
+            Some(ReleaseResult::RolledBack | ReleaseResult::Aborted) => {
+                // The configured strategy, unless the release overrode it.
+                let configured = config
+                    .service(&target.env, &target.service)
+                    .map(|s| s.strategy.name());
+                let strategy = match configured == Some(last.start.strategy.as_str()) {
+                    true => None,
+                    false => StrategyKind::named(&last.start.strategy),
+                };
+                Ok(ReleaseRequest {
+                    service: target.service.clone(),
+                    version: last.start.new_version,
+                    envs: vec![target.env.clone()],
+                    strategy,
+                    actor,
+                })
+            }
+            Some(ReleaseResult::Succeeded) => Err(nothing(format!(
+                "its last release, of {}, succeeded",
+                last.start.new_version
+            ))),
+            None => Err(nothing(format!(
+                "its last release, of {}, has not ended (`helmsman status` says who drives it)",
+                last.start.new_version
+            ))),
+        }
+    }
+
+    /// Follows the release of `target` that runs now: how it stands, and
+    /// the stream of the submission it belongs to.
+    pub fn attach(
+        &self,
+        target: &Target,
+    ) -> Result<(Reply, broadcast::Receiver<Reply>), HostedError> {
+        let running = self.running.lock().expect("not poisoned");
+        let release = running
+            .get(target)
+            .ok_or_else(|| HostedError::NotRunning(target.clone()))?;
+        let snapshot = release.snapshots.borrow();
+        let attached = Reply::Attached {
+            release_id: release.release_id.clone(),
+            from: snapshot.stable_version.clone(),
+            to: snapshot.new_version.clone(),
+            phase: snapshot.phase,
+            reason: snapshot.reason.clone(),
+        };
+        Ok((attached, release.stream.subscribe()))
+    }
+
+    /// Sends `kind` from `actor` to the release of `target` and waits for
+    /// the engine's answer (journaled by the pipeline before it comes back).
+    pub async fn command(
+        &self,
+        target: &Target,
+        kind: CommandKind,
+        actor: Actor,
+    ) -> Result<Reply, HostedError> {
+        let (release_id, commands) = {
+            let running = self.running.lock().expect("not poisoned");
+            let release = running
+                .get(target)
+                .ok_or_else(|| HostedError::NotRunning(target.clone()))?;
+            (release.release_id.clone(), release.commands.clone())
+        };
+        let command = Command {
+            target: target.clone(),
+            kind,
+            actor,
+        };
+        let answer = crate::engine::driver::send_command(&commands, command)
+            .await
+            .unwrap_or_else(|| crate::engine::CommandReply::Refused {
+                reason: "the release has just finished".into(),
+            });
+        Ok(Reply::Answer { release_id, answer })
+    }
+
+    /// Resolves once every submission has ended.
+    pub async fn drained(&self) {
+        let mut active = self.active.subscribe();
+        let _ = active.wait_for(|n| *n == 0).await;
+    }
+}
+
+/// The pipeline's watcher for one submission: publishes every line and
+/// registers each environment's release while it runs.
+struct Hosted {
+    releases: Arc<Releases>,
+    stream: broadcast::Sender<Reply>,
+    started: Vec<Started>,
+    targets: Vec<Target>,
+}
+
+impl Hosted {
+    /// A send with no follower is not an error: nobody is attached.
+    fn publish(&self, reply: Reply) {
+        let _ = self.stream.send(reply);
+    }
+
+    fn finish(self, result: ResultRecord) {
+        let mut running = self.releases.running.lock().expect("not poisoned");
+        for target in &self.targets {
+            running.remove(target);
+        }
+        drop(running);
+        self.publish(Reply::Finished { result });
+    }
+}
+
+impl Watcher for Hosted {
+    fn event(&mut self, event: &Event) {
+        if event.to.is_finished() {
+            let target = Target {
+                env: event.env.clone(),
+                service: event.service.clone(),
+            };
+            self.releases
+                .running
+                .lock()
+                .expect("not poisoned")
+                .remove(&target);
+        }
+        self.publish(Reply::Event {
+            event: event.clone(),
+        });
+    }
+
+    fn preflight(&mut self, report: &Report) {
+        self.publish(Reply::Preflight {
+            report: report.clone(),
+        });
+    }
+
+    fn started(&mut self, release: Attached) {
+        self.started.push(Started::of(&release));
+        let snapshot = release.snapshots.borrow().clone();
+        self.releases.running.lock().expect("not poisoned").insert(
+            release.target.clone(),
+            Running {
+                release_id: snapshot.release_id.clone(),
+                commands: release.commands.clone(),
+                snapshots: release.snapshots.clone(),
+                stream: self.stream.clone(),
+            },
+        );
+        self.targets.push(release.target.clone());
+        self.publish(Reply::Started {
+            env: release.target.env,
+            service: release.target.service,
+            release_id: snapshot.release_id,
+            from: snapshot.stable_version,
+            to: snapshot.new_version,
+        });
+    }
+}
