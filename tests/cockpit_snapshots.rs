@@ -170,6 +170,7 @@ fn progressing(read_only: bool) -> Cockpit {
     let header = HeaderInfo {
         config_label: "demo".into(),
         operator: alice(),
+        host: None,
     };
     let mut c = Cockpit::new(header, envs, read_only);
 
@@ -513,6 +514,7 @@ p95_seconds = 'histogram_quantile(0.95, sum by (le) (rate(latency_bucket{version
     let header = HeaderInfo {
         config_label: "helmsman.toml".into(),
         operator: alice(),
+        host: None,
     };
     let mut c = Cockpit::new(header, environments_of(&config), false);
     let prod = Target {

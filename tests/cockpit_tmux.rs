@@ -14,6 +14,9 @@ mod fake_api;
 #[allow(dead_code)]
 #[path = "kube/fake_controller.rs"]
 mod fake_controller;
+#[allow(dead_code)] // each test binary uses a different part of it
+#[path = "served/world.rs"]
+mod world;
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -466,4 +469,97 @@ p95_seconds = 'p95{{version="{{version}}"}}'
 "#,
         kubeconfig.display()
     )
+}
+
+/// A release the host drives, seen and steered from two cockpits attached
+/// to it: a command typed in one shows in the other, `q` only detaches,
+/// and `helmsman status` agrees with both.
+#[test]
+fn two_cockpits_attached_to_the_host_see_and_steer_one_release() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dev = runtime.block_on(world::Env::start());
+    let steps = r#"[{ weight = 25 }, { gate = "manual" }, { weight = 100 }]"#;
+    let files = world::Files::new(&format!("{}{}", world::FAST, dev.toml("dev", "", steps)));
+    let mut serve = runtime.block_on(files.serve(&[&dev]));
+    let serve_pid = serve.id().unwrap();
+    let load = runtime.block_on(async {
+        helmsman::demo::load::Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 60)
+    });
+    let config = format!("--config {}", files.config.display());
+    let (Some(first), Some(second)) = (
+        start("attach-a", &config, &files.state),
+        start("attach-b", &config, &files.state),
+    ) else {
+        return;
+    };
+    let attached = format!("attached to host pid {serve_pid}");
+    for cockpit in [&first, &second] {
+        cockpit.wait_for("the header naming the host", |s| s.contains(&attached));
+    }
+
+    // Started from a third terminal, it shows in both.
+    let helmsman = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_helmsman"))
+            .args(["--config", files.config.to_str().unwrap()])
+            .args(args)
+            .env("HELMSMAN_STATE_DIR", &files.state)
+            .output()
+            .unwrap()
+    };
+    let detached = helmsman(&[
+        "release",
+        "--env",
+        "dev",
+        "--service",
+        "web",
+        "--version",
+        "v2",
+        "--headless",
+        "--detach",
+    ]);
+    assert!(detached.status.success(), "{detached:?}");
+    for cockpit in [&first, &second] {
+        cockpit.wait_for("the release at its gate", |s| {
+            column(s, 0).contains("v1 → v2") && column(s, 0).contains("Waiting for you")
+        });
+    }
+
+    // Paused in the first, seen paused in the second and by status.
+    first.keys(&["p"]);
+    second.wait_for("the pause typed in the other cockpit", |s| {
+        column(s, 0).contains("Paused")
+    });
+    let status = helmsman(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("Paused"),
+        "{status:?}"
+    );
+
+    // q in the first only detaches: the release is still there, paused.
+    first.keys(&["q"]);
+    let screen = first.wait_for("the shell again", |s| s.contains("EXITED=0"));
+    assert!(
+        screen.contains(&format!("detached from the release host (pid {serve_pid})")),
+        "{screen}"
+    );
+    second.wait_for("still paused", |s| column(s, 0).contains("Paused"));
+
+    // The second resumes it and takes it past the gate, to the end.
+    second.keys(&["p"]);
+    second.wait_for("resumed, at the gate again", |s| {
+        column(s, 0).contains("Waiting for you")
+    });
+    second.keys(&["a"]);
+    second.wait_for("the release finished", |s| {
+        s.contains("dev/web: v2 is stable now") || column(s, 0).contains("Succeeded")
+    });
+    let history = helmsman(&["history", "--output", "json"]);
+    let entries: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(entries[0]["result"], "succeeded", "{entries}");
+    second.keys(&["q"]);
+    second.wait_for("the shell again", |s| s.contains("EXITED=0"));
+    runtime.block_on(async {
+        load.stop().await;
+        serve.kill().await.unwrap();
+    });
 }

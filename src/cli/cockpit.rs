@@ -31,8 +31,10 @@ use crate::store::History;
 use crate::tui::theme::Theme;
 use crate::tui::{Action, Cockpit, StartRequest, view};
 
+mod hosted;
 mod setup;
 
+pub use hosted::HostLink;
 pub use setup::{Opened, environments_of, open, starter};
 
 /// At most this many frames per second.
@@ -41,6 +43,8 @@ const FRAME: Duration = Duration::from_millis(100);
 /// What reaches the cockpit from the releases it watches.
 pub enum Update {
     Started(Attached),
+    /// A release the release host drives, as it stands, with its plan.
+    Hosted(Box<Snapshot>, Box<crate::pipeline::plan::Plan>),
     Snapshot(Snapshot),
     Event(Event),
     Reply(Command, CommandReply),
@@ -89,7 +93,10 @@ impl Drop for TerminalGuard {
 /// `helmsman` / `helmsman tui`: the cockpit over the configured
 /// environments, each service at the version its backend says it runs (the
 /// configured stable one until it answers), each environment's checks
-/// running in the background. Releases started here (`n`) run in this process.
+/// running in the background. With a release host on the state directory
+/// it attaches: it shows every release the host drives and sends commands
+/// and new releases (`n`) there. Without one, releases started here run in
+/// this process.
 pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool) -> ExitCode {
     if !has_terminal() {
         return ExitCode::Usage;
@@ -98,11 +105,32 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
     if let Err(code) = super::open_history(state_dir) {
         return code;
     }
+    let host = match super::follow::connect(state_dir).await {
+        Ok(host) => host,
+        Err(e) => {
+            crate::errln!("error: {e}");
+            return ExitCode::Runtime;
+        }
+    };
     let config = std::sync::Arc::new(config.clone());
-    let opened = setup::open(&config, config.source.display().to_string(), read_only);
-    let state_dir = state_dir.to_path_buf();
-    let starter = setup::starter(config, move |_| History::open(&state_dir));
-    opened.run(starter).await
+    let mut opened = setup::open(&config, config.source.display().to_string(), read_only);
+    match host {
+        Some(host) => {
+            let link = HostLink {
+                state_dir: state_dir.to_path_buf(),
+                pid: host.pid,
+            };
+            opened.cockpit.header.host = Some(host.pid);
+            hosted::watch(host, opened.updates_tx.clone());
+            let starter = hosted::starter(link.clone(), config.source.clone());
+            opened.run(starter, Some(link)).await
+        }
+        None => {
+            let state_dir = state_dir.to_path_buf();
+            let starter = setup::starter(config, move |_| History::open(&state_dir));
+            opened.run(starter, None).await
+        }
+    }
 }
 
 /// Whether standard output is a terminal; says what to do when it is not.
@@ -118,19 +146,30 @@ pub fn has_terminal() -> bool {
 }
 
 /// Runs the cockpit until the operator quits. Returns the exit code.
+/// Attached to a host (`host`), quitting detaches; otherwise it rolls back
+/// the releases it started, which run in this process.
 pub async fn run(
     mut cockpit: Cockpit,
     updates_tx: mpsc::UnboundedSender<Update>,
     mut updates: mpsc::UnboundedReceiver<Update>,
     starter: Starter,
+    host: Option<HostLink>,
 ) -> ExitCode {
     let mut shell = Shell {
         commands: HashMap::new(),
         started: Vec::new(),
         starter,
+        host,
     };
     let code = watch(&mut cockpit, &updates_tx, &mut updates, &mut shell).await;
-    shell.roll_back_what_it_started(&mut updates).await;
+    match &shell.host {
+        Some(link) => crate::errln!(
+            "detached from the release host (pid {}): the releases it drives go on \
+             (`helmsman status` lists them)",
+            link.pid
+        ),
+        None => shell.roll_back_what_it_started(&mut updates).await,
+    }
     code
 }
 
@@ -140,9 +179,29 @@ struct Shell {
     commands: HashMap<Target, CommandSender>,
     started: Vec<(Target, tokio::task::JoinHandle<String>)>,
     starter: Starter,
+    /// The release host it is attached to: commands go there.
+    host: Option<HostLink>,
 }
 
 impl Shell {
+    /// Sends a command to its release, wherever that runs.
+    fn send(&self, command: Command, updates: &mpsc::UnboundedSender<Update>) {
+        match &self.host {
+            Some(link) => hosted::send(link, command, updates),
+            None => send(&self.commands, command, updates),
+        }
+    }
+
+    /// Starts a confirmed release; one that runs in this process is kept
+    /// to be rolled back on exit.
+    fn start(&mut self, start: StartRequest, updates: &mpsc::UnboundedSender<Update>) {
+        let target = start.target.clone();
+        let task = (self.starter)(start, updates.clone());
+        if self.host.is_none() {
+            self.started.push((target, task));
+        }
+    }
+
     /// Releases started in the cockpit run in this process and would die
     /// with it at whatever weight they had reached: roll them back first.
     /// One that already ended (a signal reaches its own driver too, which
@@ -216,7 +275,8 @@ async fn watch(
     let mut dirty = true;
     let mut last_frame = Instant::now() - FRAME;
     // SIGTERM or SIGHUP: leave like `q`, so `run` rolls back what this
-    // cockpit started (the handlers keep these signals from killing it).
+    // cockpit started, or detaches (the handlers keep these signals from
+    // killing it).
     let mut stop = std::pin::pin!(crate::interrupt::wait());
 
     loop {
@@ -246,13 +306,11 @@ async fn watch(
                         Action::Quit => break,
                         Action::Send(command) => {
                             dirty = true;
-                            send(&shell.commands, command, updates_tx);
+                            shell.send(command, updates_tx);
                         }
                         Action::Start(start) => {
                             dirty = true;
-                            let target = start.target.clone();
-                            let task = (shell.starter)(start, updates_tx.clone());
-                            shell.started.push((target, task));
+                            shell.start(start, updates_tx);
                         }
                     }
                 }
@@ -270,6 +328,10 @@ async fn watch(
                         shell.commands.insert(release.target.clone(), release.commands.clone());
                         cockpit.on_plan(release.target.clone(), release.plan.clone());
                         forward_snapshots(release, updates_tx.clone());
+                    }
+                    Update::Hosted(snapshot, plan) => {
+                        cockpit.on_plan(snapshot.target.clone(), std::sync::Arc::new(*plan));
+                        cockpit.on_snapshot(*snapshot, Utc::now());
                     }
                     Update::Snapshot(snapshot) => cockpit.on_snapshot(snapshot, Utc::now()),
                     Update::Event(event) => cockpit.on_event(event),

@@ -269,7 +269,8 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
         }
         Ok(history)
     });
-    let code = opened.run(starter).await;
+    // The demo's world is its own: its releases run in this process.
+    let code = opened.run(starter, None).await;
     for release in releases {
         release.abort();
     }

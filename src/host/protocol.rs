@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{CommandKind, CommandReply, Event};
+use crate::engine::{CommandKind, CommandReply, Event, Snapshot};
+use crate::pipeline::plan::Plan;
 use crate::pipeline::result_record::ResultRecord;
 use crate::pipeline::status::InFlight;
 use crate::preflight::Report;
@@ -64,6 +65,11 @@ pub enum Request {
     /// Follow the release of `service` in `env` that runs now: its state
     /// first ([`Reply::Attached`]), then its lines as `Release` sends them.
     Attach { env: String, service: String },
+    /// Watch every release the host drives, as a cockpit does: each
+    /// one's state and plan first ([`Reply::Hosted`]), then every change
+    /// ([`Reply::Snapshot`], [`Reply::Event`]) and each release as it
+    /// starts, until the client hangs up.
+    Watch,
     /// Steer the release of `service` in `env` that runs now.
     Command {
         env: String,
@@ -100,6 +106,15 @@ pub enum Reply {
     /// A release's state change.
     Event {
         event: Event,
+    },
+    /// To a watcher: a release the host drives, as it stands, with its plan.
+    Hosted {
+        snapshot: Box<Snapshot>,
+        plan: Box<Plan>,
+    },
+    /// To a watcher: a release's latest state.
+    Snapshot {
+        snapshot: Box<Snapshot>,
     },
     /// The first reply to [`Request::Attach`]: the release followed.
     Attached {

@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, watch};
 use super::protocol::Reply;
 use crate::config::Config;
 use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Snapshot, Target};
+use crate::pipeline::plan::Plan;
 use crate::pipeline::result_record::{ResultRecord, Started};
 use crate::pipeline::{self, Attached, CommandSender, ReleaseRequest, Watcher};
 use crate::preflight::Report;
@@ -45,12 +46,15 @@ struct Running {
     release_id: String,
     commands: CommandSender,
     snapshots: watch::Receiver<Snapshot>,
+    plan: Arc<Plan>,
     stream: broadcast::Sender<Reply>,
 }
 
 pub struct Releases {
     state_dir: PathBuf,
     running: Mutex<HashMap<Target, Running>>,
+    /// Every hosted release's changes, for the clients that watch them all.
+    watchers: broadcast::Sender<Reply>,
     /// How many submissions have not ended.
     active: watch::Sender<usize>,
 }
@@ -60,6 +64,7 @@ impl Releases {
         Arc::new(Releases {
             state_dir: state_dir.to_path_buf(),
             running: Mutex::new(HashMap::new()),
+            watchers: broadcast::channel(STREAM_CAPACITY).0,
             active: watch::channel(0).0,
         })
     }
@@ -199,6 +204,16 @@ impl Releases {
         Ok((attached, release.stream.subscribe()))
     }
 
+    /// Watches every release the host drives: how each stands now, then
+    /// the stream of their changes. Subscribed first, so nothing falls
+    /// between the two (a change may come twice; a snapshot only replaces).
+    pub fn watch(&self) -> (Vec<Reply>, broadcast::Receiver<Reply>) {
+        let stream = self.watchers.subscribe();
+        let running = self.running.lock().expect("not poisoned");
+        let now = running.values().map(Running::hosted).collect();
+        (now, stream)
+    }
+
     /// Sends `kind` from `actor` to the release of `target` and waits for
     /// the engine's answer (journaled by the pipeline before it comes back).
     pub async fn command(
@@ -232,6 +247,25 @@ impl Releases {
         let mut active = self.active.subscribe();
         let _ = active.wait_for(|n| *n == 0).await;
     }
+}
+
+impl Running {
+    fn hosted(&self) -> Reply {
+        Reply::Hosted {
+            snapshot: Box::new(self.snapshots.borrow().clone()),
+            plan: Box::new((*self.plan).clone()),
+        }
+    }
+}
+
+/// Passes each new state of a release to the watchers until it ends.
+fn forward_snapshots(mut snapshots: watch::Receiver<Snapshot>, watchers: broadcast::Sender<Reply>) {
+    tokio::spawn(async move {
+        while snapshots.changed().await.is_ok() {
+            let snapshot = Box::new(snapshots.borrow_and_update().clone());
+            let _ = watchers.send(Reply::Snapshot { snapshot });
+        }
+    });
 }
 
 /// The pipeline's watcher for one submission: publishes every line and
@@ -272,29 +306,38 @@ impl Watcher for Hosted {
                 .expect("not poisoned")
                 .remove(&target);
         }
-        self.publish(Reply::Event {
+        let event = Reply::Event {
             event: event.clone(),
-        });
+        };
+        let _ = self.releases.watchers.send(event.clone());
+        self.publish(event);
     }
 
     fn preflight(&mut self, report: &Report) {
-        self.publish(Reply::Preflight {
+        let report = Reply::Preflight {
             report: report.clone(),
-        });
+        };
+        let _ = self.releases.watchers.send(report.clone());
+        self.publish(report);
     }
 
     fn started(&mut self, release: Attached) {
         self.started.push(Started::of(&release));
         let snapshot = release.snapshots.borrow().clone();
-        self.releases.running.lock().expect("not poisoned").insert(
-            release.target.clone(),
-            Running {
-                release_id: snapshot.release_id.clone(),
-                commands: release.commands.clone(),
-                snapshots: release.snapshots.clone(),
-                stream: self.stream.clone(),
-            },
-        );
+        let running = Running {
+            release_id: snapshot.release_id.clone(),
+            commands: release.commands.clone(),
+            snapshots: release.snapshots.clone(),
+            plan: release.plan.clone(),
+            stream: self.stream.clone(),
+        };
+        let _ = self.releases.watchers.send(running.hosted());
+        forward_snapshots(release.snapshots.clone(), self.releases.watchers.clone());
+        self.releases
+            .running
+            .lock()
+            .expect("not poisoned")
+            .insert(release.target.clone(), running);
         self.targets.push(release.target.clone());
         self.publish(Reply::Started {
             env: release.target.env,

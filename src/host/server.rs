@@ -213,11 +213,12 @@ fn operator(hello: &Request, same_uid: bool) -> Actor {
     }
 }
 
-/// What a request gets: one reply, or a release's lines to follow.
+/// What a request gets: one reply, or lines to follow (a release's, or
+/// every release's for a watcher).
 enum Answer {
-    Reply(Reply),
+    Reply(Box<Reply>),
     Follow {
-        first: Option<Reply>,
+        first: Vec<Reply>,
         stream: broadcast::Receiver<Reply>,
     },
 }
@@ -229,9 +230,9 @@ async fn answer(
 ) -> Result<Answer, HostedError> {
     let target = |env: String, service: String| Target { env, service };
     Ok(match request {
-        Request::Hello { .. } => Answer::Reply(Reply::Error {
+        Request::Hello { .. } => Answer::Reply(Box::new(Reply::Error {
             message: "already said hello".to_string(),
-        }),
+        })),
         Request::Status { env, service } => {
             let filter = Filter {
                 env,
@@ -239,9 +240,9 @@ async fn answer(
                 limit: None,
             };
             let history = History::open(releases.state_dir())?;
-            Answer::Reply(Reply::Status {
+            Answer::Reply(Box::new(Reply::Status {
                 releases: status::in_flight(&history, &filter)?,
-            })
+            }))
         }
         Request::Release {
             config,
@@ -259,7 +260,7 @@ async fn answer(
                 actor: actor.clone(),
             };
             Answer::Follow {
-                first: None,
+                first: Vec::new(),
                 stream: releases.submit(config, request),
             }
         }
@@ -271,34 +272,39 @@ async fn answer(
             let config = releases.load_config(&config)?;
             let request = releases.retry(&config, &target(env, service), actor.clone())?;
             Answer::Follow {
-                first: None,
+                first: Vec::new(),
                 stream: releases.submit(config, request),
             }
         }
         Request::Attach { env, service } => {
             let (first, stream) = releases.attach(&target(env, service))?;
             Answer::Follow {
-                first: Some(first),
+                first: vec![first],
                 stream,
             }
         }
-        Request::Command { env, service, kind } => Answer::Reply(
+        Request::Watch => {
+            let (first, stream) = releases.watch();
+            Answer::Follow { first, stream }
+        }
+        Request::Command { env, service, kind } => Answer::Reply(Box::new(
             releases
                 .command(&target(env, service), kind, actor.clone())
                 .await?,
-        ),
+        )),
     })
 }
 
-/// Sends a release's lines until it finishes; Err when the client hung up
-/// (the release goes on: the client only stops following it).
+/// Sends a release's lines until it finishes (a watcher's, until it hangs
+/// up); Err when the client hung up (the release goes on: the client only
+/// stops following it).
 async fn follow(
     conn: &mut BufReader<UnixStream>,
-    first: Option<Reply>,
+    first: Vec<Reply>,
     mut stream: broadcast::Receiver<Reply>,
 ) -> std::io::Result<()> {
-    if let Some(first) = first {
-        send(conn, &first).await?;
+    for reply in &first {
+        send(conn, reply).await?;
     }
     let mut ignored = Vec::new();
     loop {

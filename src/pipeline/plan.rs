@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 mod backend;
 mod evidence;
@@ -31,14 +31,14 @@ use crate::strategy::Rolling;
 use crate::strategy::StrategyKind;
 use backend::Where;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Requirement {
     pub env: String,
     pub met: bool,
 }
 
 /// Where the version a plan starts from was read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StableFrom {
     /// The backend's traffic state, as a release reads it.
@@ -119,7 +119,9 @@ pub async fn current_stable(env: &str, service: &Service, history: &History) -> 
     }
 }
 
-#[derive(Debug, Serialize)]
+/// Serialized for `plan --output json` and for the release host's
+/// watchers, whose cockpits show it in the detail view.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub env: String,
     pub service: String,

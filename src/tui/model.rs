@@ -47,6 +47,9 @@ pub struct HeaderInfo {
     /// "demo" or the config path.
     pub config_label: String,
     pub operator: Actor,
+    /// The release host it is attached to (its pid); None when releases
+    /// started here run in the cockpit's own process.
+    pub host: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -707,6 +710,7 @@ mod tests {
         let header = HeaderInfo {
             config_label: "demo".into(),
             operator: operator(),
+            host: None,
         };
         let mut c = Cockpit::new(header, envs, read_only);
         c.on_snapshot(snapshot("dev", Phase::Progressing), at(0));

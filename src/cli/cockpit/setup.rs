@@ -28,9 +28,17 @@ pub struct Opened {
 }
 
 impl Opened {
-    /// Runs the cockpit until the operator quits. Returns the exit code.
-    pub async fn run(self, starter: Starter) -> ExitCode {
-        super::run(self.cockpit, self.updates_tx, self.updates_rx, starter).await
+    /// Runs the cockpit until the operator quits (attached to `host`, if
+    /// any). Returns the exit code.
+    pub async fn run(self, starter: Starter, host: Option<super::HostLink>) -> ExitCode {
+        super::run(
+            self.cockpit,
+            self.updates_tx,
+            self.updates_rx,
+            starter,
+            host,
+        )
+        .await
     }
 }
 
@@ -46,6 +54,7 @@ pub fn open(config: &Arc<Config>, config_label: String, read_only: bool) -> Open
         HeaderInfo {
             config_label,
             operator: operator::current(),
+            host: None,
         },
         envs,
         read_only,
