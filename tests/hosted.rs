@@ -390,3 +390,104 @@ async fn stopping_the_host_rolls_back_what_it_drives() {
     assert_eq!(stopped.code(), Some(0));
     load.stop().await;
 }
+
+/// `kill -9` of the host mid-release: the release is left unfinished with
+/// nobody driving it (and `status` says so); the next host takes it over
+/// and rolls it back, journaled under its own id with where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_host_takes_over_a_release_whose_host_was_killed() {
+    let world = world().await;
+    let client = world.spawn(&release_args(&["dev"]));
+    let waiting = world.wait_until_it_waits_for("a human").await;
+    let id = waiting["id"].as_str().unwrap().to_string();
+    let World {
+        dev,
+        files,
+        mut serve,
+        load,
+    } = world;
+    serve.start_kill().unwrap(); // SIGKILL: no rollback, no last word
+    serve.wait().await.unwrap();
+    let (code, _, err) = ended(client).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("goes on without this terminal"), "{err}");
+    let world = World {
+        serve: files.serve(&[&dev]).await,
+        dev,
+        files,
+        load,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !world.status().await.is_empty() {
+        assert!(Instant::now() < deadline, "never taken over");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let history = world.files.history();
+    let last = history.last().unwrap();
+    assert_eq!(last["id"], id.as_str(), "{last}");
+    assert_eq!(last["result"], "rolled-back", "{last}");
+    let reason = last["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("interrupted at step 3/5, 25 % (Waiting for you")
+            && reason.contains("rolled back by the host that took it over"),
+        "{reason}"
+    );
+    assert_stable_v1(&world.dev, "after the take-over").await;
+    // The data plane died with its host: users saw failures meanwhile.
+    world.load.stop().await;
+    let mut serve = world.serve;
+    serve.kill().await.unwrap();
+}
+
+/// A release whose driver died after the backend made the new version
+/// stable but before its record was written is recorded as succeeded by
+/// the next host, never reverted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_that_finished_before_its_driver_died_is_recorded_as_succeeded() {
+    let dev = Env::start().await;
+    // The data plane serves v2 as stable: the release had finished.
+    let files = Files::new(&format!(
+        "{FAST}{}",
+        dev.toml("dev", "", GATED)
+            .replace("stable = \"v1\"", "stable = \"v2\"")
+    ));
+    std::fs::create_dir_all(&files.state).unwrap();
+    let mut history = History::open(&files.state).unwrap();
+    history
+        .begin(&helmsman::store::ReleaseStart {
+            id: "20261130T000000.000-dev-web".into(),
+            target: helmsman::engine::Target {
+                env: "dev".into(),
+                service: "web".into(),
+            },
+            strategy: "canary".into(),
+            stable_version: "v1".into(),
+            new_version: "v2".into(),
+            started_by: helmsman::engine::Actor::Engine,
+            started_at: chrono::Utc::now(),
+        })
+        .unwrap();
+    drop(history);
+    let mut serve = files.serve(&[&dev]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let last = loop {
+        let history = files.history();
+        if let Some(last) = history.last()
+            && !last["result"].is_null()
+        {
+            break last.clone();
+        }
+        assert!(Instant::now() < deadline, "never taken over: {history:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(last["result"], "succeeded", "{last}");
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("it had finished before: v2 serves all traffic as stable"),
+        "{last}"
+    );
+    assert_eq!(dev.traffic().await["stable_version"], "v2");
+    serve.kill().await.unwrap();
+}

@@ -119,6 +119,21 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> ExitCo
         planes.len()
     );
     crate::outln!("release host: control socket {}", host.socket().display());
+    // Releases whose driver died (this host's predecessor, or a `release`
+    // process) are taken over before anything else can start one.
+    match host.releases().take_over_undriven(config) {
+        Ok(taken) => {
+            for entry in taken {
+                crate::outln!(
+                    "{}: taking over release {} of {} (its driver died)",
+                    entry.start.target,
+                    entry.start.id,
+                    entry.start.new_version
+                );
+            }
+        }
+        Err(e) => crate::errln!("error: cannot take over interrupted releases: {e}"),
+    }
     let waited = stop_requested().await;
     if let Err(e) = &waited {
         crate::errln!("error: cannot wait for a stop signal: {e}");

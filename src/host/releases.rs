@@ -17,9 +17,9 @@ use crate::config::Config;
 use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Snapshot, Target};
 use crate::pipeline::plan::Plan;
 use crate::pipeline::result_record::{ResultRecord, Started};
-use crate::pipeline::{self, Attached, CommandSender, ReleaseRequest, Watcher};
+use crate::pipeline::{self, Attached, CommandSender, ReleaseRequest, Watcher, recover};
 use crate::preflight::Report;
-use crate::store::{Filter, History};
+use crate::store::{Entry, Filter, History};
 use crate::strategy::StrategyKind;
 
 /// Lines a follower may fall behind before it loses some (and is told).
@@ -90,6 +90,39 @@ impl Releases {
         config: Config,
         request: ReleaseRequest,
     ) -> broadcast::Receiver<Reply> {
+        self.spawn(config, request, None)
+    }
+
+    /// Takes over every release of the journal that nobody drives (its
+    /// driver died), as [`recover`] says; returns what it took over.
+    pub fn take_over_undriven(
+        self: &Arc<Self>,
+        config: &Config,
+    ) -> Result<Vec<Entry>, HostedError> {
+        let history = History::open(&self.state_dir)?;
+        let undriven = recover::undriven(&history)?;
+        for entry in &undriven {
+            let start = &entry.start;
+            let request = ReleaseRequest {
+                service: start.target.service.clone(),
+                version: start.new_version.clone(),
+                envs: vec![start.target.env.clone()],
+                strategy: None,
+                actor: Actor::Engine,
+            };
+            self.spawn(config.clone(), request, Some(entry.clone()));
+        }
+        Ok(undriven)
+    }
+
+    /// Runs `request` through the pipeline (or takes over the interrupted
+    /// release `interrupted`) in a task of the host's.
+    fn spawn(
+        self: &Arc<Self>,
+        config: Config,
+        request: ReleaseRequest,
+        interrupted: Option<Entry>,
+    ) -> broadcast::Receiver<Reply> {
         let (stream, follower) = broadcast::channel(STREAM_CAPACITY);
         self.active.send_modify(|n| *n += 1);
         let releases = Arc::clone(self);
@@ -101,9 +134,12 @@ impl Releases {
                 targets: Vec::new(),
             };
             let outcome = match History::open(&releases.state_dir) {
-                Ok(mut history) => {
-                    pipeline::run(&config, &request, &mut history, &mut watcher).await
-                }
+                Ok(mut history) => match &interrupted {
+                    Some(entry) => {
+                        recover::take_over(&config, entry, &mut history, &mut watcher).await
+                    }
+                    None => pipeline::run(&config, &request, &mut history, &mut watcher).await,
+                },
                 Err(e) => Err(e.into()),
             };
             if let Err(e) = &outcome {

@@ -72,7 +72,7 @@ impl Host {
     }
 
     /// The releases it drives.
-    pub fn releases(&self) -> &Releases {
+    pub fn releases(&self) -> &Arc<Releases> {
         &self.releases
     }
 

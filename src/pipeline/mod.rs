@@ -8,6 +8,7 @@ pub mod backends;
 mod error;
 pub mod plan;
 mod preflight_gate;
+pub mod recover;
 pub mod result_record;
 pub mod status;
 
@@ -292,7 +293,7 @@ async fn release_one(
     )?;
     // One driver across machines for a Kubernetes service: its Lease,
     // renewed until the release ends and then cleared.
-    let lease = take_lease(&environment.name, service, request).await?;
+    let lease = take_lease(&environment.name, service, &request.actor).await?;
     let result = drive(environment, service, request, history, watcher).await;
     if let Some(lease) = lease {
         lease.release().await;
@@ -305,12 +306,12 @@ async fn release_one(
 async fn take_lease(
     env: &str,
     service: &Service,
-    request: &ReleaseRequest,
+    actor: &Actor,
 ) -> Result<Option<LeaseHold>, PipelineError> {
     let Backend::Kubernetes(backend) = &service.backend else {
         return Ok(None);
     };
-    let user = match &request.actor {
+    let user = match actor {
         Actor::Operator { user, .. } => user.as_str(),
         Actor::Engine => "engine",
     };
@@ -341,22 +342,18 @@ async fn drive(
     history: &mut History,
     watcher: &mut dyn Watcher,
 ) -> Result<ReleaseResult, PipelineError> {
-    let StartedRelease {
-        spec,
-        mut handle,
-        started_at,
-    } = start_release(&environment.name, service, request).await?;
-    let target = spec.target.clone();
+    let started = start_release(&environment.name, service, request).await?;
+    let spec = &started.spec;
     // The engine runs already: a journal that cannot take the start must
     // not leave it undriven. Said in the log; the outcome is written at the end.
     if let Err(e) = history.begin(&ReleaseStart {
         id: spec.release_id.clone(),
-        target: target.clone(),
+        target: spec.target.clone(),
         strategy: spec.service.strategy.name().to_string(),
         stable_version: spec.stable_version.clone(),
         new_version: spec.new_version.clone(),
         started_by: request.actor.clone(),
-        started_at,
+        started_at: started.started_at,
     }) {
         tracing::warn!("{e}");
     }
@@ -369,6 +366,28 @@ async fn drive(
         plan::Stable::read(spec.stable_version.clone()),
         history,
     );
+    steer_to_end(started, plan, &request.actor, None, history, watcher).await
+}
+
+/// Runs a release whose engine was spawned (and whose start is in the
+/// journal) to its end: every event journaled and passed to the watcher,
+/// every command from a front end journaled with its answer, a stop
+/// request answered by rolling back, and the outcome recorded; `why`,
+/// when given, leads the recorded reason.
+async fn steer_to_end(
+    started: StartedRelease,
+    plan: plan::Plan,
+    actor: &Actor,
+    why: Option<&str>,
+    history: &mut History,
+    watcher: &mut dyn Watcher,
+) -> Result<ReleaseResult, PipelineError> {
+    let StartedRelease {
+        spec,
+        mut handle,
+        started_at,
+    } = started;
+    let target = spec.target.clone();
     // Front ends command the release through the pipeline: each command
     // and the engine's answer are journaled before the answer goes back.
     let (commands, mut sent) = tokio::sync::mpsc::channel(COMMAND_QUEUE);
@@ -423,7 +442,7 @@ async fn drive(
                 let command = Command {
                     target: target.clone(),
                     kind: CommandKind::Rollback,
-                    actor: request.actor.clone(),
+                    actor: actor.clone(),
                 };
                 let _ = handle.commands.send((command, reply)).await;
             }
@@ -434,15 +453,19 @@ async fn drive(
         journal_command(history, &spec.release_id, &command, &answer);
         let _ = reply.send(answer);
     }
+    let reason = match why {
+        Some(why) => format!("{why}; {last_reason}"),
+        None => last_reason,
+    };
     history.record(ReleaseRecord {
         id: spec.release_id,
         target,
         strategy: spec.service.strategy.name().to_string(),
         stable_version: spec.stable_version,
-        new_version: request.version.clone(),
+        new_version: spec.new_version,
         result,
-        reason: last_reason,
-        started_by: request.actor.clone(),
+        reason,
+        started_by: spec.started_by,
         started_at,
         finished_at: Utc::now(),
     })?;

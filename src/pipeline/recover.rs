@@ -1,0 +1,196 @@
+//! Releases whose driver died (a host or a `release` process killed, a
+//! crash, a power cut): the journal holds them unfinished and nobody holds
+//! their lock. A release host that starts takes each one over so that none
+//! is left undriven or unknown:
+//!
+//! - when the backend already serves the new version as stable with
+//!   nothing else staged, the release had finished before its driver died
+//!   (only its record was lost): it is recorded as succeeded;
+//! - otherwise the backend's state cannot be trusted to match a step of
+//!   the plan any more, and it is rolled back by the engine with the
+//!   strategy's own revert, verified, and recorded.
+//!
+//! Both are journaled ("interrupted at step 3/5, 25 %; …") under the
+//! release's own id. Resuming at the step it was on is the next policy.
+
+use chrono::Utc;
+
+use super::{PipelineError, StartedRelease, Watcher, backends, plan, steer_to_end, take_lease};
+use crate::config::{Config, Service};
+use crate::engine::clock::TokioClock;
+use crate::engine::driver::spawn_release;
+use crate::engine::machine::ReleaseSpec;
+use crate::engine::{Actor, Command, CommandKind, Event, Phase, ReleaseResult, Target};
+use crate::store::{Entry, History, Holder, ReleaseRecord};
+use crate::strategy::StrategyKind;
+
+/// The unfinished releases in the journal that nobody drives, oldest first.
+pub fn undriven(history: &History) -> Result<Vec<Entry>, crate::store::StoreError> {
+    let mut entries: Vec<Entry> = history
+        .unfinished(&crate::store::Filter::default())?
+        .into_iter()
+        .filter(|entry| history.driver(&entry.start.target).is_none())
+        .collect();
+    entries.reverse();
+    Ok(entries)
+}
+
+/// Takes over the interrupted release `entry` and brings it to an end, as
+/// the module says.
+pub async fn take_over(
+    config: &Config,
+    entry: &Entry,
+    history: &mut History,
+    watcher: &mut dyn Watcher,
+) -> Result<ReleaseResult, PipelineError> {
+    let target = entry.start.target.clone();
+    let service = configured(config, &target, &entry.start.strategy)?;
+    let _hold = history.hold(
+        &target,
+        Holder::this_process(Actor::Engine, &entry.start.new_version),
+    )?;
+    let lease = take_lease(&target.env, &service, &Actor::Engine).await?;
+    let result = bring_to_an_end(service, entry, history, watcher).await;
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    result
+}
+
+async fn bring_to_an_end(
+    service: Service,
+    entry: &Entry,
+    history: &mut History,
+    watcher: &mut dyn Watcher,
+) -> Result<ReleaseResult, PipelineError> {
+    let start = &entry.start;
+    let target = start.target.clone();
+    let state = backends::traffic_for(&service)
+        .state()
+        .await
+        .map_err(|source| PipelineError::TrafficUnreadable {
+            target: target.clone(),
+            source,
+        })?;
+    let last = history.last_event(&start.id)?;
+    let interrupted = interrupted_at(last.as_ref());
+    if state.stable_version == start.new_version && state.new_version.is_none() {
+        let reason = format!(
+            "{interrupted}; it had finished before: {} serves all traffic as stable",
+            start.new_version
+        );
+        let event = closing_event(&target, last.as_ref(), Phase::Succeeded, &reason);
+        journal(history, &start.id, &event);
+        watcher.event(&event);
+        history.record(ReleaseRecord {
+            id: start.id.clone(),
+            target,
+            strategy: start.strategy.clone(),
+            stable_version: start.stable_version.clone(),
+            new_version: start.new_version.clone(),
+            result: ReleaseResult::Succeeded,
+            reason,
+            started_by: start.started_by.clone(),
+            started_at: start.started_at,
+            finished_at: Utc::now(),
+        })?;
+        return Ok(ReleaseResult::Succeeded);
+    }
+    let why = format!("{interrupted}; rolled back by the host that took it over");
+    let spec = ReleaseSpec {
+        target: target.clone(),
+        release_id: start.id.clone(),
+        stable_version: start.stable_version.clone(),
+        new_version: start.new_version.clone(),
+        service: service.clone(),
+        started_by: start.started_by.clone(),
+    };
+    let event = closing_event(&target, last.as_ref(), Phase::RollingBack, &why);
+    journal(history, &start.id, &event);
+    watcher.event(&event);
+    let handle = spawn_release(
+        spec.clone(),
+        backends::providers_for(&spec),
+        std::sync::Arc::new(TokioClock::new()),
+    );
+    let rollback = Command {
+        target: target.clone(),
+        kind: CommandKind::Rollback,
+        actor: Actor::Engine,
+    };
+    let _ = handle.send(rollback).await;
+    let plan = plan::build(
+        &target.env,
+        &[],
+        &service,
+        &start.new_version,
+        None,
+        plan::Stable::read(start.stable_version.clone()),
+        history,
+    );
+    let started = StartedRelease {
+        spec,
+        handle,
+        started_at: start.started_at,
+    };
+    steer_to_end(started, plan, &Actor::Engine, Some(&why), history, watcher).await
+}
+
+/// The service of `target` in the host's configuration, with the strategy
+/// the release was started with (`--strategy` may have overridden it).
+fn configured(config: &Config, target: &Target, strategy: &str) -> Result<Service, PipelineError> {
+    let service = config
+        .service(&target.env, &target.service)
+        .ok_or_else(|| PipelineError::UnknownService {
+            env: target.env.clone(),
+            service: target.service.clone(),
+            known: config
+                .environment(&target.env)
+                .map(|e| e.services.iter().map(|s| s.name.clone()).collect())
+                .unwrap_or_default(),
+        })?;
+    let mut service = service.clone();
+    if service.strategy.name() != strategy
+        && let Some(kind) = StrategyKind::named(strategy)
+    {
+        service.strategy = super::effective_strategy(&service, Some(kind));
+    }
+    Ok(service)
+}
+
+/// "interrupted at step 3/5, 25 % (its last event, 14:03:05 UTC)".
+fn interrupted_at(last: Option<&Event>) -> String {
+    match last {
+        Some(e) => format!(
+            "interrupted at step {}, {} % ({}, its last event at {})",
+            crate::engine::step_of(e.step, e.steps),
+            e.weight,
+            e.to.words(),
+            e.at.format("%H:%M:%S UTC")
+        ),
+        None => "interrupted before its first step".to_string(),
+    }
+}
+
+/// The event that says what the host that took a release over did.
+fn closing_event(target: &Target, last: Option<&Event>, to: Phase, reason: &str) -> Event {
+    Event {
+        at: Utc::now(),
+        env: target.env.clone(),
+        service: target.service.clone(),
+        from: last.map_or(Phase::Pending, |e| e.to),
+        to,
+        step: last.map_or(0, |e| e.step),
+        steps: last.map_or(0, |e| e.steps),
+        weight: last.map_or(0, |e| e.weight),
+        reason: reason.to_string(),
+        actor: Actor::Engine,
+        verdict: None,
+    }
+}
+
+fn journal(history: &mut History, release_id: &str, event: &Event) {
+    if let Err(e) = history.event(release_id, event) {
+        tracing::warn!("{e}");
+    }
+}
