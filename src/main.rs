@@ -218,11 +218,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
-    /// Run the embedded data plane of the configured local services until Ctrl-C.
+    /// Run the release host and the embedded data plane of the configured local services until Ctrl-C.
     Serve {
         /// Only this environment's services.
         #[arg(long)]
         env: Option<String>,
+        /// Run only the data planes: the process `serve` starts for them.
+        #[arg(long, hide = true)]
+        planes_only: bool,
     },
 }
 
@@ -417,7 +420,10 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Serve { env } => match load_config() {
+        Command::Serve { env, planes_only } => match load_config() {
+            Ok(config) if planes_only => {
+                cli::serve::run_planes(&config, &state_dir, env.as_deref()).await
+            }
             Ok(config) => cli::serve::run(&config, &state_dir, env.as_deref()).await,
             Err(code) => code,
         },

@@ -290,7 +290,9 @@ async fn plan_starts_from_the_version_serving_and_refuses_a_no_op() {
     assert_eq!(json["stable_version_from"], "backend", "{json}");
 
     load.stop().await;
-    serve.kill().await.unwrap();
+    // Stopped as systemd stops it: the host stops its data planes too.
+    let pid = rustix::process::Pid::from_raw(serve.id().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let _ = serve.wait().await;
 
     // The data plane is gone: the history's last success, marked as such.

@@ -492,7 +492,13 @@ async fn serve_raises_its_open_file_limit_to_the_hard_limit() {
         }
     })
     .await;
-    let (soft, hard) = open_file_limits(served.child.id().unwrap());
+    // The data planes hold the connections, in the process `serve` starts
+    // for them; its lock says which.
+    let lock = std::fs::read_to_string(served.state.join("planes.lock")).unwrap();
+    let planes: serde_json::Value = serde_json::from_str(&lock).unwrap();
+    let pid = planes["pid"].as_u64().unwrap() as u32;
+    assert_ne!(pid, served.child.id().unwrap());
+    let (soft, hard) = open_file_limits(pid);
     assert_eq!(soft, hard);
 }
 
