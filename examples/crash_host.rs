@@ -1,0 +1,301 @@
+//! `kill -9` of the release host at many points of a release, for each
+//! strategy, with users' requests flowing through the data plane; the host
+//! is restarted each time. A measurement, not a test (issue 13's crash
+//! script; `scripts/crash-host.sh` builds and runs it).
+//!
+//! For each point: a fresh world on loopback (sample services v1 and v2,
+//! two instances each, `helmsman serve` in front, 60 requests/s of load),
+//! a release handed to the host with `--detach`, the host killed after a
+//! delay that sweeps the release from its first step to its last, and a
+//! new host started on the same state directory. Then:
+//! - recovered: the release ended (taken over by the new host) within 60 s;
+//! - lost: it started (it is in the data plane's state or was acknowledged
+//!   with its id) but the journal does not have it;
+//! - undriven: still unfinished in the journal after 60 s;
+//! - false history: the journal's outcome disagrees with what the data
+//!   plane serves (succeeded but v1 stable, or rolled back but v2 staged);
+//! - failed requests: the load's failures (5xx and transport errors).
+//!
+//! Usage: `crash_host [--points N]` (N points per strategy, default 20),
+//! with the release build (`target/release/helmsman`, or `$HELMSMAN_BIN`).
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use helmsman::demo::load::Load;
+use helmsman::demo::sample_service::{Behaviour, SampleService};
+use tokio::process::{Child, Command};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn binary() -> String {
+    std::env::var("HELMSMAN_BIN").unwrap_or_else(|_| "target/release/helmsman".into())
+}
+
+fn helmsman(config: &Path, state: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .arg("--config")
+        .arg(config)
+        .env("HELMSMAN_STATE_DIR", state)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Each strategy's steps, about five seconds of release in all.
+const STRATEGIES: [(&str, &str); 3] = [
+    (
+        "canary",
+        r#"kind = "canary"
+steps = [{ weight = 10 }, { pause = "1s" }, { weight = 25 }, { pause = "1s" }, { weight = 50 }, { pause = "1s" }, { weight = 100 }]"#,
+    ),
+    (
+        "blue-green",
+        r#"kind = "blue-green"
+smoke_path = "/healthz"
+preview_for = "2s"
+manual_switch = false
+scale_down_delay = "2s""#,
+    ),
+    (
+        "rolling",
+        r#"kind = "rolling"
+max_surge = 1
+max_unavailable = 0
+batch_pause = "1s""#,
+    ),
+];
+
+#[derive(Default, Debug, Clone, Copy)]
+struct Tally {
+    points: u32,
+    recovered: u32,
+    lost: u32,
+    undriven: u32,
+    /// Killed before the release began (nothing had moved).
+    not_begun: u32,
+    /// Had already finished when the host was killed.
+    finished_before: u32,
+    false_history: u32,
+    failed_requests: u64,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.points += other.points;
+        self.recovered += other.recovered;
+        self.lost += other.lost;
+        self.undriven += other.undriven;
+        self.not_begun += other.not_begun;
+        self.finished_before += other.finished_before;
+        self.false_history += other.false_history;
+        self.failed_requests += other.failed_requests;
+    }
+}
+
+async fn serve(config: &Path, state: &Path, admin: u16) -> anyhow::Result<Child> {
+    let mut serve = helmsman(config, state, &["serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let url = format!("http://127.0.0.1:{admin}/api/v1/state");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // The socket too: a release submitted before it listens runs in-process.
+    while reqwest::get(&url).await.is_err() || !state.join("host.sock").exists() {
+        anyhow::ensure!(Instant::now() < deadline, "serve never answered");
+        anyhow::ensure!(serve.try_wait()?.is_none(), "serve exited");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(serve)
+}
+
+async fn json(mut command: Command) -> anyhow::Result<serde_json::Value> {
+    let output = command.output().await?;
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+async fn point(steps: &str, delay: Duration) -> anyhow::Result<Tally> {
+    let any: SocketAddr = "127.0.0.1:0".parse()?;
+    let mut services = Vec::new();
+    for version in ["v1", "v1", "v2", "v2"] {
+        services.push(SampleService::start(any, Behaviour::healthy(version)).await?);
+    }
+    let (listen, admin) = (free_port(), free_port());
+    let dir = tempfile::tempdir()?;
+    let (config, state) = (dir.path().join("helmsman.toml"), dir.path().join("state"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"[defaults.analysis]
+interval = "200ms"
+min_requests = 20
+[defaults.health]
+interval = "200ms"
+timeout = "500ms"
+[[environments]]
+name = "dev"
+[[environments.services]]
+name = "web"
+[environments.services.strategy]
+{steps}
+[environments.services.backend]
+type = "local"
+listen = "127.0.0.1:{listen}"
+admin = "127.0.0.1:{admin}"
+stable = "v1"
+[environments.services.backend.versions]
+v1 = ["{}", "{}"]
+v2 = ["{}", "{}"]
+"#,
+            services[0].addr(),
+            services[1].addr(),
+            services[2].addr(),
+            services[3].addr()
+        ),
+    )?;
+    let mut host = serve(&config, &state, admin).await?;
+    let load = Load::start(format!("127.0.0.1:{listen}").parse()?, 60);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let release = helmsman(
+        &config,
+        &state,
+        &[
+            "release",
+            "--env",
+            "dev",
+            "--service",
+            "web",
+            "--version",
+            "v2",
+            "--headless",
+            "--detach",
+            "--output",
+            "json",
+        ],
+    )
+    .output()
+    .await?;
+    let acknowledged = release.status.success();
+    tokio::time::sleep(delay).await;
+    host.start_kill()?; // SIGKILL: the host has no last word
+    host.wait().await?;
+    let history = json(helmsman(&config, &state, &["history", "--output", "json"])).await?;
+    let mut tally = Tally {
+        points: 1,
+        ..Tally::default()
+    };
+    let finished_before = history
+        .as_array()
+        .and_then(|e| e.first())
+        .is_some_and(|e| !e["result"].is_null());
+
+    let mut host = serve(&config, &state, admin).await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = json(helmsman(&config, &state, &["status", "--output", "json"])).await?;
+        if status.as_array().is_some_and(|s| s.is_empty()) {
+            break;
+        }
+        if Instant::now() > deadline {
+            tally.undriven += 1;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let history = json(helmsman(&config, &state, &["history", "--output", "json"])).await?;
+    let serving: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{admin}/api/v1/state"))
+        .await?
+        .json()
+        .await?;
+    match history.as_array().and_then(|e| e.first()) {
+        None if acknowledged => tally.lost += 1,
+        None => tally.not_begun += 1,
+        Some(_) if finished_before => tally.finished_before += 1,
+        Some(entry) if entry["result"].is_null() => {}
+        Some(_) => tally.recovered += 1,
+    }
+    if let Some(entry) = history.as_array().and_then(|e| e.first()) {
+        let agrees = match entry["result"].as_str() {
+            Some("succeeded") => serving["stable_version"] == "v2",
+            Some("rolled-back" | "aborted") => {
+                serving["stable_version"] == "v1" && serving["new_version"].is_null()
+            }
+            _ => true,
+        };
+        tally.false_history += u32::from(!agrees);
+    } else if serving["stable_version"] != "v1" || !serving["new_version"].is_null() {
+        tally.false_history += 1;
+    }
+    tally.failed_requests = load.stats().failed.load(Ordering::Relaxed);
+    load.stop().await;
+    // A clean stop: the host stops its data planes.
+    if let Some(pid) = host.id() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(30), host.wait()).await;
+    Ok(tally)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let points: u32 = args
+        .iter()
+        .position(|a| a == "--points")
+        .and_then(|i| args.get(i + 1))
+        .map_or(Ok(20), |n| n.parse())?;
+    println!(
+        "| strategy | points | recovered | lost | undriven | killed before it began | finished before the kill | false history | failed requests |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut all = Tally::default();
+    for (strategy, steps) in STRATEGIES {
+        let mut cell = Tally::default();
+        for i in 0..points {
+            // Sweeps 0.1 s … 5.5 s after the release was acknowledged.
+            let delay = Duration::from_millis(100 + u64::from(i) * 5400 / u64::from(points.max(1)));
+            cell.add(point(steps, delay).await?);
+        }
+        println!(
+            "| {strategy} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell.points,
+            cell.recovered,
+            cell.lost,
+            cell.undriven,
+            cell.not_begun,
+            cell.finished_before,
+            cell.false_history,
+            cell.failed_requests
+        );
+        all.add(cell);
+    }
+    println!(
+        "| all | {} | {} | {} | {} | {} | {} | {} | {} |",
+        all.points,
+        all.recovered,
+        all.lost,
+        all.undriven,
+        all.not_begun,
+        all.finished_before,
+        all.false_history,
+        all.failed_requests
+    );
+    Ok(())
+}
