@@ -223,6 +223,10 @@ enum Command {
         /// Only this environment's services.
         #[arg(long)]
         env: Option<String>,
+        /// Share the control socket with this group's members (mode 0660) instead of
+        /// keeping it to this account (0600).
+        #[arg(long, value_name = "GROUP")]
+        socket_group: Option<String>,
         /// Run only the data planes: the process `serve` starts for them.
         #[arg(long, hide = true)]
         planes_only: bool,
@@ -420,11 +424,18 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Serve { env, planes_only } => match load_config() {
+        Command::Serve {
+            env,
+            socket_group,
+            planes_only,
+        } => match load_config() {
             Ok(config) if planes_only => {
                 cli::serve::run_planes(&config, &state_dir, env.as_deref()).await
             }
-            Ok(config) => cli::serve::run(&config, &state_dir, env.as_deref()).await,
+            Ok(config) => {
+                let group = socket_group.as_deref();
+                cli::serve::run(&config, &state_dir, env.as_deref(), group).await
+            }
             Err(code) => code,
         },
     }

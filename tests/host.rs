@@ -153,3 +153,53 @@ async fn one_host_per_state_directory_and_a_crashed_ones_socket_is_replaced() {
     assert_eq!(client.say(HELLO).await["pid"], second.id().unwrap());
     second.kill().await.unwrap();
 }
+
+/// The name of this process's group, as /etc/group has it.
+fn own_group() -> (String, u32) {
+    let gid = rustix::process::getegid().as_raw();
+    let groups = std::fs::read_to_string("/etc/group").unwrap();
+    let name = groups
+        .lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|fields| fields.get(2) == Some(&gid.to_string().as_str()))
+        .map(|fields| fields[0].to_string())
+        .expect("this process's group is in /etc/group");
+    (name, gid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_group_shares_the_socket_with_its_members_and_an_unknown_one_is_refused() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let dev = Env::start().await;
+    let config = dir.path().join("helmsman.toml");
+    std::fs::write(&config, dev.toml("dev", "", r#"[{ weight = 100 }]"#)).unwrap();
+
+    let (code, _, err) = output(&mut helmsman(
+        &config,
+        &state,
+        &["serve", "--socket-group", "no-such-group-here"],
+    ))
+    .await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no group `no-such-group-here`"), "{err}");
+
+    let (group, gid) = own_group();
+    let mut serve = start_serve(
+        helmsman(&config, &state, &["serve", "--socket-group", &group]),
+        &[&dev],
+    )
+    .await;
+    let socket = std::fs::metadata(state.join("host.sock")).unwrap();
+    assert_eq!(
+        socket.permissions().mode() & 0o777,
+        0o660,
+        "its group opens it too"
+    );
+    assert_eq!(socket.gid(), gid);
+    let (code, out, err) = output(&mut helmsman(&config, &state, &["status"])).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "no release in flight");
+    serve.kill().await.unwrap();
+}

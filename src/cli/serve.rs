@@ -18,7 +18,12 @@ use crate::interrupt::StopReason;
 use planes::Planes;
 pub use planes::run as run_planes;
 
-pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> ExitCode {
+pub async fn run(
+    config: &Config,
+    state_dir: &Path,
+    env: Option<&str>,
+    socket_group: Option<&str>,
+) -> ExitCode {
     if let Some(env) = env
         && config.environment(env).is_none()
     {
@@ -30,7 +35,7 @@ pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> ExitCo
     }
     // One host per state directory, taken first: a second `serve` is
     // refused naming the first before it binds anything.
-    let host = match Host::start(state_dir) {
+    let host = match Host::start(state_dir, socket_group) {
         Ok(host) => host,
         Err(e) => {
             crate::errln!("error: {e}");

@@ -3,6 +3,7 @@
 //! so they outlive the terminal that started them; the CLI's verbs and
 //! `status` reach them there.
 
+pub mod accounts;
 pub mod client;
 pub mod protocol;
 pub mod releases;

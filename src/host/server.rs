@@ -1,6 +1,8 @@
 //! The release host's control socket: `<state dir>/host.sock`, a Unix
 //! domain socket only its owner may open (mode 0600, and a peer of another
-//! uid is turned away by its kernel-reported credentials). One host per
+//! uid is turned away by its kernel-reported credentials), or, with
+//! `serve --socket-group G`, the members of G too (mode 0660, each peer
+//! named by its uid's account). One host per
 //! state directory: it holds `<state dir>/host.lock` while it runs, so a
 //! second is refused naming the first's pid, and a socket file a crash
 //! left behind is known stale and replaced.
@@ -17,6 +19,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
+use super::accounts;
 use super::protocol::{self, MAX_LINE, PROTOCOL, Reply, Request};
 use super::releases::{HostedError, Releases};
 use crate::engine::{Actor, Target};
@@ -50,6 +53,8 @@ pub enum HostError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("no group `{0}` on this machine (see /etc/group)")]
+    NoSuchGroup(String),
 }
 
 /// The host while it runs: the socket is removed when it is dropped.
@@ -77,8 +82,15 @@ impl Host {
     }
 
     /// Takes the state directory's host lock, opens the control socket and
-    /// serves it on the current runtime until dropped.
-    pub fn start(state_dir: &Path) -> Result<Host, HostError> {
+    /// serves it on the current runtime until dropped. The socket is its
+    /// owner's alone (0600), or shared with the members of `group` (0660).
+    pub fn start(state_dir: &Path, group: Option<&str>) -> Result<Host, HostError> {
+        let gid = match group {
+            Some(name) => Some(
+                accounts::group_id(name).ok_or_else(|| HostError::NoSuchGroup(name.to_string()))?,
+            ),
+            None => None,
+        };
         let lock_path = state_dir.join(LOCK);
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -112,11 +124,17 @@ impl Host {
             Err(e) => return Err(io(&socket)(e)),
         }
         let listener = UnixListener::bind(&socket).map_err(io(&socket))?;
-        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
+        // Connecting takes write permission on the socket file: the kernel
+        // enforces who may reach the host.
+        if let Some(gid) = gid {
+            std::os::unix::fs::chown(&socket, None, Some(gid)).map_err(io(&socket))?;
+        }
+        let mode = if gid.is_some() { 0o660 } else { 0o600 };
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode))
             .map_err(io(&socket))?;
         tracing::info!("release host listening on {}", socket.display());
         let releases = Releases::new(state_dir);
-        tokio::spawn(accept(listener, Arc::clone(&releases)));
+        tokio::spawn(accept(listener, Arc::clone(&releases), gid.is_some()));
         Ok(Host {
             socket,
             releases,
@@ -125,7 +143,9 @@ impl Host {
     }
 }
 
-async fn accept(listener: UnixListener, releases: Arc<Releases>) {
+/// Serves every peer its kernel-reported uid admits: the host's own (or
+/// root), or, with a shared socket, anyone the socket's group let connect.
+async fn accept(listener: UnixListener, releases: Arc<Releases>, shared: bool) {
     let own = rustix::process::geteuid().as_raw();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -135,7 +155,9 @@ async fn accept(listener: UnixListener, releases: Arc<Releases>) {
         let releases = Arc::clone(&releases);
         tokio::spawn(async move {
             match peer {
-                Some(uid) if uid == own || uid == 0 => serve(stream, &releases, uid == own).await,
+                Some(uid) if shared || uid == own || uid == 0 => {
+                    serve(stream, &releases, uid, uid == own).await
+                }
                 _ => {
                     let refusal = Reply::Error {
                         message: format!("this release host serves its own user (uid {own}) only"),
@@ -149,7 +171,7 @@ async fn accept(listener: UnixListener, releases: Arc<Releases>) {
 
 /// One client: a hello, then requests until it hangs up. A line that is
 /// not a request gets an error and the connection goes on.
-async fn serve(stream: UnixStream, releases: &Arc<Releases>, same_uid: bool) {
+async fn serve(stream: UnixStream, releases: &Arc<Releases>, uid: u32, same_uid: bool) {
     let mut conn = BufReader::new(stream);
     let hello = match read(&mut conn).await {
         Some(Ok(request)) => request,
@@ -163,7 +185,7 @@ async fn serve(stream: UnixStream, releases: &Arc<Releases>, same_uid: bool) {
         let _ = send(&mut conn, &Reply::Error { message }).await;
         return;
     }
-    let actor = operator(&hello, same_uid);
+    let actor = operator(&hello, uid, same_uid);
     let welcome = Reply::Hello {
         protocol: PROTOCOL,
         helmsman: protocol::helmsman_version(),
@@ -198,14 +220,14 @@ async fn serve(stream: UnixStream, releases: &Arc<Releases>, same_uid: bool) {
 
 /// The operator a connection speaks for: the user its hello names when
 /// the peer runs as the host's own uid (the kernel cannot tell two
-/// sessions of one account apart), else the peer's account (root).
-fn operator(hello: &Request, same_uid: bool) -> Actor {
+/// sessions of one account apart), else the account of the peer's uid.
+fn operator(hello: &Request, uid: u32, same_uid: bool) -> Actor {
     let Request::Hello { user, origin, .. } = hello else {
         unreachable!("the hello was checked");
     };
     let user = match (same_uid, user) {
         (true, Some(user)) => user.clone(),
-        _ => "root".to_string(),
+        _ => accounts::user_name(uid),
     };
     Actor::Operator {
         user,
