@@ -314,3 +314,124 @@ async fn a_held_lease_is_renewed_every_third_of_its_duration() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(api.writes_of("leases", LEASE).len(), writes);
 }
+
+/// Another holder taking the Lease over (an operator forcing it from a
+/// second bastion) is noticed at the next renewal: the hold says it is
+/// lost and why, so the release it guards pauses instead of writing on.
+#[tokio::test]
+async fn a_lease_taken_by_another_holder_is_reported_lost() {
+    let api = FakeApi::start_with(Vec::new()).await;
+    let hold = lease::take_with(
+        &backend(&api),
+        "checkout",
+        "carol@bastion-1 pid 5",
+        terms(Duration::from_secs(3)),
+    )
+    .await
+    .unwrap();
+    let mut lost = hold.lost();
+    assert!(lost.borrow().is_none(), "held");
+    api.edit("leases", LEASE, |lease| {
+        lease["spec"]["holderIdentity"] = "dave@bastion-3 pid 9".into();
+    });
+    let why = tokio::time::timeout(Duration::from_secs(5), lost.wait_for(Option::is_some))
+        .await
+        .expect("noticed within a renewal")
+        .unwrap()
+        .clone()
+        .unwrap();
+    assert!(
+        why.contains("the Lease shop/helmsman-checkout is lost")
+            && why.contains("no longer held by carol@bastion-1 pid 5, but by dave@bastion-3 pid 9"),
+        "{why}"
+    );
+    // It is not written any more: the new holder keeps it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        api.get("leases", LEASE)["spec"]["holderIdentity"],
+        "dave@bastion-3 pid 9"
+    );
+}
+
+/// Records the events and, once the loss of the Lease is said, rolls the
+/// release back.
+struct RollBackOnceLost {
+    events: std::sync::Arc<std::sync::Mutex<Vec<Event>>>,
+    commands: Option<helmsman::pipeline::CommandSender>,
+}
+
+impl Watcher for RollBackOnceLost {
+    fn event(&mut self, event: &Event) {
+        self.events.lock().unwrap().push(event.clone());
+        if event.reason.contains("is lost")
+            && let Some(commands) = &self.commands
+        {
+            let (reply, _answer) = tokio::sync::oneshot::channel();
+            let command = Command {
+                target: target(),
+                kind: CommandKind::Rollback,
+                actor: alice(),
+            };
+            let _ = commands.try_send((command, reply));
+        }
+    }
+
+    fn started(&mut self, release: Attached) {
+        self.commands = Some(release.commands);
+    }
+}
+
+/// A release whose Lease another holder takes over pauses at the next
+/// renewal (another bastion may be driving the service) and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_whose_lease_is_taken_over_pauses_and_says_why() {
+    let api = FakeApi::start("v1").await;
+    let state = tempfile::tempdir().unwrap();
+    let mut history = History::open(state.path()).unwrap();
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut watcher = RollBackOnceLost {
+        events: events.clone(),
+        commands: None,
+    };
+    // Another holder takes the Lease once the release has it.
+    let taker = async {
+        while api
+            .log()
+            .iter()
+            .all(|l| l != &format!("POST leases/{LEASE}"))
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        api.edit("leases", LEASE, |lease| {
+            lease["spec"]["holderIdentity"] = "dave@bastion-3 pid 9".into();
+        });
+    };
+    let config = config_for(&api);
+    let request = request();
+    let release = pipeline::run(&config, &request, &mut history, &mut watcher);
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(40), async {
+        tokio::join!(release, taker)
+    })
+    .await
+    .expect("paused within a renewal, then rolled back");
+    let result = result.unwrap();
+    assert_eq!(result, ReleaseResult::RolledBack);
+    let events = events.lock().unwrap();
+    let lost = events
+        .iter()
+        .find(|e| e.reason.contains("is lost"))
+        .unwrap_or_else(|| panic!("the loss is said: {events:#?}"));
+    assert!(
+        lost.reason.contains("but by dave@bastion-3 pid 9")
+            && lost
+                .reason
+                .contains("pausing — another bastion may be driving this service"),
+        "{}",
+        lost.reason
+    );
+    // The engine's answer to the pause: paused by the engine, not by a person.
+    assert!(
+        events.iter().any(|e| e.reason.contains("paused by engine")),
+        "{events:#?}"
+    );
+}

@@ -294,7 +294,8 @@ async fn release_one(
     // One driver across machines for a Kubernetes service: its Lease,
     // renewed until the release ends and then cleared.
     let lease = take_lease(&environment.name, service, &request.actor).await?;
-    let result = drive(environment, service, request, history, watcher).await;
+    let lost = lease.as_ref().map(LeaseHold::lost);
+    let result = drive(environment, service, request, lost, history, watcher).await;
     if let Some(lease) = lease {
         lease.release().await;
     }
@@ -339,6 +340,7 @@ async fn drive(
     environment: &Environment,
     service: &Service,
     request: &ReleaseRequest,
+    lease_lost: Option<LeaseLost>,
     history: &mut History,
     watcher: &mut dyn Watcher,
 ) -> Result<ReleaseResult, PipelineError> {
@@ -366,22 +368,45 @@ async fn drive(
         plan::Stable::read(spec.stable_version.clone()),
         history,
     );
-    steer_to_end(started, plan, &request.actor, None, history, watcher).await
+    let steering = Steering {
+        actor: &request.actor,
+        why: None,
+        lease_lost,
+    };
+    steer_to_end(started, plan, steering, history, watcher).await
+}
+
+/// Says why once a release's Lease is lost.
+type LeaseLost = tokio::sync::watch::Receiver<Option<String>>;
+
+/// Who a release is steered for, and what else can stop it.
+struct Steering<'a> {
+    /// Who a rollback on a stop request is credited to.
+    actor: &'a Actor,
+    /// Leads the recorded reason, when given.
+    why: Option<&'a str>,
+    /// The release's Lease: once it is lost, the release is paused (another
+    /// bastion may be driving the service) and a human decides.
+    lease_lost: Option<LeaseLost>,
 }
 
 /// Runs a release whose engine was spawned (and whose start is in the
 /// journal) to its end: every event journaled and passed to the watcher,
 /// every command from a front end journaled with its answer, a stop
-/// request answered by rolling back, and the outcome recorded; `why`,
-/// when given, leads the recorded reason.
+/// request answered by rolling back, a lost Lease by pausing, and the
+/// outcome recorded.
 async fn steer_to_end(
     started: StartedRelease,
     plan: plan::Plan,
-    actor: &Actor,
-    why: Option<&str>,
+    steering: Steering<'_>,
     history: &mut History,
     watcher: &mut dyn Watcher,
 ) -> Result<ReleaseResult, PipelineError> {
+    let Steering {
+        actor,
+        why,
+        lease_lost,
+    } = steering;
     let StartedRelease {
         spec,
         mut handle,
@@ -400,6 +425,8 @@ async fn steer_to_end(
     });
     let mut interruption = std::pin::pin!(crate::interrupt::wait());
     let mut interrupted = false;
+    let mut lease_lost = std::pin::pin!(lost(lease_lost));
+    let mut paused_for_lease = false;
     let mut events_open = true;
     let mut last_reason = String::new();
     let result = loop {
@@ -434,6 +461,20 @@ async fn steer_to_end(
                     target: target.clone(),
                     source,
                 })?;
+            }
+            why = &mut lease_lost, if !paused_for_lease => {
+                paused_for_lease = true;
+                tracing::warn!("{target}: pausing: {why}");
+                let event = lease_lost_event(&handle.snapshots.borrow(), &why);
+                journal(history, &spec.release_id, &event);
+                watcher.event(&event);
+                let (reply, _answer) = oneshot::channel();
+                let command = Command {
+                    target: target.clone(),
+                    kind: CommandKind::Pause,
+                    actor: Actor::Engine,
+                };
+                let _ = handle.commands.send((command, reply)).await;
             }
             reason = &mut interruption, if !interrupted => {
                 interrupted = true;
@@ -470,6 +511,36 @@ async fn steer_to_end(
         finished_at: Utc::now(),
     })?;
     Ok(result)
+}
+
+/// Resolves with why, once the Lease is lost; never without a Lease.
+async fn lost(lease: Option<LeaseLost>) -> String {
+    if let Some(mut lost) = lease
+        && let Ok(why) = lost.wait_for(Option::is_some).await
+    {
+        return why.clone().unwrap_or_default();
+    }
+    std::future::pending().await
+}
+
+/// Said in the journal and to the watcher when a lost Lease pauses a release.
+fn lease_lost_event(snapshot: &crate::engine::Snapshot, why: &str) -> Event {
+    Event {
+        at: Utc::now(),
+        env: snapshot.target.env.clone(),
+        service: snapshot.target.service.clone(),
+        from: snapshot.phase,
+        to: snapshot.phase,
+        step: snapshot.step,
+        steps: snapshot.steps.len(),
+        weight: snapshot.desired_weight,
+        reason: format!(
+            "{why}: pausing — another bastion may be driving this service; resume or roll back \
+             once you know who drives it"
+        ),
+        actor: Actor::Engine,
+        verdict: None,
+    }
 }
 
 /// Commands waiting for the pipeline to pass them on: front ends send one

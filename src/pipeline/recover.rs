@@ -15,7 +15,10 @@
 
 use chrono::Utc;
 
-use super::{PipelineError, StartedRelease, Watcher, backends, plan, steer_to_end, take_lease};
+use super::{
+    LeaseLost, PipelineError, StartedRelease, Steering, Watcher, backends, plan, steer_to_end,
+    take_lease,
+};
 use crate::config::{Config, Service};
 use crate::engine::clock::TokioClock;
 use crate::engine::driver::spawn_release;
@@ -50,7 +53,8 @@ pub async fn take_over(
         Holder::this_process(Actor::Engine, &entry.start.new_version),
     )?;
     let lease = take_lease(&target.env, &service, &Actor::Engine).await?;
-    let result = bring_to_an_end(service, entry, history, watcher).await;
+    let lost = lease.as_ref().map(|lease| lease.lost());
+    let result = bring_to_an_end(service, entry, lost, history, watcher).await;
     if let Some(lease) = lease {
         lease.release().await;
     }
@@ -60,6 +64,7 @@ pub async fn take_over(
 async fn bring_to_an_end(
     service: Service,
     entry: &Entry,
+    lease_lost: Option<LeaseLost>,
     history: &mut History,
     watcher: &mut dyn Watcher,
 ) -> Result<ReleaseResult, PipelineError> {
@@ -133,7 +138,12 @@ async fn bring_to_an_end(
         handle,
         started_at: start.started_at,
     };
-    steer_to_end(started, plan, &Actor::Engine, Some(&why), history, watcher).await
+    let steering = Steering {
+        actor: &Actor::Engine,
+        why: Some(&why),
+        lease_lost,
+    };
+    steer_to_end(started, plan, steering, history, watcher).await
 }
 
 /// The service of `target` in the host's configuration, with the strategy

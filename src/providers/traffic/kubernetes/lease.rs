@@ -161,18 +161,36 @@ pub async fn take_with(
     });
     keeper.acquire().await?;
     let renewing = keeper.clone();
+    let (lost_tx, lost) = tokio::sync::watch::channel(None);
     let renewer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(renewing.duration / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut renewed = tokio::time::Instant::now();
         loop {
             tick.tick().await;
-            if let Err(e) = renewing.renew().await {
-                tracing::warn!("cannot renew the Lease {}: {e}", renewing.lease);
+            let e = match renewing.renew().await {
+                Ok(()) => {
+                    renewed = tokio::time::Instant::now();
+                    continue;
+                }
+                Err(e) => e,
+            };
+            tracing::warn!("cannot renew the Lease {}: {e}", renewing.lease);
+            // Someone else holds it, or it ran out while the API was away:
+            // another bastion may be driving the service now.
+            if matches!(e, ProviderError::Rejected { .. }) || renewed.elapsed() >= renewing.duration
+            {
+                let _ = lost_tx.send(Some(format!("the Lease {} is lost: {e}", renewing.lease)));
+                return;
             }
         }
     });
-    Ok(LeaseHold { keeper, renewer })
+    Ok(LeaseHold {
+        keeper,
+        renewer,
+        lost,
+    })
 }
 
 /// A Lease taken: renewed until [`LeaseHold::release`] or drop. Dropped
@@ -180,9 +198,16 @@ pub async fn take_with(
 pub struct LeaseHold {
     keeper: Arc<Keeper>,
     renewer: JoinHandle<()>,
+    lost: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 impl LeaseHold {
+    /// Says why once the Lease is lost: taken by another holder, or run
+    /// out while it could not be renewed. Renewal stops then.
+    pub fn lost(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.lost.clone()
+    }
+
     /// `namespace/name`.
     pub fn lease(&self) -> &str {
         &self.keeper.lease
