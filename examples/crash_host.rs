@@ -16,8 +16,10 @@
 //!   plane serves (succeeded but v1 stable, or rolled back but v2 staged);
 //! - failed requests: the load's failures (5xx and transport errors).
 //!
-//! Usage: `crash_host [--points N]` (N points per strategy, default 20),
-//! with the release build (`target/release/helmsman`, or `$HELMSMAN_BIN`).
+//! Usage: `crash_host [--points N] [--on-restart resume|rollback]` (N
+//! points per strategy, default 20; the policy the restarted host takes
+//! over with, default serve's), with the release build
+//! (`target/release/helmsman`, or `$HELMSMAN_BIN`).
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -35,6 +37,13 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `--on-restart P`, passed on to every `serve`.
+fn policy() -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == "--on-restart")?;
+    args.get(at + 1).cloned()
 }
 
 fn binary() -> String {
@@ -107,7 +116,12 @@ impl Tally {
 }
 
 async fn serve(config: &Path, state: &Path, admin: u16) -> anyhow::Result<Child> {
-    let mut serve = helmsman(config, state, &["serve"])
+    let mut args = vec!["serve".to_string()];
+    if let Some(policy) = policy() {
+        args.extend(["--on-restart".to_string(), policy]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut serve = helmsman(config, state, &args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;

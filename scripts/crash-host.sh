@@ -1,4 +1,5 @@
 #!/bin/sh
+# Usage: scripts/crash-host.sh [POINTS] [resume|rollback]
 # kill -9 of the release host at POINTS points per strategy (default 20, so
 # 60 in all) across every phase of a release, with load flowing through the
 # data plane, restarting the host each time. Prints one row per strategy:
@@ -7,4 +8,5 @@
 set -eu
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-exec cargo run --release --quiet --example crash_host -- --points "${1:-20}"
+exec cargo run --release --quiet --example crash_host -- --points "${1:-20}" \
+    --on-restart "${2:-resume}"

@@ -11,6 +11,7 @@ use helmsman::cli::{ExitCode, OutputFormat};
 use helmsman::demo::scenario::Scenario;
 use helmsman::engine::CommandKind;
 use helmsman::pipeline::plan::PlanArgs;
+use helmsman::pipeline::recover::OnRestart;
 use helmsman::strategy::StrategyKind;
 use helmsman::{cli, errln};
 
@@ -227,6 +228,11 @@ enum Command {
         /// keeping it to this account (0600).
         #[arg(long, value_name = "GROUP")]
         socket_group: Option<String>,
+        /// What the host does with a release whose driver died: resume a canary or
+        /// feature-flag release at its step when the backend is where it was left, or roll
+        /// every one back.
+        #[arg(long, value_enum, default_value_t = OnRestart::Resume)]
+        on_restart: OnRestart,
         /// Run only the data planes: the process `serve` starts for them.
         #[arg(long, hide = true)]
         planes_only: bool,
@@ -427,14 +433,19 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
         Command::Serve {
             env,
             socket_group,
+            on_restart,
             planes_only,
         } => match load_config() {
             Ok(config) if planes_only => {
                 cli::serve::run_planes(&config, &state_dir, env.as_deref()).await
             }
             Ok(config) => {
-                let group = socket_group.as_deref();
-                cli::serve::run(&config, &state_dir, env.as_deref(), group).await
+                let options = cli::serve::HostOptions {
+                    env: env.as_deref(),
+                    socket_group: socket_group.as_deref(),
+                    on_restart,
+                };
+                cli::serve::run(&config, &state_dir, options).await
             }
             Err(code) => code,
         },

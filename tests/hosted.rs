@@ -15,7 +15,7 @@ use helmsman::demo::load::Load;
 use helmsman::engine::{CommandKind, CommandReply};
 use helmsman::store::{Filter, History};
 use tokio::process::Child;
-use world::{Env, FAST, Files, assert_stable_v1, release_args};
+use world::{Env, FAST, Files, assert_stable_v1, release_args, start_serve};
 
 /// 25 %, a manual gate, then 100 %.
 const GATED: &str = r#"[{ weight = 25 }, { gate = "manual" }, { weight = 100 }]"#;
@@ -392,9 +392,10 @@ async fn stopping_the_host_rolls_back_what_it_drives() {
 }
 
 /// `kill -9` of the host mid-release, with users' requests flowing: the
-/// release is left unfinished with nobody driving it; the next host adopts
-/// the data planes, takes the release over and rolls it back, journaled
-/// under its own id with where it was; no user request fails.
+/// release is left unfinished with nobody driving it; the next host
+/// (`--on-restart rollback`) adopts the data planes, takes the release over
+/// and rolls it back, journaled under its own id with where it was; no
+/// user request fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_host_takes_over_a_release_whose_host_was_killed() {
     let world = world().await;
@@ -413,7 +414,11 @@ async fn the_next_host_takes_over_a_release_whose_host_was_killed() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("goes on without this terminal"), "{err}");
     let world = World {
-        serve: files.serve(&[&dev]).await,
+        serve: start_serve(
+            files.helmsman(&["serve", "--on-restart", "rollback"]),
+            &[&dev],
+        )
+        .await,
         dev,
         files,
         load,
@@ -490,4 +495,92 @@ async fn a_release_that_finished_before_its_driver_died_is_recorded_as_succeeded
     );
     assert_eq!(dev.traffic().await["stable_version"], "v2");
     serve.kill().await.unwrap();
+}
+
+/// With the default `--on-restart resume`, the next host resumes a canary
+/// whose data plane is where its journal left it: back at its manual gate
+/// under the same id, advanced from another terminal to the end; no user
+/// request fails and the journal says where it was resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_host_resumes_a_canary_at_its_step() {
+    let world = world().await;
+    let client = world.spawn(&release_args(&["dev"]));
+    let waiting = world.wait_until_it_waits_for("a human").await;
+    let id = waiting["id"].as_str().unwrap().to_string();
+    let World {
+        dev,
+        files,
+        mut serve,
+        load,
+    } = world;
+    serve.start_kill().unwrap();
+    serve.wait().await.unwrap();
+    let _ = ended(client).await;
+    let restarted = chrono::Utc::now();
+    let world = World {
+        serve: files.serve(&[&dev]).await,
+        dev,
+        files,
+        load,
+    };
+    // At its gate again: an event of the new host's, not the old one's.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let resumed = loop {
+        let releases = world.status().await;
+        if let Some(release) = releases.first()
+            && release["last"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("manual gate"))
+            && release["last"]["at"]
+                .as_str()
+                .and_then(|at| at.parse::<chrono::DateTime<chrono::Utc>>().ok())
+                .is_some_and(|at| at > restarted)
+        {
+            break release.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never back at its gate: {releases:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(resumed["id"], id.as_str(), "{resumed}");
+    assert_eq!(
+        world.dev.traffic().await["new_weight"],
+        25,
+        "never moved back"
+    );
+    // Its evidence starts again at the resume: at 100 % the baseline gets
+    // no more traffic, so it gathers some at 25 % first, as an operator
+    // looking at the numbers before advancing would let it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (code, out, err) = world.run(&verb("advance")).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let releases = world.status().await;
+        if releases.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let history = History::open(&world.files.state).unwrap();
+            for e in history.events(&id).unwrap() {
+                eprintln!("{} {:?} {} {} {}", e.at, e.to, e.step, e.weight, e.reason);
+            }
+            panic!("never finished: {releases:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let history = world.files.history();
+    let last = history.last().unwrap();
+    assert_eq!(last["id"], id.as_str(), "{last}");
+    assert_eq!(last["result"], "succeeded", "{last}");
+    let reason = last["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("interrupted at step 3/5, 25 % (Waiting for you")
+            && reason.contains("resumed at step 3/5 by the host that took it over"),
+        "{reason}"
+    );
+    assert_eq!(world.dev.traffic().await["stable_version"], "v2");
+    world.finish().await;
 }

@@ -14,16 +14,27 @@ use super::ExitCode;
 use crate::config::Config;
 use crate::host::server::Host;
 use crate::interrupt::StopReason;
+use crate::pipeline::recover::OnRestart;
 
 use planes::Planes;
 pub use planes::run as run_planes;
 
-pub async fn run(
-    config: &Config,
-    state_dir: &Path,
-    env: Option<&str>,
-    socket_group: Option<&str>,
-) -> ExitCode {
+/// How `serve` runs the host.
+pub struct HostOptions<'a> {
+    /// Only this environment's data planes.
+    pub env: Option<&'a str>,
+    /// Share the control socket with this group.
+    pub socket_group: Option<&'a str>,
+    /// What to do with the releases a crash left undriven.
+    pub on_restart: OnRestart,
+}
+
+pub async fn run(config: &Config, state_dir: &Path, options: HostOptions<'_>) -> ExitCode {
+    let HostOptions {
+        env,
+        socket_group,
+        on_restart,
+    } = options;
     if let Some(env) = env
         && config.environment(env).is_none()
     {
@@ -53,7 +64,7 @@ pub async fn run(
     crate::outln!("release host: control socket {}", host.socket().display());
     // Releases whose driver died (this host's predecessor, or a `release`
     // process) are taken over before anything else can start one.
-    match host.releases().take_over_undriven(config) {
+    match host.releases().take_over_undriven(config, on_restart) {
         Ok(taken) => {
             for entry in taken {
                 crate::outln!(

@@ -85,6 +85,15 @@ pub fn spawn_release(
     clock: Arc<dyn Clock>,
 ) -> ReleaseHandle {
     let release = Release::new(spec, clock.now());
+    spawn_machine(release, providers, clock)
+}
+
+/// Starts driving `release` as it stands (one resumed at a step, say).
+pub fn spawn_machine(
+    release: Release,
+    providers: Providers,
+    clock: Arc<dyn Clock>,
+) -> ReleaseHandle {
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (snapshots_tx, snapshots_rx) = watch::channel(release.snapshot().clone());
     let (events_tx, events_rx) = broadcast::channel(EVENT_CAPACITY);

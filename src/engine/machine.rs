@@ -282,6 +282,9 @@ pub struct Release {
     traffic: Option<TrafficState>,
     /// The actor to credit for the next step entry (an operator's advance).
     next_actor: Option<Actor>,
+    /// Resumed by a host that took the release over: the weight its
+    /// traffic was left at, until the first fresh reading is in.
+    resuming_at: Option<u8>,
     last_now: DateTime<Utc>,
     snapshot: Snapshot,
 }
@@ -356,9 +359,30 @@ impl Release {
             latest_reading: None,
             traffic: None,
             next_actor: None,
+            resuming_at: None,
             last_now: now,
             snapshot,
         }
+    }
+
+    /// A release taken over after its driver died, resumed at `step` (its
+    /// last event's, re-entered from its beginning: a pause or a window
+    /// starts again, a gate waits again) with its traffic at `weight`. It
+    /// moves only once a fresh reading is in, and judges only what comes
+    /// after it. Percentage plans only (canary, feature flag): their steps
+    /// do not depend on a fleet read back at the start.
+    pub fn resume(spec: ReleaseSpec, step: usize, weight: u8, now: DateTime<Utc>) -> Release {
+        let mut release = Release::new(spec, now);
+        release.step = step.min(release.plan.len().saturating_sub(1));
+        release.snapshot.step = release.step;
+        release.snapshot.desired_weight = weight;
+        release.resuming_at = Some(weight);
+        release.snapshot.reason = format!(
+            "resuming at step {} of {} once a fresh reading is in",
+            release.step + 1,
+            release.plan.len()
+        );
+        release
     }
 
     pub fn spec(&self) -> &ReleaseSpec {

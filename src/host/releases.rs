@@ -16,8 +16,9 @@ use super::protocol::Reply;
 use crate::config::Config;
 use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Snapshot, Target};
 use crate::pipeline::plan::Plan;
+use crate::pipeline::recover::{self, OnRestart};
 use crate::pipeline::result_record::{ResultRecord, Started};
-use crate::pipeline::{self, Attached, CommandSender, ReleaseRequest, Watcher, recover};
+use crate::pipeline::{self, Attached, CommandSender, ReleaseRequest, Watcher};
 use crate::preflight::Report;
 use crate::store::{Entry, Filter, History};
 use crate::strategy::StrategyKind;
@@ -98,6 +99,7 @@ impl Releases {
     pub fn take_over_undriven(
         self: &Arc<Self>,
         config: &Config,
+        policy: OnRestart,
     ) -> Result<Vec<Entry>, HostedError> {
         let history = History::open(&self.state_dir)?;
         let undriven = recover::undriven(&history)?;
@@ -110,7 +112,7 @@ impl Releases {
                 strategy: None,
                 actor: Actor::Engine,
             };
-            self.spawn(config.clone(), request, Some(entry.clone()));
+            self.spawn(config.clone(), request, Some((entry.clone(), policy)));
         }
         Ok(undriven)
     }
@@ -121,7 +123,7 @@ impl Releases {
         self: &Arc<Self>,
         config: Config,
         request: ReleaseRequest,
-        interrupted: Option<Entry>,
+        interrupted: Option<(Entry, OnRestart)>,
     ) -> broadcast::Receiver<Reply> {
         let (stream, follower) = broadcast::channel(STREAM_CAPACITY);
         self.active.send_modify(|n| *n += 1);
@@ -135,8 +137,9 @@ impl Releases {
             };
             let outcome = match History::open(&releases.state_dir) {
                 Ok(mut history) => match &interrupted {
-                    Some(entry) => {
-                        recover::take_over(&config, entry, &mut history, &mut watcher).await
+                    Some((entry, policy)) => {
+                        let watcher = &mut watcher;
+                        recover::take_over(&config, entry, *policy, &mut history, watcher).await
                     }
                     None => pipeline::run(&config, &request, &mut history, &mut watcher).await,
                 },

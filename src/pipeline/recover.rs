@@ -6,12 +6,16 @@
 //! - when the backend already serves the new version as stable with
 //!   nothing else staged, the release had finished before its driver died
 //!   (only its record was lost): it is recorded as succeeded;
+//! - with `on_restart = resume` (the default), a canary or feature-flag
+//!   release whose backend is where its journal left it (the same
+//!   versions, the same weight) is resumed at the step it was on: the step
+//!   starts again from its beginning, once a fresh reading is in;
 //! - otherwise the backend's state cannot be trusted to match a step of
-//!   the plan any more, and it is rolled back by the engine with the
-//!   strategy's own revert, verified, and recorded.
+//!   the plan, and it is rolled back by the engine with the strategy's own
+//!   revert, verified, and recorded.
 //!
-//! Both are journaled ("interrupted at step 3/5, 25 %; …") under the
-//! release's own id. Resuming at the step it was on is the next policy.
+//! Each is journaled ("interrupted at step 3/5, 25 %; …") under the
+//! release's own id.
 
 use chrono::Utc;
 
@@ -20,11 +24,12 @@ use super::{
     take_lease,
 };
 use crate::config::{Config, Service};
-use crate::engine::clock::TokioClock;
-use crate::engine::driver::spawn_release;
-use crate::engine::machine::ReleaseSpec;
+use crate::engine::clock::{Clock, TokioClock};
+use crate::engine::driver::{spawn_machine, spawn_release};
+use crate::engine::machine::{Release, ReleaseSpec};
 use crate::engine::{Actor, Command, CommandKind, Event, Phase, ReleaseResult, Target};
-use crate::store::{Entry, History, Holder, ReleaseRecord};
+use crate::observed::TrafficState;
+use crate::store::{Entry, History, Holder, ReleaseRecord, ReleaseStart};
 use crate::strategy::StrategyKind;
 
 /// The unfinished releases in the journal that nobody drives, oldest first.
@@ -38,11 +43,23 @@ pub fn undriven(history: &History) -> Result<Vec<Entry>, crate::store::StoreErro
     Ok(entries)
 }
 
+/// What a host does with a release it takes over that had not finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OnRestart {
+    /// Resume a canary or feature-flag release at the step it was on when
+    /// the backend is where its journal left it; roll back anything else.
+    #[default]
+    Resume,
+    /// Roll back every one.
+    Rollback,
+}
+
 /// Takes over the interrupted release `entry` and brings it to an end, as
 /// the module says.
 pub async fn take_over(
     config: &Config,
     entry: &Entry,
+    policy: OnRestart,
     history: &mut History,
     watcher: &mut dyn Watcher,
 ) -> Result<ReleaseResult, PipelineError> {
@@ -54,7 +71,7 @@ pub async fn take_over(
     )?;
     let lease = take_lease(&target.env, &service, &Actor::Engine).await?;
     let lost = lease.as_ref().map(|lease| lease.lost());
-    let result = bring_to_an_end(service, entry, lost, history, watcher).await;
+    let result = bring_to_an_end(service, entry, policy, lost, history, watcher).await;
     if let Some(lease) = lease {
         lease.release().await;
     }
@@ -64,6 +81,7 @@ pub async fn take_over(
 async fn bring_to_an_end(
     service: Service,
     entry: &Entry,
+    policy: OnRestart,
     lease_lost: Option<LeaseLost>,
     history: &mut History,
     watcher: &mut dyn Watcher,
@@ -101,7 +119,6 @@ async fn bring_to_an_end(
         })?;
         return Ok(ReleaseResult::Succeeded);
     }
-    let why = format!("{interrupted}; rolled back by the host that took it over");
     let spec = ReleaseSpec {
         target: target.clone(),
         release_id: start.id.clone(),
@@ -110,20 +127,41 @@ async fn bring_to_an_end(
         service: service.clone(),
         started_by: start.started_by.clone(),
     };
-    let event = closing_event(&target, last.as_ref(), Phase::RollingBack, &why);
-    journal(history, &start.id, &event);
-    watcher.event(&event);
-    let handle = spawn_release(
-        spec.clone(),
-        backends::providers_for(&spec),
-        std::sync::Arc::new(TokioClock::new()),
-    );
-    let rollback = Command {
-        target: target.clone(),
-        kind: CommandKind::Rollback,
-        actor: Actor::Engine,
+    let clock = std::sync::Arc::new(TokioClock::new());
+    let providers = backends::providers_for(&spec);
+    let resume_at = match (policy, &last) {
+        (OnRestart::Resume, Some(last)) if resumable(&service, &state, start, last) => {
+            Some((last.step, last.weight))
+        }
+        _ => None,
     };
-    let _ = handle.send(rollback).await;
+    let (why, handle) = match resume_at {
+        Some((step, weight)) => {
+            let why = format!(
+                "{interrupted}; resumed at step {} by the host that took it over",
+                crate::engine::step_of(step, last.as_ref().map_or(0, |e| e.steps))
+            );
+            let event = closing_event(&target, last.as_ref(), Phase::Pending, &why);
+            journal(history, &start.id, &event);
+            watcher.event(&event);
+            let release = Release::resume(spec.clone(), step, weight, clock.now());
+            (why, spawn_machine(release, providers, clock))
+        }
+        None => {
+            let why = format!("{interrupted}; rolled back by the host that took it over");
+            let event = closing_event(&target, last.as_ref(), Phase::RollingBack, &why);
+            journal(history, &start.id, &event);
+            watcher.event(&event);
+            let handle = spawn_release(spec.clone(), providers, clock);
+            let rollback = Command {
+                target: target.clone(),
+                kind: CommandKind::Rollback,
+                actor: Actor::Engine,
+            };
+            let _ = handle.send(rollback).await;
+            (why, handle)
+        }
+    };
     let plan = plan::build(
         &target.env,
         &[],
@@ -144,6 +182,24 @@ async fn bring_to_an_end(
         lease_lost,
     };
     steer_to_end(started, plan, steering, history, watcher).await
+}
+
+/// Whether the backend is where the journal left a release of a
+/// percentage plan: the same versions staged, the same weight. Anything
+/// else (a blue-green or rolling fleet, a weight the journal did not see)
+/// cannot be trusted to match a step, and is rolled back.
+fn resumable(service: &Service, state: &TrafficState, start: &ReleaseStart, last: &Event) -> bool {
+    let percentages = matches!(service.strategy.name(), "canary" | "feature-flag");
+    let weight = match service.strategy.name() {
+        "feature-flag" => state.flag_percent.unwrap_or(0),
+        _ => state.new_weight,
+    };
+    percentages
+        && state.stable_version == start.stable_version
+        && state.new_version.as_deref() == Some(start.new_version.as_str())
+        && weight == last.weight
+        && !last.to.is_finished()
+        && last.to != Phase::RollingBack
 }
 
 /// The service of `target` in the host's configuration, with the strategy

@@ -22,6 +22,16 @@ impl Release {
             if self.step >= self.plan.len() {
                 return;
             }
+            if let Some(weight) = self.resuming_at {
+                // Fresh readings before anything moves or is judged.
+                if self.latest_reading.is_none() {
+                    return;
+                }
+                self.resuming_at = None;
+                if weight > 0 {
+                    self.start_observing(now);
+                }
+            }
             if !self.progress.entered {
                 if !self.can_move() {
                     return;

@@ -441,6 +441,43 @@ fn canary_runs_every_step_to_succeeded() {
     assert_eq!(h.events[0].actor, alice());
 }
 
+/// A host that took a canary over resumes it at the step its journal last
+/// named: nothing is written before a fresh reading, the weight never goes
+/// back, the step's pause starts again, and it runs to the end from there.
+#[test]
+fn a_resumed_canary_reenters_its_step_after_a_fresh_reading() {
+    let steps = vec![
+        Step::Weight(10),
+        Step::Pause(secs(60)),
+        Step::Weight(50),
+        Step::Pause(secs(60)),
+        Step::Weight(100),
+    ];
+    let mut h = Harness::new(canary(steps.clone()));
+    let pause_after_50 =
+        h.r.plan()
+            .iter()
+            .rposition(|s| *s == PlanStep::Pause(secs(60)))
+            .unwrap();
+    h.r = Release::resume(spec(canary(steps)), pause_after_50, 50, t0());
+    h.world.staged = true;
+    h.world.weight = 50;
+    h.world.metrics_down = true;
+    let mut h = h.start();
+    assert!(h.traffic_writes().is_empty(), "{:?}", h.traffic_writes());
+    assert_eq!(h.r.snapshot().desired_weight, 50);
+    assert_eq!(h.r.snapshot().step, pause_after_50);
+
+    h.world.metrics_down = false;
+    assert_eq!(h.run_to_end(secs(3600)), Some(ReleaseResult::Succeeded));
+    assert_eq!(
+        h.traffic_writes(),
+        vec![TrafficWrite::SetWeight(100), TrafficWrite::Finish]
+    );
+    // The pause at 50 % ran its full minute again.
+    assert!(h.elapsed() >= secs(60), "{:?}", h.elapsed());
+}
+
 #[test]
 fn canary_ending_below_100_is_promoted_at_the_end() {
     let mut h = Harness::new(canary(vec![Step::Weight(10), Step::Pause(secs(30))])).start();
