@@ -4,14 +4,15 @@
 //! script; `scripts/crash-host.sh` builds and runs it).
 //!
 //! For each point: a fresh world on loopback (sample services v1 and v2,
-//! two instances each, `helmsman serve` in front, 60 requests/s of load),
+//! two instances each, `helmsman serve` in front, 200 requests/s of load),
 //! a release handed to the host with `--detach`, the host killed after a
 //! delay that sweeps the release from its first step to its last, and a
 //! new host started on the same state directory. Then:
-//! - recovered: the release ended (taken over by the new host) within 60 s;
-//! - lost: it started (it is in the data plane's state or was acknowledged
-//!   with its id) but the journal does not have it;
-//! - undriven: still unfinished in the journal after 60 s;
+//! - recovered: the release ended (taken over by the new host, resumed or
+//!   rolled back) within 180 s;
+//! - lost: it was acknowledged with its id but the journal does not have it;
+//! - undriven: in flight with no process driving it, 2 s after the new host
+//!   started;
 //! - false history: the journal's outcome disagrees with what the data
 //!   plane serves (succeeded but v1 stable, or rolled back but v2 staged);
 //! - failed requests: the load's failures (5xx and transport errors).
@@ -98,6 +99,8 @@ struct Tally {
     not_begun: u32,
     /// Had already finished when the host was killed.
     finished_before: u32,
+    /// Driven, but not finished 180 s after the restart.
+    still_running: u32,
     false_history: u32,
     failed_requests: u64,
 }
@@ -110,6 +113,7 @@ impl Tally {
         self.undriven += other.undriven;
         self.not_begun += other.not_begun;
         self.finished_before += other.finished_before;
+        self.still_running += other.still_running;
         self.false_history += other.false_history;
         self.failed_requests += other.failed_requests;
     }
@@ -181,7 +185,7 @@ v2 = ["{}", "{}"]
         ),
     )?;
     let mut host = serve(&config, &state, admin).await?;
-    let load = Load::start(format!("127.0.0.1:{listen}").parse()?, 60);
+    let load = Load::start(format!("127.0.0.1:{listen}").parse()?, 200);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let release = helmsman(
@@ -218,17 +222,21 @@ v2 = ["{}", "{}"]
         .is_some_and(|e| !e["result"].is_null());
 
     let mut host = serve(&config, &state, admin).await?;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Undriven: still in flight with no driver once the new host is up.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = json(helmsman(&config, &state, &["status", "--output", "json"])).await?;
+    let undriven = status
+        .as_array()
+        .is_some_and(|s| s.iter().any(|r| r["driver"].is_null()));
+    tally.undriven += u32::from(undriven);
+    // A resumed canary earns its verdicts again: give it time to finish.
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let status = json(helmsman(&config, &state, &["status", "--output", "json"])).await?;
-        if status.as_array().is_some_and(|s| s.is_empty()) {
+        if status.as_array().is_some_and(|s| s.is_empty()) || Instant::now() > deadline {
             break;
         }
-        if Instant::now() > deadline {
-            tally.undriven += 1;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let history = json(helmsman(&config, &state, &["history", "--output", "json"])).await?;
     let serving: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{admin}/api/v1/state"))
@@ -239,7 +247,7 @@ v2 = ["{}", "{}"]
         None if acknowledged => tally.lost += 1,
         None => tally.not_begun += 1,
         Some(_) if finished_before => tally.finished_before += 1,
-        Some(entry) if entry["result"].is_null() => {}
+        Some(entry) if entry["result"].is_null() => tally.still_running += 1,
         Some(_) => tally.recovered += 1,
     }
     if let Some(entry) = history.as_array().and_then(|e| e.first()) {
@@ -276,9 +284,9 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
         .map_or(Ok(20), |n| n.parse())?;
     println!(
-        "| strategy | points | recovered | lost | undriven | killed before it began | finished before the kill | false history | failed requests |"
+        "| strategy | points | recovered | lost | undriven | still running after 180 s | killed before it began | finished before the kill | false history | failed requests |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut all = Tally::default();
     for (strategy, steps) in STRATEGIES {
         let mut cell = Tally::default();
@@ -288,11 +296,12 @@ async fn main() -> anyhow::Result<()> {
             cell.add(point(steps, delay).await?);
         }
         println!(
-            "| {strategy} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {strategy} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell.points,
             cell.recovered,
             cell.lost,
             cell.undriven,
+            cell.still_running,
             cell.not_begun,
             cell.finished_before,
             cell.false_history,
@@ -301,11 +310,12 @@ async fn main() -> anyhow::Result<()> {
         all.add(cell);
     }
     println!(
-        "| all | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| all | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         all.points,
         all.recovered,
         all.lost,
         all.undriven,
+        all.still_running,
         all.not_begun,
         all.finished_before,
         all.false_history,
