@@ -1,0 +1,186 @@
+//! How soon a command sent by one client of the release host is seen by
+//! another: one client watches every hosted release (as a cockpit does),
+//! another pauses and resumes a release in turn; each sample is the time
+//! from sending the command to the watcher reading the engine's event for
+//! it. A measurement, not a test.
+//!
+//! Everything is real and on loopback: `helmsman serve` (the release build,
+//! `target/release/helmsman`, or `$HELMSMAN_BIN`) in front of sample
+//! services, load, a release at a manual gate, and the control socket.
+//!
+//! Usage: `host_latency [--commands N]` (default 400).
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use helmsman::demo::load::Load;
+use helmsman::demo::sample_service::{Behaviour, SampleService};
+use helmsman::engine::{Actor, CommandKind};
+use helmsman::host::client::Client;
+use helmsman::host::protocol::{Reply, Request};
+use tokio::process::Command;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn helmsman(config: &Path, state: &Path, args: &[&str]) -> Command {
+    let binary = std::env::var("HELMSMAN_BIN").unwrap_or_else(|_| "target/release/helmsman".into());
+    let mut command = Command::new(binary);
+    command
+        .arg("--config")
+        .arg(config)
+        .env("HELMSMAN_STATE_DIR", state)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+fn operator() -> Actor {
+    Actor::Operator {
+        user: "bench".into(),
+        origin: None,
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let commands: usize = args
+        .iter()
+        .position(|a| a == "--commands")
+        .and_then(|i| args.get(i + 1))
+        .map_or(Ok(400), |n| n.parse())?;
+    let any: SocketAddr = "127.0.0.1:0".parse()?;
+    let v1 = SampleService::start(any, Behaviour::healthy("v1")).await?;
+    let v2 = SampleService::start(any, Behaviour::healthy("v2")).await?;
+    let (listen, admin) = (free_port(), free_port());
+    let dir = tempfile::tempdir()?;
+    let (config, state) = (dir.path().join("helmsman.toml"), dir.path().join("state"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"[defaults.analysis]
+interval = "1s"
+[[environments]]
+name = "dev"
+[[environments.services]]
+name = "web"
+[environments.services.strategy]
+kind = "canary"
+steps = [{{ weight = 25 }}, {{ gate = "manual" }}, {{ weight = 100 }}]
+[environments.services.backend]
+type = "local"
+listen = "127.0.0.1:{listen}"
+admin = "127.0.0.1:{admin}"
+stable = "v1"
+[environments.services.backend.versions]
+v1 = ["{}"]
+v2 = ["{}"]
+"#,
+            v1.addr(),
+            v2.addr()
+        ),
+    )?;
+    let mut serve = helmsman(&config, &state, &["serve"]).spawn()?;
+    while !state.join("host.sock").exists()
+        || reqwest::get(format!("http://127.0.0.1:{admin}/api/v1/state"))
+            .await
+            .is_err()
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let load = Load::start(format!("127.0.0.1:{listen}").parse()?, 100);
+    let released = helmsman(
+        &config,
+        &state,
+        &[
+            "release",
+            "--env",
+            "dev",
+            "--service",
+            "web",
+            "--version",
+            "v2",
+            "--headless",
+            "--detach",
+        ],
+    )
+    .status()
+    .await?;
+    anyhow::ensure!(released.success(), "the release did not start");
+
+    let mut watcher = Client::connect(&state, &operator())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no host"))?;
+    watcher.send(&Request::Watch).await?;
+    let mut steerer = Client::connect(&state, &operator())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no host"))?;
+    // At the gate before measuring.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let mut samples = Vec::with_capacity(commands);
+    for i in 0..commands {
+        let (kind, word) = match i % 2 {
+            0 => (CommandKind::Pause, "paused by bench"),
+            _ => (CommandKind::Resume, "resumed by bench"),
+        };
+        let sent = Instant::now();
+        let request = Request::Command {
+            env: "dev".into(),
+            service: "web".into(),
+            kind,
+        };
+        match steerer.ask(&request).await? {
+            Reply::Answer { answer, .. } => {
+                anyhow::ensure!(
+                    answer == helmsman::engine::CommandReply::Accepted,
+                    "{kind}: {answer:?}"
+                )
+            }
+            other => anyhow::bail!("{other:?}"),
+        }
+        loop {
+            if let Reply::Event { event } = watcher.next().await?
+                && event.reason.contains(word)
+            {
+                break;
+            }
+        }
+        samples.push(sent.elapsed());
+    }
+    load.stop().await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &serve.id().unwrap_or_default().to_string()])
+        .status()
+        .await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), serve.wait()).await;
+
+    samples.sort();
+    let at =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    println!("| commands | p50 | p95 | p99 | max | mean |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {} | {} | {} | {} |",
+        samples.len(),
+        ms(at(0.50)),
+        ms(at(0.95)),
+        ms(at(0.99)),
+        ms(*samples.last().unwrap()),
+        ms(mean)
+    );
+    Ok(())
+}
