@@ -36,8 +36,11 @@ const SMOKE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reads time out after the analysis interval, within these bounds.
 const MIN_READ_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Room for a burst of events before a slow subscriber starts lagging.
-pub const EVENT_CAPACITY: usize = 4096;
+/// Room for a burst of events before a slow subscriber starts lagging. A
+/// release emits a few dozen events in all, a rollback a handful at once;
+/// the buffer is allocated whole for every release, so a host driving
+/// hundreds keeps it small.
+pub const EVENT_CAPACITY: usize = 256;
 
 /// The backends one release talks to.
 #[derive(Clone)]

@@ -24,7 +24,11 @@ use crate::store::{Entry, Filter, History};
 use crate::strategy::StrategyKind;
 
 /// Lines a follower may fall behind before it loses some (and is told).
-const STREAM_CAPACITY: usize = 4096;
+/// Allocated whole for every submission: a host driving hundreds of
+/// releases keeps it small.
+const STREAM_CAPACITY: usize = 256;
+/// Lines every watcher (a cockpit) may fall behind: all releases' changes.
+const WATCH_CAPACITY: usize = 4096;
 
 /// Why the host cannot do what a client asked.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +69,7 @@ impl Releases {
         Arc::new(Releases {
             state_dir: state_dir.to_path_buf(),
             running: Mutex::new(HashMap::new()),
-            watchers: broadcast::channel(STREAM_CAPACITY).0,
+            watchers: broadcast::channel(WATCH_CAPACITY).0,
             active: watch::channel(0).0,
         })
     }

@@ -26,9 +26,13 @@ pub struct AdminClient {
     provider: String,
 }
 
-impl AdminClient {
-    pub fn new(admin: SocketAddr, token: Option<Secret>, provider: String) -> Self {
-        let http = reqwest::Client::builder()
+/// One HTTP client for every admin client of the process: a host driving
+/// hundreds of releases would otherwise hold a client (and its TLS
+/// configuration, a megabyte or so) per release and provider.
+fn shared_http() -> &'static reqwest::Client {
+    static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    HTTP.get_or_init(|| {
+        reqwest::Client::builder()
             .timeout(ADMIN_TIMEOUT)
             .no_proxy()
             // A fresh loopback connection per call: the data plane closes a
@@ -36,11 +40,16 @@ impl AdminClient {
             // call that reused one just as it closed would fail for nothing.
             .pool_max_idle_per_host(0)
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+            .unwrap_or_else(|_| reqwest::Client::new())
+    })
+}
+
+impl AdminClient {
+    pub fn new(admin: SocketAddr, token: Option<Secret>, provider: String) -> Self {
         Self {
             admin,
             token,
-            http,
+            http: shared_http().clone(),
             provider,
         }
     }
