@@ -22,47 +22,25 @@
 //! over with, default serve's), with the release build
 //! (`target/release/helmsman`, or `$HELMSMAN_BIN`).
 
-use std::net::{SocketAddr, TcpListener};
+#[path = "support/bench.rs"]
+mod bench;
+
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use bench::{free_port, helmsman};
 use helmsman::demo::load::Load;
 use helmsman::demo::sample_service::{Behaviour, SampleService};
 use tokio::process::{Child, Command};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `--on-restart P`, passed on to every `serve`.
 fn policy() -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     let at = args.iter().position(|a| a == "--on-restart")?;
     args.get(at + 1).cloned()
-}
-
-fn binary() -> String {
-    std::env::var("HELMSMAN_BIN").unwrap_or_else(|_| "target/release/helmsman".into())
-}
-
-fn helmsman(config: &Path, state: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(binary());
-    command
-        .arg("--config")
-        .arg(config)
-        .env("HELMSMAN_STATE_DIR", state)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
 }
 
 /// Each strategy's steps, about five seconds of release in all.
@@ -125,23 +103,13 @@ async fn serve(config: &Path, state: &Path, admin: u16) -> anyhow::Result<Child>
         args.extend(["--on-restart".to_string(), policy]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut serve = helmsman(config, state, &args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let url = format!("http://127.0.0.1:{admin}/api/v1/state");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    // The socket too: a release submitted before it listens runs in-process.
-    while reqwest::get(&url).await.is_err() || !state.join("host.sock").exists() {
-        anyhow::ensure!(Instant::now() < deadline, "serve never answered");
-        anyhow::ensure!(serve.try_wait()?.is_none(), "serve exited");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut serve = helmsman(config, state, &args).spawn()?;
+    bench::serving(&mut serve, state, admin, Duration::from_secs(20)).await?;
     Ok(serve)
 }
 
 async fn json(mut command: Command) -> anyhow::Result<serde_json::Value> {
-    let output = command.output().await?;
+    let output = command.stdout(Stdio::piped()).output().await?;
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 

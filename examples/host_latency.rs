@@ -10,40 +10,19 @@
 //!
 //! Usage: `host_latency [--commands N]` (default 400).
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::Stdio;
+#[path = "support/bench.rs"]
+mod bench;
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use bench::{free_port, helmsman};
 use helmsman::demo::load::Load;
 use helmsman::demo::sample_service::{Behaviour, SampleService};
 use helmsman::engine::{Actor, CommandKind};
 use helmsman::host::client::Client;
 use helmsman::host::protocol::{Reply, Request};
 use tokio::process::Command;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn helmsman(config: &Path, state: &Path, args: &[&str]) -> Command {
-    let binary = std::env::var("HELMSMAN_BIN").unwrap_or_else(|_| "target/release/helmsman".into());
-    let mut command = Command::new(binary);
-    command
-        .arg("--config")
-        .arg(config)
-        .env("HELMSMAN_STATE_DIR", state)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    command
-}
 
 fn operator() -> Actor {
     Actor::Operator {
@@ -92,13 +71,7 @@ v2 = ["{}"]
         ),
     )?;
     let mut serve = helmsman(&config, &state, &["serve"]).spawn()?;
-    while !state.join("host.sock").exists()
-        || reqwest::get(format!("http://127.0.0.1:{admin}/api/v1/state"))
-            .await
-            .is_err()
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    bench::serving(&mut serve, &state, admin, Duration::from_secs(20)).await?;
     let load = Load::start(format!("127.0.0.1:{listen}").parse()?, 100);
     let released = helmsman(
         &config,

@@ -8,6 +8,10 @@
 //! Usage: `host_load [--services N] [--seconds S]` (defaults 300 and 60),
 //! with the release build (`target/release/helmsman`, or `$HELMSMAN_BIN`).
 
+#[allow(dead_code)] // each measurement uses a different part of it
+#[path = "support/bench.rs"]
+mod bench;
+
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,7 +23,6 @@ use helmsman::demo::sample_service::{Behaviour, SampleService};
 use helmsman::engine::Actor;
 use helmsman::host::client::Client;
 use helmsman::host::protocol::{Reply, Request};
-use tokio::process::Command;
 
 const ENVS: [&str; 3] = ["dev", "staging", "prod"];
 
@@ -102,27 +105,13 @@ v2 = ["{}"]
         }
     }
     std::fs::write(&config, text)?;
-    let binary = std::env::var("HELMSMAN_BIN").unwrap_or_else(|_| "target/release/helmsman".into());
-    let mut serve = Command::new(binary)
-        .arg("--config")
-        .arg(&config)
-        .env("HELMSMAN_STATE_DIR", &state)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
+    // Its warnings (the open-file limit) go to this terminal.
+    let mut serve = bench::helmsman(&config, &state, &["serve"])
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
         .spawn()?;
     let host_pid = serve.id().unwrap_or_default();
     let started = Instant::now();
-    while !state.join("host.sock").exists()
-        || reqwest::get(format!("http://127.0.0.1:{last_admin}/api/v1/state"))
-            .await
-            .is_err()
-    {
-        anyhow::ensure!(serve.try_wait()?.is_none(), "serve exited");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    bench::serving(&mut serve, &state, last_admin, Duration::from_secs(120)).await?;
     println!(
         "{} data planes up in {:.1} s",
         ENVS.len() * services,
@@ -217,7 +206,7 @@ v2 = ["{}"]
         share(planes_before, planes_after),
         memory_mb(planes, "VmRSS:")?
     );
-    let _ = Command::new("kill")
+    let _ = tokio::process::Command::new("kill")
         .args(["-TERM", &host_pid.to_string()])
         .status()
         .await;

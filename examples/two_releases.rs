@@ -12,41 +12,18 @@
 //!
 //! Usage: `two_releases [--pairs N]` (N pairs per cell, default 5).
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+#[path = "support/bench.rs"]
+mod bench;
+
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
+use bench::{free_port, helmsman};
 use helmsman::demo::load::Load;
 use helmsman::demo::sample_service::{Behaviour, SampleService};
-use tokio::process::Command;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn binary() -> String {
-    std::env::var("HELMSMAN_BIN").unwrap_or_else(|_| "target/release/helmsman".into())
-}
-
-fn helmsman(config: &Path, state: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(binary());
-    command
-        .arg("--config")
-        .arg(config)
-        .env("HELMSMAN_STATE_DIR", state)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
 
 #[derive(Default, Debug)]
 struct Pair {
@@ -98,10 +75,8 @@ v3 = ["{}"]
         ),
     )?;
     let mut serve = helmsman(&config, &state, &["serve"]).spawn()?;
+    bench::serving(&mut serve, &state, admin, Duration::from_secs(20)).await?;
     let state_url = format!("http://127.0.0.1:{admin}/api/v1/state");
-    while reqwest::get(&state_url).await.is_err() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let load = Load::start(format!("127.0.0.1:{listen}").parse()?, 100);
 
     // Watch the weight: a decrease to anything but 0 % moved it backwards.
@@ -141,6 +116,7 @@ v3 = ["{}"]
                 "--headless",
             ],
         )
+        .stderr(Stdio::piped())
         .spawn()
     };
     let first = release("v2")?;

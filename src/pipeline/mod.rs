@@ -257,14 +257,21 @@ pub async fn start_release(
 /// The version `service` runs in `target` now, as its traffic backend
 /// says: what a release starts from, and what a front end shows.
 pub async fn running_version(target: &Target, service: &Service) -> Result<String, PipelineError> {
-    let state = backends::traffic_for(service)
+    Ok(traffic_state(target, service).await?.stable_version)
+}
+
+/// The traffic state of `service` in `target`, as its backend reports it.
+async fn traffic_state(
+    target: &Target,
+    service: &Service,
+) -> Result<crate::observed::TrafficState, PipelineError> {
+    backends::traffic_for(service)
         .state()
         .await
         .map_err(|source| PipelineError::TrafficUnreadable {
             target: target.clone(),
             source,
-        })?;
-    Ok(state.stable_version)
+        })
 }
 
 /// The version a service runs as far as the release `snapshot` shows:

@@ -21,7 +21,7 @@ use chrono::Utc;
 
 use super::{
     LeaseLost, PipelineError, StartedRelease, Steering, Watcher, backends, plan, steer_to_end,
-    take_lease,
+    take_lease, traffic_state,
 };
 use crate::config::{Config, Service};
 use crate::engine::clock::{Clock, TokioClock};
@@ -88,13 +88,7 @@ async fn bring_to_an_end(
 ) -> Result<ReleaseResult, PipelineError> {
     let start = &entry.start;
     let target = start.target.clone();
-    let state = backends::traffic_for(&service)
-        .state()
-        .await
-        .map_err(|source| PipelineError::TrafficUnreadable {
-            target: target.clone(),
-            source,
-        })?;
+    let state = traffic_state(&target, &service).await?;
     let last = history.last_event(&start.id)?;
     let interrupted = interrupted_at(last.as_ref());
     if state.stable_version == start.new_version && state.new_version.is_none() {
