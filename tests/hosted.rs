@@ -391,13 +391,19 @@ async fn stopping_the_host_rolls_back_what_it_drives() {
     load.stop().await;
 }
 
-/// `kill -9` of the host mid-release, with users' requests flowing: the
-/// release is left unfinished with nobody driving it; the next host
-/// (`--on-restart rollback`) adopts the data planes, takes the release over
-/// and rolls it back, journaled under its own id with where it was; no
-/// user request fails.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_next_host_takes_over_a_release_whose_host_was_killed() {
+/// A world whose host was killed (SIGKILL: no rollback, no last word)
+/// while a release it drove waited at its gate, users' requests flowing.
+struct Killed {
+    dev: Env,
+    files: Files,
+    load: Load,
+    /// The release's id.
+    id: String,
+    /// How the client that submitted it ended: code, stdout, stderr.
+    client: (i32, String, String),
+}
+
+async fn killed_at_the_gate() -> Killed {
     let world = world().await;
     let client = world.spawn(&release_args(&["dev"]));
     let waiting = world.wait_until_it_waits_for("a human").await;
@@ -408,9 +414,31 @@ async fn the_next_host_takes_over_a_release_whose_host_was_killed() {
         mut serve,
         load,
     } = world;
-    serve.start_kill().unwrap(); // SIGKILL: no rollback, no last word
+    serve.start_kill().unwrap();
     serve.wait().await.unwrap();
-    let (code, _, err) = ended(client).await;
+    Killed {
+        dev,
+        files,
+        load,
+        id,
+        client: ended(client).await,
+    }
+}
+
+/// `kill -9` of the host mid-release, with users' requests flowing: the
+/// release is left unfinished with nobody driving it; the next host
+/// (`--on-restart rollback`) adopts the data planes, takes the release over
+/// and rolls it back, journaled under its own id with where it was; no
+/// user request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_host_takes_over_a_release_whose_host_was_killed() {
+    let Killed {
+        dev,
+        files,
+        load,
+        id,
+        client: (code, _, err),
+    } = killed_at_the_gate().await;
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("goes on without this terminal"), "{err}");
     let world = World {
@@ -503,19 +531,13 @@ async fn a_release_that_finished_before_its_driver_died_is_recorded_as_succeeded
 /// request fails and the journal says where it was resumed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_host_resumes_a_canary_at_its_step() {
-    let world = world().await;
-    let client = world.spawn(&release_args(&["dev"]));
-    let waiting = world.wait_until_it_waits_for("a human").await;
-    let id = waiting["id"].as_str().unwrap().to_string();
-    let World {
+    let Killed {
         dev,
         files,
-        mut serve,
         load,
-    } = world;
-    serve.start_kill().unwrap();
-    serve.wait().await.unwrap();
-    let _ = ended(client).await;
+        id,
+        ..
+    } = killed_at_the_gate().await;
     let restarted = chrono::Utc::now();
     let world = World {
         serve: files.serve(&[&dev]).await,
