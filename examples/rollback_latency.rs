@@ -272,8 +272,8 @@ impl Run {
             .context("checkout has no new version")?
             .to_string();
         Ok(Run {
-            traffic: LocalTraffic::new(backend.admin, backend.admin_token.clone()),
-            metrics: LocalMetrics::new(backend.admin),
+            traffic: LocalTraffic::new(backend.admin, backend.admin_token.clone(), &backend.limits),
+            metrics: LocalMetrics::new(backend.admin, &backend.limits),
             world,
             backend,
             new_version,

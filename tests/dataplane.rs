@@ -7,6 +7,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use helmsman::config::ConnectionLimits;
 use helmsman::dataplane::DataPlane;
 use helmsman::metrics::Reading;
 use helmsman::observed::TrafficState;
@@ -58,7 +59,11 @@ async fn admin(plane: &DataPlane, method: &str, path: &str, body: Option<Value>)
 
 /// The traffic provider of `plane`, with its admin token.
 fn traffic_for(plane: &DataPlane) -> LocalTraffic {
-    LocalTraffic::new(plane.admin_addr(), Some(plane.admin_token().clone()))
+    LocalTraffic::new(
+        plane.admin_addr(),
+        Some(plane.admin_token().clone()),
+        &ConnectionLimits::default(),
+    )
 }
 
 async fn two_versions() -> (Vec<Upstream>, DataPlane) {
@@ -82,7 +87,7 @@ async fn two_versions() -> (Vec<Upstream>, DataPlane) {
 async fn weights_are_honoured_and_counted() {
     let (_ups, plane) = two_versions().await;
     let traffic = traffic_for(&plane);
-    let metrics = LocalMetrics::new(plane.admin_addr());
+    let metrics = LocalMetrics::new(plane.admin_addr(), &ConnectionLimits::default());
 
     // Before any release: everything on stable, evenly over its instances.
     let before = send(&plane, 100).await;
@@ -172,7 +177,10 @@ async fn errors_are_counted_by_kind() {
         counts[&(502, "upstream refused the connection\n".into())],
         4
     );
-    let r = LocalMetrics::new(plane.admin_addr()).read().await.unwrap();
+    let r = LocalMetrics::new(plane.admin_addr(), &ConnectionLimits::default())
+        .read()
+        .await
+        .unwrap();
     assert_eq!(r.new.errors_by_kind["connect"], 4);
     assert_eq!(r.new.errors, 4);
     plane.shutdown().await;
@@ -191,7 +199,10 @@ async fn a_refused_connection_is_retried_once_on_another_instance() {
         .unwrap();
     let counts = send(&plane, 20).await;
     assert_eq!(counts[&(200, "v1-alive".into())], 20, "{counts:?}");
-    let r = LocalMetrics::new(plane.admin_addr()).read().await.unwrap();
+    let r = LocalMetrics::new(plane.admin_addr(), &ConnectionLimits::default())
+        .read()
+        .await
+        .unwrap();
     assert_eq!((r.baseline.requests, r.baseline.errors), (20, 0));
     plane.shutdown().await;
 }
@@ -499,7 +510,7 @@ async fn admin_api_changes_state_and_explains_refusals() {
     let backend: &dyn Traffic = &another;
     assert!(backend.set_flag(10).await.is_err());
     // Without the token, reading works and changing is refused, saying why.
-    let anonymous = LocalTraffic::new(plane.admin_addr(), None);
+    let anonymous = LocalTraffic::new(plane.admin_addr(), None, &ConnectionLimits::default());
     assert_eq!(anonymous.state().await.unwrap().stable_version, "v2");
     let refused = anonymous.discard().await.unwrap_err().to_string();
     assert!(
@@ -509,7 +520,10 @@ async fn admin_api_changes_state_and_explains_refusals() {
     plane.shutdown().await;
 
     let gone = dead_addr().await;
-    let err = LocalMetrics::new(gone).read().await.unwrap_err();
+    let err = LocalMetrics::new(gone, &ConnectionLimits::default())
+        .read()
+        .await
+        .unwrap_err();
     assert!(matches!(err, ProviderError::Unreachable { .. }), "{err}");
     assert!(err.to_string().contains(&gone.to_string()));
 }

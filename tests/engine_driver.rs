@@ -361,10 +361,10 @@ async fn wait_for(handle: &mut ReleaseHandle, f: impl Fn(&helmsman::engine::Snap
         .expect("driver alive");
 }
 
-fn drain(events: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<Event> {
+fn drain(events: &mut tokio::sync::broadcast::Receiver<Arc<Event>>) -> Vec<Event> {
     let mut out = Vec::new();
     while let Ok(e) = events.try_recv() {
-        out.push(e);
+        out.push(Event::clone(&e));
     }
     out
 }

@@ -197,7 +197,7 @@ async fn a_release_holds_with_the_reason_while_the_api_fails() {
     assert_eq!(finished(&mut handle).await, ReleaseResult::Succeeded);
     let mut reasons = Vec::new();
     while let Ok(e) = events.try_recv() {
-        reasons.push(e.reason);
+        reasons.push(e.reason.clone());
     }
     assert!(
         reasons

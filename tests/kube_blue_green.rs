@@ -145,10 +145,12 @@ async fn release(api: &FakeApi, stable: &str, new: &str, keep_old: Duration) -> 
     handle
 }
 
-fn reasons(events: &mut tokio::sync::broadcast::Receiver<helmsman::engine::Event>) -> Vec<String> {
+fn reasons(
+    events: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<helmsman::engine::Event>>,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     while let Ok(e) = events.try_recv() {
-        reasons.push(e.reason);
+        reasons.push(e.reason.clone());
     }
     reasons
 }

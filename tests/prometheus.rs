@@ -100,8 +100,8 @@ async fn start(service: &Service) -> StartedRelease {
     started
 }
 
-fn drain(events: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<Event> {
-    std::iter::from_fn(|| events.try_recv().ok()).collect()
+fn drain(events: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<Event>>) -> Vec<Event> {
+    std::iter::from_fn(|| events.try_recv().ok().map(|e| Event::clone(&e))).collect()
 }
 
 fn show(events: &[Event]) -> String {

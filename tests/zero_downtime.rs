@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use helmsman::config::ConnectionLimits;
 use helmsman::dataplane::DataPlane;
 use helmsman::providers::metrics::local::LocalMetrics;
 use helmsman::providers::traffic::local::LocalTraffic;
@@ -118,8 +119,12 @@ async fn no_request_fails_across_canary_blue_green_rolling_and_rollback() {
         support::fast_health(),
     );
     let plane = DataPlane::start(cfg).await.unwrap();
-    let traffic = LocalTraffic::new(plane.admin_addr(), Some(plane.admin_token().clone()));
-    let metrics = LocalMetrics::new(plane.admin_addr());
+    let traffic = LocalTraffic::new(
+        plane.admin_addr(),
+        Some(plane.admin_token().clone()),
+        &ConnectionLimits::default(),
+    );
+    let metrics = LocalMetrics::new(plane.admin_addr(), &ConnectionLimits::default());
     let known = upstreams.iter().map(|u| u.name.clone()).collect();
     let load = Load::start(format!("http://{}/", plane.listen_addr()), known);
     load.let_through(PER_STEP).await;

@@ -57,6 +57,31 @@ impl Config {
             .iter()
             .find(|s| s.name == service)
     }
+
+    /// This configuration with `service` alone in each environment: what a
+    /// release of it reads. A host driving hundreds of releases keeps one
+    /// of these for each, not a copy of every service's configuration.
+    pub fn narrowed_to(&self, service: &str) -> Config {
+        let environments = self
+            .environments
+            .iter()
+            .map(|e| Environment {
+                name: e.name.clone(),
+                requires: e.requires.clone(),
+                services: e
+                    .services
+                    .iter()
+                    .filter(|s| s.name == service)
+                    .cloned()
+                    .collect(),
+                preflight: e.preflight.clone(),
+            })
+            .collect();
+        Config {
+            source: self.source.clone(),
+            environments,
+        }
+    }
 }
 
 /// "prod" and "production" are marked on screen, and steering a release

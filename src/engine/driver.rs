@@ -58,7 +58,7 @@ pub struct ReleaseHandle {
     pub commands: mpsc::Sender<(Command, oneshot::Sender<CommandReply>)>,
     pub snapshots: watch::Receiver<Snapshot>,
     /// Subscribed before the first event; `resubscribe()` for more readers.
-    pub events: broadcast::Receiver<Event>,
+    pub events: broadcast::Receiver<Arc<Event>>,
     /// Ends when the release finishes, with how it ended.
     pub task: JoinHandle<ReleaseResult>,
 }
@@ -179,7 +179,7 @@ struct Driver {
     providers: Providers,
     clock: Arc<dyn Clock>,
     snapshots: watch::Sender<Snapshot>,
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<Arc<Event>>,
 }
 
 /// A traffic write on its way to the writer, with the number of rollbacks
@@ -332,7 +332,7 @@ impl Driver {
                         "release event"
                     );
                     // No subscriber is not an error: headless runs may not listen.
-                    let _ = self.events.send(event);
+                    let _ = self.events.send(Arc::new(event));
                 }
                 // Traffic writes go to the writer, in order; it lives until
                 // the driver drops this sender.

@@ -27,6 +27,11 @@ use crate::strategy::StrategyKind;
 /// Allocated whole for every submission: a host driving hundreds of
 /// releases keeps it small.
 const STREAM_CAPACITY: usize = 256;
+
+/// A line of a release's stream: shared, so one event goes to its
+/// submission's followers and to every watcher without a copy, and a
+/// stream's ring of slots stays small (a pointer each).
+pub type Line = Arc<Reply>;
 /// Lines every watcher (a cockpit) may fall behind: all releases' changes.
 const WATCH_CAPACITY: usize = 4096;
 
@@ -52,22 +57,25 @@ struct Running {
     commands: CommandSender,
     snapshots: watch::Receiver<Snapshot>,
     plan: Arc<Plan>,
-    stream: broadcast::Sender<Reply>,
+    stream: broadcast::Sender<Line>,
 }
 
 pub struct Releases {
     state_dir: PathBuf,
+    /// The journal every hosted release writes, through one connection.
+    journal: History,
     running: Mutex<HashMap<Target, Running>>,
     /// Every hosted release's changes, for the clients that watch them all.
-    watchers: broadcast::Sender<Reply>,
+    watchers: broadcast::Sender<Line>,
     /// How many submissions have not ended.
     active: watch::Sender<usize>,
 }
 
 impl Releases {
-    pub fn new(state_dir: &Path) -> Arc<Releases> {
+    pub fn new(state_dir: &Path, journal: History) -> Arc<Releases> {
         Arc::new(Releases {
             state_dir: state_dir.to_path_buf(),
+            journal,
             running: Mutex::new(HashMap::new()),
             watchers: broadcast::channel(WATCH_CAPACITY).0,
             active: watch::channel(0).0,
@@ -76,6 +84,10 @@ impl Releases {
 
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
+    }
+
+    pub fn journal(&self) -> &History {
+        &self.journal
     }
 
     /// Reads the configuration a client named, as `helmsman` itself would
@@ -92,9 +104,9 @@ impl Releases {
     /// ending with [`Reply::Finished`].
     pub fn submit(
         self: &Arc<Self>,
-        config: Config,
+        config: &Config,
         request: ReleaseRequest,
-    ) -> broadcast::Receiver<Reply> {
+    ) -> broadcast::Receiver<Line> {
         self.spawn(config, request, None)
     }
 
@@ -105,8 +117,7 @@ impl Releases {
         config: &Config,
         policy: OnRestart,
     ) -> Result<Vec<Entry>, HostedError> {
-        let history = History::open(&self.state_dir)?;
-        let undriven = recover::undriven(&history)?;
+        let undriven = recover::undriven(&self.journal)?;
         for entry in &undriven {
             let start = &entry.start;
             let request = ReleaseRequest {
@@ -116,7 +127,7 @@ impl Releases {
                 strategy: None,
                 actor: Actor::Engine,
             };
-            self.spawn(config.clone(), request, Some((entry.clone(), policy)));
+            self.spawn(config, request, Some((entry.clone(), policy)));
         }
         Ok(undriven)
     }
@@ -125,13 +136,15 @@ impl Releases {
     /// release `interrupted`) in a task of the host's.
     fn spawn(
         self: &Arc<Self>,
-        config: Config,
+        config: &Config,
         request: ReleaseRequest,
         interrupted: Option<(Entry, OnRestart)>,
-    ) -> broadcast::Receiver<Reply> {
+    ) -> broadcast::Receiver<Line> {
+        let config = config.narrowed_to(&request.service);
         let (stream, follower) = broadcast::channel(STREAM_CAPACITY);
         self.active.send_modify(|n| *n += 1);
         let releases = Arc::clone(self);
+        let mut history = self.journal.share();
         tokio::spawn(async move {
             let mut watcher = Hosted {
                 releases: Arc::clone(&releases),
@@ -139,15 +152,12 @@ impl Releases {
                 started: Vec::new(),
                 targets: Vec::new(),
             };
-            let outcome = match History::open(&releases.state_dir) {
-                Ok(mut history) => match &interrupted {
-                    Some((entry, policy)) => {
-                        let watcher = &mut watcher;
-                        recover::take_over(&config, entry, *policy, &mut history, watcher).await
-                    }
-                    None => pipeline::run(&config, &request, &mut history, &mut watcher).await,
-                },
-                Err(e) => Err(e.into()),
+            let outcome = match &interrupted {
+                Some((entry, policy)) => {
+                    let watcher = &mut watcher;
+                    recover::take_over(&config, entry, *policy, &mut history, watcher).await
+                }
+                None => pipeline::run(&config, &request, &mut history, &mut watcher).await,
             };
             if let Err(e) = &outcome {
                 tracing::warn!(
@@ -182,7 +192,6 @@ impl Releases {
                 why: "its release still runs".into(),
             });
         }
-        let history = History::open(&self.state_dir)?;
         let filter = Filter {
             env: Some(target.env.clone()),
             service: Some(target.service.clone()),
@@ -192,7 +201,8 @@ impl Releases {
             target: target.clone(),
             why,
         };
-        let last = history
+        let last = self
+            .journal
             .entries(&filter)?
             .into_iter()
             .next()
@@ -231,7 +241,7 @@ impl Releases {
     pub fn attach(
         &self,
         target: &Target,
-    ) -> Result<(Reply, broadcast::Receiver<Reply>), HostedError> {
+    ) -> Result<(Reply, broadcast::Receiver<Line>), HostedError> {
         let running = self.running.lock().expect("not poisoned");
         let release = running
             .get(target)
@@ -250,7 +260,7 @@ impl Releases {
     /// Watches every release the host drives: how each stands now, then
     /// the stream of their changes. Subscribed first, so nothing falls
     /// between the two (a change may come twice; a snapshot only replaces).
-    pub fn watch(&self) -> (Vec<Reply>, broadcast::Receiver<Reply>) {
+    pub fn watch(&self) -> (Vec<Reply>, broadcast::Receiver<Line>) {
         let stream = self.watchers.subscribe();
         let running = self.running.lock().expect("not poisoned");
         let now = running.values().map(Running::hosted).collect();
@@ -302,11 +312,15 @@ impl Running {
 }
 
 /// Passes each new state of a release to the watchers until it ends.
-fn forward_snapshots(mut snapshots: watch::Receiver<Snapshot>, watchers: broadcast::Sender<Reply>) {
+fn forward_snapshots(mut snapshots: watch::Receiver<Snapshot>, watchers: broadcast::Sender<Line>) {
     tokio::spawn(async move {
         while snapshots.changed().await.is_ok() {
-            let snapshot = Box::new(snapshots.borrow_and_update().clone());
-            let _ = watchers.send(Reply::Snapshot { snapshot });
+            let snapshot = snapshots.borrow_and_update();
+            // With no cockpit watching, nothing to copy.
+            if watchers.receiver_count() > 0 {
+                let snapshot = Box::new(snapshot.clone());
+                let _ = watchers.send(Arc::new(Reply::Snapshot { snapshot }));
+            }
         }
     });
 }
@@ -315,7 +329,7 @@ fn forward_snapshots(mut snapshots: watch::Receiver<Snapshot>, watchers: broadca
 /// registers each environment's release while it runs.
 struct Hosted {
     releases: Arc<Releases>,
-    stream: broadcast::Sender<Reply>,
+    stream: broadcast::Sender<Line>,
     started: Vec<Started>,
     targets: Vec<Target>,
 }
@@ -323,7 +337,14 @@ struct Hosted {
 impl Hosted {
     /// A send with no follower is not an error: nobody is attached.
     fn publish(&self, reply: Reply) {
-        let _ = self.stream.send(reply);
+        let _ = self.stream.send(Arc::new(reply));
+    }
+
+    /// Publishes `reply` to this submission's followers and to every watcher.
+    fn broadcast(&self, reply: Reply) {
+        let line = Arc::new(reply);
+        let _ = self.releases.watchers.send(Arc::clone(&line));
+        let _ = self.stream.send(line);
     }
 
     fn finish(self, result: ResultRecord) {
@@ -349,19 +370,15 @@ impl Watcher for Hosted {
                 .expect("not poisoned")
                 .remove(&target);
         }
-        let event = Reply::Event {
+        self.broadcast(Reply::Event {
             event: event.clone(),
-        };
-        let _ = self.releases.watchers.send(event.clone());
-        self.publish(event);
+        });
     }
 
     fn preflight(&mut self, report: &Report) {
-        let report = Reply::Preflight {
+        self.broadcast(Reply::Preflight {
             report: report.clone(),
-        };
-        let _ = self.releases.watchers.send(report.clone());
-        self.publish(report);
+        });
     }
 
     fn started(&mut self, release: Attached) {
@@ -374,7 +391,7 @@ impl Watcher for Hosted {
             plan: release.plan.clone(),
             stream: self.stream.clone(),
         };
-        let _ = self.releases.watchers.send(running.hosted());
+        let _ = self.releases.watchers.send(Arc::new(running.hosted()));
         forward_snapshots(release.snapshots.clone(), self.releases.watchers.clone());
         self.releases
             .running

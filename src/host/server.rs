@@ -21,7 +21,7 @@ use tokio::sync::broadcast;
 
 use super::accounts;
 use super::protocol::{self, MAX_LINE, PROTOCOL, Reply, Request};
-use super::releases::{HostedError, Releases};
+use super::releases::{HostedError, Line, Releases};
 use crate::engine::{Actor, Target};
 use crate::pipeline::{ReleaseRequest, status};
 use crate::store::lock::{Taken, take_at};
@@ -55,6 +55,8 @@ pub enum HostError {
     },
     #[error("no group `{0}` on this machine (see /etc/group)")]
     NoSuchGroup(String),
+    #[error(transparent)]
+    Journal(#[from] crate::store::StoreError),
 }
 
 /// The host while it runs: the socket is removed when it is dropped.
@@ -133,7 +135,7 @@ impl Host {
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode))
             .map_err(io(&socket))?;
         tracing::info!("release host listening on {}", socket.display());
-        let releases = Releases::new(state_dir);
+        let releases = Releases::new(state_dir, History::open(state_dir)?);
         tokio::spawn(accept(listener, Arc::clone(&releases), gid.is_some()));
         Ok(Host {
             socket,
@@ -241,7 +243,7 @@ enum Answer {
     Reply(Box<Reply>),
     Follow {
         first: Vec<Reply>,
-        stream: broadcast::Receiver<Reply>,
+        stream: broadcast::Receiver<Line>,
     },
 }
 
@@ -261,9 +263,8 @@ async fn answer(
                 service,
                 limit: None,
             };
-            let history = History::open(releases.state_dir())?;
             Answer::Reply(Box::new(Reply::Status {
-                releases: status::in_flight(&history, &filter)?,
+                releases: status::in_flight(releases.journal(), &filter)?,
             }))
         }
         Request::Release {
@@ -283,7 +284,7 @@ async fn answer(
             };
             Answer::Follow {
                 first: Vec::new(),
-                stream: releases.submit(config, request),
+                stream: releases.submit(&config, request),
             }
         }
         Request::Retry {
@@ -295,7 +296,7 @@ async fn answer(
             let request = releases.retry(&config, &target(env, service), actor.clone())?;
             Answer::Follow {
                 first: Vec::new(),
-                stream: releases.submit(config, request),
+                stream: releases.submit(&config, request),
             }
         }
         Request::Attach { env, service } => {
@@ -323,7 +324,7 @@ async fn answer(
 async fn follow(
     conn: &mut BufReader<UnixStream>,
     first: Vec<Reply>,
-    mut stream: broadcast::Receiver<Reply>,
+    mut stream: broadcast::Receiver<Line>,
 ) -> std::io::Result<()> {
     for reply in &first {
         send(conn, reply).await?;
@@ -333,7 +334,7 @@ async fn follow(
         let reply = tokio::select! {
             line = stream.recv() => match line {
                 Ok(reply) => reply,
-                Err(broadcast::error::RecvError::Lagged(lost)) => Reply::Lagged { lost },
+                Err(broadcast::error::RecvError::Lagged(lost)) => Arc::new(Reply::Lagged { lost }),
                 // Its task ended without a last line: nothing more will come.
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
@@ -347,7 +348,7 @@ async fn follow(
                 }
             },
         };
-        let finished = matches!(reply, Reply::Finished { .. });
+        let finished = matches!(*reply, Reply::Finished { .. });
         send(conn, &reply).await?;
         if finished {
             return Ok(());

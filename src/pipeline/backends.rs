@@ -5,7 +5,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::config::{Backend, KubernetesSplit, MetricsSource, Service};
+use crate::config::{
+    Backend, ConnectionLimits, KubernetesSplit, LocalBackend, MetricsSource, Service,
+};
 use crate::engine::driver::Providers;
 use crate::engine::machine::ReleaseSpec;
 use crate::providers::checks::http::HttpCheck;
@@ -20,22 +22,23 @@ use crate::providers::{Check, Metrics, Traffic};
 /// answers what the backend can do before a release.
 pub fn traffic_for(service: &Service) -> Arc<dyn Traffic> {
     match &service.backend {
-        Backend::Local(b) => Arc::new(LocalTraffic::new(b.admin, b.admin_token.clone())),
+        Backend::Local(b) => Arc::new(LocalTraffic::new(b.admin, b.admin_token.clone(), &b.limits)),
         Backend::Kubernetes(b) => kubernetes::traffic(b, &service.strategy),
     }
 }
 
 /// Where the release's numbers come from: the baseline is the stable
-/// version the backend reported when the release started. `admin` is the
-/// local data plane's, if the service has one.
-fn metrics_for(spec: &ReleaseSpec, admin: Option<SocketAddr>) -> Arc<dyn Metrics> {
-    match (&spec.service.metrics, admin) {
-        (MetricsSource::Local, Some(admin)) => Arc::new(LocalMetrics::new(admin)),
+/// version the backend reported when the release started. `plane` is the
+/// service's local data plane, if it has one.
+fn metrics_for(spec: &ReleaseSpec, plane: Option<&LocalBackend>) -> Arc<dyn Metrics> {
+    match (&spec.service.metrics, plane) {
+        (MetricsSource::Local, Some(b)) => Arc::new(LocalMetrics::new(b.admin, &b.limits)),
         // The loader rejects a service without a data plane that reads no
         // Prometheus, so this only names the mistake of a hand-built spec.
-        (MetricsSource::Local, None) => {
-            Arc::new(LocalMetrics::new(SocketAddr::from(([127, 0, 0, 1], 0))))
-        }
+        (MetricsSource::Local, None) => Arc::new(LocalMetrics::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            &ConnectionLimits::default(),
+        )),
         (MetricsSource::Prometheus(source), _) => Arc::new(PrometheusMetrics::new(
             source,
             &spec.target.env,
@@ -68,8 +71,8 @@ pub fn providers_for(spec: &ReleaseSpec) -> Providers {
                 None => Vec::new(),
             };
             Providers {
-                traffic: Arc::new(LocalTraffic::new(b.admin, b.admin_token.clone())),
-                metrics: metrics_for(spec, Some(b.admin)),
+                traffic: traffic_for(service),
+                metrics: metrics_for(spec, Some(b)),
                 smoke_checks,
             }
         }

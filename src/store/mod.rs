@@ -14,6 +14,7 @@ pub mod lock;
 mod schema;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -105,7 +106,11 @@ pub enum StoreError {
 /// demo's sandbox).
 #[derive(Debug)]
 pub struct History {
-    db: Connection,
+    /// Shared by the handles [`History::share`] makes: SQLite writes one
+    /// transaction at a time anyway, and a connection costs a few hundred
+    /// kilobytes of caches a host driving hundreds of releases would
+    /// otherwise keep for each.
+    db: Arc<Mutex<Connection>>,
     /// The file, for messages; None in memory.
     path: Option<PathBuf>,
     /// Where the per-service locks live; None in memory.
@@ -118,7 +123,7 @@ impl History {
         let db = Connection::open_in_memory().expect("an in-memory database opens");
         schema::create(&db).expect("the schema applies to an empty database");
         History {
-            db,
+            db: Arc::new(Mutex::new(db)),
             path: None,
             state_dir: None,
         }
@@ -140,10 +145,28 @@ impl History {
         schema::open(&db).map_err(journal)?;
         import::jsonl(&mut db, state_dir).map_err(journal)?;
         Ok(History {
-            db,
+            db: Arc::new(Mutex::new(db)),
             path: Some(path),
             state_dir: Some(state_dir.to_path_buf()),
         })
+    }
+
+    /// Another handle on this journal's connection.
+    pub fn share(&self) -> History {
+        History {
+            db: Arc::clone(&self.db),
+            path: self.path.clone(),
+            state_dir: self.state_dir.clone(),
+        }
+    }
+
+    /// The connection, held for one statement (never across an await).
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        // A panic mid-statement leaves SQLite consistent: its transaction
+        // was rolled back.
+        self.db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn failed(&self, source: rusqlite::Error) -> StoreError {
@@ -170,7 +193,7 @@ impl History {
 
     /// Writes that a release started, before anything moves.
     pub fn begin(&mut self, start: &ReleaseStart) -> Result<(), StoreError> {
-        self.db
+        self.db()
             .execute(
                 "INSERT INTO releases (id, env, service, strategy, stable_version, new_version, \
                  started_by, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -191,7 +214,7 @@ impl History {
 
     /// Writes one event of a release that has begun.
     pub fn event(&mut self, release_id: &str, event: &Event) -> Result<(), StoreError> {
-        self.db
+        self.db()
             .execute(
                 "INSERT INTO events (release_id, at, event) VALUES (?1, ?2, ?3)",
                 params![release_id, event.at, json(event)],
@@ -208,7 +231,7 @@ impl History {
         reply: &CommandReply,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.db
+        self.db()
             .execute(
                 "INSERT INTO commands (release_id, at, kind, actor, reply) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -226,8 +249,8 @@ impl History {
 
     /// The commands sent to one release, in the order they were answered.
     pub fn commands(&self, release_id: &str) -> Result<Vec<CommandRecord>, StoreError> {
-        let mut statement = self
-            .db
+        let db = self.db();
+        let mut statement = db
             .prepare(
                 "SELECT at, kind, actor, reply FROM commands WHERE release_id = ?1 ORDER BY rowid",
             )
@@ -248,7 +271,7 @@ impl History {
     /// Writes how a release ended (one never begun is written whole). A
     /// finished entry is never overwritten.
     pub fn record(&mut self, record: ReleaseRecord) -> Result<(), StoreError> {
-        self.db
+        self.db()
             .execute(
                 "INSERT INTO releases (id, env, service, strategy, stable_version, new_version, \
                  started_by, started_at, finished_at, result, reason) \
@@ -300,7 +323,7 @@ impl History {
 
     /// Whether `version` of `service` has succeeded in `env`.
     pub fn succeeded(&self, env: &str, service: &str, version: &str) -> bool {
-        self.db
+        self.db()
             .query_row(
                 "SELECT 1 FROM releases WHERE env = ?1 AND service = ?2 AND new_version = ?3 \
                  AND result = 'succeeded' LIMIT 1",
@@ -317,7 +340,7 @@ impl History {
 
     /// The version a service runs after its last successful release, if any.
     pub fn current_version(&self, env: &str, service: &str) -> Option<String> {
-        self.db
+        self.db()
             .query_row(
                 "SELECT new_version FROM releases WHERE env = ?1 AND service = ?2 \
                  AND result = 'succeeded' ORDER BY finished_at DESC, rowid DESC LIMIT 1",
@@ -342,8 +365,8 @@ impl History {
     }
 
     fn select(&self, filter: &Filter, unfinished: bool) -> Result<Vec<Entry>, StoreError> {
-        let mut statement = self
-            .db
+        let db = self.db();
+        let mut statement = db
             .prepare(
                 "SELECT id, env, service, strategy, stable_version, new_version, started_by, \
                  started_at, finished_at, result, reason FROM releases \
@@ -365,7 +388,7 @@ impl History {
     /// The last event of one release: `status` asks it of every release
     /// in flight, so it is read alone, not with every event before it.
     pub fn last_event(&self, release_id: &str) -> Result<Option<Event>, StoreError> {
-        self.db
+        self.db()
             .query_row(
                 "SELECT event FROM events WHERE release_id = ?1 ORDER BY rowid DESC LIMIT 1",
                 params![release_id],
@@ -377,8 +400,8 @@ impl History {
 
     /// The events of one release, in the order they happened.
     pub fn events(&self, release_id: &str) -> Result<Vec<Event>, StoreError> {
-        let mut statement = self
-            .db
+        let db = self.db();
+        let mut statement = db
             .prepare("SELECT event FROM events WHERE release_id = ?1 ORDER BY rowid")
             .map_err(|e| self.failed(e))?;
         statement

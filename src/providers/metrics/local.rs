@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use async_trait::async_trait;
 
+use crate::config::ConnectionLimits;
 use crate::metrics::Reading;
 use crate::providers::traffic::local::AdminClient;
 use crate::providers::{Metrics, ProviderError};
@@ -15,14 +16,12 @@ pub struct LocalMetrics {
 }
 
 impl LocalMetrics {
-    pub fn new(admin: SocketAddr) -> Self {
+    /// `limits`: the data plane's connection limits (`LocalBackend::limits`).
+    pub fn new(admin: SocketAddr, limits: &ConnectionLimits) -> Self {
+        let provider = format!("local data plane metrics (admin {admin})");
         Self {
             // Counters are read with GET, which needs no token.
-            admin: AdminClient::new(
-                admin,
-                None,
-                format!("local data plane metrics (admin {admin})"),
-            ),
+            admin: AdminClient::new(admin, None, limits, provider),
         }
     }
 }

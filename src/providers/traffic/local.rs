@@ -1,14 +1,16 @@
 //! Traffic provider for the embedded data plane, through its admin API, so
 //! the engine steers an in-process proxy and a `helmsman serve` daemon alike.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::config::Secret;
+use crate::config::{ConnectionLimits, Secret};
 use crate::observed::TrafficState;
 use crate::providers::{ProviderError, Rotation, Switch, Traffic, Weights};
 
@@ -26,30 +28,51 @@ pub struct AdminClient {
     provider: String,
 }
 
-/// One HTTP client for every admin client of the process: a host driving
-/// hundreds of releases would otherwise hold a client (and its TLS
-/// configuration, a megabyte or so) per release and provider.
-fn shared_http() -> &'static reqwest::Client {
-    static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    HTTP.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(ADMIN_TIMEOUT)
-            .no_proxy()
-            // A fresh loopback connection per call: the data plane closes a
-            // keep-alive connection idle for its header-read timeout, and a
-            // call that reused one just as it closed would fail for nothing.
-            .pool_max_idle_per_host(0)
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new())
-    })
+/// How long an admin connection is kept for the next call: well within
+/// the time the data plane keeps an idle keep-alive connection open (its
+/// header-read and idle timeouts), so a call never reuses one the data
+/// plane is closing at that moment, which would fail for nothing.
+fn reuse_window(limits: &ConnectionLimits) -> Duration {
+    limits.header_read_timeout.min(limits.idle_timeout) / 2
+}
+
+/// The HTTP client of every admin client whose data planes share a reuse
+/// window (one, unless services set their own timeouts). A connection per
+/// call would cost a host driving hundreds of releases most of its CPU
+/// (two reads a second per release), and a client per release and
+/// provider a megabyte or so of TLS configuration each.
+fn shared_http(reuse: Duration) -> reqwest::Client {
+    static CLIENTS: OnceLock<Mutex<HashMap<Duration, reqwest::Client>>> = OnceLock::new();
+    let mut clients = CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    clients
+        .entry(reuse)
+        .or_insert_with(|| {
+            reqwest::Client::builder()
+                .timeout(ADMIN_TIMEOUT)
+                .no_proxy()
+                .pool_idle_timeout(reuse)
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new())
+        })
+        .clone()
 }
 
 impl AdminClient {
-    pub fn new(admin: SocketAddr, token: Option<Secret>, provider: String) -> Self {
+    /// `limits`: the data plane's, which say how long it keeps an idle
+    /// connection open.
+    pub fn new(
+        admin: SocketAddr,
+        token: Option<Secret>,
+        limits: &ConnectionLimits,
+        provider: String,
+    ) -> Self {
         Self {
             admin,
             token,
-            http: shared_http().clone(),
+            http: shared_http(reuse_window(limits)),
             provider,
         }
     }
@@ -115,10 +138,12 @@ pub struct LocalTraffic {
 }
 
 impl LocalTraffic {
-    /// `token`: the data plane's admin token (`LocalBackend::admin_token`).
-    pub fn new(admin: SocketAddr, token: Option<Secret>) -> Self {
+    /// `token`: the data plane's admin token (`LocalBackend::admin_token`);
+    /// `limits`: its connection limits (`LocalBackend::limits`).
+    pub fn new(admin: SocketAddr, token: Option<Secret>, limits: &ConnectionLimits) -> Self {
+        let provider = format!("local data plane (admin {admin})");
         Self {
-            admin: AdminClient::new(admin, token, format!("local data plane (admin {admin})")),
+            admin: AdminClient::new(admin, token, limits, provider),
         }
     }
 
