@@ -418,3 +418,89 @@ async fn a_deployment_left_held_by_an_interrupted_release_says_how_to_undo_it() 
     );
     assert!(restored["spec"]["paused"].is_null(), "{restored}");
 }
+
+/// A host killed while its rolling release held the Deployment at a batch:
+/// the next host takes the release over from the journal, reads the
+/// cluster, and rolls it back (a rolling release is never resumed half-way):
+/// every pod back on the previous image, the Deployment no longer paused
+/// or marked held, the journal saying where it was interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_held_at_a_batch_by_a_crash_is_rolled_back_by_the_next_host() {
+    use helmsman::config::{self, Config, Environment, defaults};
+    use helmsman::pipeline::recover::{self, OnRestart};
+    use helmsman::store::{History, ReleaseStart};
+
+    let api = FakeApi::start_rolling("v1", 4).await;
+    let crashed = traffic_for(&api);
+    crashed.prepare("v2").await.unwrap();
+    crashed.set_instances(4, 1).await.unwrap();
+    assert!(paused(&api), "held at its first batch");
+    let state = tempfile::tempdir().unwrap();
+    let mut history = History::open(state.path()).unwrap();
+    history
+        .begin(&ReleaseStart {
+            id: "r-crashed".into(),
+            target: target(),
+            strategy: "rolling".into(),
+            stable_version: "v1".into(),
+            new_version: "v2".into(),
+            started_by: alice(),
+            started_at: chrono::Utc::now(),
+        })
+        .unwrap();
+    let service = config::Service {
+        name: "checkout".into(),
+        backend: config::Backend::Kubernetes(backend(&api)),
+        strategy: rolling(Duration::from_millis(100)),
+        analysis: defaults::analysis(),
+        triggers: defaults::triggers(),
+        bands: defaults::bands(),
+        health: defaults::health(),
+        metrics: config::MetricsSource::Local,
+    };
+    let config = Config {
+        source: "helmsman.toml".into(),
+        environments: vec![Environment {
+            name: target().env,
+            requires: Vec::new(),
+            services: vec![service],
+            preflight: Default::default(),
+        }],
+    };
+
+    let undriven = recover::undriven(&history).unwrap();
+    assert_eq!(undriven.len(), 1);
+    let mut events = Vec::new();
+    let mut watcher = |e: &helmsman::engine::Event| events.push(e.reason.clone());
+    let taken_over = recover::take_over(
+        &config,
+        &undriven[0],
+        OnRestart::Resume,
+        &mut history,
+        &mut watcher,
+    );
+    let result = tokio::time::timeout(Duration::from_secs(120), taken_over)
+        .await
+        .expect("taken over within 2 minutes")
+        .unwrap();
+    assert_eq!(result, ReleaseResult::RolledBack, "{events:#?}");
+    until(&api, "every pod back on v1", |api| {
+        pods(api) == vec![(V1.to_string(), true); 4]
+    })
+    .await;
+    let deployment = api.get("deployments", "checkout");
+    assert!(deployment["spec"]["paused"].is_null(), "{deployment}");
+    assert!(
+        deployment["metadata"]["annotations"]["helmsman.dev/held-at-batch"].is_null(),
+        "{deployment}"
+    );
+    let entry = &history.entries(&Default::default()).unwrap()[0];
+    assert_eq!(entry.result, Some(ReleaseResult::RolledBack));
+    assert!(
+        entry
+            .reason
+            .starts_with("interrupted before its first step; rolled back by the host"),
+        "{}",
+        entry.reason
+    );
+}

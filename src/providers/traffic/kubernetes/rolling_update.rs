@@ -24,8 +24,11 @@
 //!
 //! While held at a batch the Deployment carries the annotation
 //! `helmsman.dev/held-at-batch` ("v1 → v2"): a helmsman that dies
-//! mid-release leaves it paused, and the next release names what was
-//! interrupted and how to undo it.
+//! mid-release leaves it paused, and the next release of another version
+//! names what was interrupted and how to undo it. From the first batch to
+//! the end, `helmsman.dev/rollback-to` holds what prepare read (versions,
+//! template, strategy): the host that takes over a release whose driver
+//! died prepares the same release again from it, so it can still roll back.
 //!
 //! An image that is neither the old nor the new version (someone changed
 //! the Deployment mid-release) is refused with the reason: the release
@@ -72,6 +75,38 @@ fn mark_held(deployment: &mut Deployment, release: Option<String>) {
     }
 }
 
+/// Set from a release's first batch to its end: what prepare read, as
+/// JSON, so the release can be rolled back by a process that did not
+/// prepare it (the host that takes it over after a crash).
+const ROLLBACK_TO: &str = "helmsman.dev/rollback-to";
+
+/// Records (or, with `None`, forgets) the rollback target on the Deployment.
+fn remember(deployment: &mut Deployment, prepared: Option<&Prepared>) {
+    let annotations = &mut deployment.metadata.annotations;
+    match prepared.and_then(|p| serde_json::to_string(p).ok()) {
+        Some(text) => {
+            annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert(ROLLBACK_TO.to_string(), text);
+        }
+        None => {
+            if let Some(map) = annotations {
+                map.remove(ROLLBACK_TO);
+                if map.is_empty() {
+                    *annotations = None;
+                }
+            }
+        }
+    }
+}
+
+/// The rollback target a release recorded on the Deployment, if one is
+/// in progress.
+fn remembered(deployment: &Deployment) -> Option<Prepared> {
+    let text = deployment.metadata.annotations.as_ref()?.get(ROLLBACK_TO)?;
+    serde_json::from_str(text).ok()
+}
+
 /// How far Kubernetes may move in one step: the rolling strategy's
 /// `max_surge` and `max_unavailable`, as the Deployment's own fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +116,7 @@ pub struct Pace {
 }
 
 /// What prepare read: the release's versions and the rollback target.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Prepared {
     stable_version: String,
     new_version: String,
@@ -180,10 +215,16 @@ impl RollingUpdateTraffic {
     /// Puts the remembered template and strategy back, unpaused, and waits
     /// for Kubernetes to roll back to it.
     async fn restore(&self) -> Result<(), ProviderError> {
-        let Ok(prepared) = self.prepared() else {
-            return Ok(()); // never prepared: nothing was changed
-        };
         let deployments = self.cluster.deployments().await?;
+        let prepared = match self.prepared() {
+            Ok(prepared) => prepared,
+            // Prepared by a process that died (this one takes its release
+            // over): what it recorded on the Deployment, if it changed it.
+            Err(_) => match remembered(&deployments.get(&self.deployment).await?) {
+                Some(recorded) => recorded,
+                None => return Ok(()), // never prepared: nothing was changed
+            },
+        };
         self.cluster
             .calls
             .update(&deployments.api, RESOURCE, &self.deployment, |d| {
@@ -191,6 +232,7 @@ impl RollingUpdateTraffic {
                 d.spec.strategy = prepared.strategy.clone();
                 d.spec.paused = None;
                 mark_held(d, None);
+                remember(d, None);
                 Ok(())
             })
             .await?;
@@ -228,6 +270,14 @@ impl Traffic for RollingUpdateTraffic {
         let deployments = self.cluster.deployments().await?;
         let name = &self.deployment;
         let deployment = deployments.get(name).await?;
+        // A release of this version whose driver died: prepared again as it
+        // was, to be taken over (rolled back, or driven on).
+        if let Some(interrupted) = remembered(&deployment)
+            && interrupted.new_version == new_version
+        {
+            *crate::sync::lock(&self.prepared) = Some(interrupted);
+            return Ok(());
+        }
         if deployment.spec.paused == Some(true) {
             let held = deployment
                 .metadata
@@ -290,6 +340,14 @@ impl Traffic for RollingUpdateTraffic {
         // release fails (and is rolled back) rather than waiting forever.
         let desired = deployment.spec.replicas.unwrap_or(1).max(0) as usize;
         self.wait_for_batch(&deployments, &prepared, 0, desired)
+            .await?;
+        // Rolled out: nothing left to roll back to.
+        self.cluster
+            .calls
+            .update(&deployments.api, RESOURCE, &self.deployment, |d| {
+                remember(d, None);
+                Ok(())
+            })
             .await
             .map(drop)
     }
@@ -302,7 +360,9 @@ impl Traffic for RollingUpdateTraffic {
         let deployments = self.cluster.deployments().await?;
         let deployment = deployments.get(&self.deployment).await?;
         let pods = self.pods(&deployment).await?;
-        let prepared = self.prepared().ok();
+        // Read by a process that did not prepare the release (a host
+        // taking it over), what the Deployment recorded.
+        let prepared = self.prepared().ok().or_else(|| remembered(&deployment));
         let stable_version = match &prepared {
             Some(p) => p.stable_version.clone(),
             None => self.cluster.version_of(&deployments, &deployment)?,
@@ -372,6 +432,7 @@ impl Rotation for RollingUpdateTraffic {
                 }
                 d.spec.paused = None;
                 mark_held(d, None);
+                remember(d, Some(&prepared));
                 Ok(())
             })
             .await?;
