@@ -1,6 +1,7 @@
 //! Two `helmsman release` processes of one service, started together or
 //! one a second after the other, with the same version or different ones
-//! (issue 13's matrix). For each pair: whether the second was refused with
+//! (issue 13's matrix), each pair both ways releases run: handed to the
+//! host that `serve` runs, and driven in-process (`--no-host`). For each pair: whether the second was refused with
 //! its holder named, whether the service's weight ever moved backwards (a
 //! decrease that is not a rollback to 0 %), and whether the journal ended
 //! up saying something the data plane does not serve. A measurement, not a
@@ -33,7 +34,7 @@ struct Pair {
     failed_requests: u64,
 }
 
-async fn pair(same_version: bool, staggered: bool) -> anyhow::Result<Pair> {
+async fn pair(same_version: bool, staggered: bool, no_host: bool) -> anyhow::Result<Pair> {
     let any: SocketAddr = "127.0.0.1:0".parse()?;
     let versions = [
         SampleService::start(any, Behaviour::healthy("v1")).await?,
@@ -102,22 +103,22 @@ v3 = ["{}"]
     };
 
     let release = |version: &str| {
-        helmsman(
-            &config,
-            &state,
-            &[
-                "release",
-                "--env",
-                "dev",
-                "--service",
-                "web",
-                "--version",
-                version,
-                "--headless",
-            ],
-        )
-        .stderr(Stdio::piped())
-        .spawn()
+        let mut args = vec![
+            "release",
+            "--env",
+            "dev",
+            "--service",
+            "web",
+            "--version",
+            version,
+            "--headless",
+        ];
+        if no_host {
+            args.push("--no-host");
+        }
+        helmsman(&config, &state, &args)
+            .stderr(Stdio::piped())
+            .spawn()
     };
     let first = release("v2")?;
     if staggered {
@@ -176,24 +177,28 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
         .map_or(Ok(5), |n| n.parse())?;
     println!(
-        "| cell | pairs | second refused, holder named | weight moves backwards | false history entries | failed requests |"
+        "| releases | cell | pairs | second refused, holder named | weight moves backwards | false history entries | failed requests |"
     );
-    println!("|---|---|---|---|---|---|");
-    for (same, staggered, name) in [
-        (true, false, "same version, together"),
-        (true, true, "same version, 1 s apart"),
-        (false, false, "v2 and v3, together"),
-        (false, true, "v2 and v3, 1 s apart"),
-    ] {
-        let (mut refused, mut backwards, mut false_history, mut failed) = (0, 0, 0, 0);
-        for _ in 0..pairs {
-            let p = pair(same, staggered).await?;
-            refused += u32::from(p.second_refused_with_holder);
-            backwards += p.backwards;
-            false_history += p.false_history;
-            failed += p.failed_requests;
+    println!("|---|---|---|---|---|---|---|");
+    for (no_host, mode) in [(false, "hosted"), (true, "in-process (`--no-host`)")] {
+        for (same, staggered, name) in [
+            (true, false, "same version, together"),
+            (true, true, "same version, 1 s apart"),
+            (false, false, "v2 and v3, together"),
+            (false, true, "v2 and v3, 1 s apart"),
+        ] {
+            let (mut refused, mut backwards, mut false_history, mut failed) = (0, 0, 0, 0);
+            for _ in 0..pairs {
+                let p = pair(same, staggered, no_host).await?;
+                refused += u32::from(p.second_refused_with_holder);
+                backwards += p.backwards;
+                false_history += p.false_history;
+                failed += p.failed_requests;
+            }
+            println!(
+                "| {mode} | {name} | {pairs} | {refused} | {backwards} | {false_history} | {failed} |"
+            );
         }
-        println!("| {name} | {pairs} | {refused} | {backwards} | {false_history} | {failed} |");
     }
     Ok(())
 }
