@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use helmsman::demo::load::Load;
 use tokio::net::UnixStream;
 use tokio::process::Child;
-use world::{Env, FAST, Files};
+use world::{Env, FAST, Files, release_args};
 
 /// A strategy's table: about five seconds of release in all.
 const CANARY: &str = r#"kind = "canary"
@@ -83,18 +83,10 @@ async fn crash_at(strategy: &str, delay: Duration) {
     let mut host = serve(&files).await;
     let load = Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 100);
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut release = release_args(&["dev"]);
+    release.push("--detach");
     let detached = files
-        .helmsman(&[
-            "release",
-            "--env",
-            "dev",
-            "--service",
-            "web",
-            "--version",
-            "v2",
-            "--headless",
-            "--detach",
-        ])
+        .helmsman(&release)
         .stdin(Stdio::null())
         .output()
         .await
