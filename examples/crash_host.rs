@@ -22,6 +22,7 @@
 //! over with, default serve's), with the release build
 //! (`target/release/helmsman`, or `$HELMSMAN_BIN`).
 
+#[allow(dead_code)] // each measurement uses a different part of it
 #[path = "support/bench.rs"]
 mod bench;
 
@@ -122,59 +123,16 @@ async fn point(steps: &str, delay: Duration) -> anyhow::Result<Tally> {
     let (listen, admin) = (free_port(), free_port());
     let dir = tempfile::tempdir()?;
     let (config, state) = (dir.path().join("helmsman.toml"), dir.path().join("state"));
-    std::fs::write(
-        &config,
-        format!(
-            r#"[defaults.analysis]
-interval = "200ms"
-min_requests = 20
-[defaults.health]
-interval = "200ms"
-timeout = "500ms"
-[[environments]]
-name = "dev"
-[[environments.services]]
-name = "web"
-[environments.services.strategy]
-{steps}
-[environments.services.backend]
-type = "local"
-listen = "127.0.0.1:{listen}"
-admin = "127.0.0.1:{admin}"
-stable = "v1"
-[environments.services.backend.versions]
-v1 = ["{}", "{}"]
-v2 = ["{}", "{}"]
-"#,
-            services[0].addr(),
-            services[1].addr(),
-            services[2].addr(),
-            services[3].addr()
-        ),
-    )?;
+    let addrs: Vec<SocketAddr> = services.iter().map(SampleService::addr).collect();
+    let backend = bench::local_backend(listen, admin, &[("v1", &addrs[..2]), ("v2", &addrs[2..])]);
+    std::fs::write(&config, bench::dev_web(bench::FAST, steps, &backend))?;
     let mut host = serve(&config, &state, admin).await?;
     let load = Load::start(format!("127.0.0.1:{listen}").parse()?, 200);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let release = helmsman(
-        &config,
-        &state,
-        &[
-            "release",
-            "--env",
-            "dev",
-            "--service",
-            "web",
-            "--version",
-            "v2",
-            "--headless",
-            "--detach",
-            "--output",
-            "json",
-        ],
-    )
-    .output()
-    .await?;
+    let mut release = bench::release("v2");
+    release.extend(["--detach", "--output", "json"]);
+    let release = helmsman(&config, &state, &release).output().await?;
     let acknowledged = release.status.success();
     tokio::time::sleep(delay).await;
     host.start_kill()?; // SIGKILL: the host has no last word
@@ -232,25 +190,13 @@ v2 = ["{}", "{}"]
     }
     tally.failed_requests = load.stats().failed.load(Ordering::Relaxed);
     load.stop().await;
-    // A clean stop: the host stops its data planes.
-    if let Some(pid) = host.id() {
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(30), host.wait()).await;
+    bench::stop(&mut host, Duration::from_secs(30)).await;
     Ok(tally)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let points: u32 = args
-        .iter()
-        .position(|a| a == "--points")
-        .and_then(|i| args.get(i + 1))
-        .map_or(Ok(20), |n| n.parse())?;
+    let points = bench::arg("--points", 20)? as u32;
     println!(
         "| strategy | points | recovered | lost | undriven | still running after 180 s | killed before it began | finished before the kill | false history | failed requests |"
     );

@@ -10,6 +10,7 @@
 //!
 //! Usage: `host_latency [--commands N]` (default 400).
 
+#[allow(dead_code)] // each measurement uses a different part of it
 #[path = "support/bench.rs"]
 mod bench;
 
@@ -19,86 +20,37 @@ use std::time::{Duration, Instant};
 use bench::{free_port, helmsman};
 use helmsman::demo::load::Load;
 use helmsman::demo::sample_service::{Behaviour, SampleService};
-use helmsman::engine::{Actor, CommandKind};
-use helmsman::host::client::Client;
+use helmsman::engine::CommandKind;
 use helmsman::host::protocol::{Reply, Request};
-use tokio::process::Command;
-
-fn operator() -> Actor {
-    Actor::Operator {
-        user: "bench".into(),
-        origin: None,
-    }
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let commands: usize = args
-        .iter()
-        .position(|a| a == "--commands")
-        .and_then(|i| args.get(i + 1))
-        .map_or(Ok(400), |n| n.parse())?;
+    let commands = bench::arg("--commands", 400)? as usize;
     let any: SocketAddr = "127.0.0.1:0".parse()?;
     let v1 = SampleService::start(any, Behaviour::healthy("v1")).await?;
     let v2 = SampleService::start(any, Behaviour::healthy("v2")).await?;
     let (listen, admin) = (free_port(), free_port());
     let dir = tempfile::tempdir()?;
     let (config, state) = (dir.path().join("helmsman.toml"), dir.path().join("state"));
+    let (v1, v2) = ([v1.addr()], [v2.addr()]);
+    let backend = bench::local_backend(listen, admin, &[("v1", &v1), ("v2", &v2)]);
+    let gated = r#"kind = "canary"
+steps = [{ weight = 25 }, { gate = "manual" }, { weight = 100 }]"#;
     std::fs::write(
         &config,
-        format!(
-            r#"[defaults.analysis]
-interval = "1s"
-[[environments]]
-name = "dev"
-[[environments.services]]
-name = "web"
-[environments.services.strategy]
-kind = "canary"
-steps = [{{ weight = 25 }}, {{ gate = "manual" }}, {{ weight = 100 }}]
-[environments.services.backend]
-type = "local"
-listen = "127.0.0.1:{listen}"
-admin = "127.0.0.1:{admin}"
-stable = "v1"
-[environments.services.backend.versions]
-v1 = ["{}"]
-v2 = ["{}"]
-"#,
-            v1.addr(),
-            v2.addr()
-        ),
+        bench::dev_web("[defaults.analysis]\ninterval = \"1s\"", gated, &backend),
     )?;
     let mut serve = helmsman(&config, &state, &["serve"]).spawn()?;
     bench::serving(&mut serve, &state, admin, Duration::from_secs(20)).await?;
     let load = Load::start(format!("127.0.0.1:{listen}").parse()?, 100);
-    let released = helmsman(
-        &config,
-        &state,
-        &[
-            "release",
-            "--env",
-            "dev",
-            "--service",
-            "web",
-            "--version",
-            "v2",
-            "--headless",
-            "--detach",
-        ],
-    )
-    .status()
-    .await?;
+    let mut release = bench::release("v2");
+    release.push("--detach");
+    let released = helmsman(&config, &state, &release).status().await?;
     anyhow::ensure!(released.success(), "the release did not start");
 
-    let mut watcher = Client::connect(&state, &operator())
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no host"))?;
+    let mut watcher = bench::client(&state).await?;
     watcher.send(&Request::Watch).await?;
-    let mut steerer = Client::connect(&state, &operator())
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no host"))?;
+    let mut steerer = bench::client(&state).await?;
     // At the gate before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -133,11 +85,7 @@ v2 = ["{}"]
         samples.push(sent.elapsed());
     }
     load.stop().await;
-    let _ = Command::new("kill")
-        .args(["-TERM", &serve.id().unwrap_or_default().to_string()])
-        .status()
-        .await;
-    let _ = tokio::time::timeout(Duration::from_secs(30), serve.wait()).await;
+    bench::stop(&mut serve, Duration::from_secs(30)).await;
 
     samples.sort();
     let at =

@@ -20,20 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use helmsman::demo::sample_service::{Behaviour, SampleService};
-use helmsman::engine::Actor;
-use helmsman::host::client::Client;
 use helmsman::host::protocol::{Reply, Request};
 
 const ENVS: [&str; 3] = ["dev", "staging", "prod"];
-
-fn arg(name: &str, default: u64) -> anyhow::Result<u64> {
-    let args: Vec<String> = std::env::args().collect();
-    Ok(args
-        .iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(Ok(default), |n| n.parse())?)
-}
 
 /// CPU time (user + system) of a process, in clock ticks.
 fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
@@ -63,8 +52,8 @@ fn planes_pid(state: &Path) -> anyhow::Result<u32> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let services = arg("--services", 300)? as usize;
-    let seconds = arg("--seconds", 60)?;
+    let services = bench::arg("--services", 300)? as usize;
+    let seconds = bench::arg("--seconds", 60)?;
     let any: SocketAddr = "127.0.0.1:0".parse()?;
     let v1 = SampleService::start(any, Behaviour::healthy("v1")).await?;
     let v2 = SampleService::start(any, Behaviour::healthy("v2")).await?;
@@ -83,6 +72,11 @@ async fn main() -> anyhow::Result<()> {
             let listen = port;
             last_admin = port + 1;
             port += 2;
+            let backend = bench::local_backend(
+                listen,
+                last_admin,
+                &[("v1", &[v1.addr()]), ("v2", &[v2.addr()])],
+            );
             write!(
                 text,
                 r#"[[environments.services]]
@@ -90,17 +84,7 @@ name = "s{i}"
 [environments.services.strategy]
 kind = "canary"
 steps = [{{ weight = 10 }}, {{ pause = "1h" }}]
-[environments.services.backend]
-type = "local"
-listen = "127.0.0.1:{listen}"
-admin = "127.0.0.1:{last_admin}"
-stable = "v1"
-[environments.services.backend.versions]
-v1 = ["{}"]
-v2 = ["{}"]
-"#,
-                v1.addr(),
-                v2.addr()
+{backend}"#
             )?;
         }
     }
@@ -119,25 +103,14 @@ v2 = ["{}"]
     );
 
     // Every release submitted, 32 at a time, each followed until it starts.
-    let operator = Actor::Operator {
-        user: "bench".into(),
-        origin: None,
-    };
     let permits = Arc::new(tokio::sync::Semaphore::new(32));
     let mut submissions = tokio::task::JoinSet::new();
     for env in ENVS {
         for i in 0..services {
-            let (state, config, operator, permits) = (
-                state.clone(),
-                config.clone(),
-                operator.clone(),
-                permits.clone(),
-            );
+            let (state, config, permits) = (state.clone(), config.clone(), permits.clone());
             submissions.spawn(async move {
                 let _permit = permits.acquire().await?;
-                let mut host = Client::connect(&state, &operator)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("no host"))?;
+                let mut host = bench::client(&state).await?;
                 host.send(&Request::Release {
                     config,
                     service: format!("s{i}"),
@@ -178,9 +151,7 @@ v2 = ["{}"]
     let share = |before: u64, after: u64| {
         (after - before) as f64 / ticks_per_second / seconds as f64 * 100.0
     };
-    let mut status = Client::connect(&state, &operator)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no host"))?;
+    let mut status = bench::client(&state).await?;
     let in_flight = match status
         .ask(&Request::Status {
             env: None,
@@ -206,10 +177,6 @@ v2 = ["{}"]
         share(planes_before, planes_after),
         memory_mb(planes, "VmRSS:")?
     );
-    let _ = tokio::process::Command::new("kill")
-        .args(["-TERM", &host_pid.to_string()])
-        .status()
-        .await;
-    let _ = tokio::time::timeout(Duration::from_secs(120), serve.wait()).await;
+    bench::stop(&mut serve, Duration::from_secs(120)).await;
     Ok(())
 }

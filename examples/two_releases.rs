@@ -13,6 +13,7 @@
 //!
 //! Usage: `two_releases [--pairs N]` (N pairs per cell, default 5).
 
+#[allow(dead_code)] // each measurement uses a different part of it
 #[path = "support/bench.rs"]
 mod bench;
 
@@ -25,6 +26,10 @@ use std::time::Duration;
 use bench::{free_port, helmsman};
 use helmsman::demo::load::Load;
 use helmsman::demo::sample_service::{Behaviour, SampleService};
+
+/// About five seconds of canary.
+const CANARY: &str = r#"kind = "canary"
+steps = [{ weight = 10 }, { pause = "1s" }, { weight = 25 }, { pause = "1s" }, { weight = 50 }, { pause = "1s" }, { weight = 100 }]"#;
 
 #[derive(Default, Debug)]
 struct Pair {
@@ -44,37 +49,9 @@ async fn pair(same_version: bool, staggered: bool, no_host: bool) -> anyhow::Res
     let (listen, admin) = (free_port(), free_port());
     let dir = tempfile::tempdir()?;
     let (config, state) = (dir.path().join("helmsman.toml"), dir.path().join("state"));
-    std::fs::write(
-        &config,
-        format!(
-            r#"[defaults.analysis]
-interval = "200ms"
-min_requests = 20
-[defaults.health]
-interval = "200ms"
-timeout = "500ms"
-[[environments]]
-name = "dev"
-[[environments.services]]
-name = "web"
-[environments.services.strategy]
-kind = "canary"
-steps = [{{ weight = 10 }}, {{ pause = "1s" }}, {{ weight = 25 }}, {{ pause = "1s" }}, {{ weight = 50 }}, {{ pause = "1s" }}, {{ weight = 100 }}]
-[environments.services.backend]
-type = "local"
-listen = "127.0.0.1:{listen}"
-admin = "127.0.0.1:{admin}"
-stable = "v1"
-[environments.services.backend.versions]
-v1 = ["{}"]
-v2 = ["{}"]
-v3 = ["{}"]
-"#,
-            versions[0].addr(),
-            versions[1].addr(),
-            versions[2].addr()
-        ),
-    )?;
+    let [v1, v2, v3] = versions.each_ref().map(|v| [v.addr()]);
+    let backend = bench::local_backend(listen, admin, &[("v1", &v1), ("v2", &v2), ("v3", &v3)]);
+    std::fs::write(&config, bench::dev_web(bench::FAST, CANARY, &backend))?;
     let mut serve = helmsman(&config, &state, &["serve"]).spawn()?;
     bench::serving(&mut serve, &state, admin, Duration::from_secs(20)).await?;
     let state_url = format!("http://127.0.0.1:{admin}/api/v1/state");
@@ -103,16 +80,7 @@ v3 = ["{}"]
     };
 
     let release = |version: &str| {
-        let mut args = vec![
-            "release",
-            "--env",
-            "dev",
-            "--service",
-            "web",
-            "--version",
-            version,
-            "--headless",
-        ];
+        let mut args = bench::release(version);
         if no_host {
             args.push("--no-host");
         }
@@ -170,12 +138,7 @@ v3 = ["{}"]
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let pairs: u32 = args
-        .iter()
-        .position(|a| a == "--pairs")
-        .and_then(|i| args.get(i + 1))
-        .map_or(Ok(5), |n| n.parse())?;
+    let pairs = bench::arg("--pairs", 5)? as u32;
     println!(
         "| releases | cell | pairs | second refused, holder named | weight moves backwards | false history entries | failed requests |"
     );
