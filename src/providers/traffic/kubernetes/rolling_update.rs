@@ -55,24 +55,29 @@ use crate::providers::{ProviderError, Rotation, Traffic};
 /// what was interrupted and how to undo it, instead of blaming someone else.
 const HELD_BY: &str = "helmsman.dev/held-at-batch";
 
-/// Marks (or, with `None`, unmarks) the Deployment as held by a release.
-fn mark_held(deployment: &mut Deployment, release: Option<String>) {
+/// Sets the annotation `key` of the Deployment to `value`, or removes it.
+fn annotate(deployment: &mut Deployment, key: &str, value: Option<String>) {
     let annotations = &mut deployment.metadata.annotations;
-    match release {
-        Some(release) => {
+    match value {
+        Some(value) => {
             annotations
                 .get_or_insert_with(BTreeMap::new)
-                .insert(HELD_BY.to_string(), release);
+                .insert(key.to_string(), value);
         }
         None => {
             if let Some(map) = annotations {
-                map.remove(HELD_BY);
+                map.remove(key);
                 if map.is_empty() {
                     *annotations = None;
                 }
             }
         }
     }
+}
+
+/// Marks (or, with `None`, unmarks) the Deployment as held by a release.
+fn mark_held(deployment: &mut Deployment, release: Option<String>) {
+    annotate(deployment, HELD_BY, release);
 }
 
 /// Set from a release's first batch to its end: what prepare read, as
@@ -82,22 +87,8 @@ const ROLLBACK_TO: &str = "helmsman.dev/rollback-to";
 
 /// Records (or, with `None`, forgets) the rollback target on the Deployment.
 fn remember(deployment: &mut Deployment, prepared: Option<&Prepared>) {
-    let annotations = &mut deployment.metadata.annotations;
-    match prepared.and_then(|p| serde_json::to_string(p).ok()) {
-        Some(text) => {
-            annotations
-                .get_or_insert_with(BTreeMap::new)
-                .insert(ROLLBACK_TO.to_string(), text);
-        }
-        None => {
-            if let Some(map) = annotations {
-                map.remove(ROLLBACK_TO);
-                if map.is_empty() {
-                    *annotations = None;
-                }
-            }
-        }
-    }
+    let text = prepared.and_then(|p| serde_json::to_string(p).ok());
+    annotate(deployment, ROLLBACK_TO, text);
 }
 
 /// The rollback target a release recorded on the Deployment, if one is
