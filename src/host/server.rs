@@ -7,11 +7,9 @@
 //! second is refused naming the first's pid, and a socket file a crash
 //! left behind is known stale and replaced.
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
@@ -24,18 +22,11 @@ use super::protocol::{self, MAX_LINE, PROTOCOL, Reply, Request};
 use super::releases::{HostedError, Line, Releases};
 use crate::engine::{Actor, Target};
 use crate::pipeline::{ReleaseRequest, status};
-use crate::store::lock::{Taken, take_at};
+use crate::store::lock::Process;
 use crate::store::{Filter, History};
 
 pub const SOCKET: &str = "host.sock";
 const LOCK: &str = "host.lock";
-
-/// What the host's lock file says of it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Running {
-    pid: u32,
-    since: chrono::DateTime<chrono::Utc>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
@@ -98,17 +89,9 @@ impl Host {
             let path = path.to_path_buf();
             move |source| HostError::Io { path, source }
         };
-        let me = Running {
-            pid: std::process::id(),
-            since: chrono::Utc::now(),
-        };
-        let text = serde_json::to_string(&me).expect("the lock's text serializes");
-        let lock = match take_at(&lock_path, &text).map_err(io(&lock_path))? {
-            Taken::Yes(file) => file,
-            Taken::No(mut file) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                let other: Option<Running> = serde_json::from_str(&text).ok();
+        let lock = match Process::take(&lock_path).map_err(io(&lock_path))? {
+            Ok(file) => file,
+            Err(other) => {
                 return Err(HostError::AlreadyRunning {
                     state_dir: state_dir.to_path_buf(),
                     pid: other.as_ref().map_or(0, |o| o.pid),

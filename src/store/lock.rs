@@ -77,6 +77,68 @@ pub(super) fn take(state_dir: &Path, target: &Target, holder: Holder) -> Result<
     }
 }
 
+/// What a state directory's process-wide lock (the host's, the data
+/// planes') says of the process holding it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Process {
+    pub pid: u32,
+    pub since: DateTime<Utc>,
+}
+
+impl Process {
+    pub fn this() -> Process {
+        Process {
+            pid: std::process::id(),
+            since: Utc::now(),
+        }
+    }
+
+    /// Takes the lock at `path` for this process, or says who holds it
+    /// (`None` when its file cannot be read as one).
+    pub fn take(path: &Path) -> std::io::Result<Result<File, Option<Process>>> {
+        let text = serde_json::to_string(&Process::this()).expect("a process serializes");
+        Ok(match take_at(path, &text)? {
+            Taken::Yes(file) => Ok(file),
+            Taken::No(mut file) => Err(read_json(&mut file)),
+        })
+    }
+
+    /// The live process that holds the lock at `path`, if one does.
+    pub fn holding(path: &Path) -> Option<Process> {
+        match held(path) {
+            Ok(file) => read_json(&mut file?),
+            Err(e) => {
+                tracing::warn!("cannot probe the lock {}: {e}", path.display());
+                None
+            }
+        }
+    }
+}
+
+/// The file at `path` when a live process holds its lock. Probes with a
+/// shared lock, released at once.
+fn held(path: &Path) -> std::io::Result<Option<File>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(None),
+        Err(TryLockError::WouldBlock) => Ok(Some(file)),
+        Err(TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// What a lock file says, from its start.
+fn read_json<T: serde::de::DeserializeOwned>(file: &mut File) -> Option<T> {
+    let mut text = String::new();
+    file.rewind()
+        .and_then(|()| file.read_to_string(&mut text))
+        .ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 /// A lock file taken, or the file of the process that holds it.
 pub enum Taken {
     Yes(File),
@@ -109,11 +171,9 @@ pub fn take_at(path: &Path, holder: &str) -> std::io::Result<Taken> {
 /// with a shared lock, released at once: a release starting in that
 /// instant is refused and says so (it is never left half-started).
 pub(super) fn probe(state_dir: &Path, target: &Target) -> Option<Holder> {
-    let mut file = File::open(path_of(state_dir, target)).ok()?;
-    match file.try_lock_shared() {
-        Ok(()) => None,
-        Err(TryLockError::WouldBlock) => Some(read_holder(&mut file)),
-        Err(TryLockError::Error(e)) => {
+    match held(&path_of(state_dir, target)) {
+        Ok(file) => Some(read_holder(&mut file?)),
+        Err(e) => {
             tracing::warn!("cannot probe the lock of {target}: {e}");
             None
         }
@@ -123,9 +183,7 @@ pub(super) fn probe(state_dir: &Path, target: &Target) -> Option<Holder> {
 /// Who the file says holds it; a holder caught writing it is named as well
 /// as can be.
 fn read_holder(file: &mut File) -> Holder {
-    let mut text = String::new();
-    let _ = file.rewind().and_then(|()| file.read_to_string(&mut text));
-    serde_json::from_str(&text).unwrap_or_else(|_| Holder {
+    read_json(file).unwrap_or_else(|| Holder {
         pid: 0,
         by: Actor::Engine,
         version: "another version".to_string(),

@@ -7,18 +7,16 @@
 //! A host that stops cleanly stops its planes after its releases are
 //! rolled back; one that crashes leaves them serving.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::cli::ExitCode;
 use crate::config::{Backend, Config};
 use crate::dataplane::{DataPlane, DataPlaneConfig, limits};
-use crate::store::lock::{Taken, take_at};
+use crate::store::lock::Process;
 
 const LOCK: &str = "planes.lock";
 /// The planes process's last line on standard output once every plane
@@ -27,29 +25,16 @@ const READY: &str = "ready: ";
 /// How long a stop waits for the planes to drain their in-flight requests.
 const DRAIN: Duration = Duration::from_secs(60);
 
-/// What the planes lock says of the process holding it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PlanesProcess {
-    pid: u32,
-    since: chrono::DateTime<chrono::Utc>,
-}
-
 /// `serve --planes-only`: the data plane of every `local` service (or those
 /// of `env`) until SIGTERM or SIGINT, then each drains in-flight requests.
 pub async fn run(config: &Config, state_dir: &Path, env: Option<&str>) -> ExitCode {
-    let me = PlanesProcess {
-        pid: std::process::id(),
-        since: chrono::Utc::now(),
-    };
-    let text = serde_json::to_string(&me).expect("the lock's text serializes");
     let lock_path = state_dir.join(LOCK);
-    let _lock = match take_at(&lock_path, &text) {
-        Ok(Taken::Yes(file)) => file,
-        Ok(Taken::No(mut file)) => {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
+    let _lock = match Process::take(&lock_path) {
+        Ok(Ok(file)) => file,
+        Ok(Err(other)) => {
+            let pid = other.map_or("?".to_string(), |o| o.pid.to_string());
             crate::errln!(
-                "error: data planes already run on {}: {text}",
+                "error: data planes already run on {} (pid {pid})",
                 state_dir.display()
             );
             return ExitCode::Runtime;
@@ -286,17 +271,8 @@ impl Planes {
 }
 
 /// The planes process that holds the lock on `state_dir`, if one does.
-fn running(state_dir: &Path) -> Option<PlanesProcess> {
-    let mut file = std::fs::File::open(state_dir.join(LOCK)).ok()?;
-    match file.try_lock_shared() {
-        Ok(()) => None,
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut text = String::new();
-            file.read_to_string(&mut text).ok()?;
-            serde_json::from_str(&text).ok()
-        }
-        Err(std::fs::TryLockError::Error(_)) => None,
-    }
+fn running(state_dir: &Path) -> Option<Process> {
+    Process::holding(&state_dir.join(LOCK))
 }
 
 /// Whether the process `pid` still exists (signal 0 only asks).
