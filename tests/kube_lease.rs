@@ -228,6 +228,15 @@ fn terms(duration: Duration) -> LeaseTerms {
     }
 }
 
+/// `holder` takes the Lease of checkout for `duration`.
+async fn take(
+    api: &FakeApi,
+    holder: &str,
+    duration: Duration,
+) -> Result<lease::LeaseHold, LeaseError> {
+    lease::take_with(&backend(api), "checkout", holder, terms(duration)).await
+}
+
 #[tokio::test]
 async fn an_expired_lease_of_another_holder_is_taken_over() {
     let api = FakeApi::start_with(Vec::new()).await;
@@ -244,14 +253,9 @@ async fn an_expired_lease_of_another_holder_is_taken_over() {
         times: 1,
     });
     let before = Utc::now();
-    let hold = lease::take_with(
-        &backend(&api),
-        "checkout",
-        "carol@bastion-1 pid 5",
-        terms(Duration::from_secs(30)),
-    )
-    .await
-    .unwrap();
+    let hold = take(&api, "carol@bastion-1 pid 5", Duration::from_secs(30))
+        .await
+        .unwrap();
     assert_eq!(hold.lease(), format!("{NAMESPACE}/{LEASE}"));
     let taken = api.get("leases", LEASE);
     assert_eq!(taken["spec"]["holderIdentity"], "carol@bastion-1 pid 5");
@@ -275,14 +279,9 @@ async fn an_expired_lease_of_another_holder_is_taken_over() {
 #[tokio::test]
 async fn a_held_lease_is_renewed_every_third_of_its_duration() {
     let api = FakeApi::start_with(Vec::new()).await;
-    let hold = lease::take_with(
-        &backend(&api),
-        "checkout",
-        "carol@bastion-1 pid 5",
-        terms(Duration::from_secs(3)),
-    )
-    .await
-    .unwrap();
+    let hold = take(&api, "carol@bastion-1 pid 5", Duration::from_secs(3))
+        .await
+        .unwrap();
     let first = time_of(&api.get("leases", LEASE), "renewTime");
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let renewed = api.get("leases", LEASE);
@@ -296,15 +295,10 @@ async fn a_held_lease_is_renewed_every_third_of_its_duration() {
 
     // While it is renewed, a second taker is refused; dropped, it is no
     // longer written.
-    let e = lease::take_with(
-        &backend(&api),
-        "checkout",
-        "dave@bastion-3 pid 9",
-        terms(Duration::from_secs(3)),
-    )
-    .await
-    .err()
-    .expect("held");
+    let e = take(&api, "dave@bastion-3 pid 9", Duration::from_secs(3))
+        .await
+        .err()
+        .expect("held");
     let LeaseError::Held(held) = e else {
         panic!("{e}")
     };
@@ -321,14 +315,9 @@ async fn a_held_lease_is_renewed_every_third_of_its_duration() {
 #[tokio::test]
 async fn a_lease_taken_by_another_holder_is_reported_lost() {
     let api = FakeApi::start_with(Vec::new()).await;
-    let hold = lease::take_with(
-        &backend(&api),
-        "checkout",
-        "carol@bastion-1 pid 5",
-        terms(Duration::from_secs(3)),
-    )
-    .await
-    .unwrap();
+    let hold = take(&api, "carol@bastion-1 pid 5", Duration::from_secs(3))
+        .await
+        .unwrap();
     let mut lost = hold.lost();
     assert!(lost.borrow().is_none(), "held");
     api.edit("leases", LEASE, |lease| {
