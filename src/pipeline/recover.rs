@@ -180,18 +180,15 @@ async fn bring_to_an_end(
 
 /// Whether the backend is where the journal left a release of a
 /// percentage plan: the same versions staged, the same weight. Anything
-/// else (a blue-green or rolling fleet, a weight the journal did not see)
-/// cannot be trusted to match a step, and is rolled back.
+/// else (a plan built from the fleet read back at its start, as blue-green
+/// and rolling are; a weight the journal did not see) cannot be trusted to
+/// match a step, and is rolled back.
 fn resumable(service: &Service, state: &TrafficState, start: &ReleaseStart, last: &Event) -> bool {
-    let percentages = matches!(service.strategy.name(), "canary" | "feature-flag");
-    let weight = match service.strategy.name() {
-        "feature-flag" => state.flag_percent.unwrap_or(0),
-        _ => state.new_weight,
-    };
-    percentages
+    let rollout = service.strategy.rollout();
+    !rollout.needs_fleet()
         && state.stable_version == start.stable_version
         && state.new_version.as_deref() == Some(start.new_version.as_str())
-        && weight == last.weight
+        && rollout.actual_weight(state).unwrap_or(0) == last.weight
         && !last.to.is_finished()
         && last.to != Phase::RollingBack
 }
