@@ -130,8 +130,9 @@ async fn crash_at(strategy: &str, delay: Duration) {
         other => panic!("{other:?}, {context}: {after}"),
     }
     let failed = load.stats().failed.load(Ordering::Relaxed);
+    let stats = format!("{:?}", load.stats());
     load.stop().await;
-    assert_eq!(failed, 0, "user requests failed, {context}");
+    assert_eq!(failed, 0, "user requests failed ({stats}), {context}");
     stop(&mut host).await;
 }
 
