@@ -158,6 +158,7 @@ async fn route(
         }
         "/api/v1/state" if method == Method::GET => ok(shared.traffic_state()),
         "/api/v1/counters" if method == Method::GET => Ok(json(StatusCode::OK, &shared.reading())),
+        "/api/v1/observed" if method == Method::GET => Ok(json(StatusCode::OK, &shared.observed())),
         "/api/v1/release" if method == Method::PUT => {
             let b: ReleaseBody = parse(body).await?;
             ok(shared.update(|spec, v| spec.prepare(&b.version, v))?)
@@ -174,7 +175,9 @@ async fn route(
         "/api/v1/discard" if method == Method::POST => {
             ok(shared.update(|spec, v| Ok(spec.discard(v)))?)
         }
-        "/metrics" | "/api/v1/state" | "/api/v1/counters" => Err(wrong_method("GET")),
+        "/metrics" | "/api/v1/state" | "/api/v1/counters" | "/api/v1/observed" => {
+            Err(wrong_method("GET"))
+        }
         "/api/v1/release" | "/api/v1/weight" | "/api/v1/instances" => Err(wrong_method("PUT")),
         "/api/v1/finish" | "/api/v1/discard" => Err(wrong_method("POST")),
         _ => Err(AdminError::NotFound(path.clone())),

@@ -10,7 +10,7 @@ use super::counters::Registry;
 use super::pool::{Catalog, SideRoute, Table};
 use super::routing::{RoutingError, RoutingSpec, Versions};
 use crate::metrics::Reading;
-use crate::observed::{Instance, TrafficState};
+use crate::observed::{Instance, Observed, TrafficState};
 
 pub struct Shared {
     /// `env/service`, the `service` label of every metric.
@@ -71,40 +71,55 @@ impl Shared {
     }
 
     pub fn traffic_state(&self) -> TrafficState {
-        let table = self.table();
-        let instances = |route: &SideRoute| {
-            route
-                .instances
-                .iter()
-                .enumerate()
-                .map(|(i, u)| Instance {
-                    name: u.addr.to_string(),
-                    in_rotation: i < route.in_rotation,
-                    healthy: u.health.is_healthy(),
-                })
-                .collect()
-        };
-        TrafficState {
-            stable_version: table.stable.version.clone(),
-            new_version: table.new.as_ref().map(|n| n.version.clone()),
-            new_weight: table.new_weight(),
-            stable: instances(&table.stable),
-            new: table.new.as_ref().map(instances).unwrap_or_default(),
-            flag_percent: None,
-            planned_new: None,
-        }
+        traffic_of(&self.table())
     }
 
     /// The new side's counters against the stable side's (the baseline).
     pub fn reading(&self) -> Reading {
+        reading_of(&self.table())
+    }
+
+    /// Both of the above from the same routing table.
+    pub fn observed(&self) -> Observed {
         let table = self.table();
-        Reading {
-            new: table
-                .new
-                .as_ref()
-                .map(|n| n.counters.snapshot().sample)
-                .unwrap_or_default(),
-            baseline: table.stable.counters.snapshot().sample,
+        Observed {
+            traffic: traffic_of(&table),
+            counters: reading_of(&table),
         }
+    }
+}
+
+fn traffic_of(table: &Table) -> TrafficState {
+    let instances = |route: &SideRoute| {
+        route
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, u)| Instance {
+                name: u.addr.to_string(),
+                in_rotation: i < route.in_rotation,
+                healthy: u.health.is_healthy(),
+            })
+            .collect()
+    };
+    TrafficState {
+        stable_version: table.stable.version.clone(),
+        new_version: table.new.as_ref().map(|n| n.version.clone()),
+        new_weight: table.new_weight(),
+        stable: instances(&table.stable),
+        new: table.new.as_ref().map(instances).unwrap_or_default(),
+        flag_percent: None,
+        planned_new: None,
+    }
+}
+
+fn reading_of(table: &Table) -> Reading {
+    Reading {
+        new: table
+            .new
+            .as_ref()
+            .map(|n| n.counters.snapshot().sample)
+            .unwrap_or_default(),
+        baseline: table.stable.counters.snapshot().sample,
     }
 }

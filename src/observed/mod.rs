@@ -8,3 +8,14 @@ mod traffic;
 
 pub use check_result::{CheckResult, CheckStatus, duration_ms};
 pub use traffic::{Instance, TrafficState};
+
+use serde::{Deserialize, Serialize};
+
+/// A data plane's traffic state and counters from one look at its routing
+/// table (the local data plane's `GET /api/v1/observed`): one admin call
+/// answers both reads of a periodic reading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    pub traffic: TrafficState,
+    pub counters: crate::metrics::Reading,
+}

@@ -16,23 +16,28 @@ use crate::providers::metrics::local::LocalMetrics;
 use crate::providers::metrics::prometheus::PrometheusMetrics;
 use crate::providers::traffic::kubernetes;
 use crate::providers::traffic::local::LocalTraffic;
+use crate::providers::traffic::local_reads::PlaneReads;
 use crate::providers::{Check, Metrics, Traffic};
 
 /// The service's traffic backend. Building one does no I/O, so it also
 /// answers what the backend can do before a release.
+fn local_traffic(b: &LocalBackend) -> LocalTraffic {
+    LocalTraffic::new(b.admin, b.admin_token.clone(), &b.limits)
+}
+
 pub fn traffic_for(service: &Service) -> Arc<dyn Traffic> {
     match &service.backend {
-        Backend::Local(b) => Arc::new(LocalTraffic::new(b.admin, b.admin_token.clone(), &b.limits)),
+        Backend::Local(b) => Arc::new(local_traffic(b)),
         Backend::Kubernetes(b) => kubernetes::traffic(b, &service.strategy),
     }
 }
 
 /// Where the release's numbers come from: the baseline is the stable
-/// version the backend reported when the release started. `plane` is the
-/// service's local data plane, if it has one.
-fn metrics_for(spec: &ReleaseSpec, plane: Option<&LocalBackend>) -> Arc<dyn Metrics> {
+/// version the backend reported when the release started. `plane`: the
+/// reads of the service's local data plane, if it has one.
+fn metrics_for(spec: &ReleaseSpec, plane: Option<Arc<PlaneReads>>) -> Arc<dyn Metrics> {
     match (&spec.service.metrics, plane) {
-        (MetricsSource::Local, Some(b)) => Arc::new(LocalMetrics::new(b.admin, &b.limits)),
+        (MetricsSource::Local, Some(reads)) => Arc::new(LocalMetrics::sharing(reads)),
         // The loader rejects a service without a data plane that reads no
         // Prometheus, so this only names the mistake of a hand-built spec.
         (MetricsSource::Local, None) => Arc::new(LocalMetrics::new(
@@ -70,9 +75,11 @@ pub fn providers_for(spec: &ReleaseSpec) -> Providers {
                     .collect(),
                 None => Vec::new(),
             };
+            // One admin call answers a periodic reading of both.
+            let traffic = local_traffic(b);
             Providers {
-                traffic: traffic_for(service),
-                metrics: metrics_for(spec, Some(b)),
+                metrics: metrics_for(spec, Some(traffic.reads())),
+                traffic: Arc::new(traffic),
                 smoke_checks,
             }
         }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::config::{ConnectionLimits, Secret};
 use crate::observed::TrafficState;
+use crate::providers::traffic::local_reads::PlaneReads;
 use crate::providers::{ProviderError, Rotation, Switch, Traffic, Weights};
 
 /// A local admin call answers in microseconds; seconds mean it is stuck.
@@ -23,6 +24,8 @@ pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct AdminClient {
     admin: SocketAddr,
+    /// `http://<admin address>/`, parsed once.
+    base: reqwest::Url,
     token: Option<Secret>,
     http: reqwest::Client,
     provider: String,
@@ -43,10 +46,7 @@ fn reuse_window(limits: &ConnectionLimits) -> Duration {
 /// provider a megabyte or so of TLS configuration each.
 fn shared_http(reuse: Duration) -> reqwest::Client {
     static CLIENTS: OnceLock<Mutex<HashMap<Duration, reqwest::Client>>> = OnceLock::new();
-    let mut clients = CLIENTS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut clients = crate::sync::lock(CLIENTS.get_or_init(Default::default));
     clients
         .entry(reuse)
         .or_insert_with(|| {
@@ -69,8 +69,11 @@ impl AdminClient {
         limits: &ConnectionLimits,
         provider: String,
     ) -> Self {
+        let base = reqwest::Url::parse(&format!("http://{admin}/"))
+            .expect("a socket address makes a valid URL");
         Self {
             admin,
+            base,
             token,
             http: shared_http(reuse_window(limits)),
             provider,
@@ -81,6 +84,10 @@ impl AdminClient {
         &self.provider
     }
 
+    pub fn address(&self) -> SocketAddr {
+        self.admin
+    }
+
     /// Calls `method path` with an optional JSON body and decodes the answer.
     /// A 4xx/5xx becomes `Rejected` with the data plane's own explanation.
     pub async fn call<T: DeserializeOwned>(
@@ -89,42 +96,73 @@ impl AdminClient {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T, ProviderError> {
-        let url = format!("http://{}{path}", self.admin);
-        let mut request = self.http.request(method.clone(), &url);
+        let (status, bytes) = self.send(&method, path, body).await?;
+        self.answer(&method, path, status, &bytes)
+    }
+
+    /// `GET path`, or `None` where the data plane has no such call (one
+    /// older than this client).
+    pub async fn get_if_found<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Option<T>, ProviderError> {
+        let method = reqwest::Method::GET;
+        let (status, bytes) = self.send(&method, path, None).await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        self.answer(&method, path, status, &bytes).map(Some)
+    }
+
+    async fn send(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(reqwest::StatusCode, bytes::Bytes), ProviderError> {
+        // The address is parsed once; only the path changes per call.
+        let mut url = self.base.clone();
+        url.set_path(path);
+        let mut request = self.http.request(method.clone(), url.clone());
         if let Some(body) = body {
             request = request.json(&body);
         }
-        if method != reqwest::Method::GET
+        if *method != reqwest::Method::GET
             && let Some(token) = &self.token
         {
             request = request.bearer_auth(token.expose());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ProviderError::Unreachable {
-                provider: self.provider.clone(),
-                detail: format!("{method} {url}: {e}"),
-            })?;
+        let unreachable = |e: reqwest::Error, doing: &str| ProviderError::Unreachable {
+            provider: self.provider.clone(),
+            detail: format!("{method} {url}: {doing}{e}"),
+        };
+        let response = request.send().await.map_err(|e| unreachable(e, ""))?;
         let status = response.status();
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| ProviderError::Unreachable {
-                provider: self.provider.clone(),
-                detail: format!("{method} {url}: reading the answer: {e}"),
-            })?;
+            .map_err(|e| unreachable(e, "reading the answer: "))?;
+        Ok((status, bytes))
+    }
+
+    fn answer<T: DeserializeOwned>(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        status: reqwest::StatusCode,
+        bytes: &[u8],
+    ) -> Result<T, ProviderError> {
         if !status.is_success() {
-            let reason = serde_json::from_slice::<serde_json::Value>(&bytes)
+            let reason = serde_json::from_slice::<serde_json::Value>(bytes)
                 .ok()
                 .and_then(|v| v.get("error")?.as_str().map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+                .unwrap_or_else(|| String::from_utf8_lossy(bytes).into_owned());
             return Err(ProviderError::Rejected {
                 provider: self.provider.clone(),
                 detail: format!("{method} {path}: HTTP {status}: {reason}"),
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| ProviderError::Invalid {
+        serde_json::from_slice(bytes).map_err(|e| ProviderError::Invalid {
             provider: self.provider.clone(),
             detail: format!("{method} {path}: {e}"),
         })
@@ -132,9 +170,10 @@ impl AdminClient {
 }
 
 /// Steers one embedded data plane.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LocalTraffic {
     admin: AdminClient,
+    reads: Arc<PlaneReads>,
 }
 
 impl LocalTraffic {
@@ -142,9 +181,17 @@ impl LocalTraffic {
     /// `limits`: its connection limits (`LocalBackend::limits`).
     pub fn new(admin: SocketAddr, token: Option<Secret>, limits: &ConnectionLimits) -> Self {
         let provider = format!("local data plane (admin {admin})");
+        let admin = AdminClient::new(admin, token, limits, provider);
         Self {
-            admin: AdminClient::new(admin, token, limits, provider),
+            reads: PlaneReads::new(admin.clone()),
+            admin,
         }
+    }
+
+    /// Its reads, for the metrics provider of the same release to share
+    /// (`LocalMetrics::sharing`).
+    pub fn reads(&self) -> Arc<PlaneReads> {
+        Arc::clone(&self.reads)
     }
 
     async fn mutate(
@@ -188,9 +235,7 @@ impl Traffic for LocalTraffic {
     }
 
     async fn state(&self) -> Result<TrafficState, ProviderError> {
-        self.admin
-            .call(reqwest::Method::GET, "/api/v1/state", None)
-            .await
+        Ok(self.reads.read().await?.traffic.clone())
     }
 
     fn as_weights(&self) -> Option<&dyn Weights> {

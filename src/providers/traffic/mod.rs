@@ -1,3 +1,4 @@
 //! Traffic backends.
 pub mod kubernetes;
 pub mod local;
+pub mod local_reads;
