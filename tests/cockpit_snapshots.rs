@@ -81,7 +81,7 @@ fn snapshot(env: &str, phase: Phase, step: usize, weight: u8, reason: &str) -> S
         phase,
         reason: reason.into(),
         step,
-        steps: steps(),
+        steps: steps().into(),
         desired_weight: weight,
         actual_weight: Some(weight),
         new_error_rate_pct: Some(0.08),
@@ -602,7 +602,7 @@ fn long_snapshot() -> Snapshot {
         "finish: v1.5.0 becomes stable",
     ]
     .map(String::from)
-    .to_vec();
+    .into();
     s.step_timer = Some(StepTimer {
         left: std::time::Duration::from_secs(38),
         running: true,

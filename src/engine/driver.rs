@@ -207,7 +207,7 @@ impl Spawned {
     /// and feeds the result (or the timeout, naming the provider) back.
     fn spawn_read<T, F>(
         &mut self,
-        provider: String,
+        provider: impl FnOnce() -> String + Send + 'static,
         read: F,
         wrap: fn(Result<T, ProviderError>) -> Feedback,
     ) where
@@ -220,7 +220,7 @@ impl Spawned {
             let result = match tokio::time::timeout(limit, read).await {
                 Ok(r) => r,
                 Err(_) => Err(ProviderError::TimedOut {
-                    provider,
+                    provider: provider(),
                     after: limit,
                 }),
             };
@@ -340,19 +340,25 @@ impl Driver {
                     let rollbacks = *shell.rollbacks.borrow();
                     let _ = shell.writes.send(Queued { write, rollbacks });
                 }
+                // The provider is named only if it times out: a host reads
+                // hundreds of them a second.
                 Effect::ReadTraffic => {
                     let traffic = self.providers.traffic.clone();
-                    let name = traffic.describe();
+                    let name = Arc::clone(&traffic);
                     shell.spawn_read(
-                        name,
+                        move || name.describe(),
                         async move { traffic.state().await },
                         Feedback::Traffic,
                     );
                 }
                 Effect::ReadMetrics => {
                     let metrics = self.providers.metrics.clone();
-                    let name = metrics.describe();
-                    shell.spawn_read(name, async move { metrics.read().await }, Feedback::Metrics);
+                    let name = Arc::clone(&metrics);
+                    shell.spawn_read(
+                        move || name.describe(),
+                        async move { metrics.read().await },
+                        Feedback::Metrics,
+                    );
                 }
                 Effect::RunSmokeChecks => {
                     let checks = self.providers.smoke_checks.clone();

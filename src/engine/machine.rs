@@ -478,6 +478,16 @@ impl Release {
 
     // ----- bookkeeping around every input ---------------------------------
 
+    /// Replaces the plan and the step list snapshots show (described here
+    /// once, not on every input).
+    fn set_plan(&mut self, plan: Vec<PlanStep>) {
+        self.snapshot.steps = plan
+            .iter()
+            .map(|s| s.describe(&self.spec.new_version))
+            .collect();
+        self.plan = plan;
+    }
+
     fn begin(&mut self, now: DateTime<Utc>) {
         // Bank the stopwatch under the conditions that held until now.
         let running = self.clock_runs();
@@ -495,11 +505,6 @@ impl Release {
         self.last_now = now;
         self.snapshot.updated_at = now;
         self.snapshot.step = self.step.min(self.plan.len().saturating_sub(1));
-        self.snapshot.steps = self
-            .plan
-            .iter()
-            .map(|s| s.describe(&self.spec.new_version))
-            .collect();
         self.snapshot.step_timer = self.step_timer(now);
         self.snapshot.provider_error = self
             .metrics_error

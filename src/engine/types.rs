@@ -267,9 +267,11 @@ pub struct Snapshot {
     pub phase: Phase,
     /// Why it is in this phase ("waiting for analysis: 140 of 200 requests").
     pub reason: String,
-    /// 0-based index of the current step, and the step descriptions.
+    /// 0-based index of the current step, and the step descriptions
+    /// (shared: they change only with the plan, and a snapshot is copied
+    /// to every watcher on every change).
     pub step: usize,
-    pub steps: Vec<String>,
+    pub steps: std::sync::Arc<[String]>,
     /// Traffic on the new version the engine asked for, and what the
     /// backend reports.
     pub desired_weight: u8,

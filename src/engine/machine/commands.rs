@@ -225,8 +225,10 @@ impl Release {
                     self.progress.advance_requested = true;
                     self.step + 1
                 };
-                self.plan.truncate(keep);
-                self.plan.extend(tail);
+                let mut plan = std::mem::take(&mut self.plan);
+                plan.truncate(keep);
+                plan.extend(tail);
+                self.set_plan(plan);
                 self.promoting = true;
                 self.next_actor = Some(actor.clone());
                 self.transition(

@@ -38,13 +38,13 @@ impl Release {
         self.snapshot.baseline_p95_ms = window.baseline.p95_ms();
         self.snapshot.new_requests = window.new.requests;
         self.snapshot.baseline_requests = window.baseline.requests;
+        let failed = analysis::first_failure(&verdicts).cloned();
         self.snapshot.verdicts = verdicts.clone();
         if let Some(obs) = self.observation.as_mut() {
-            obs.verdicts = Some(verdicts.clone());
+            obs.verdicts = Some(verdicts);
         }
-        if let Some(failed) = analysis::first_failure(&verdicts) {
+        if let Some(failed) = failed {
             let reason = format!("{}: rolled back", failed.summary);
-            let failed = failed.clone();
             self.start_rollback(now, reason, Actor::Engine, Some(failed), out);
         }
     }

@@ -260,7 +260,7 @@ impl Release {
             return;
         }
         self.fleet = Some(fleet);
-        self.plan = plan::plan(&self.spec.service.strategy, Some(fleet));
+        self.set_plan(plan::plan(&self.spec.service.strategy, Some(fleet)));
         self.progress.prepared_state_known = true;
     }
 
