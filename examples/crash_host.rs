@@ -72,6 +72,10 @@ batch_pause = "1s""#,
 struct Tally {
     points: u32,
     recovered: u32,
+    /// Of those recovered: resumed at their step, and ended rolled back
+    /// (by the take-over or by a trigger after the resume).
+    resumed: u32,
+    rolled_back: u32,
     lost: u32,
     undriven: u32,
     /// Killed before the release began (nothing had moved).
@@ -88,6 +92,8 @@ impl Tally {
     fn add(&mut self, other: Tally) {
         self.points += other.points;
         self.recovered += other.recovered;
+        self.resumed += other.resumed;
+        self.rolled_back += other.rolled_back;
         self.lost += other.lost;
         self.undriven += other.undriven;
         self.not_begun += other.not_begun;
@@ -174,7 +180,12 @@ async fn point(steps: &str, delay: Duration) -> anyhow::Result<Tally> {
         None => tally.not_begun += 1,
         Some(_) if finished_before => tally.finished_before += 1,
         Some(entry) if entry["result"].is_null() => tally.still_running += 1,
-        Some(_) => tally.recovered += 1,
+        Some(entry) => {
+            tally.recovered += 1;
+            let reason = entry["reason"].as_str().unwrap_or_default();
+            tally.resumed += u32::from(reason.contains("resumed at step"));
+            tally.rolled_back += u32::from(entry["result"] != "succeeded");
+        }
     }
     if let Some(entry) = history.as_array().and_then(|e| e.first()) {
         let agrees = match entry["result"].as_str() {
@@ -198,9 +209,9 @@ async fn point(steps: &str, delay: Duration) -> anyhow::Result<Tally> {
 async fn main() -> anyhow::Result<()> {
     let points = bench::arg("--points", 20)? as u32;
     println!(
-        "| strategy | points | recovered | lost | undriven | still running after 180 s | killed before it began | finished before the kill | false history | failed requests |"
+        "| strategy | points | recovered | of them resumed | of them rolled back | lost | undriven | still running after 180 s | killed before it began | finished before the kill | false history | failed requests |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut all = Tally::default();
     for (strategy, steps) in STRATEGIES {
         let mut cell = Tally::default();
@@ -210,9 +221,11 @@ async fn main() -> anyhow::Result<()> {
             cell.add(point(steps, delay).await?);
         }
         println!(
-            "| {strategy} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {strategy} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell.points,
             cell.recovered,
+            cell.resumed,
+            cell.rolled_back,
             cell.lost,
             cell.undriven,
             cell.still_running,
@@ -224,9 +237,11 @@ async fn main() -> anyhow::Result<()> {
         all.add(cell);
     }
     println!(
-        "| all | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| all | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         all.points,
         all.recovered,
+        all.resumed,
+        all.rolled_back,
         all.lost,
         all.undriven,
         all.still_running,

@@ -228,9 +228,8 @@ enum Command {
         /// keeping it to this account (0600).
         #[arg(long, value_name = "GROUP")]
         socket_group: Option<String>,
-        /// What the host does with a release whose driver died: resume a canary or
-        /// feature-flag release at its step when the backend is where it was left, or roll
-        /// every one back.
+        /// What the host does with a release whose driver died: resume it at its step
+        /// when the backend is where it was left, or roll every one back.
         #[arg(long, value_enum, default_value_t = OnRestart::Resume)]
         on_restart: OnRestart,
         /// Run only the data planes: the process `serve` starts for them.

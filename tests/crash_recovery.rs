@@ -76,11 +76,19 @@ async fn the_release(files: &Files) -> serde_json::Value {
     entries[0].clone()
 }
 
-/// One point: a release killed `delay` after it was handed to the host.
-async fn crash_at(strategy: &str, delay: Duration) {
+/// A host of `strategy`'s release with users' requests flowing.
+struct Hosted {
+    dev: Env,
+    files: Files,
+    host: Child,
+    load: Load,
+}
+
+/// A host started, 100 requests/s flowing, and a release handed to it.
+async fn released(strategy: &str) -> Hosted {
     let dev = Env::start().await;
     let files = Files::new(&config(&dev, strategy));
-    let mut host = serve(&files).await;
+    let host = serve(&files).await;
     let load = Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 100);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut release = release_args(&["dev"]);
@@ -92,35 +100,77 @@ async fn crash_at(strategy: &str, delay: Duration) {
         .await
         .unwrap();
     assert!(detached.status.success(), "{detached:?}");
-    tokio::time::sleep(delay).await;
-    host.start_kill().unwrap(); // SIGKILL: the host has no last word
-    host.wait().await.unwrap();
-    let before = the_release(&files).await;
+    Hosted {
+        dev,
+        files,
+        host,
+        load,
+    }
+}
 
-    let mut host = serve(&files).await;
+impl Hosted {
+    /// `kill -9` of the host (it has no last word), and a new one started.
+    async fn crash_and_restart(&mut self) {
+        self.host.start_kill().unwrap();
+        self.host.wait().await.unwrap();
+        self.host = serve(&self.files).await;
+    }
+
+    /// Waits until nothing is in flight, checking what the data plane
+    /// serves every 100 ms on the way.
+    async fn until_ended(&self, context: &str, check: impl Fn(&serde_json::Value)) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !json(&self.files, &["status", "--output", "json"])
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+        {
+            check(&self.dev.traffic().await);
+            assert!(Instant::now() < deadline, "never ended, {context}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the data plane sends `weight` % to the new version.
+    async fn until_weight(&self, weight: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.dev.traffic().await["new_weight"] != weight {
+            assert!(Instant::now() < deadline, "never at {weight} %");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// No user request failed; the host stopped.
+    async fn finish(mut self, context: &str) {
+        let failed = self.load.stats().failed.load(Ordering::Relaxed);
+        let stats = format!("{:?}", self.load.stats());
+        self.load.stop().await;
+        assert_eq!(failed, 0, "user requests failed ({stats}), {context}");
+        stop(&mut self.host).await;
+    }
+}
+
+/// One point: a release killed `delay` after it was handed to the host.
+async fn crash_at(strategy: &str, delay: Duration) {
+    let mut hosted = released(strategy).await;
+    tokio::time::sleep(delay).await;
+    let before = the_release(&hosted.files).await;
+    hosted.crash_and_restart().await;
     let context = format!("killed {delay:?} in: {before}");
     // Nothing in flight without a driver once the new host is up.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let status = json(&files, &["status", "--output", "json"]).await;
+    let status = json(&hosted.files, &["status", "--output", "json"]).await;
     for release in status.as_array().unwrap() {
         assert!(
             !release["driver"].is_null(),
             "undriven, {context}: {release}"
         );
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !json(&files, &["status", "--output", "json"])
-        .await
-        .as_array()
-        .unwrap()
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "never ended, {context}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let after = the_release(&files).await;
+    hosted.until_ended(&context, |_| {}).await;
+    let after = the_release(&hosted.files).await;
     assert_eq!(after["id"], before["id"], "{context}");
-    let serving = dev.traffic().await;
+    let serving = hosted.dev.traffic().await;
     match after["result"].as_str() {
         Some("succeeded") => assert_eq!(serving["stable_version"], "v2", "{context}: {after}"),
         Some("rolled-back") => {
@@ -129,11 +179,21 @@ async fn crash_at(strategy: &str, delay: Duration) {
         }
         other => panic!("{other:?}, {context}: {after}"),
     }
-    let failed = load.stats().failed.load(Ordering::Relaxed);
-    let stats = format!("{:?}", load.stats());
-    load.stop().await;
-    assert_eq!(failed, 0, "user requests failed ({stats}), {context}");
-    stop(&mut host).await;
+    hosted.finish(&context).await;
+}
+
+/// A release the next host resumed (not rolled back) and brought to its end.
+async fn assert_resumed_to_the_end(hosted: &Hosted) {
+    let after = the_release(&hosted.files).await;
+    assert_eq!(after["result"], "succeeded", "{after}");
+    let reason = after["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("resumed at step") && reason.contains("by the host that took it over"),
+        "{reason}"
+    );
+    let serving = hosted.dev.traffic().await;
+    assert_eq!(serving["stable_version"], "v2", "{serving}");
+    assert!(serving["new_version"].is_null(), "{serving}");
 }
 
 /// A clean stop: the host stops its data planes.
@@ -166,4 +226,62 @@ async fn a_rolling_release_survives_its_host_being_killed_mid_batch() {
     for delay in [800, 2_500] {
         crash_at(ROLLING, Duration::from_millis(delay)).await;
     }
+}
+
+/// With the default `--on-restart resume`, a blue-green release killed
+/// after its switch, while it keeps the old version for a switch-back, is
+/// resumed there by the next host: the new version keeps every request
+/// (never switched back), the old one is scaled down once the delay has
+/// run again, and the journal says where it was resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_release_killed_after_its_switch_is_resumed_not_switched_back() {
+    let mut hosted = released(
+        r#"kind = "blue-green"
+smoke_path = "/healthz"
+preview_for = "1s"
+manual_switch = false
+scale_down_delay = "4s""#,
+    )
+    .await;
+    hosted.until_weight(100).await;
+    // Well inside the 4 s it keeps the old version, its switch journaled.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    hosted.crash_and_restart().await;
+    hosted
+        .until_ended("after the switch", |serving| {
+            assert!(
+                serving["stable_version"] == "v2" || serving["new_weight"] == 100,
+                "switched back: {serving}"
+            );
+        })
+        .await;
+    assert_resumed_to_the_end(&hosted).await;
+    hosted.finish("after the switch").await;
+}
+
+/// The same for a rolling update killed during a batch's pause: the next
+/// host resumes it at that batch (half the instances on the new version)
+/// and goes on to the end, never back to the old version alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_release_killed_between_batches_is_resumed_at_its_batch() {
+    let mut hosted = released(
+        r#"kind = "rolling"
+max_surge = 1
+max_unavailable = 0
+batch_pause = "4s""#,
+    )
+    .await;
+    hosted.until_weight(50).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    hosted.crash_and_restart().await;
+    hosted
+        .until_ended("between batches", |serving| {
+            assert!(
+                serving["stable_version"] == "v2" || serving["new_weight"].as_u64() >= Some(50),
+                "rolled back: {serving}"
+            );
+        })
+        .await;
+    assert_resumed_to_the_end(&hosted).await;
+    hosted.finish("between batches").await;
 }

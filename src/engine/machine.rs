@@ -369,10 +369,22 @@ impl Release {
     /// last event's, re-entered from its beginning: a pause or a window
     /// starts again, a gate waits again) with its traffic at `weight`. It
     /// moves only once a fresh reading is in, and judges only what comes
-    /// after it. Percentage plans only (canary, feature flag): their steps
-    /// do not depend on a fleet read back at the start.
-    pub fn resume(spec: ReleaseSpec, step: usize, weight: u8, now: DateTime<Utc>) -> Release {
+    /// after it. A blue-green or rolling plan is the one of `fleet`, the
+    /// instances its backend reports (the caller checks they are the ones
+    /// the release started with).
+    pub fn resume(
+        spec: ReleaseSpec,
+        step: usize,
+        weight: u8,
+        fleet: Fleet,
+        now: DateTime<Utc>,
+    ) -> Release {
         let mut release = Release::new(spec, now);
+        if release.spec.service.strategy.rollout().needs_fleet() {
+            // What a rollback puts back, and the plan's instance steps.
+            release.fleet = Some(fleet);
+            release.set_plan(plan::plan(&release.spec.service.strategy, Some(fleet)));
+        }
         release.step = step.min(release.plan.len().saturating_sub(1));
         release.snapshot.step = release.step;
         release.snapshot.desired_weight = weight;

@@ -106,6 +106,18 @@ pub struct Fleet {
     pub new: usize,
 }
 
+impl Fleet {
+    /// What a backend reports: every instance of each version, or the
+    /// instances the new version will have where the backend creates them
+    /// as it rolls (a Kubernetes Deployment).
+    pub fn of(state: &crate::observed::TrafficState) -> Fleet {
+        Fleet {
+            stable: state.stable.len(),
+            new: state.planned_new.unwrap_or(state.new.len()),
+        }
+    }
+}
+
 /// The fleet a local backend's configuration lists for `stable` and `new`
 /// (each version's instances are written out there), so a blue-green or
 /// rolling plan shows its full length from the start instead of growing

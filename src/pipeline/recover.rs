@@ -6,9 +6,10 @@
 //! - when the backend already serves the new version as stable with
 //!   nothing else staged, the release had finished before its driver died
 //!   (only its record was lost): it is recorded as succeeded;
-//! - with `on_restart = resume` (the default), a canary or feature-flag
-//!   release whose backend is where its journal left it (the same
-//!   versions, the same weight) is resumed at the step it was on: the step
+//! - with `on_restart = resume` (the default), a release whose backend is
+//!   where its journal left it (the same versions, the same weight, the
+//!   same plan; for blue-green and rolling, the instances the
+//!   configuration lists) is resumed at the step it was on: the step
 //!   starts again from its beginning, once a fresh reading is in;
 //! - otherwise the backend's state cannot be trusted to match a step of
 //!   the plan, and it is rolled back by the engine with the strategy's own
@@ -27,6 +28,7 @@ use crate::config::{Config, Service};
 use crate::engine::clock::{Clock, TokioClock};
 use crate::engine::driver::{spawn_machine, spawn_release};
 use crate::engine::machine::{Release, ReleaseSpec};
+use crate::engine::plan::{Fleet, configured_fleet, plan as engine_plan};
 use crate::engine::{Actor, Command, CommandKind, Event, Phase, ReleaseResult, Target};
 use crate::observed::TrafficState;
 use crate::store::{Entry, History, Holder, ReleaseRecord, ReleaseStart};
@@ -46,8 +48,8 @@ pub fn undriven(history: &History) -> Result<Vec<Entry>, crate::store::StoreErro
 /// What a host does with a release it takes over that had not finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum OnRestart {
-    /// Resume a canary or feature-flag release at the step it was on when
-    /// the backend is where its journal left it; roll back anything else.
+    /// Resume a release at the step it was on when the backend is where
+    /// its journal left it; roll back anything else.
     #[default]
     Resume,
     /// Roll back every one.
@@ -138,7 +140,8 @@ async fn bring_to_an_end(
             let event = closing_event(&target, last.as_ref(), Phase::Pending, &why);
             journal(history, &start.id, &event);
             watcher.event(&event);
-            let release = Release::resume(spec.clone(), step, weight, clock.now());
+            let release =
+                Release::resume(spec.clone(), step, weight, Fleet::of(&state), clock.now());
             (why, spawn_machine(release, providers, clock))
         }
         None => {
@@ -178,14 +181,22 @@ async fn bring_to_an_end(
     steer_to_end(started, plan, steering, history, watcher).await
 }
 
-/// Whether the backend is where the journal left a release of a
-/// percentage plan: the same versions staged, the same weight. Anything
-/// else (a plan built from the fleet read back at its start, as blue-green
-/// and rolling are; a weight the journal did not see) cannot be trusted to
-/// match a step, and is rolled back.
+/// Whether the backend is where the journal left the release: the same
+/// versions staged, the same weight, and a plan of as many steps as the
+/// journal counted. A blue-green or rolling plan is built from the fleet:
+/// it is rebuilt only where the backend reports the instances the
+/// configuration lists (the embedded data plane), not where it alone knows
+/// them (a Deployment's replicas at a batch). Anything else (a weight the
+/// journal did not see, a plan edited since) cannot be trusted to match a
+/// step, and is rolled back.
 fn resumable(service: &Service, state: &TrafficState, start: &ReleaseStart, last: &Event) -> bool {
     let rollout = service.strategy.rollout();
-    !rollout.needs_fleet()
+    let fleet = Fleet::of(state);
+    let fleet_known = !rollout.needs_fleet()
+        || configured_fleet(&service.backend, &start.stable_version, &start.new_version)
+            == Some(fleet);
+    fleet_known
+        && engine_plan(&service.strategy, Some(fleet)).len() == last.steps
         && state.stable_version == start.stable_version
         && state.new_version.as_deref() == Some(start.new_version.as_str())
         && rollout.actual_weight(state).unwrap_or(0) == last.weight

@@ -62,6 +62,19 @@ impl Release {
         }
     }
 
+    /// Resumed with every request on the new version (after a blue-green
+    /// switch, at a canary's or a rolling update's last step): the stable
+    /// version gets no traffic to compare with any more, so its baseline is
+    /// everything the backend counted for it before, frozen as a switch
+    /// freezes it.
+    pub(super) fn observe_against_stable_so_far(&mut self, now: DateTime<Utc>) {
+        let frozen = self.latest_reading.as_ref().map(|r| r.baseline.clone());
+        self.observe_from(now, None);
+        if let Some(obs) = self.observation.as_mut() {
+            obs.frozen_baseline = frozen;
+        }
+    }
+
     /// Blue-green switch: from now on the baseline is the stable version's
     /// traffic from the start of the preview until the switch, and what it
     /// served before the preview is its traffic from before.

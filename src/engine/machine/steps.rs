@@ -28,7 +28,9 @@ impl Release {
                     return;
                 }
                 self.resuming_at = None;
-                if weight > 0 {
+                if weight >= 100 {
+                    self.observe_against_stable_so_far(now);
+                } else if weight > 0 {
                     self.start_observing(now);
                 }
             }
@@ -246,10 +248,7 @@ impl Release {
             return;
         }
         let Some(state) = &self.traffic else { return };
-        let fleet = Fleet {
-            stable: state.stable.len(),
-            new: state.planned_new.unwrap_or(state.new.len()),
-        };
+        let fleet = Fleet::of(state);
         if self.spec.service.strategy.rollout().needs_fleet() && fleet.new == 0 {
             let reason = format!(
                 "the backend reports no instances of {} after preparing it — nothing to {}",

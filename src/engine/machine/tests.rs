@@ -459,7 +459,8 @@ fn a_resumed_canary_reenters_its_step_after_a_fresh_reading() {
             .iter()
             .rposition(|s| *s == PlanStep::Pause(secs(60)))
             .unwrap();
-    h.r = Release::resume(spec(canary(steps)), pause_after_50, 50, t0());
+    let fleet = Fleet { stable: 1, new: 1 };
+    h.r = Release::resume(spec(canary(steps)), pause_after_50, 50, fleet, t0());
     h.world.staged = true;
     h.world.weight = 50;
     h.world.metrics_down = true;
