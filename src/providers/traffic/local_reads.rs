@@ -1,8 +1,9 @@
 //! The reads of one embedded data plane, shared by a release's traffic and
 //! metrics providers. A periodic reading asks for the traffic state and
 //! the counters at the same moment; one admin call
-//! (`GET /api/v1/observed`) answers both. A host driving hundreds of
-//! releases spends most of its CPU on these calls, so halving them counts.
+//! (`GET /api/v1/observed`) answers both. These calls are the largest
+//! share of the CPU of a host driving hundreds of releases, so halving
+//! them counts.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
