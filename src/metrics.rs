@@ -102,6 +102,28 @@ impl LatencyHistogram {
         }
     }
 
+    /// Both histograms' counts together. Histograms over different buckets
+    /// cannot be added: the one with the more requests is taken whole.
+    pub fn plus(&self, other: &LatencyHistogram) -> LatencyHistogram {
+        if self.bounds_ms != other.bounds_ms {
+            let larger = if self.total() >= other.total() {
+                self
+            } else {
+                other
+            };
+            return larger.clone();
+        }
+        LatencyHistogram {
+            bounds_ms: self.bounds_ms.clone(),
+            counts: self
+                .counts
+                .iter()
+                .zip(&other.counts)
+                .map(|(a, b)| a + b)
+                .collect(),
+        }
+    }
+
     /// Requests slower than `ms`, read the way [`Self::quantile_ms`] reads
     /// a quantile: a bucket straddling `ms` counts for the share of its
     /// width above it (latencies taken as spread evenly inside a bucket),
@@ -212,6 +234,22 @@ impl Sample {
                 .collect(),
             latency: self.latency.since(&earlier.latency),
             reported_p95_ms: self.reported_p95_ms,
+        }
+    }
+
+    /// Both samples' traffic together: `self` is the later one, whose
+    /// reported p95 is kept when it has one.
+    pub fn plus(&self, earlier: &Sample) -> Sample {
+        let mut errors_by_kind = earlier.errors_by_kind.clone();
+        for (kind, n) in &self.errors_by_kind {
+            *errors_by_kind.entry(kind.clone()).or_default() += n;
+        }
+        Sample {
+            requests: self.requests + earlier.requests,
+            errors: self.errors + earlier.errors,
+            errors_by_kind,
+            latency: self.latency.plus(&earlier.latency),
+            reported_p95_ms: self.reported_p95_ms.or(earlier.reported_p95_ms),
         }
     }
 

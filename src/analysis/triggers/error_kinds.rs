@@ -130,17 +130,16 @@ impl<S: Clone> KindDetectors<S> {
         analysis: &Analysis,
         arrived: &Arrival<'_, S>,
     ) {
-        let (window, increment) = (arrived.window, arrived.increment);
+        let (seen_on_baseline, increment) = (&arrived.baseline.errors_by_kind, arrived.increment);
         let (weight, here) = (arrived.weight, arrived.here);
         for (name, _) in new_kinds(increment) {
-            if !self.kinds.contains_key(name) && !window.baseline.errors_by_kind.contains_key(name)
-            {
+            if !self.kinds.contains_key(name) && !seen_on_baseline.contains_key(name) {
                 self.kinds.insert(name.to_string(), self.unseen.clone());
             }
         }
         // A kind the baseline shows too is no longer new.
         self.kinds
-            .retain(|name, _| !window.baseline.errors_by_kind.contains_key(name));
+            .retain(|name, _| !seen_on_baseline.contains_key(name));
         let tolerated = tolerated(trigger, analysis, 0.0) / 100.0;
         let gap = trigger.threshold / 100.0 - tolerated;
         let count = |k: u64| Count {

@@ -141,7 +141,7 @@ pub(super) fn observe<S: Clone>(
         (before.errors + during.errors) as f64,
         (before.requests + during.requests) as f64,
     );
-    if rate_over(during).is_none() {
+    if rate_over(arrived.baseline).is_none() {
         detector.observe(weight, None, None, here);
         return;
     }

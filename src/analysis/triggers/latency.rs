@@ -164,8 +164,8 @@ pub(super) fn observe<S: Clone>(
     analysis: &Analysis,
     arrived: &Arrival<'_, S>,
 ) {
-    let (window, increment) = (arrived.window, arrived.increment);
-    let base = &window.baseline.latency;
+    let base = &arrived.baseline.latency;
+    let increment = arrived.increment;
     let new = &increment.new.latency;
     let known = base.total() >= analysis.min_requests.max(1);
     let bounded = known

@@ -39,6 +39,7 @@ mod instances;
 mod latency;
 mod watch;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::config::{Analysis, Trigger, Triggers};
@@ -59,10 +60,30 @@ pub(super) struct Arrival<'a, S> {
     increment: &'a Reading,
     /// The baseline's counters from before observation began.
     baseline_before: &'a Sample,
+    /// The baseline judged by: see [`enough_baseline`].
+    baseline: &'a Sample,
     /// The prior weight of a breach beginning at this reading.
     weight: f64,
     /// Where a breach beginning at this reading starts.
     here: &'a S,
+}
+
+/// The baseline a release is judged by: what the stable version served
+/// during the release, once that reaches `analysis.min_requests`. Until
+/// then — a step it barely served, or a last step at 100 %, where it
+/// serves nothing — what it served before the release is added, so thin
+/// baseline traffic holds a step only while the stable version has not
+/// served that much at all.
+fn enough_baseline<'s>(
+    during: &'s Sample,
+    before: &Sample,
+    analysis: &Analysis,
+) -> Cow<'s, Sample> {
+    if during.requests >= analysis.min_requests.max(1) || before.requests == 0 {
+        Cow::Borrowed(during)
+    } else {
+        Cow::Owned(during.plus(before))
+    }
 }
 
 /// The hard ceiling: this share of errors (percent) over at least

@@ -454,6 +454,64 @@ fn the_baseline_before_the_release_lets_the_first_reading_decide() {
 }
 
 #[test]
+fn a_last_step_at_100_percent_is_judged_against_the_baseline_from_before() {
+    // The canary reached 100 % before the stable version served
+    // min_requests during the release: from then on it serves nothing.
+    let mut before = Sample::default();
+    serve(&mut before, HEALTHY_BASE);
+    serve(
+        &mut before,
+        Serving {
+            requests: 50_000,
+            errors: 50,
+            ..HEALTHY_BASE
+        },
+    );
+    let all_of_it = |errors| {
+        move |_| Serving {
+            requests: 1000,
+            errors,
+            ..HEALTHY_NEW
+        }
+    };
+    let nothing = |_| Serving {
+        requests: 0,
+        errors: 0,
+        ..HEALTHY_BASE
+    };
+    let t = defaults::triggers();
+    for kind in [
+        TriggerKind::ErrorRate,
+        TriggerKind::P95Latency,
+        TriggerKind::NewErrorKind,
+    ] {
+        let healthy = watch_after(before.clone(), &t, 6, all_of_it(1), nothing, kind);
+        let last = healthy.last().unwrap();
+        assert_eq!(last.outcome, Outcome::Pass, "{kind:?}: {}", last.summary);
+        // Without the stable version's past there is nothing to compare with.
+        let unknown = watch(&t, 6, all_of_it(1), nothing, kind);
+        let last = unknown.last().unwrap();
+        if kind != TriggerKind::NewErrorKind {
+            assert_eq!(last.outcome, Outcome::NotEnoughEvidence, "{kind:?}");
+            assert!(
+                last.summary
+                    .contains("not enough baseline traffic (0 of 100 requests)")
+            );
+        }
+    }
+    // A regression at 100 % is still caught against the past.
+    let failing = watch_after(
+        before,
+        &t,
+        6,
+        all_of_it(100),
+        nothing,
+        TriggerKind::ErrorRate,
+    );
+    assert_eq!(first_fail(&failing), Some(1), "{}", failing[0].summary);
+}
+
+#[test]
 fn a_baseline_worse_than_its_past_is_not_held_to_its_past() {
     // Since the release began the stable version fails 5 % of requests
     // (0.1 % before it), in readings too thin to judge on their own; the

@@ -1,6 +1,7 @@
 //! A release's triggers, judged at every reading with what came before:
 //! the detectors' evidence, the recent past, and when a breach began.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +16,8 @@ use crate::observed::TrafficState;
 
 use super::error_kinds::{self, KindDetectors};
 use super::{
-    Arrival, Finding, error_rate, half_of_the_budget, latency, outcome_words, unhealthy_instances,
+    Arrival, Finding, enough_baseline, error_rate, half_of_the_budget, latency, outcome_words,
+    unhealthy_instances,
 };
 
 /// A reading that opens a window: the counters before it, and when.
@@ -163,10 +165,12 @@ impl Watch {
         let previous = (self.readings > 0).then(|| seconds(self.previous.at));
         let weight = onset_weight(previous, seconds(at));
         let here = self.previous.clone();
+        let baseline = enough_baseline(&window.baseline, &self.baseline_before, analysis);
         let arrived = Arrival {
             window,
             increment: &increment,
             baseline_before: &self.baseline_before,
+            baseline: &baseline,
             weight,
             here: &here,
         };
@@ -185,6 +189,18 @@ impl Watch {
         };
         self.readings += 1;
         self.recent.push(at, window.clone());
+    }
+
+    /// The window the whole release is judged on: `window` with the
+    /// baseline of [`enough_baseline`].
+    fn whole<'w>(&self, window: &'w Reading, analysis: &Analysis) -> Cow<'w, Reading> {
+        match enough_baseline(&window.baseline, &self.baseline_before, analysis) {
+            Cow::Borrowed(_) => Cow::Borrowed(window),
+            Cow::Owned(baseline) => Cow::Owned(Reading {
+                new: window.new.clone(),
+                baseline,
+            }),
+        }
     }
 
     /// The trigger's last `after` on its own, once observation is that
@@ -250,7 +266,7 @@ impl Watch {
     }
 
     fn error_rate(&self, trigger: &Trigger, analysis: &Analysis, window: &Reading) -> Verdict {
-        let whole = error_rate::finding(trigger, analysis, window, None);
+        let whole = error_rate::finding(trigger, analysis, &self.whole(window, analysis), None);
         if error_rate::over_hard_ceiling(window) {
             return whole.verdict(Outcome::Fail, super::error_rate::HARD_CEILING_WORDS);
         }
@@ -285,11 +301,12 @@ impl Watch {
         at: DateTime<Utc>,
         window: &Reading,
     ) -> Verdict {
-        let whole = latency::finding(trigger, analysis, window, None);
-        if !latency::has_histograms(window) {
+        let judged = self.whole(window, analysis);
+        let whole = latency::finding(trigger, analysis, &judged, None);
+        if !latency::has_histograms(&judged) {
             // Reported quantiles: the latest value is all there is, so the
             // breach is timed from the first reading over the threshold.
-            if latency::reported_breach(trigger, window) {
+            if latency::reported_breach(trigger, &judged) {
                 let since = *self.reported_breach_since.get_or_insert(at);
                 let held = (at - since).to_std().unwrap_or_default();
                 let outcome = if held >= trigger.after {
@@ -338,11 +355,12 @@ impl Watch {
                 Held::For(d) => *d,
                 Held::Cleared => Duration::ZERO,
             });
+        let judged = self.whole(window, analysis);
         let kind = match &breach {
             Some((kind, _, _)) => Some(kind.to_string()),
-            None => error_kinds::most_frequent_new_kind(window),
+            None => error_kinds::most_frequent_new_kind(&judged),
         };
-        let whole = error_kinds::finding(trigger, analysis, window, kind.as_deref(), None);
+        let whole = error_kinds::finding(trigger, analysis, &judged, kind.as_deref(), None);
         let breach = breach.map(|(kind, detector, held)| {
             let (recent, span) = self.breach_window(detector.began(), window);
             let finding = error_kinds::finding(trigger, analysis, &recent, Some(kind), Some(span));
