@@ -124,7 +124,7 @@ pub async fn run_headless(options: DemoOptions) -> ExitCode {
     let world = match World::start(config, &plan).await {
         Ok(world) => world,
         Err(e) => {
-            crate::errln!("error: cannot start the demo world: {e:#}");
+            crate::errln!("error: cannot start the demo world: {e}");
             return ExitCode::Runtime;
         }
     };
@@ -220,7 +220,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
     let world = match World::start(config, &plan).await {
         Ok(world) => world,
         Err(e) => {
-            crate::errln!("error: cannot start the demo world: {e:#}");
+            crate::errln!("error: cannot start the demo world: {e}");
             return ExitCode::Runtime;
         }
     };

@@ -116,22 +116,31 @@ async fn command(
     }
 }
 
+/// Why a production command could not be confirmed.
+#[derive(Debug, thiserror::Error)]
+enum Unconfirmed {
+    #[error(
+        "{target}: `{kind}` in production asks for a confirmation, and there is no terminal \
+         to ask on\n  hint: add --yes to send it without asking"
+    )]
+    NoTerminal { target: Target, kind: CommandKind },
+    #[error("cannot read the answer: {0}")]
+    Unreadable(#[from] std::io::Error),
+}
+
 /// Asks on the terminal; without one there is nobody to ask, and the
 /// command is refused rather than sent unconfirmed.
-fn confirmed(target: &Target, kind: CommandKind) -> Result<bool, String> {
+fn confirmed(target: &Target, kind: CommandKind) -> Result<bool, Unconfirmed> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(format!(
-            "{target}: `{kind}` in production asks for a confirmation, and there is no \
-             terminal to ask on\n  hint: add --yes to send it without asking"
-        ));
+        return Err(Unconfirmed::NoTerminal {
+            target: target.clone(),
+            kind,
+        });
     }
     eprint!("{target} is production: {kind} its release? [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| format!("cannot read the answer: {e}"))?;
+    stdin.lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

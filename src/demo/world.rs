@@ -5,8 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
-
 use crate::config::{Backend, Config, LocalBackend};
 use crate::dataplane::{DataPlane, DataPlaneConfig};
 use crate::engine::Target;
@@ -46,8 +44,25 @@ pub struct World {
     loads: Vec<(Target, Load)>,
 }
 
+/// What kept the demo's world from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    #[error("starting {target} {version} on {addr}: {source}")]
+    SampleService {
+        target: Target,
+        version: String,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("starting the data plane of {target}: {source}")]
+    DataPlane {
+        target: Target,
+        source: std::io::Error,
+    },
+}
+
 impl World {
-    pub async fn start(mut config: Config, plan: &WorldPlan) -> anyhow::Result<World> {
+    pub async fn start(mut config: Config, plan: &WorldPlan) -> Result<World, WorldError> {
         let mut world = World {
             config: config.clone(),
             planes: Vec::new(),
@@ -74,9 +89,15 @@ impl World {
                         } else {
                             Behaviour::healthy(version)
                         };
-                        let instance = SampleService::start(*addr, behaviour)
-                            .await
-                            .with_context(|| format!("starting {target} {version} on {addr}"))?;
+                        let instance =
+                            SampleService::start(*addr, behaviour)
+                                .await
+                                .map_err(|source| WorldError::SampleService {
+                                    target: target.clone(),
+                                    version: version.clone(),
+                                    addr: *addr,
+                                    source,
+                                })?;
                         *addr = instance.addr();
                         world.services.push(instance);
                     }
@@ -87,7 +108,10 @@ impl World {
                     &service.health,
                 ))
                 .await
-                .with_context(|| format!("starting the data plane of {target}"))?;
+                .map_err(|source| WorldError::DataPlane {
+                    target: target.clone(),
+                    source,
+                })?;
                 backend.listen = plane.listen_addr();
                 backend.admin = plane.admin_addr();
                 backend.admin_token = Some(plane.admin_token().clone());

@@ -32,8 +32,8 @@ use crate::engine::types::{
     ReleaseResult, Snapshot, StepTimer, Target, Verdict,
 };
 use crate::metrics::{Reading, Sample};
+use crate::observed::ProviderError;
 use crate::observed::{CheckResult, CheckStatus, TrafficState};
-use crate::providers::ProviderError;
 
 /// A failed write or read is retried after this long (or the analysis
 /// interval, if shorter).

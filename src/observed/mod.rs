@@ -1,12 +1,14 @@
 //! What helmsman observes of the world outside it: the traffic state a
-//! backend reports and the outcome of a check. (Metrics readings are in
-//! `crate::metrics`.) The engine and the providers both speak in these
-//! types; neither imports the other for them.
+//! backend reports, the outcome of a check, and how a provider call
+//! failed. (Metrics readings are in `crate::metrics`.) The engine and the
+//! providers both speak in these types; neither imports the other for them.
 
 mod check_result;
+mod provider_error;
 mod traffic;
 
 pub use check_result::{CheckResult, CheckStatus, duration_ms};
+pub use provider_error::ProviderError;
 pub use traffic::{Instance, TrafficState};
 
 use serde::{Deserialize, Serialize};

@@ -53,33 +53,31 @@ pub fn send(link: &HostLink, command: Command, updates: &mpsc::UnboundedSender<U
     tokio::spawn(async move {
         let answer = match ask(&state_dir, &command).await {
             Ok(answer) => answer,
-            Err(reason) => CommandReply::Refused { reason },
+            Err(ClientError::Refused(reason)) => CommandReply::Refused { reason },
+            Err(e) => CommandReply::Refused {
+                reason: e.to_string(),
+            },
         };
         let _ = updates.send(Update::Reply(command, answer));
     });
 }
 
-async fn ask(state_dir: &Path, command: &Command) -> Result<CommandReply, String> {
+async fn ask(state_dir: &Path, command: &Command) -> Result<CommandReply, ClientError> {
     let mut host = connected(state_dir).await?;
     let request = Request::Command {
         env: command.target.env.clone(),
         service: command.target.service.clone(),
         kind: command.kind,
     };
-    match host.ask(&request).await {
-        Ok(Reply::Answer { answer, .. }) => Ok(answer),
-        Ok(other) => Err(format!("the release host answered {other:?}")),
-        Err(ClientError::Refused(message)) => Err(message),
-        Err(e) => Err(e.to_string()),
+    match host.ask(&request).await? {
+        Reply::Answer { answer, .. } => Ok(answer),
+        other => Err(ClientError::Garbled(format!("{other:?}"))),
     }
 }
 
-async fn connected(state_dir: &Path) -> Result<Client, String> {
-    match follow::connect(state_dir).await {
-        Ok(Some(host)) => Ok(host),
-        Ok(None) => Err("the release host is gone".to_string()),
-        Err(e) => Err(e.to_string()),
-    }
+/// The host's control socket; none listening is a host that is gone.
+async fn connected(state_dir: &Path) -> Result<Client, ClientError> {
+    follow::connect(state_dir).await?.ok_or(ClientError::HungUp)
 }
 
 /// Submits confirmed releases to the host (which reads `config` as
@@ -99,6 +97,9 @@ pub fn starter(link: HostLink, config: PathBuf) -> Starter {
             };
             let (notice, refused) = match submitted(&state_dir, &request).await {
                 Ok(result) => ending(&start.target, &start.version, &result),
+                Err(ClientError::Refused(why)) => {
+                    (format!("{}: not started: {why}", start.target), true)
+                }
                 Err(e) => (format!("{}: not started: {e}", start.target), true),
             };
             let _ = updates.send(Update::Notice(notice.clone(), refused));
@@ -108,15 +109,12 @@ pub fn starter(link: HostLink, config: PathBuf) -> Starter {
 }
 
 /// Submits a release and waits for its record.
-async fn submitted(state_dir: &Path, request: &Request) -> Result<ResultRecord, String> {
+async fn submitted(state_dir: &Path, request: &Request) -> Result<ResultRecord, ClientError> {
     let mut host = connected(state_dir).await?;
-    host.send(request).await.map_err(|e| e.to_string())?;
+    host.send(request).await?;
     loop {
-        match host.next().await {
-            Ok(Reply::Finished { result }) => return Ok(result),
-            Ok(_) => {}
-            Err(ClientError::Refused(message)) => return Err(message),
-            Err(e) => return Err(e.to_string()),
+        if let Reply::Finished { result } = host.next().await? {
+            return Ok(result);
         }
     }
 }
