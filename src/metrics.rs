@@ -10,6 +10,7 @@
 //! samples.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -31,10 +32,19 @@ pub const LATENCY_BUCKETS_MS: &[f64] = &[
 /// The bounds travel with the counts because providers differ: the embedded
 /// data plane uses [`LATENCY_BUCKETS_MS`], a Prometheus histogram whatever
 /// `le` buckets the service exports.
+///
+/// A release keeps many histograms (every reading of its recent past, two
+/// per reading), nearly all over the data plane's buckets: the bounds are
+/// shared, and the data plane's are left out of JSON (a reader without
+/// bounds takes them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatencyHistogram {
-    #[serde(default = "data_plane_bounds")]
-    pub bounds_ms: Vec<f64>,
+    #[serde(
+        default = "data_plane_bounds",
+        deserialize_with = "shared_bounds",
+        skip_serializing_if = "is_data_plane_bounds"
+    )]
+    pub bounds_ms: Arc<[f64]>,
     pub counts: Vec<u64>,
 }
 
@@ -44,20 +54,50 @@ pub fn bucket_index(bounds_ms: &[f64], ms: f64) -> usize {
     bounds_ms.partition_point(|&bound| bound < ms)
 }
 
-fn data_plane_bounds() -> Vec<f64> {
-    LATENCY_BUCKETS_MS.to_vec()
+/// The data plane's bounds, one allocation for every histogram over them.
+fn data_plane_bounds() -> Arc<[f64]> {
+    static BOUNDS: LazyLock<Arc<[f64]>> = LazyLock::new(|| Arc::from(LATENCY_BUCKETS_MS));
+    BOUNDS.clone()
+}
+
+/// Whether two histograms' bounds are the same, most often the one shared
+/// allocation.
+fn same_bounds(a: &Arc<[f64]>, b: &Arc<[f64]>) -> bool {
+    Arc::ptr_eq(a, b) || a == b
+}
+
+fn is_data_plane_bounds(bounds: &Arc<[f64]>) -> bool {
+    **bounds == *LATENCY_BUCKETS_MS
+}
+
+fn shared_bounds<'de, D: serde::Deserializer<'de>>(reader: D) -> Result<Arc<[f64]>, D::Error> {
+    let bounds = Vec::<f64>::deserialize(reader)?;
+    Ok(match bounds == LATENCY_BUCKETS_MS {
+        true => data_plane_bounds(),
+        false => bounds.into(),
+    })
 }
 
 impl Default for LatencyHistogram {
     /// An empty histogram with the data plane's buckets.
     fn default() -> Self {
-        Self::with_bounds(data_plane_bounds())
+        Self::data_plane()
     }
 }
 
 impl LatencyHistogram {
     /// An empty histogram over `bounds_ms` (ascending upper bounds).
     pub fn with_bounds(bounds_ms: Vec<f64>) -> Self {
+        let counts = vec![0; bounds_ms.len() + 1];
+        Self {
+            bounds_ms: bounds_ms.into(),
+            counts,
+        }
+    }
+
+    /// An empty histogram over the data plane's buckets.
+    pub fn data_plane() -> Self {
+        let bounds_ms = data_plane_bounds();
         let counts = vec![0; bounds_ms.len() + 1];
         Self { bounds_ms, counts }
     }
@@ -88,7 +128,7 @@ impl LatencyHistogram {
     /// histograms over different buckets cannot be subtracted, so the later
     /// one is taken whole.
     pub fn since(&self, earlier: &LatencyHistogram) -> LatencyHistogram {
-        if self.bounds_ms != earlier.bounds_ms {
+        if !same_bounds(&self.bounds_ms, &earlier.bounds_ms) {
             return self.clone();
         }
         LatencyHistogram {
@@ -105,7 +145,7 @@ impl LatencyHistogram {
     /// Both histograms' counts together. Histograms over different buckets
     /// cannot be added: the one with the more requests is taken whole.
     pub fn plus(&self, other: &LatencyHistogram) -> LatencyHistogram {
-        if self.bounds_ms != other.bounds_ms {
+        if !same_bounds(&self.bounds_ms, &other.bounds_ms) {
             let larger = if self.total() >= other.total() {
                 self
             } else {
@@ -284,6 +324,32 @@ impl Reading {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_data_planes_bounds_are_shared_and_left_out_of_json() {
+        let mut h = LatencyHistogram::default();
+        h.record_ms(45.0);
+        let json = serde_json::to_string(&h).unwrap();
+        assert!(!json.contains("bounds_ms"), "{json}");
+        let read: LatencyHistogram = serde_json::from_str(&json).unwrap();
+        assert_eq!(read, h);
+        assert!(Arc::ptr_eq(&read.bounds_ms, &h.bounds_ms));
+        // Written out in full, they are read into the shared allocation too.
+        let full = format!(
+            r#"{{"bounds_ms":{:?},"counts":{:?}}}"#,
+            LATENCY_BUCKETS_MS, h.counts
+        );
+        let read: LatencyHistogram = serde_json::from_str(&full).unwrap();
+        assert!(Arc::ptr_eq(&read.bounds_ms, &h.bounds_ms));
+        // Other bounds (a Prometheus histogram's) travel with the counts.
+        let other = LatencyHistogram::with_bounds(vec![5.0, 50.0]);
+        let json = serde_json::to_string(&other).unwrap();
+        assert!(json.contains(r#""bounds_ms":[5.0,50.0]"#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<LatencyHistogram>(&json).unwrap(),
+            other
+        );
+    }
 
     #[test]
     fn requests_above_a_latency_interpolate_inside_its_bucket() {

@@ -333,7 +333,7 @@ async fn a_reading_is_both_versions_asked_by_form_post_with_the_token() {
     let reading = provider(&source).read().await.unwrap();
     assert_eq!((reading.new.requests, reading.new.errors), (200, 10));
     assert_eq!(reading.new.errors_by_kind["Timeout"], 3);
-    assert_eq!(reading.new.latency.bounds_ms, vec![50.0, 250.0]);
+    assert_eq!(*reading.new.latency.bounds_ms, [50.0, 250.0]);
     assert_eq!(reading.new.latency.counts, vec![150, 50, 0]);
     assert_eq!(
         (reading.baseline.requests, reading.baseline.errors),

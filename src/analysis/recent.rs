@@ -15,24 +15,43 @@ use crate::metrics::Reading;
 /// that filled only part of the period leaves a part that clears it.
 pub const HELD_PARTS: u32 = 4;
 
+/// How finely the recent past is kept, as a share of the shortest part
+/// asked for (a quarter of the shortest `after`): a part starts at most
+/// this share of itself early.
+const PART_RESOLUTION: u32 = 8;
+
 /// Cumulative readings (counters since observation began), oldest first,
-/// trimmed to what the longest `after` needs.
+/// trimmed to what the longest `after` needs and thinned to a few per
+/// shortest part: at a 1 s interval a 5-minute `after` would otherwise
+/// keep 300 readings for each release.
 #[derive(Debug, Clone)]
 pub struct Recent {
     readings: VecDeque<(DateTime<Utc>, Reading)>,
     keep: Duration,
+    /// Readings kept are at least this far apart (the latest excepted).
+    spacing: chrono::Duration,
 }
 
 impl Recent {
-    /// Starts with the empty reading at the start of observation.
-    pub fn new(since: DateTime<Utc>, keep: Duration) -> Recent {
+    /// Starts with the empty reading at the start of observation; keeps
+    /// `keep` of the past (the longest `after`) for parts of
+    /// `shortest_after` and longer.
+    pub fn new(since: DateTime<Utc>, keep: Duration, shortest_after: Duration) -> Recent {
+        let spacing = shortest_after / (HELD_PARTS * PART_RESOLUTION);
         Recent {
             readings: VecDeque::from([(since, Reading::default())]),
             keep,
+            spacing: chrono::Duration::from_std(spacing).unwrap_or_default(),
         }
     }
 
     pub fn push(&mut self, at: DateTime<Utc>, cumulative: Reading) {
+        // The latest reading is always kept; the one it replaces as the
+        // latest stays only if it is `spacing` after the one before it.
+        let len = self.readings.len();
+        if len >= 2 && self.readings[len - 1].0 - self.readings[len - 2].0 < self.spacing {
+            self.readings.pop_back();
+        }
         self.readings.push_back((at, cumulative));
         // Keep the newest reading at or before `at − keep`: the start of
         // the longest period asked for.
@@ -105,7 +124,7 @@ mod tests {
 
     #[test]
     fn the_last_period_is_cut_into_consecutive_parts() {
-        let mut r = Recent::new(at(0), Duration::from_secs(120));
+        let mut r = Recent::new(at(0), Duration::from_secs(120), Duration::from_secs(120));
         for s in (10..=300).step_by(10) {
             r.push(at(s), cumulative(s as u64)); // 1 request a second
         }
@@ -117,15 +136,33 @@ mod tests {
     }
 
     #[test]
+    fn readings_every_second_are_thinned_to_a_few_per_part() {
+        // A 5-minute `after` alone at a 1 s interval, parts of 75 s:
+        // readings are kept 10 s apart (at least 9.4 s), and a part starts
+        // at most that much early.
+        let five_minutes = Duration::from_secs(300);
+        let mut r = Recent::new(at(0), five_minutes, five_minutes);
+        for s in 1..=900 {
+            r.push(at(s), cumulative(s as u64));
+            let parts = r.parts(five_minutes, 4);
+            for part in parts.iter().flatten() {
+                let n = part.new.requests;
+                assert!((66..=85).contains(&n), "at {s} s: a part of {n} s");
+            }
+        }
+        assert!(r.readings.len() <= 34, "{}", r.readings.len());
+    }
+
+    #[test]
     fn no_parts_before_the_period_has_passed_or_with_sparse_readings() {
-        let mut r = Recent::new(at(0), Duration::from_secs(120));
+        let mut r = Recent::new(at(0), Duration::from_secs(120), Duration::from_secs(120));
         for s in (10..=110).step_by(10) {
             r.push(at(s), cumulative(s as u64));
         }
         assert!(r.parts(Duration::from_secs(120), 4).is_none());
         r.push(at(120), cumulative(120));
         assert!(r.parts(Duration::from_secs(120), 4).is_some());
-        let mut sparse = Recent::new(at(0), Duration::from_secs(120));
+        let mut sparse = Recent::new(at(0), Duration::from_secs(120), Duration::from_secs(120));
         sparse.push(at(100), cumulative(100));
         sparse.push(at(200), cumulative(200));
         assert!(sparse.parts(Duration::from_secs(120), 4).is_none());

@@ -135,7 +135,7 @@ impl VersionCounters {
                 errors: self.errors.load(Relaxed),
                 errors_by_kind,
                 latency: LatencyHistogram {
-                    bounds_ms: LATENCY_BUCKETS_MS.to_vec(),
+                    bounds_ms: LatencyHistogram::data_plane().bounds_ms,
                     counts: self
                         .latency_buckets
                         .iter()

@@ -73,15 +73,14 @@ impl Watch {
     /// how much of the recent past to keep; `baseline_before` holds the
     /// baseline's counters from before then (empty when unknown).
     pub fn new(since: DateTime<Utc>, triggers: &Triggers, baseline_before: Sample) -> Watch {
-        let longest = [
+        let afters = [
             &triggers.error_rate,
             &triggers.p95_latency,
             &triggers.new_error_kind,
         ]
-        .iter()
-        .map(|t| t.after)
-        .max()
-        .unwrap_or_default();
+        .map(|t| t.after);
+        let longest = afters.iter().copied().max().unwrap_or_default();
+        let shortest = afters.iter().copied().filter(|a| !a.is_zero()).min();
         Watch {
             since,
             baseline_before,
@@ -90,7 +89,7 @@ impl Watch {
                 cumulative: Reading::default(),
             },
             readings: 0,
-            recent: Recent::new(since, longest),
+            recent: Recent::new(since, longest, shortest.unwrap_or_default()),
             error_rate: Detector::default(),
             latency: Detector::default(),
             error_kinds: KindDetectors::default(),

@@ -146,7 +146,10 @@ pub(super) fn histogram(answer: &[Series]) -> Result<Option<LatencyHistogram>, P
         counts.push(in_bucket);
         below = cumulative;
     }
-    Ok(Some(LatencyHistogram { bounds_ms, counts }))
+    Ok(Some(LatencyHistogram {
+        bounds_ms: bounds_ms.into(),
+        counts,
+    }))
 }
 
 fn labels(s: &Series) -> String {
@@ -231,7 +234,7 @@ mod tests {
         ]))
         .unwrap()
         .unwrap();
-        assert_eq!(h.bounds_ms, vec![5.0, 50.0, 1000.0]);
+        assert_eq!(*h.bounds_ms, [5.0, 50.0, 1000.0]);
         assert_eq!(h.counts, vec![2, 5, 2, 1]);
         assert!(h.is_consistent());
         assert_eq!(h.total(), 10);
