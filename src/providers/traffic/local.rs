@@ -7,6 +7,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -21,15 +28,24 @@ pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// A small JSON client for one data plane's admin API, shared by the
 /// traffic and the metrics provider. State-changing calls carry the admin
 /// token; without one the data plane refuses them and says so.
+///
+/// Plain HTTP/1.1 on hyper's pooled client: the admin API is loopback JSON,
+/// and a host driving hundreds of releases makes one call a second for
+/// each, so what a general-purpose client adds per call (redirects,
+/// retries, URL and header handling) is most of the cost.
 #[derive(Debug, Clone)]
 pub struct AdminClient {
     admin: SocketAddr,
-    /// `http://<admin address>/`, parsed once.
-    base: reqwest::Url,
     token: Option<Secret>,
-    http: reqwest::Client,
+    http: Http,
     provider: String,
 }
+
+type Http = Client<HttpConnector, Full<Bytes>>;
+
+/// An admin answer is a few kilobytes of JSON at most; a kept connection
+/// holds one read buffer of this size instead of a growing one.
+const READ_BUFFER: usize = 8 * 1024;
 
 /// How long an admin connection is kept for the next call: well within
 /// the time the data plane keeps an idle keep-alive connection open (its
@@ -41,21 +57,21 @@ fn reuse_window(limits: &ConnectionLimits) -> Duration {
 
 /// The HTTP client of every admin client whose data planes share a reuse
 /// window (one, unless services set their own timeouts). A connection per
-/// call would cost a host driving hundreds of releases most of its CPU
-/// (two reads a second per release), and a client per release and
-/// provider a megabyte or so of TLS configuration each.
-fn shared_http(reuse: Duration) -> reqwest::Client {
-    static CLIENTS: OnceLock<Mutex<HashMap<Duration, reqwest::Client>>> = OnceLock::new();
+/// call would cost a host driving hundreds of releases most of its CPU.
+fn shared_http(reuse: Duration) -> Http {
+    static CLIENTS: OnceLock<Mutex<HashMap<Duration, Http>>> = OnceLock::new();
     let mut clients = crate::sync::lock(CLIENTS.get_or_init(Default::default));
     clients
         .entry(reuse)
         .or_insert_with(|| {
-            reqwest::Client::builder()
-                .timeout(ADMIN_TIMEOUT)
-                .no_proxy()
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            connector.set_connect_timeout(Some(ADMIN_TIMEOUT));
+            Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(reuse)
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new())
+                .pool_timer(TokioTimer::new())
+                .http1_read_buf_exact_size(READ_BUFFER)
+                .build(connector)
         })
         .clone()
 }
@@ -69,11 +85,8 @@ impl AdminClient {
         limits: &ConnectionLimits,
         provider: String,
     ) -> Self {
-        let base = reqwest::Url::parse(&format!("http://{admin}/"))
-            .expect("a socket address makes a valid URL");
         Self {
             admin,
-            base,
             token,
             http: shared_http(reuse_window(limits)),
             provider,
@@ -92,7 +105,7 @@ impl AdminClient {
     /// A 4xx/5xx becomes `Rejected` with the data plane's own explanation.
     pub async fn call<T: DeserializeOwned>(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T, ProviderError> {
@@ -106,9 +119,9 @@ impl AdminClient {
         &self,
         path: &str,
     ) -> Result<Option<T>, ProviderError> {
-        let method = reqwest::Method::GET;
+        let method = Method::GET;
         let (status, bytes) = self.send(&method, path, None).await?;
-        if status == reqwest::StatusCode::NOT_FOUND {
+        if status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         self.answer(&method, path, status, &bytes).map(Some)
@@ -116,40 +129,61 @@ impl AdminClient {
 
     async fn send(
         &self,
-        method: &reqwest::Method,
+        method: &Method,
         path: &str,
         body: Option<serde_json::Value>,
-    ) -> Result<(reqwest::StatusCode, bytes::Bytes), ProviderError> {
-        // The address is parsed once; only the path changes per call.
-        let mut url = self.base.clone();
-        url.set_path(path);
-        let mut request = self.http.request(method.clone(), url.clone());
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        if *method != reqwest::Method::GET
+    ) -> Result<(StatusCode, Bytes), ProviderError> {
+        let url = format!("http://{}{path}", self.admin);
+        let unreachable = |doing: &str| ProviderError::Unreachable {
+            provider: self.provider.clone(),
+            detail: format!("{method} {url}: {doing}"),
+        };
+        let mut request = Request::builder().method(method.clone()).uri(&url);
+        if *method != Method::GET
             && let Some(token) = &self.token
         {
-            request = request.bearer_auth(token.expose());
+            request = request.header(AUTHORIZATION, format!("Bearer {}", token.expose()));
         }
-        let unreachable = |e: reqwest::Error, doing: &str| ProviderError::Unreachable {
-            provider: self.provider.clone(),
-            detail: format!("{method} {url}: {doing}{e}"),
+        let body = match body {
+            Some(json) => {
+                request = request.header(CONTENT_TYPE, "application/json");
+                Full::new(Bytes::from(json.to_string()))
+            }
+            None => Full::default(),
         };
-        let response = request.send().await.map_err(|e| unreachable(e, ""))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
+        let request = request
+            .body(body)
+            .map_err(|e| unreachable(&format!("cannot build the request: {e}")))?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| unreachable(&causes(&e)))?;
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| unreachable(&format!("reading the answer: {e}")))?
+                .to_bytes();
+            Ok((status, bytes))
+        };
+        tokio::time::timeout(ADMIN_TIMEOUT, exchange)
             .await
-            .map_err(|e| unreachable(e, "reading the answer: "))?;
-        Ok((status, bytes))
+            .unwrap_or_else(|_| {
+                Err(unreachable(&format!(
+                    "no answer within {}",
+                    crate::config::duration::format(ADMIN_TIMEOUT)
+                )))
+            })
     }
 
     fn answer<T: DeserializeOwned>(
         &self,
-        method: &reqwest::Method,
+        method: &Method,
         path: &str,
-        status: reqwest::StatusCode,
+        status: StatusCode,
         bytes: &[u8],
     ) -> Result<T, ProviderError> {
         if !status.is_success() {
@@ -166,6 +200,22 @@ impl AdminClient {
             provider: self.provider.clone(),
             detail: format!("{method} {path}: {e}"),
         })
+    }
+}
+
+/// What the client's error says and what it comes from ("tcp connect
+/// error: Connection refused (os error 111)"): the client's own words only
+/// say that the call failed.
+fn causes(error: &hyper_util::client::legacy::Error) -> String {
+    let mut words = Vec::new();
+    let mut cause = std::error::Error::source(error);
+    while let Some(e) = cause {
+        words.push(e.to_string());
+        cause = e.source();
+    }
+    match words.is_empty() {
+        true => error.to_string(),
+        false => words.join(": "),
     }
 }
 
@@ -196,7 +246,7 @@ impl LocalTraffic {
 
     async fn mutate(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<(), ProviderError> {
@@ -215,7 +265,7 @@ impl Traffic for LocalTraffic {
 
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         self.mutate(
-            reqwest::Method::PUT,
+            Method::PUT,
             "/api/v1/release",
             Some(json!({ "version": new_version })),
         )
@@ -225,12 +275,12 @@ impl Traffic for LocalTraffic {
     // An empty JSON object: every state-changing call is JSON (see
     // `dataplane::admin_guard`).
     async fn finish(&self) -> Result<(), ProviderError> {
-        self.mutate(reqwest::Method::POST, "/api/v1/finish", Some(json!({})))
+        self.mutate(Method::POST, "/api/v1/finish", Some(json!({})))
             .await
     }
 
     async fn discard(&self) -> Result<(), ProviderError> {
-        self.mutate(reqwest::Method::POST, "/api/v1/discard", Some(json!({})))
+        self.mutate(Method::POST, "/api/v1/discard", Some(json!({})))
             .await
     }
 
@@ -255,7 +305,7 @@ impl Traffic for LocalTraffic {
 impl Weights for LocalTraffic {
     async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
         self.mutate(
-            reqwest::Method::PUT,
+            Method::PUT,
             "/api/v1/weight",
             Some(json!({ "new_percent": new_percent })),
         )
@@ -276,10 +326,32 @@ impl Switch for LocalTraffic {
 impl Rotation for LocalTraffic {
     async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError> {
         self.mutate(
-            reqwest::Method::PUT,
+            Method::PUT,
             "/api/v1/instances",
             Some(json!({ "stable": stable, "new": new })),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_data_plane_nobody_serves_is_unreachable_and_says_why() {
+        // A port just bound and released: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        let client = AdminClient::new(port, None, &ConnectionLimits::default(), "plane".into());
+        match client.get_if_found::<TrafficState>("/api/v1/state").await {
+            Err(ProviderError::Unreachable { provider, detail }) => {
+                assert_eq!(provider, "plane");
+                assert!(detail.starts_with(&format!("GET http://{port}/api/v1/state: ")));
+                assert!(detail.to_lowercase().contains("refused"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -88,7 +88,7 @@ impl PlaneReads {
 /// One call, or two to a data plane from before `/api/v1/observed` (a
 /// host upgraded while its planes process kept serving).
 async fn observe(admin: &AdminClient) -> Result<Observed, ProviderError> {
-    use reqwest::Method;
+    use hyper::Method;
     if let Some(observed) = admin.get_if_found("/api/v1/observed").await? {
         return Ok(observed);
     }
