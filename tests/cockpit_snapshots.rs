@@ -115,7 +115,8 @@ fn snapshot(env: &str, phase: Phase, step: usize, weight: u8, reason: &str) -> S
                 2.0,
                 "p95 latency 182 ms vs baseline 176 ms over 1 240 requests: ×1.03, 99 % between ×0.91 and ×1.18 (limit ×2.0, tolerated ×1.50)",
             ),
-        ],
+        ]
+        .into(),
         metrics_at: Some(at(-12)),
         provider_error: None,
         started_at: at(-900),
@@ -608,7 +609,8 @@ fn long_snapshot() -> Snapshot {
         running: true,
     });
     s.updated_at = at(0);
-    s.verdicts.push(verdict(
+    let mut verdicts = s.verdicts.to_vec();
+    verdicts.push(verdict(
         TriggerKind::UnhealthyInstances,
         Outcome::Pass,
         0.0,
@@ -616,7 +618,7 @@ fn long_snapshot() -> Snapshot {
         10.0,
         "0 of 2 new instances failing health checks (limit 10 %)",
     ));
-    s.verdicts.push(verdict(
+    verdicts.push(verdict(
         TriggerKind::NewErrorKind,
         Outcome::NotEnoughEvidence,
         0.0,
@@ -624,6 +626,7 @@ fn long_snapshot() -> Snapshot {
         1.0,
         "no new error kind yet; 1 240 requests, 5 min window not over",
     ));
+    s.verdicts = verdicts.into();
     s
 }
 

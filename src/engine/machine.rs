@@ -20,6 +20,7 @@
 //! (refusals and accepted commands) and `io` (reads and writes).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -198,7 +199,7 @@ struct Observation {
     frozen_baseline: Option<crate::metrics::Sample>,
     /// The trigger verdicts on the latest reading; `None` until one was
     /// judged. A step that dwells ends only when every one of them passes.
-    verdicts: Option<Vec<Verdict>>,
+    verdicts: Option<Arc<[Verdict]>>,
     /// What the triggers remember between readings.
     watch: analysis::Watch,
 }
@@ -319,7 +320,7 @@ impl Release {
             baseline_requests: 0,
             new_instances: InstanceCounts::default(),
             stable_instances: InstanceCounts::default(),
-            verdicts: Vec::new(),
+            verdicts: Arc::default(),
             metrics_at: None,
             provider_error: None,
             started_at: now,

@@ -4,6 +4,7 @@
 //! same types.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -271,7 +272,7 @@ pub struct Snapshot {
     /// (shared: they change only with the plan, and a snapshot is copied
     /// to every watcher on every change).
     pub step: usize,
-    pub steps: std::sync::Arc<[String]>,
+    pub steps: Arc<[String]>,
     /// Traffic on the new version the engine asked for, and what the
     /// backend reports.
     pub desired_weight: u8,
@@ -285,8 +286,9 @@ pub struct Snapshot {
     pub baseline_requests: u64,
     pub new_instances: InstanceCounts,
     pub stable_instances: InstanceCounts,
-    /// The latest verdict of every trigger.
-    pub verdicts: Vec<Verdict>,
+    /// The latest verdict of every trigger, shared with the engine (a
+    /// snapshot is copied for its watchers on every reading).
+    pub verdicts: Arc<[Verdict]>,
     /// When metrics were last read successfully (stale data is never live).
     pub metrics_at: Option<DateTime<Utc>>,
     /// A provider that is failing, named, with its error.

@@ -748,7 +748,7 @@ mod tests {
                 healthy: 4,
                 total: 4,
             },
-            verdicts: vec![],
+            verdicts: Arc::default(),
             metrics_at: Some(at(0)),
             provider_error: None,
             started_at: at(-600),

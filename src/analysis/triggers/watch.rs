@@ -110,11 +110,11 @@ impl Watch {
         window: &Reading,
         traffic: Option<&TrafficState>,
     ) -> Vec<Verdict> {
-        let metrics = match self.judged.take() {
-            Some((judged, verdicts)) if judged == *window => verdicts,
+        let metrics = match &self.judged {
+            Some((judged, metrics)) if judged == window => metrics.clone(),
             _ => {
                 self.observe(triggers, analysis, at, window);
-                MetricVerdicts {
+                let metrics = MetricVerdicts {
                     error_rate: triggers
                         .error_rate
                         .enabled
@@ -127,24 +127,24 @@ impl Watch {
                         .new_error_kind
                         .enabled
                         .then(|| self.error_kind(&triggers.new_error_kind, analysis, window)),
-                }
+                };
+                self.judged = Some((window.clone(), metrics.clone()));
+                metrics
             }
         };
         let instances = triggers
             .unhealthy_instances
             .enabled
             .then(|| unhealthy_instances(&triggers.unhealthy_instances, traffic));
-        let verdicts = [
-            metrics.error_rate.clone(),
-            metrics.latency.clone(),
+        [
+            metrics.error_rate,
+            metrics.latency,
             instances,
-            metrics.error_kind.clone(),
+            metrics.error_kind,
         ]
         .into_iter()
         .flatten()
-        .collect();
-        self.judged = Some((window.clone(), metrics));
-        verdicts
+        .collect()
     }
 
     /// Feeds what arrived since the last reading to every detector.

@@ -25,13 +25,16 @@ impl Release {
         let Some(obs) = self.observation.as_mut() else {
             return;
         };
-        let verdicts = obs.watch.judge(
-            &self.spec.service.triggers,
-            &self.spec.service.analysis,
-            now,
-            &window,
-            self.traffic.as_ref(),
-        );
+        let verdicts: Arc<[Verdict]> = obs
+            .watch
+            .judge(
+                &self.spec.service.triggers,
+                &self.spec.service.analysis,
+                now,
+                &window,
+                self.traffic.as_ref(),
+            )
+            .into();
         self.snapshot.new_error_rate_pct = window.new.error_rate_pct();
         self.snapshot.baseline_error_rate_pct = window.baseline.error_rate_pct();
         self.snapshot.new_p95_ms = window.new.p95_ms();

@@ -167,7 +167,7 @@ fn verdict_lines(snap: &Snapshot, theme: &Theme) -> Vec<Line<'static>> {
     if snap.verdicts.is_empty() {
         lines.push(Line::styled("none yet", theme.dim));
     }
-    for v in &snap.verdicts {
+    for v in snap.verdicts.iter() {
         let (mark, word, style) = match v.outcome {
             engine::Outcome::Pass => ("✓", "PASS", theme.ok),
             engine::Outcome::Fail => ("✗", "FAIL", theme.crit),
