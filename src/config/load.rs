@@ -107,7 +107,12 @@ fn strategy_keys(kind: &str) -> &'static [&'static str] {
 /// error naming the path (with line and column 0); a file that is not UTF-8
 /// is a single error at its first bad byte.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    load_bytes(path, read_file(path)?)
+}
+
+/// The bytes of a configuration file, or the error that names it.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, ConfigErrors> {
+    std::fs::read(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
             line: 0,
@@ -118,7 +123,11 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
                     .to_string(),
             ),
         }])
-    })?;
+    })
+}
+
+/// Parses and validates the bytes read from the configuration file `path`.
+pub fn load_bytes(path: &Path, bytes: Vec<u8>) -> Result<Config, ConfigErrors> {
     let text = String::from_utf8(bytes).map_err(|e| {
         ConfigErrors(vec![ConfigError::not_utf8(
             path,

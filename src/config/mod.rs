@@ -14,7 +14,7 @@ pub mod summary;
 pub(crate) mod test_support;
 
 pub use errors::{ConfigError, ConfigErrors};
-pub use load::{load_file, parse_str};
+pub use load::{load_bytes, load_file, parse_str, read_file};
 pub use metrics::MetricsSource;
 pub use model::*;
 pub use preflight::{CheckKind, CheckSpec, Preflight, Probe, Scope};

@@ -69,6 +69,15 @@ pub struct Releases {
     watchers: broadcast::Sender<Line>,
     /// How many submissions have not ended.
     active: watch::Sender<usize>,
+    /// The configuration last read: see [`Releases::load_config`].
+    last_config: Mutex<Option<ReadConfig>>,
+}
+
+/// A configuration file as it was read, and what it gave.
+struct ReadConfig {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    config: Arc<Config>,
 }
 
 impl Releases {
@@ -79,6 +88,7 @@ impl Releases {
             running: Mutex::new(HashMap::new()),
             watchers: broadcast::channel(WATCH_CAPACITY).0,
             active: watch::channel(0).0,
+            last_config: Mutex::new(None),
         })
     }
 
@@ -91,12 +101,30 @@ impl Releases {
     }
 
     /// Reads the configuration a client named, as `helmsman` itself would
-    /// (with the state directory's data plane admin token).
-    pub fn load_config(&self, path: &Path) -> Result<Config, HostedError> {
-        let mut config = crate::config::load_file(path)
-            .map_err(|errors| HostedError::Config(errors.to_string()))?;
+    /// (with the state directory's data plane admin token). The file is
+    /// read every time, so an edit is seen by the next release; it is
+    /// parsed again only when its bytes changed: a script submitting a
+    /// release for each of hundreds of services parses it once, not once
+    /// per service (each parse of a large file costs megabytes for a
+    /// moment, and the allocator keeps what they leave behind).
+    pub fn load_config(&self, path: &Path) -> Result<Arc<Config>, HostedError> {
+        let invalid = |errors: crate::config::ConfigErrors| HostedError::Config(errors.to_string());
+        let bytes = crate::config::read_file(path).map_err(invalid)?;
+        // Held while parsing: submissions of one file wait for the one
+        // parse rather than each doing it.
+        let mut last = crate::sync::lock(&self.last_config);
+        if let Some(read) = last.as_ref().filter(|r| r.path == path && r.bytes == bytes) {
+            return Ok(Arc::clone(&read.config));
+        }
+        let mut config = crate::config::load_bytes(path, bytes.clone()).map_err(invalid)?;
         crate::dataplane::admin_token::provide(&mut config, &self.state_dir)
             .map_err(|e| HostedError::Config(format!("error: the data plane admin token: {e}")))?;
+        let config = Arc::new(config);
+        *last = Some(ReadConfig {
+            path: path.to_path_buf(),
+            bytes,
+            config: Arc::clone(&config),
+        });
         Ok(config)
     }
 
@@ -406,5 +434,50 @@ impl Watcher for Hosted {
             from: snapshot.stable_version,
             to: snapshot.new_version,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE_SERVICE: &str = r#"
+[[environments]]
+name = "dev"
+[[environments.services]]
+name = "web"
+[environments.services.backend]
+type = "local"
+stable = "v1"
+listen = "127.0.0.1:19080"
+admin = "127.0.0.1:19081"
+[environments.services.backend.versions]
+v1 = ["127.0.0.1:19090"]
+v2 = ["127.0.0.1:19091"]
+"#;
+
+    #[test]
+    fn a_configuration_is_parsed_once_until_its_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let releases = Releases::new(dir.path(), History::open(dir.path()).unwrap());
+        let file = dir.path().join("helmsman.toml");
+        std::fs::write(&file, ONE_SERVICE).unwrap();
+        let first = releases.load_config(&file).unwrap();
+        let again = releases.load_config(&file).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the same bytes are not parsed again"
+        );
+        // An edit is seen by the next release.
+        std::fs::write(&file, ONE_SERVICE.replace("\"web\"", "\"api\"")).unwrap();
+        let edited = releases.load_config(&file).unwrap();
+        assert!(!Arc::ptr_eq(&first, &edited));
+        assert_eq!(edited.environments[0].services[0].name, "api");
+        // A file that no longer parses is refused, not served from before.
+        std::fs::write(&file, "[[environments]\n").unwrap();
+        assert!(matches!(
+            releases.load_config(&file),
+            Err(HostedError::Config(_))
+        ));
     }
 }
