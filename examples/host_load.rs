@@ -5,7 +5,8 @@
 //! a share of one core) and memory over a window, and the data planes'
 //! process beside it. A measurement, not a test.
 //!
-//! Usage: `host_load [--services N] [--seconds S]` (defaults 300 and 60),
+//! Usage: `host_load [--services N] [--seconds S] [--at-once K]` (defaults
+//! 300, 60 and 32 submissions in flight at once),
 //! with the release build (`target/release/helmsman`, or `$HELMSMAN_BIN`).
 
 #[allow(dead_code)] // each measurement uses a different part of it
@@ -54,6 +55,7 @@ fn planes_pid(state: &Path) -> anyhow::Result<u32> {
 async fn main() -> anyhow::Result<()> {
     let services = bench::arg("--services", 300)? as usize;
     let seconds = bench::arg("--seconds", 60)?;
+    let at_once = bench::arg("--at-once", 32)? as usize;
     let any: SocketAddr = "127.0.0.1:0".parse()?;
     let v1 = SampleService::start(any, Behaviour::healthy("v1")).await?;
     let v2 = SampleService::start(any, Behaviour::healthy("v2")).await?;
@@ -102,8 +104,8 @@ steps = [{{ weight = 10 }}, {{ pause = "1h" }}]
         started.elapsed().as_secs_f64()
     );
 
-    // Every release submitted, 32 at a time, each followed until it starts.
-    let permits = Arc::new(tokio::sync::Semaphore::new(32));
+    // Every release submitted, AT_ONCE at a time, each followed until it starts.
+    let permits = Arc::new(tokio::sync::Semaphore::new(at_once.max(1)));
     let mut submissions = tokio::task::JoinSet::new();
     for env in ENVS {
         for i in 0..services {
