@@ -440,28 +440,15 @@ impl Watcher for Hosted {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ONE_SERVICE: &str = r#"
-[[environments]]
-name = "dev"
-[[environments.services]]
-name = "web"
-[environments.services.backend]
-type = "local"
-stable = "v1"
-listen = "127.0.0.1:19080"
-admin = "127.0.0.1:19081"
-[environments.services.backend.versions]
-v1 = ["127.0.0.1:19090"]
-v2 = ["127.0.0.1:19091"]
-"#;
+    use crate::config::test_support::one_local_service;
 
     #[test]
     fn a_configuration_is_parsed_once_until_its_file_changes() {
         let dir = tempfile::tempdir().unwrap();
         let releases = Releases::new(dir.path(), History::open(dir.path()).unwrap());
         let file = dir.path().join("helmsman.toml");
-        std::fs::write(&file, ONE_SERVICE).unwrap();
+        let text = one_local_service("dev");
+        std::fs::write(&file, &text).unwrap();
         let first = releases.load_config(&file).unwrap();
         let again = releases.load_config(&file).unwrap();
         assert!(
@@ -469,7 +456,7 @@ v2 = ["127.0.0.1:19091"]
             "the same bytes are not parsed again"
         );
         // An edit is seen by the next release.
-        std::fs::write(&file, ONE_SERVICE.replace("\"web\"", "\"api\"")).unwrap();
+        std::fs::write(&file, text.replace("\"checkout\"", "\"api\"")).unwrap();
         let edited = releases.load_config(&file).unwrap();
         assert!(!Arc::ptr_eq(&first, &edited));
         assert_eq!(edited.environments[0].services[0].name, "api");
