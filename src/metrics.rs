@@ -55,7 +55,7 @@ pub fn bucket_index(bounds_ms: &[f64], ms: f64) -> usize {
 }
 
 /// The data plane's bounds, one allocation for every histogram over them.
-fn data_plane_bounds() -> Arc<[f64]> {
+pub fn data_plane_bounds() -> Arc<[f64]> {
     static BOUNDS: LazyLock<Arc<[f64]>> = LazyLock::new(|| Arc::from(LATENCY_BUCKETS_MS));
     BOUNDS.clone()
 }

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::metrics::{LATENCY_BUCKETS_MS, LatencyHistogram, Sample, bucket_index};
+use crate::metrics::{
+    LATENCY_BUCKETS_MS, LatencyHistogram, Sample, bucket_index, data_plane_bounds,
+};
 
 /// Which side of the routing table a version serves on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -135,7 +137,7 @@ impl VersionCounters {
                 errors: self.errors.load(Relaxed),
                 errors_by_kind,
                 latency: LatencyHistogram {
-                    bounds_ms: LatencyHistogram::data_plane().bounds_ms,
+                    bounds_ms: data_plane_bounds(),
                     counts: self
                         .latency_buckets
                         .iter()
