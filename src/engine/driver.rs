@@ -203,29 +203,55 @@ struct Spawned {
 }
 
 impl Spawned {
-    /// Runs one provider read in its own task, bounded by the read timeout,
-    /// and feeds the result (or the timeout, naming the provider) back.
-    fn spawn_read<T, F>(
+    /// Runs a reading in its own task, each read bounded by the read
+    /// timeout, and feeds the results (or the timeout, naming the
+    /// provider) back, one after the other. A periodic reading asks for
+    /// the traffic and the metrics together, so both go in one task and
+    /// come back together.
+    fn spawn_reading(
         &mut self,
-        provider: impl FnOnce() -> String + Send + 'static,
-        read: F,
-        wrap: fn(Result<T, ProviderError>) -> Feedback,
-    ) where
-        T: Send + 'static,
-        F: std::future::Future<Output = Result<T, ProviderError>> + Send + 'static,
-    {
+        traffic: Option<Arc<dyn Traffic>>,
+        metrics: Option<Arc<dyn Metrics>>,
+    ) {
         let feedback = self.feedback.clone();
         let limit = self.read_timeout;
         self.reads.spawn(async move {
-            let result = match tokio::time::timeout(limit, read).await {
-                Ok(r) => r,
-                Err(_) => Err(ProviderError::TimedOut {
-                    provider: provider(),
-                    after: limit,
-                }),
+            let traffic = async {
+                match traffic {
+                    Some(p) => Some(bounded(limit, || p.describe(), p.state()).await),
+                    None => None,
+                }
             };
-            let _ = feedback.send(wrap(result));
+            let metrics = async {
+                match metrics {
+                    Some(p) => Some(bounded(limit, || p.describe(), p.read()).await),
+                    None => None,
+                }
+            };
+            let (traffic, metrics) = tokio::join!(traffic, metrics);
+            if let Some(result) = traffic {
+                let _ = feedback.send(Feedback::Traffic(result));
+            }
+            if let Some(result) = metrics {
+                let _ = feedback.send(Feedback::Metrics(result));
+            }
         });
+    }
+}
+
+/// `read`, or a timeout naming the provider. The provider is named only
+/// then: a host reads hundreds of them a second.
+async fn bounded<T>(
+    limit: Duration,
+    provider: impl FnOnce() -> String,
+    read: impl std::future::Future<Output = Result<T, ProviderError>>,
+) -> Result<T, ProviderError> {
+    match tokio::time::timeout(limit, read).await {
+        Ok(r) => r,
+        Err(_) => Err(ProviderError::TimedOut {
+            provider: provider(),
+            after: limit,
+        }),
     }
 }
 
@@ -257,6 +283,7 @@ impl Driver {
         let now = self.clock.now();
         let effects = self.release.handle(Input::Start, now);
         self.execute(effects, &mut shell);
+        self.publish();
 
         let mut commands_open = true;
         let result = loop {
@@ -280,9 +307,11 @@ impl Driver {
                 command = commands.recv(), if commands_open => match command {
                     Some((command, reply)) => {
                         let (answer, effects) = self.release.command(command, self.clock.now());
-                        // Effects before the reply: when the caller hears
-                        // "accepted", the rollback is already on its way.
+                        // Effects and snapshot before the reply: when the
+                        // caller hears "accepted", the rollback is already
+                        // on its way and every watcher sees it.
                         self.execute(effects, &mut shell);
+                        self.publish();
                         let _ = reply.send(answer);
                     }
                     // Every front end detached: the release carries on
@@ -300,6 +329,15 @@ impl Driver {
                     self.execute(effects, &mut shell);
                 }
             }
+            // Results that arrived meanwhile (a reading's traffic and
+            // counters come back together) are taken in before the
+            // snapshot goes out: one copy for every watcher instead of one
+            // per result, which a host driving hundreds of releases feels.
+            while let Ok(feedback) = feedback_rx.try_recv() {
+                let effects = self.release.handle(feedback.into(), self.clock.now());
+                self.execute(effects, &mut shell);
+            }
+            self.publish();
             while shell.reads.try_join_next().is_some() {}
         };
 
@@ -309,7 +347,7 @@ impl Driver {
         drop(reads);
         let write_timeout = self.providers.traffic.write_timeout();
         let _ = tokio::time::timeout(write_timeout * 2, writer).await;
-        self.snapshots.send_replace(self.release.snapshot().clone());
+        self.publish();
         tracing::info!(target = %self.release.spec().target, ?result, "release finished");
         result
     }
@@ -321,6 +359,7 @@ impl Driver {
             shell.rollbacks.send_modify(|n| *n += 1);
         }
         shell.rolling_back = rolling_back;
+        let (mut read_traffic, mut read_metrics) = (None, None);
         for effect in effects {
             match effect {
                 Effect::Emit(event) => {
@@ -340,26 +379,8 @@ impl Driver {
                     let rollbacks = *shell.rollbacks.borrow();
                     let _ = shell.writes.send(Queued { write, rollbacks });
                 }
-                // The provider is named only if it times out: a host reads
-                // hundreds of them a second.
-                Effect::ReadTraffic => {
-                    let traffic = self.providers.traffic.clone();
-                    let name = Arc::clone(&traffic);
-                    shell.spawn_read(
-                        move || name.describe(),
-                        async move { traffic.state().await },
-                        Feedback::Traffic,
-                    );
-                }
-                Effect::ReadMetrics => {
-                    let metrics = self.providers.metrics.clone();
-                    let name = Arc::clone(&metrics);
-                    shell.spawn_read(
-                        move || name.describe(),
-                        async move { metrics.read().await },
-                        Feedback::Metrics,
-                    );
-                }
+                Effect::ReadTraffic => read_traffic = Some(self.providers.traffic.clone()),
+                Effect::ReadMetrics => read_metrics = Some(self.providers.metrics.clone()),
                 Effect::RunSmokeChecks => {
                     let checks = self.providers.smoke_checks.clone();
                     let feedback = shell.feedback.clone();
@@ -374,7 +395,23 @@ impl Driver {
                 }
             }
         }
-        self.snapshots.send_replace(self.release.snapshot().clone());
+        if read_traffic.is_some() || read_metrics.is_some() {
+            shell.spawn_reading(read_traffic, read_metrics);
+        }
+    }
+
+    /// Sends the snapshot to its watchers, unless it only says that time
+    /// passed (a tick that asked for a reading): a host driving hundreds
+    /// of releases copies one for every watcher on every change.
+    fn publish(&self) {
+        let snapshot = self.release.snapshot();
+        self.snapshots.send_if_modified(|published| {
+            if snapshot.only_later_than(published) {
+                return false;
+            }
+            *published = snapshot.clone();
+            true
+        });
     }
 }
 

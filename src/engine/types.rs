@@ -301,6 +301,80 @@ pub struct Snapshot {
     pub step_timer: Option<StepTimer>,
 }
 
+impl Snapshot {
+    /// Whether this snapshot says nothing `earlier` did not, except that
+    /// time passed: every field the same but `updated_at`, and a timed
+    /// step's clock where `earlier`'s own reckoning
+    /// ([`StepTimer::left_at`]) puts it. Watchers work the clocks out
+    /// themselves, so such a snapshot need not be sent to them.
+    pub fn only_later_than(&self, earlier: &Snapshot) -> bool {
+        // Destructured so that a new field cannot be forgotten here.
+        let Snapshot {
+            target,
+            release_id,
+            stable_version,
+            new_version,
+            strategy,
+            phase,
+            reason,
+            step,
+            steps,
+            desired_weight,
+            actual_weight,
+            new_error_rate_pct,
+            baseline_error_rate_pct,
+            new_p95_ms,
+            baseline_p95_ms,
+            new_requests,
+            baseline_requests,
+            new_instances,
+            stable_instances,
+            verdicts,
+            metrics_at,
+            provider_error,
+            started_at,
+            updated_at,
+            step_timer,
+        } = self;
+        let timer_agrees = match (step_timer, earlier.step_timer) {
+            (None, None) => true,
+            (Some(now), Some(then)) => {
+                let expected = then.left_at(earlier.updated_at, *updated_at);
+                now.running == then.running && now.left.abs_diff(expected) <= TIMER_SLACK
+            }
+            _ => false,
+        };
+        timer_agrees
+            && *target == earlier.target
+            && *release_id == earlier.release_id
+            && *stable_version == earlier.stable_version
+            && *new_version == earlier.new_version
+            && *strategy == earlier.strategy
+            && *phase == earlier.phase
+            && *reason == earlier.reason
+            && *step == earlier.step
+            && *steps == earlier.steps
+            && *desired_weight == earlier.desired_weight
+            && *actual_weight == earlier.actual_weight
+            && *new_error_rate_pct == earlier.new_error_rate_pct
+            && *baseline_error_rate_pct == earlier.baseline_error_rate_pct
+            && *new_p95_ms == earlier.new_p95_ms
+            && *baseline_p95_ms == earlier.baseline_p95_ms
+            && *new_requests == earlier.new_requests
+            && *baseline_requests == earlier.baseline_requests
+            && *new_instances == earlier.new_instances
+            && *stable_instances == earlier.stable_instances
+            && *verdicts == earlier.verdicts
+            && *metrics_at == earlier.metrics_at
+            && *provider_error == earlier.provider_error
+            && *started_at == earlier.started_at
+    }
+}
+
+/// How far a step's clock may be from where a watcher reckons it before a
+/// snapshot is sent for it: far below the second the clocks are shown in.
+const TIMER_SLACK: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// What is left of a timed step, as of the snapshot's `updated_at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepTimer {

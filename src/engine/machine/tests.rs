@@ -1452,6 +1452,36 @@ fn a_timed_step_publishes_what_is_left_of_it() {
 }
 
 #[test]
+fn a_tick_that_only_asks_for_a_reading_says_nothing_new_to_watchers() {
+    let mut h = Harness::new(canary(vec![Step::Weight(10), Step::Pause(secs(60))])).start();
+    h.run_for(secs(20));
+    let before = h.r.snapshot().clone();
+    h.now = h.r.next_wake().expect("readings are due");
+    let effects = h.r.handle(Input::Tick, h.now);
+    assert!(
+        effects
+            .iter()
+            .all(|e| matches!(e, Effect::ReadTraffic | Effect::ReadMetrics))
+    );
+    let ticked = h.r.snapshot().clone();
+    assert!(ticked.updated_at > before.updated_at);
+    assert!(ticked.only_later_than(&before), "{before:?}\n{ticked:?}");
+
+    // The reading it asked for is news.
+    h.take(effects);
+    h.settle();
+    assert!(!h.r.snapshot().only_later_than(&ticked));
+    // So is a command; and a stopped clock that has not moved is not.
+    let read = h.r.snapshot().clone();
+    h.command(CommandKind::Pause);
+    let paused = h.r.snapshot().clone();
+    assert!(!paused.only_later_than(&read));
+    h.now = h.r.next_wake().expect("readings go on while paused");
+    h.r.handle(Input::Tick, h.now);
+    assert!(h.r.snapshot().only_later_than(&paused));
+}
+
+#[test]
 fn a_configured_fleet_gives_the_plan_its_length_from_the_start() {
     for strategy in [blue_green(false), rolling()] {
         let mut spec = spec(strategy);
