@@ -360,6 +360,49 @@ async fn health_checks_mark_a_stopped_instance_and_route_around_it() {
 }
 
 #[tokio::test]
+async fn a_plane_answers_for_the_planes_of_its_process_on_its_address() {
+    let (_a_ups, a) = two_versions().await;
+    let (_b_ups, b) = two_versions().await;
+    traffic_for(&b).prepare("v2").await.unwrap();
+    let nobody = "127.0.0.1:1";
+    let list = format!("{},{},{nobody}", a.admin_addr(), b.admin_addr());
+
+    let (s, v) = admin(
+        &a,
+        "GET",
+        &format!("/api/v1/observed/siblings?admin={list}"),
+        None,
+    )
+    .await;
+
+    assert_eq!(s, 200, "{v}");
+    let planes = v["planes"].as_object().unwrap();
+    assert_eq!(planes.len(), 2, "nothing listens on {nobody}: {v}");
+    for plane in [&a, &b] {
+        let (_, own) = admin(plane, "GET", "/api/v1/observed", None).await;
+        assert_eq!(planes[&plane.admin_addr().to_string()], own);
+    }
+    assert_eq!(
+        planes[&b.admin_addr().to_string()]["traffic"]["new_version"],
+        "v2"
+    );
+
+    let many = vec![nobody; helmsman::dataplane::admin::MAX_SIBLINGS + 1].join(",");
+    let (s, v) = admin(
+        &a,
+        "GET",
+        &format!("/api/v1/observed/siblings?admin={many}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        v["error"].as_str().unwrap().contains("at most 128 at once"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
 async fn admin_api_changes_state_and_explains_refusals() {
     let (_ups, plane) = two_versions().await;
     let (s, v) = admin(&plane, "GET", "/api/v1/state", None).await;
@@ -408,6 +451,21 @@ async fn admin_api_changes_state_and_explains_refusals() {
         ("GET", "/api/v1/weight", None, 405, "use PUT"),
         ("PUT", "/api/v1/state", None, 405, "use GET"),
         ("GET", "/api/v2/nothing", None, 404, "no such endpoint"),
+        (
+            "GET",
+            "/api/v1/observed/siblings",
+            None,
+            400,
+            "name the planes",
+        ),
+        (
+            "GET",
+            "/api/v1/observed/siblings?admin=127.0.0.1:1,nowhere",
+            None,
+            400,
+            "`nowhere` is not an admin address",
+        ),
+        ("PUT", "/api/v1/observed/siblings", None, 405, "use GET"),
     ];
     for (method, path, body, status, message) in cases {
         let (s, v) = admin(&plane, method, path, body.clone()).await;

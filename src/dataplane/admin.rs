@@ -4,7 +4,9 @@
 //! with `{"error": "..."}` saying what is wrong. Who may change what is
 //! `admin_guard`'s business.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -17,7 +19,9 @@ use serde::Serialize;
 use super::admin_guard::{AdminGuard, Refusal};
 use super::exposition;
 use super::routing::RoutingError;
+use super::siblings;
 use super::state::Shared;
+use crate::observed::Observed;
 
 /// Admin bodies are tiny; anything bigger is a mistake, not a request.
 const MAX_BODY: usize = 64 * 1024;
@@ -41,6 +45,40 @@ struct InstancesBody {
     new: usize,
 }
 
+/// The answer of `GET /api/v1/observed/siblings`: what each plane asked
+/// for observes, by admin address, for those this process runs (see
+/// `siblings`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Siblings {
+    pub planes: BTreeMap<SocketAddr, Observed>,
+}
+
+/// Most planes one sibling call may ask for: the query string stays
+/// within a few kilobytes.
+pub const MAX_SIBLINGS: usize = 128;
+
+/// `admin=A,B,…` of a query string: the admin addresses asked for.
+fn admin_list(query: Option<&str>) -> Result<Vec<SocketAddr>, AdminError> {
+    let list = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find_map(|(name, value)| (name == "admin").then_some(value))
+        .ok_or_else(|| AdminError::BadQuery("name the planes: ?admin=ADDRESS,ADDRESS,…".into()))?;
+    let wanted = list
+        .split(',')
+        .map(|a| {
+            a.parse().map_err(|_| {
+                AdminError::BadQuery(format!("`{a}` is not an admin address (IP:PORT)"))
+            })
+        })
+        .collect::<Result<Vec<SocketAddr>, _>>()?;
+    if wanted.len() > MAX_SIBLINGS {
+        return Err(AdminError::BadQuery(format!(
+            "{} planes asked for; at most {MAX_SIBLINGS} at once",
+            wanted.len()
+        )));
+    }
+    Ok(wanted)
+}
+
 #[derive(Debug, thiserror::Error)]
 enum AdminError {
     #[error(transparent)]
@@ -49,6 +87,8 @@ enum AdminError {
     Refused(#[from] Refusal),
     #[error("invalid JSON body: {0}")]
     BadBody(String),
+    #[error("invalid query: {0}")]
+    BadQuery(String),
     #[error("no such endpoint: {0}")]
     NotFound(String),
     #[error("{path} does not accept {method}; use {allowed}")]
@@ -66,7 +106,7 @@ impl AdminError {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
             AdminError::Refused(r) => r.status(),
-            AdminError::BadBody(_) => StatusCode::BAD_REQUEST,
+            AdminError::BadBody(_) | AdminError::BadQuery(_) => StatusCode::BAD_REQUEST,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -124,7 +164,7 @@ pub async fn handle(
         false => guard.admit(request.headers()).map_err(AdminError::from),
     };
     let answer = match admitted {
-        Ok(()) => route(shared, request).await,
+        Ok(()) => route(shared, guard.admin(), request).await,
         Err(refused) => {
             tracing::warn!(method = %request.method(), path = request.uri().path(), reason = %refused, "admin call refused");
             Err(refused)
@@ -135,6 +175,7 @@ pub async fn handle(
 
 async fn route(
     shared: &Shared,
+    admin: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, AdminError> {
     let (parts, body) = request.into_parts();
@@ -159,6 +200,11 @@ async fn route(
         "/api/v1/state" if method == Method::GET => ok(shared.traffic_state()),
         "/api/v1/counters" if method == Method::GET => Ok(json(StatusCode::OK, &shared.reading())),
         "/api/v1/observed" if method == Method::GET => Ok(json(StatusCode::OK, &shared.observed())),
+        "/api/v1/observed/siblings" if method == Method::GET => {
+            let wanted = admin_list(parts.uri.query())?;
+            let planes = siblings::observed(admin, &wanted);
+            Ok(json(StatusCode::OK, &Siblings { planes }))
+        }
         "/api/v1/release" if method == Method::PUT => {
             let b: ReleaseBody = parse(body).await?;
             ok(shared.update(|spec, v| spec.prepare(&b.version, v))?)
@@ -175,9 +221,11 @@ async fn route(
         "/api/v1/discard" if method == Method::POST => {
             ok(shared.update(|spec, v| Ok(spec.discard(v)))?)
         }
-        "/metrics" | "/api/v1/state" | "/api/v1/counters" | "/api/v1/observed" => {
-            Err(wrong_method("GET"))
-        }
+        "/metrics"
+        | "/api/v1/state"
+        | "/api/v1/counters"
+        | "/api/v1/observed"
+        | "/api/v1/observed/siblings" => Err(wrong_method("GET")),
         "/api/v1/release" | "/api/v1/weight" | "/api/v1/instances" => Err(wrong_method("PUT")),
         "/api/v1/finish" | "/api/v1/discard" => Err(wrong_method("POST")),
         _ => Err(AdminError::NotFound(path.clone())),

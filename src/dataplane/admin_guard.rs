@@ -66,6 +66,11 @@ impl AdminGuard {
     }
 
     /// Checks a state-changing call's headers; the cheapest refusals first.
+    /// The address the admin API it guards listens on.
+    pub fn admin(&self) -> SocketAddr {
+        self.admin
+    }
+
     pub fn admit(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let text = |name| {
             headers

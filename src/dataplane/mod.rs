@@ -24,6 +24,7 @@ pub mod pool;
 pub mod proxy;
 pub mod routing;
 pub mod server;
+pub mod siblings;
 pub mod state;
 pub mod workers;
 
@@ -92,6 +93,8 @@ pub struct DataPlane {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     health_checks: Vec<JoinHandle<()>>,
+    /// Listed while it runs, for its siblings' admin APIs to answer for it.
+    _listed: siblings::Registration,
 }
 
 fn invalid(message: String) -> io::Error {
@@ -133,6 +136,7 @@ impl DataPlane {
             cfg.versions.clone(),
             error_kind_header,
         ));
+        let listed = siblings::register(admin, &shared);
         let admin_token = cfg
             .admin_token
             .clone()
@@ -184,6 +188,7 @@ impl DataPlane {
             stop,
             servers: vec![proxy_server, admin_server],
             health_checks,
+            _listed: listed,
         })
     }
 
