@@ -116,10 +116,12 @@ pub fn spawn_machine(
     }
 }
 
-/// A provider result on its way back to the machine.
+/// A provider result on its way back to the machine. Readings are boxed:
+/// a channel allocates its slots 32 at a time, each as large as the
+/// largest result, for each of the hundreds of releases a host drives.
 enum Feedback {
-    Metrics(Result<Reading, ProviderError>),
-    Traffic(Result<TrafficState, ProviderError>),
+    Metrics(Box<Result<Reading, ProviderError>>),
+    Traffic(Box<Result<TrafficState, ProviderError>>),
     Applied(Result<(), WriteError>),
     SmokeChecks(Vec<CheckResult>),
 }
@@ -130,8 +132,8 @@ enum Feedback {
 impl From<Feedback> for Input {
     fn from(feedback: Feedback) -> Input {
         match feedback {
-            Feedback::Metrics(r) => Input::Metrics(r.map_err(masked)),
-            Feedback::Traffic(r) => Input::Traffic(r.map_err(masked)),
+            Feedback::Metrics(r) => Input::Metrics((*r).map_err(masked)),
+            Feedback::Traffic(r) => Input::Traffic((*r).map_err(masked)),
             Feedback::Applied(r) => Input::Applied(r.map_err(|e| match e {
                 WriteError::Provider(e) => WriteError::Provider(masked(e)),
                 abandoned @ WriteError::Abandoned { .. } => abandoned,
@@ -204,10 +206,10 @@ struct Spawned {
 
 impl Spawned {
     /// Runs a reading in its own task, each read bounded by the read
-    /// timeout, and feeds the results (or the timeout, naming the
-    /// provider) back, one after the other. A periodic reading asks for
-    /// the traffic and the metrics together, so both go in one task and
-    /// come back together.
+    /// timeout, and feeds each result (or the timeout, naming the
+    /// provider) back as soon as it is in. A periodic reading asks for
+    /// the traffic and the metrics together, so both go in one task; read
+    /// through one call (a local data plane), they come back together.
     fn spawn_reading(
         &mut self,
         traffic: Option<Arc<dyn Traffic>>,
@@ -217,24 +219,18 @@ impl Spawned {
         let limit = self.read_timeout;
         self.reads.spawn(async move {
             let traffic = async {
-                match traffic {
-                    Some(p) => Some(bounded(limit, || p.describe(), p.state()).await),
-                    None => None,
+                if let Some(p) = traffic {
+                    let result = bounded(limit, || p.describe(), p.state()).await;
+                    let _ = feedback.send(Feedback::Traffic(Box::new(result)));
                 }
             };
             let metrics = async {
-                match metrics {
-                    Some(p) => Some(bounded(limit, || p.describe(), p.read()).await),
-                    None => None,
+                if let Some(p) = metrics {
+                    let result = bounded(limit, || p.describe(), p.read()).await;
+                    let _ = feedback.send(Feedback::Metrics(Box::new(result)));
                 }
             };
-            let (traffic, metrics) = tokio::join!(traffic, metrics);
-            if let Some(result) = traffic {
-                let _ = feedback.send(Feedback::Traffic(result));
-            }
-            if let Some(result) = metrics {
-                let _ = feedback.send(Feedback::Metrics(result));
-            }
+            tokio::join!(traffic, metrics);
         });
     }
 }

@@ -37,7 +37,12 @@ pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct AdminClient {
     admin: SocketAddr,
     token: Option<Secret>,
-    http: Http,
+    /// Reads come every analysis interval: their connection is kept.
+    reads: Http,
+    /// Changes come once a step, seconds or hours apart: a connection kept
+    /// for them would only hold memory (for each of hundreds of data
+    /// planes, at once when their releases start) until it times out.
+    changes: Http,
     provider: String,
 }
 
@@ -56,10 +61,11 @@ fn reuse_window(limits: &ConnectionLimits) -> Duration {
 }
 
 /// The HTTP client of every admin client whose data planes share a reuse
-/// window (one, unless services set their own timeouts). A connection per
-/// call would cost a host driving hundreds of releases most of its CPU.
-fn shared_http(reuse: Duration) -> Http {
-    static CLIENTS: OnceLock<Mutex<HashMap<Duration, Http>>> = OnceLock::new();
+/// window (one, unless services set their own timeouts); `None`: one that
+/// keeps no connection. A connection per read would cost a host driving
+/// hundreds of releases most of its CPU.
+fn shared_http(reuse: Option<Duration>) -> Http {
+    static CLIENTS: OnceLock<Mutex<HashMap<Option<Duration>, Http>>> = OnceLock::new();
     let mut clients = crate::sync::lock(CLIENTS.get_or_init(Default::default));
     clients
         .entry(reuse)
@@ -67,8 +73,12 @@ fn shared_http(reuse: Duration) -> Http {
             let mut connector = HttpConnector::new();
             connector.set_nodelay(true);
             connector.set_connect_timeout(Some(ADMIN_TIMEOUT));
-            Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(reuse)
+            let mut builder = Client::builder(TokioExecutor::new());
+            match reuse {
+                Some(reuse) => builder.pool_idle_timeout(reuse),
+                None => builder.pool_max_idle_per_host(0),
+            };
+            builder
                 .pool_timer(TokioTimer::new())
                 .http1_read_buf_exact_size(READ_BUFFER)
                 .build(connector)
@@ -88,7 +98,8 @@ impl AdminClient {
         Self {
             admin,
             token,
-            http: shared_http(reuse_window(limits)),
+            reads: shared_http(Some(reuse_window(limits))),
+            changes: shared_http(None),
             provider,
         }
     }
@@ -154,9 +165,12 @@ impl AdminClient {
         let request = request
             .body(body)
             .map_err(|e| unreachable(&format!("cannot build the request: {e}")))?;
+        let http = match *method {
+            Method::GET => &self.reads,
+            _ => &self.changes,
+        };
         let exchange = async {
-            let response = self
-                .http
+            let response = http
                 .request(request)
                 .await
                 .map_err(|e| unreachable(&causes(&e)))?;
