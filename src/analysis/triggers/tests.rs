@@ -677,3 +677,33 @@ fn a_new_kind_under_its_threshold_never_rolls_back() {
     );
     assert_eq!(first_fail(&verdicts), None);
 }
+
+#[test]
+fn a_rollback_compares_against_the_baseline_its_detector_used() {
+    // The stable version's counters stop moving while the fault builds —
+    // a metrics source scraped less often than it is read reports no
+    // baseline requests for the last readings. The detector judged the
+    // new version against everything the baseline served; so must the
+    // rollback's numbers, never against an empty recent baseline.
+    let bad = |r: u64| Serving {
+        errors: if r > 12 { 20 } else { 0 },
+        ..HEALTHY_NEW
+    };
+    let quiet_late = |r: u64| Serving {
+        requests: if r > 12 { 0 } else { 900 },
+        errors: if r > 12 { 0 } else { 1 },
+        ..HEALTHY_BASE
+    };
+    let verdicts = watch(
+        &defaults::triggers(),
+        40,
+        bad,
+        quiet_late,
+        TriggerKind::ErrorRate,
+    );
+    let failed = first_fail(&verdicts).expect("rolled back");
+    let v = &verdicts[failed as usize - 1];
+    assert!(v.summary.contains("over the last 0:"), "{}", v.summary);
+    assert_eq!(v.baseline_requests, 12 * 900, "{}", v.summary);
+    assert_eq!(v.baseline_value, Some(12.0 / (12.0 * 900.0) * 100.0));
+}

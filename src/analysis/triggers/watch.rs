@@ -212,19 +212,24 @@ impl Watch {
         Some((part, trigger.after))
     }
 
-    /// The window since a detector's breach began, and how long it is.
-    fn breach_window(&self, began: Option<&Mark>, window: &Reading) -> (Reading, Duration) {
+    /// What the new version served since a detector's breach began, with
+    /// the `baseline` that detector judges it by, and how long it is. The
+    /// baseline is never the recent one alone: its recent traffic can be
+    /// nothing — a source scraped less often than it is read — and a rate
+    /// is never compared with an assumed 0 %.
+    fn breach_window(
+        &self,
+        began: Option<&Mark>,
+        window: &Reading,
+        baseline: Sample,
+    ) -> (Reading, Duration) {
         let (now, _) = self.recent.latest();
-        match began {
-            Some(mark) => (
-                window.since(&mark.cumulative),
-                (*now - mark.at).to_std().unwrap_or_default(),
-            ),
-            None => (
-                window.clone(),
-                (*now - self.since).to_std().unwrap_or_default(),
-            ),
-        }
+        let (new, since) = match began {
+            Some(mark) => (window.since(&mark.cumulative).new, mark.at),
+            None => (window.new.clone(), self.since),
+        };
+        let span = (*now - since).to_std().unwrap_or_default();
+        (Reading { new, baseline }, span)
     }
 
     /// How long the regression has held: since the detector's window
@@ -273,17 +278,15 @@ impl Watch {
             .error_rate
             .fired(half_of_the_budget(analysis))
             .then(|| {
-                let (recent, span) = self.breach_window(self.error_rate.began(), window);
+                // Its detector's baseline: everything the stable version
+                // served, before the release and during it.
+                let baseline = window.baseline.plus(&self.baseline_before);
+                let (recent, span) = self.breach_window(self.error_rate.began(), window, baseline);
                 let held = self.held(trigger, analysis, self.error_rate.began(), |part| {
                     error_rate::finding(trigger, analysis, part, None).decide() == Outcome::Pass
                 });
-                // The rollback's numbers compare against the baseline the
-                // detector used: its traffic from before the release too.
-                let mut against = recent;
-                against.baseline.requests += self.baseline_before.requests;
-                against.baseline.errors += self.baseline_before.errors;
                 (
-                    error_rate::finding(trigger, analysis, &against, Some(span)),
+                    error_rate::finding(trigger, analysis, &recent, Some(span)),
                     held,
                 )
             });
@@ -320,7 +323,8 @@ impl Watch {
             return conclude(trigger, whole, None, None);
         }
         let breach = self.latency.fired(half_of_the_budget(analysis)).then(|| {
-            let (recent, span) = self.breach_window(self.latency.began(), window);
+            let (recent, span) =
+                self.breach_window(self.latency.began(), window, judged.baseline.clone());
             let held = self.held(trigger, analysis, self.latency.began(), |part| {
                 latency::finding(trigger, analysis, part, None).decide() == Outcome::Pass
             });
@@ -361,7 +365,8 @@ impl Watch {
         };
         let whole = error_kinds::finding(trigger, analysis, &judged, kind.as_deref(), None);
         let breach = breach.map(|(kind, detector, held)| {
-            let (recent, span) = self.breach_window(detector.began(), window);
+            let (recent, span) =
+                self.breach_window(detector.began(), window, judged.baseline.clone());
             let finding = error_kinds::finding(trigger, analysis, &recent, Some(kind), Some(span));
             (finding, held)
         });
