@@ -4,9 +4,15 @@
 
 use std::path::Path;
 
-use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+
+/// Lines waiting for the writer thread. The channel reserves every slot
+/// up front: the library's default of 128 000 lines is 4 MB held for the
+/// life of a host that writes a few lines a second. A burst past this is
+/// dropped (the writer is lossy), never waited for by the engine.
+const BUFFERED_LINES: usize = 4096;
 
 /// Keep the returned guard alive for the whole run: it flushes on drop.
 /// Without a writable state dir, the run goes on without a log file.
@@ -14,7 +20,9 @@ pub fn init(state_dir: &Path) -> Option<WorkerGuard> {
     let dir = state_dir.join("logs");
     std::fs::create_dir_all(&dir).ok()?;
     let appender = tracing_appender::rolling::daily(dir, "helmsman.log");
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(BUFFERED_LINES)
+        .finish(appender);
     tracing_subscriber::fmt()
         .with_writer(Redacting(writer))
         .with_ansi(false)
