@@ -501,3 +501,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_narrowed_configuration_holds_one_service_in_the_environments_released_to() {
+    let config = load(EXAMPLE).unwrap();
+    let narrowed = config.narrowed_to("checkout", &["staging".to_string()]);
+    let names =
+        |c: &Config| -> Vec<String> { c.environments.iter().map(|e| e.name.clone()).collect() };
+    // Every environment stays, for the checks that name them.
+    assert_eq!(names(&narrowed), names(&config));
+    let staging = narrowed.environment("staging").unwrap();
+    assert_eq!(
+        staging.requires,
+        config.environment("staging").unwrap().requires
+    );
+    assert_eq!(staging.services.len(), 1);
+    assert_eq!(
+        narrowed.service("staging", "checkout").unwrap().strategy,
+        config.service("staging", "checkout").unwrap().strategy
+    );
+    assert!(narrowed.service("dev", "checkout").is_none());
+    assert!(narrowed.service("prod", "checkout").is_none());
+    assert!(narrowed.service("staging", "catalog").is_none());
+}

@@ -58,22 +58,27 @@ impl Config {
             .find(|s| s.name == service)
     }
 
-    /// This configuration with `service` alone in each environment: what a
-    /// release of it reads. A host driving hundreds of releases keeps one
-    /// of these for each, not a copy of every service's configuration.
-    pub fn narrowed_to(&self, service: &str) -> Config {
+    /// What a release of `service` through `envs` reads: every
+    /// environment's name, requirements and checks, and that service's
+    /// configuration in `envs` alone. A host driving hundreds of releases
+    /// keeps one of these for each, not a copy of every service's
+    /// configuration in every environment.
+    pub fn narrowed_to(&self, service: &str, envs: &[String]) -> Config {
         let environments = self
             .environments
             .iter()
             .map(|e| Environment {
                 name: e.name.clone(),
                 requires: e.requires.clone(),
-                services: e
-                    .services
-                    .iter()
-                    .filter(|s| s.name == service)
-                    .cloned()
-                    .collect(),
+                services: match envs.contains(&e.name) {
+                    true => e
+                        .services
+                        .iter()
+                        .filter(|s| s.name == service)
+                        .cloned()
+                        .collect(),
+                    false => Vec::new(),
+                },
                 preflight: e.preflight.clone(),
             })
             .collect();

@@ -24,9 +24,10 @@ use crate::store::{Entry, Filter, History};
 use crate::strategy::StrategyKind;
 
 /// Lines a follower may fall behind before it loses some (and is told).
-/// Allocated whole for every submission: a host driving hundreds of
-/// releases keeps it small.
-const STREAM_CAPACITY: usize = 256;
+/// A submission's stream carries its preflight reports, starts, events
+/// and result: a few dozen lines over its life. The ring is allocated
+/// whole for every submission, so a host driving hundreds keeps it small.
+const STREAM_CAPACITY: usize = 64;
 
 /// A line of a release's stream: shared, so one event goes to its
 /// submission's followers and to every watcher without a copy, and a
@@ -168,7 +169,13 @@ impl Releases {
         request: ReleaseRequest,
         interrupted: Option<(Entry, OnRestart)>,
     ) -> broadcast::Receiver<Line> {
-        let config = config.narrowed_to(&request.service);
+        // Checked against the whole configuration, so a refusal names
+        // every service and environment there is, not the narrowed few.
+        let refused = match interrupted {
+            None => pipeline::check_request(config, &request).err(),
+            Some(_) => None,
+        };
+        let config = config.narrowed_to(&request.service, &request.envs);
         let (stream, follower) = broadcast::channel(STREAM_CAPACITY);
         self.active.send_modify(|n| *n += 1);
         let releases = Arc::clone(self);
@@ -180,12 +187,13 @@ impl Releases {
                 started: Vec::new(),
                 targets: Vec::new(),
             };
-            let outcome = match &interrupted {
-                Some((entry, policy)) => {
+            let outcome = match (refused, &interrupted) {
+                (Some(refusal), _) => Err(refusal),
+                (None, Some((entry, policy))) => {
                     let watcher = &mut watcher;
                     recover::take_over(&config, entry, *policy, &mut history, watcher).await
                 }
-                None => pipeline::run(&config, &request, &mut history, &mut watcher).await,
+                (None, None) => pipeline::run(&config, &request, &mut history, &mut watcher).await,
             };
             if let Err(e) = &outcome {
                 tracing::warn!(
