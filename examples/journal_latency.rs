@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
     };
     let id = format!("bench-{}", Utc::now().format("%Y%m%dT%H%M%S%.3f"));
     history.begin(&ReleaseStart {
+        deployment: None,
         id: id.clone(),
         target: target.clone(),
         strategy: "canary".into(),

@@ -522,6 +522,7 @@ async fn a_release_that_finished_before_its_driver_died_is_recorded_as_succeeded
     let mut history = History::open(&files.state).unwrap();
     history
         .begin(&helmsman::store::ReleaseStart {
+            deployment: None,
             id: "20261130T000000.000-dev-web".into(),
             target: helmsman::engine::Target {
                 env: "dev".into(),

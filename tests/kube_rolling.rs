@@ -439,6 +439,7 @@ async fn a_deployment_held_at_a_batch_by_a_crash_is_rolled_back_by_the_next_host
     let mut history = History::open(state.path()).unwrap();
     history
         .begin(&ReleaseStart {
+            deployment: None,
             id: "r-crashed".into(),
             target: target(),
             strategy: "rolling".into(),

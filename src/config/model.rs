@@ -33,7 +33,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::metrics::MetricsSource;
 use crate::strategy::Capability;
@@ -412,7 +412,7 @@ impl Trigger {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bands {
     /// Error rate in percent.
     pub error_rate: Band,
@@ -421,11 +421,39 @@ pub struct Bands {
 }
 
 /// Alert bands a gauge is drawn against.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Band {
     pub target: f64,
     pub alert: f64,
     pub critical: f64,
+}
+
+/// Which band a value is in: up to `alert`, past it, past `critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BandLevel {
+    Ok,
+    Alert,
+    Crit,
+}
+
+impl BandLevel {
+    pub fn of(value: f64, band: Band) -> BandLevel {
+        if value > band.critical {
+            BandLevel::Crit
+        } else if value > band.alert {
+            BandLevel::Alert
+        } else {
+            BandLevel::Ok
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            BandLevel::Ok => "OK",
+            BandLevel::Alert => "ALERT",
+            BandLevel::Crit => "CRIT",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -23,7 +23,7 @@ use crate::engine::driver::{ReleaseHandle, spawn_release};
 use crate::engine::machine::ReleaseSpec;
 use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Target};
 use crate::providers::traffic::kubernetes::lease::{self, LeaseError, LeaseHold};
-use crate::store::{History, Holder, ReleaseRecord, ReleaseStart};
+use crate::store::{DeploymentStart, History, Holder, ReleaseRecord, ReleaseStart};
 use crate::strategy::StrategyKind;
 
 pub use error::PipelineError;
@@ -128,6 +128,51 @@ pub async fn run(
     watcher: &mut dyn Watcher,
 ) -> Result<ReleaseResult, PipelineError> {
     check_request(config, request)?;
+    let deployment = begin_deployment(history, request);
+    let outcome = run_checked(config, request, &deployment, history, watcher).await;
+    let (word, reason) = match &outcome {
+        Ok(result) => (result_record::Outcome::of_result(*result), String::new()),
+        Err(e) => (result_record::Outcome::of_error(e), e.to_string()),
+    };
+    if let Err(e) = history.deployment_end(&deployment, word.word(), &reason, Utc::now()) {
+        tracing::warn!("{e}");
+    }
+    outcome
+}
+
+/// Journals a deployment's start: what its report is read from. A journal
+/// that cannot take it is said in the log; the releases still run.
+fn begin_deployment(history: &mut History, request: &ReleaseRequest) -> String {
+    let started_at = Utc::now();
+    let id = format!(
+        "{}-{}-{}",
+        started_at.format("%Y%m%dT%H%M%S%.3f"),
+        request.service,
+        request.version
+    );
+    let start = DeploymentStart {
+        id: id.clone(),
+        service: request.service.clone(),
+        version: request.version.clone(),
+        envs: request.envs.clone(),
+        strategy: request.strategy.map(|s| s.name().to_string()),
+        started_by: request.actor.clone(),
+        started_at,
+    };
+    if let Err(e) = history.deployment_begin(&start) {
+        tracing::warn!("{e}");
+    }
+    id
+}
+
+/// [`run`], once the request is known to fit the configuration.
+async fn run_checked(
+    config: &Config,
+    request: &ReleaseRequest,
+    deployment: &str,
+    history: &mut History,
+    watcher: &mut dyn Watcher,
+) -> Result<ReleaseResult, PipelineError> {
     for env in &request.envs {
         let environment = config.environment(env).expect("checked above");
         let service = config
@@ -146,9 +191,10 @@ pub async fn run(
             }
         }
         not_interrupted(env, request)?;
-        preflight_gate::before(environment, request, watcher).await?;
+        preflight_gate::before(environment, request, deployment, history, watcher).await?;
         not_interrupted(env, request)?;
-        let result = release_one(environment, service, request, history, watcher).await?;
+        let result =
+            release_one(environment, service, request, deployment, history, watcher).await?;
         if result != ReleaseResult::Succeeded {
             return Ok(result);
         }
@@ -287,6 +333,7 @@ async fn release_one(
     environment: &Environment,
     service: &Service,
     request: &ReleaseRequest,
+    deployment: &str,
     history: &mut History,
     watcher: &mut dyn Watcher,
 ) -> Result<ReleaseResult, PipelineError> {
@@ -302,7 +349,16 @@ async fn release_one(
     // renewed until the release ends and then cleared.
     let lease = take_lease(&environment.name, service, &request.actor).await?;
     let lost = lease.as_ref().map(LeaseHold::lost);
-    let result = drive(environment, service, request, lost, history, watcher).await;
+    let result = drive(
+        environment,
+        service,
+        request,
+        deployment,
+        lost,
+        history,
+        watcher,
+    )
+    .await;
     if let Some(lease) = lease {
         lease.release().await;
     }
@@ -347,6 +403,7 @@ async fn drive(
     environment: &Environment,
     service: &Service,
     request: &ReleaseRequest,
+    deployment: &str,
     lease_lost: Option<LeaseLost>,
     history: &mut History,
     watcher: &mut dyn Watcher,
@@ -357,6 +414,7 @@ async fn drive(
     // not leave it undriven. Said in the log; the outcome is written at the end.
     if let Err(e) = history.begin(&ReleaseStart {
         id: spec.release_id.clone(),
+        deployment: Some(deployment.to_string()),
         target: spec.target.clone(),
         strategy: spec.service.strategy.name().to_string(),
         stable_version: spec.stable_version.clone(),
@@ -505,6 +563,12 @@ async fn steer_to_end(
         Some(why) => format!("{why}; {last_reason}"),
         None => last_reason,
     };
+    // What the report reads of how it ended: the figures and verdicts of
+    // its last state, and the bands they are read against.
+    let last = handle.snapshots.borrow().clone();
+    if let Err(e) = history.last_state(&spec.release_id, &last, &spec.service.bands) {
+        tracing::warn!("{e}");
+    }
     history.record(ReleaseRecord {
         id: spec.release_id,
         target,

@@ -75,7 +75,7 @@ impl Outcome {
         }
     }
 
-    fn of_result(result: ReleaseResult) -> Outcome {
+    pub fn of_result(result: ReleaseResult) -> Outcome {
         match result {
             ReleaseResult::Succeeded => Outcome::Succeeded,
             ReleaseResult::RolledBack => Outcome::RolledBack,
@@ -83,7 +83,7 @@ impl Outcome {
         }
     }
 
-    fn of_error(error: &PipelineError) -> Outcome {
+    pub fn of_error(error: &PipelineError) -> Outcome {
         match error {
             e if e.is_usage() => Outcome::Invalid,
             e if e.is_refusal() => Outcome::Refused,

@@ -9,6 +9,7 @@
 //! it happens, and its outcome when it ends. The `releases.jsonl` of
 //! earlier versions is imported on first open and kept, renamed.
 
+mod deployments;
 mod import;
 pub mod lock;
 mod schema;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Actor, Command, CommandKind, CommandReply, Event, ReleaseResult, Target};
 
+pub use deployments::{Deployment, DeploymentStart, Found, LastState, Note, PreflightRun};
 pub use lock::{Hold, Holder};
 
 /// The journal's file in the state directory.
@@ -46,6 +48,10 @@ pub struct ReleaseRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReleaseStart {
     pub id: String,
+    /// The deployment (one request through its environments) this release
+    /// is part of; none for a release journaled before deployments were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
     pub target: Target,
     pub strategy: String,
     pub stable_version: String,
@@ -196,7 +202,7 @@ impl History {
         self.db()
             .execute(
                 "INSERT INTO releases (id, env, service, strategy, stable_version, new_version, \
-                 started_by, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 started_by, started_at, deployment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     start.id,
                     start.target.env,
@@ -206,6 +212,7 @@ impl History {
                     start.new_version,
                     json(&start.started_by),
                     start.started_at,
+                    start.deployment,
                 ],
             )
             .map(drop)
@@ -369,7 +376,7 @@ impl History {
         let mut statement = db
             .prepare(
                 "SELECT id, env, service, strategy, stable_version, new_version, started_by, \
-                 started_at, finished_at, result, reason FROM releases \
+                 started_at, finished_at, result, reason, deployment FROM releases \
                  WHERE (?1 IS NULL OR env = ?1) AND (?2 IS NULL OR service = ?2) \
                  AND (?4 = 0 OR result IS NULL) \
                  ORDER BY started_at DESC, rowid DESC LIMIT ?3",
@@ -426,6 +433,7 @@ fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     Ok(Entry {
         start: ReleaseStart {
             id: row.get(0)?,
+            deployment: row.get(11)?,
             target: Target {
                 env: row.get(1)?,
                 service: row.get(2)?,

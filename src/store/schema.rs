@@ -5,8 +5,10 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 /// The schema's version, in SQLite's `user_version`: a journal written by
-/// a newer helmsman is refused rather than misread.
-const VERSION: i64 = 1;
+/// a newer helmsman is refused rather than misread. Version 2 added what a
+/// deployment report reads: deployments, preflight reports, each release's
+/// last state and alert bands, and operators' notes.
+const VERSION: i64 = 2;
 
 /// How long a write waits for another process's transaction to end.
 const BUSY_WAIT: Duration = Duration::from_secs(5);
@@ -20,8 +22,21 @@ pub fn open(db: &Connection) -> rusqlite::Result<()> {
     create(db)
 }
 
-/// Creates the tables of an empty journal; checks the version of another.
+/// Creates the tables of an empty journal, or brings an older one up to
+/// this version; refuses a newer one. In one write transaction, so two
+/// processes opening an old journal at once migrate it once.
 pub fn create(db: &Connection) -> rusqlite::Result<()> {
+    db.execute_batch("BEGIN IMMEDIATE")?;
+    match migrate(db) {
+        Ok(()) => db.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = db.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn migrate(db: &Connection) -> rusqlite::Result<()> {
     let version: i64 = db.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version > VERSION {
         return Err(rusqlite::Error::InvalidParameterName(format!(
@@ -30,8 +45,7 @@ pub fn create(db: &Connection) -> rusqlite::Result<()> {
         )));
     }
     db.execute_batch(
-        "BEGIN;
-         CREATE TABLE IF NOT EXISTS releases (
+        "CREATE TABLE IF NOT EXISTS releases (
              id TEXT PRIMARY KEY,
              env TEXT NOT NULL,
              service TEXT NOT NULL,
@@ -59,8 +73,52 @@ pub fn create(db: &Connection) -> rusqlite::Result<()> {
              reply TEXT NOT NULL         -- the engine's answer, as JSON
          );
          CREATE INDEX IF NOT EXISTS commands_by_release ON commands (release_id);
-         CREATE TABLE IF NOT EXISTS imported (file TEXT PRIMARY KEY, at TEXT NOT NULL);
-         COMMIT;",
+         CREATE TABLE IF NOT EXISTS imported (file TEXT PRIMARY KEY, at TEXT NOT NULL);",
     )?;
+    if version < 2 {
+        add_deployments(db)?;
+    }
     db.pragma_update(None, "user_version", VERSION)
+}
+
+/// Version 2: a deployment is one request through its environments in
+/// order; each environment's release names it. Releases journaled before
+/// have none and stand as a deployment of their own.
+fn add_deployments(db: &Connection) -> rusqlite::Result<()> {
+    db.execute_batch(
+        "CREATE TABLE deployments (
+             id TEXT PRIMARY KEY,
+             service TEXT NOT NULL,
+             version TEXT NOT NULL,
+             envs TEXT NOT NULL,         -- in order, as JSON
+             strategy TEXT,              -- the request's, when it named one
+             started_by TEXT NOT NULL,   -- the actor, as JSON
+             started_at TEXT NOT NULL,
+             finished_at TEXT,
+             outcome TEXT,               -- succeeded | rolled-back | aborted | refused | failed
+             reason TEXT NOT NULL DEFAULT ''
+         );
+         CREATE INDEX deployments_by_start ON deployments (started_at);
+         -- No foreign keys to deployments: a deployment whose start the journal could not
+         -- take must not cost its releases theirs.
+         ALTER TABLE releases ADD COLUMN deployment TEXT;
+         ALTER TABLE releases ADD COLUMN last_state TEXT;  -- the engine's last snapshot, as JSON
+         ALTER TABLE releases ADD COLUMN bands TEXT;       -- the service's alert bands, as JSON
+         CREATE INDEX releases_by_deployment ON releases (deployment);
+         CREATE TABLE preflights (
+             deployment TEXT NOT NULL,
+             env TEXT NOT NULL,
+             started_at TEXT NOT NULL,
+             finished_at TEXT NOT NULL,
+             report TEXT NOT NULL        -- every check's outcome, as JSON
+         );
+         CREATE INDEX preflights_by_deployment ON preflights (deployment);
+         CREATE TABLE notes (
+             -- a deployment's id, or a release's journaled before deployments were
+             deployment TEXT NOT NULL,
+             at TEXT NOT NULL,
+             actor TEXT NOT NULL,
+             text TEXT NOT NULL
+         );",
+    )
 }

@@ -26,6 +26,7 @@ fn record(env: &str, version: &str, result: ReleaseResult) -> ReleaseRecord {
 
 fn start(env: &str, version: &str) -> ReleaseStart {
     ReleaseStart {
+        deployment: None,
         id: format!("{env}-{version}"),
         target: target(env),
         strategy: "canary".into(),
@@ -192,4 +193,59 @@ fn a_finished_release_is_never_overwritten() {
         h.begin(&start("dev", "v2")).is_err(),
         "a begun id is refused"
     );
+}
+
+#[test]
+fn a_version_1_journal_is_upgraded_in_place_and_its_releases_stand_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // The first journal's schema, with one finished release in it.
+        let db = Connection::open(dir.path().join(FILE)).unwrap();
+        db.execute_batch(
+            "CREATE TABLE releases (id TEXT PRIMARY KEY, env TEXT NOT NULL, service TEXT NOT NULL,
+                 strategy TEXT NOT NULL, stable_version TEXT NOT NULL, new_version TEXT NOT NULL,
+                 started_by TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
+                 result TEXT, reason TEXT NOT NULL DEFAULT '');
+             CREATE TABLE events (release_id TEXT NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL);
+             CREATE TABLE commands (release_id TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
+                 actor TEXT NOT NULL, reply TEXT NOT NULL);
+             CREATE TABLE imported (file TEXT PRIMARY KEY, at TEXT NOT NULL);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO releases VALUES ('old', 'dev', 'checkout', 'canary', 'v1', 'v2', \
+             '{\"kind\":\"engine\"}', '2026-01-01T00:00:00Z', '2026-01-01T00:05:00Z', \
+             'succeeded', '')",
+            [],
+        )
+        .unwrap();
+    }
+    let mut history = History::open(dir.path()).unwrap();
+    let version: i64 = history
+        .db()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    let old = &history.entries(&Filter::default()).unwrap()[0];
+    assert_eq!(
+        (old.start.id.as_str(), old.start.deployment.as_deref()),
+        ("old", None)
+    );
+    assert_eq!(
+        history.find_deployment("old").unwrap(),
+        Some(Found::Release("old".into()))
+    );
+    // A note on it is kept under its own id.
+    let note = Note {
+        at: Utc::now(),
+        by: Actor::Engine,
+        text: "from before".into(),
+    };
+    history.note("old", &note).unwrap();
+    assert_eq!(history.notes("old").unwrap(), [note]);
+    // Reopening an upgraded journal changes nothing.
+    drop(history);
+    let again = History::open(dir.path()).unwrap();
+    assert_eq!(again.entries(&Filter::default()).unwrap().len(), 1);
 }

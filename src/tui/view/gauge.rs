@@ -17,32 +17,10 @@ use ratatui::text::{Line, Span};
 use crate::config::Band;
 use crate::tui::theme::Theme;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Ok,
-    Alert,
-    Crit,
-}
+/// The band a value is in (defined with the bands: reports name it too).
+pub use crate::config::BandLevel as Level;
 
 impl Level {
-    pub fn of(value: f64, band: Band) -> Level {
-        if value > band.critical {
-            Level::Crit
-        } else if value > band.alert {
-            Level::Alert
-        } else {
-            Level::Ok
-        }
-    }
-
-    pub fn word(self) -> &'static str {
-        match self {
-            Level::Ok => "OK",
-            Level::Alert => "ALERT",
-            Level::Crit => "CRIT",
-        }
-    }
-
     pub fn style(self, theme: &Theme) -> Style {
         match self {
             Level::Ok => theme.ok,
