@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod preflight;
 pub mod providers;
 pub mod redact;
+pub mod report;
 pub mod store;
 pub mod strategy;
 pub mod sync;

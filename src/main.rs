@@ -219,6 +219,32 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
+    /// Write a deployment's report from the journal: checks, timeline, verdicts, traffic, rollback, notes.
+    #[command(
+        after_help = "Examples:\n  helmsman report last --service checkout\n  \
+                            helmsman report last --format json --out report.json\n  \
+                            helmsman report 20261130T101500.123-checkout-v1.5.0 --note \"approved by QA\""
+    )]
+    Report {
+        /// A deployment id or one of its release ids (`helmsman history` lists them), or `last`.
+        #[arg(default_value = "last")]
+        id: String,
+        /// With `last`: the newest deployment to this environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// With `last`: the newest deployment of this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// Markdown (for a wiki or a pull request) or JSON (versioned schema).
+        #[arg(long, value_enum, default_value_t = cli::report::ReportFormat::Md)]
+        format: cli::report::ReportFormat,
+        /// Write it to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Append this note to the deployment's record first (kept in every later report).
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+    },
     /// Run the release host and the embedded data plane of the configured local services until Ctrl-C.
     Serve {
         /// Only this environment's services.
@@ -426,6 +452,30 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
                     limit,
                 };
                 cli::history::run(&history, &filter, output)
+            }
+            Err(code) => code,
+        },
+        Command::Report {
+            id,
+            env,
+            service,
+            format,
+            out,
+            note,
+        } => match cli::open_history(&state_dir) {
+            Ok(mut history) => {
+                let options = cli::report::Options {
+                    id: &id,
+                    filter: helmsman::store::Filter {
+                        env,
+                        service,
+                        limit: None,
+                    },
+                    format,
+                    out: out.as_deref(),
+                    note: note.as_deref(),
+                };
+                cli::report::run(&mut history, options)
             }
             Err(code) => code,
         },

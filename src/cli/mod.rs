@@ -13,6 +13,7 @@ pub mod operator;
 pub mod output;
 pub mod plan;
 pub mod release;
+pub mod report;
 pub mod serve;
 pub mod status;
 pub mod steer;
