@@ -544,6 +544,25 @@ fn two_cockpits_attached_to_the_host_see_and_steer_one_release() {
     );
     second.wait_for("still paused", |s| column(s, 0).contains("Paused"));
 
+    // Its detail view writes its deployment's report, as far as it has got.
+    second.keys(&["Enter"]);
+    second.wait_for("the detail view", |s| s.contains("Steps 3/5"));
+    second.keys(&["w"]);
+    let reports = files.state.join("reports");
+    let screen = second.wait_for("the report written", |s| s.contains("report written to"));
+    assert!(screen.contains("reports/"), "{screen}");
+    let written: Vec<_> = std::fs::read_dir(&reports).unwrap().flatten().collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let report = std::fs::read_to_string(written[0].path()).unwrap();
+    assert!(
+        report.starts_with("# Deployment report: web v2"),
+        "{report}"
+    );
+    assert!(report.contains("## dev: ⏳ unfinished"), "{report}");
+    assert!(report.contains("| pause (accepted) |"), "{report}");
+    second.keys(&["Escape"]);
+    second.wait_for("the environments again", |s| !s.contains("Steps 3/5"));
+
     // The second resumes it and takes it past the gate, to the end.
     second.keys(&["p"]);
     second.wait_for("resumed, at the gate again", |s| {

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -114,6 +114,7 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
     };
     let config = std::sync::Arc::new(config.clone());
     let mut opened = setup::open(&config, config.source.display().to_string(), read_only);
+    opened.journal = Some(state_dir.to_path_buf());
     match host {
         Some(host) => {
             let link = HostLink {
@@ -154,12 +155,14 @@ pub async fn run(
     mut updates: mpsc::UnboundedReceiver<Update>,
     starter: Starter,
     host: Option<HostLink>,
+    journal: Option<PathBuf>,
 ) -> ExitCode {
     let mut shell = Shell {
         commands: HashMap::new(),
         started: Vec::new(),
         starter,
         host,
+        journal,
     };
     let code = watch(&mut cockpit, &updates_tx, &mut updates, &mut shell).await;
     match &shell.host {
@@ -181,9 +184,39 @@ struct Shell {
     starter: Starter,
     /// The release host it is attached to: commands go there.
     host: Option<HostLink>,
+    /// The state directory of the journal reports come from.
+    journal: Option<PathBuf>,
 }
 
 impl Shell {
+    /// Writes the report of release `id`'s deployment to
+    /// `<state dir>/reports/<deployment>.md`; says where, or why not.
+    fn write_report(&self, id: &str) -> (String, bool) {
+        let Some(state_dir) = &self.journal else {
+            return (
+                "no report here: the demo keeps no journal (`helmsman report` reads a real one)"
+                    .into(),
+                true,
+            );
+        };
+        let written = crate::store::History::open(state_dir)
+            .map_err(crate::report::ReportError::from)
+            .and_then(|history| crate::report::read(&history, crate::report::Which::Id(id)))
+            .map_err(|e| e.to_string())
+            .and_then(|report| {
+                let dir = state_dir.join("reports");
+                let path = dir.join(format!("{}.md", report.deployment));
+                std::fs::create_dir_all(&dir)
+                    .and_then(|()| std::fs::write(&path, crate::report::markdown::render(&report)))
+                    .map(|()| path)
+                    .map_err(|e| format!("cannot write {}: {e}", dir.display()))
+            });
+        match written {
+            Ok(path) => (format!("report written to {}", path.display()), false),
+            Err(e) => (format!("no report: {e}"), true),
+        }
+    }
+
     /// Sends a command to its release, wherever that runs.
     fn send(&self, command: Command, updates: &mpsc::UnboundedSender<Update>) {
         match &self.host {
@@ -311,6 +344,11 @@ async fn watch(
                         Action::Start(start) => {
                             dirty = true;
                             shell.start(start, updates_tx);
+                        }
+                        Action::WriteReport(id) => {
+                            dirty = true;
+                            let (text, failed) = shell.write_report(&id);
+                            cockpit.on_notice(text, failed);
                         }
                     }
                 }

@@ -45,6 +45,8 @@ pub enum KeyAction {
     Promote,
     Rollback,
     Details,
+    /// Write the selected release's deployment report to a file.
+    WriteReport,
     Back,
     Help,
     CloseHelp,
@@ -262,6 +264,13 @@ pub static BINDINGS: &[Binding] = &[
         hint: Some((HintKeys::First, "back")),
         description: "back to the environments",
         action: KeyAction::Back,
+        views: &[VD],
+    },
+    Binding {
+        keys: &[c('w')],
+        hint: Some((HintKeys::First, "report")),
+        description: "write the deployment report to a file",
+        action: KeyAction::WriteReport,
         views: &[VD],
     },
     Binding {

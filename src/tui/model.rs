@@ -32,6 +32,8 @@ pub enum Action {
     Send(Command),
     /// Start releasing a version of a service (confirmed by the operator).
     Start(StartRequest),
+    /// Write the report of the deployment this release belongs to.
+    WriteReport(String),
     Quit,
 }
 
@@ -447,6 +449,15 @@ impl Cockpit {
             KeyAction::Promote => return self.command(CommandKind::Promote),
             KeyAction::Rollback => return self.command(CommandKind::Rollback),
             KeyAction::NewRelease => return self.new_release(None),
+            KeyAction::WriteReport => {
+                let release = self
+                    .selected()
+                    .and_then(|t| self.snapshot(&t).map(|s| s.release_id.clone()));
+                match release {
+                    Some(id) => return Action::WriteReport(id),
+                    None => self.note("no release here: no report to write".into()),
+                }
+            }
             // The components' own keys never reach here.
             _ => return Action::None,
         }

@@ -23,6 +23,9 @@ const UNKNOWN_VERSION: &str = "?";
 /// A cockpit ready to run, with the channel its updates arrive on.
 pub struct Opened {
     pub cockpit: Cockpit,
+    /// The state directory whose journal reports are read from and
+    /// written under; none for the demo, whose journal is its own.
+    pub journal: Option<std::path::PathBuf>,
     pub updates_tx: mpsc::UnboundedSender<Update>,
     pub updates_rx: mpsc::UnboundedReceiver<Update>,
 }
@@ -37,6 +40,7 @@ impl Opened {
             self.updates_rx,
             starter,
             host,
+            self.journal,
         )
         .await
     }
@@ -64,6 +68,7 @@ pub fn open(config: &Arc<Config>, config_label: String, read_only: bool) -> Open
     }
     check_in_background(config, &mut cockpit, &updates_tx);
     Opened {
+        journal: None,
         cockpit,
         updates_tx,
         updates_rx,
