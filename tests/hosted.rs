@@ -360,37 +360,29 @@ async fn the_verbs_refuse_in_words_without_a_host_a_release_or_a_confirmation() 
     // A release the configuration cannot run is refused with what it has:
     // the host checks it against the whole file, not the one service a
     // hosted release keeps.
-    let (code, err) = run(vec![
-        "release",
-        "--env",
-        "dev",
-        "--service",
-        "nope",
-        "--version",
-        "v2",
-        "--headless",
-        "--detach",
-    ])
-    .await;
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("no service `nope` in environment `dev`; known: web"),
-        "{err}"
-    );
-    let (code, err) = run(vec![
-        "release",
-        "--env",
-        "qa",
-        "--service",
-        "web",
-        "--version",
-        "v2",
-        "--headless",
-        "--detach",
-    ])
-    .await;
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("known: dev, prod"), "{err}");
+    for (env, service, says) in [
+        (
+            "dev",
+            "nope",
+            "no service `nope` in environment `dev`; known: web",
+        ),
+        ("qa", "web", "known: dev, prod"),
+    ] {
+        let (code, err) = run(vec![
+            "release",
+            "--env",
+            env,
+            "--service",
+            service,
+            "--version",
+            "v2",
+            "--headless",
+            "--detach",
+        ])
+        .await;
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(says), "{err}");
+    }
     serve.kill().await.unwrap();
 }
 

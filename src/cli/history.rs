@@ -16,19 +16,9 @@ pub fn run(history: &History, filter: &Filter, output: OutputFormat) -> ExitCode
             return ExitCode::Runtime;
         }
     };
-    let empty = format!("no releases in the journal{}", scope(filter));
+    let empty = format!("no releases in the journal{}", filter.scope());
     super::table::print(&entries, output, HEADER, row, &empty);
     ExitCode::Ok
-}
-
-/// " for dev/checkout", as the filter narrows the listing.
-fn scope(filter: &Filter) -> String {
-    match (&filter.env, &filter.service) {
-        (None, None) => String::new(),
-        (Some(env), None) => format!(" for {env}"),
-        (None, Some(service)) => format!(" for {service}"),
-        (Some(env), Some(service)) => format!(" for {env}/{service}"),
-    }
 }
 
 fn row(entry: &Entry) -> [String; 9] {

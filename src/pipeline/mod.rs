@@ -144,12 +144,7 @@ pub async fn run(
 /// that cannot take it is said in the log; the releases still run.
 fn begin_deployment(history: &mut History, request: &ReleaseRequest) -> String {
     let started_at = Utc::now();
-    let id = format!(
-        "{}-{}-{}",
-        started_at.format("%Y%m%dT%H%M%S%.3f"),
-        request.service,
-        request.version
-    );
+    let id = journal_id(started_at, &request.service, &request.version);
     let start = DeploymentStart {
         id: id.clone(),
         service: request.service.clone(),
@@ -275,14 +270,7 @@ pub async fn start_release(
     let mut service = service.clone();
     service.strategy = effective_strategy(&service, request.strategy);
     let started_at = Utc::now();
-    let release_id = format!(
-        "{}-{}-{}",
-        // To the millisecond: two releases of a service in one second (a
-        // rollback takes milliseconds) each get their own journal entry.
-        started_at.format("%Y%m%dT%H%M%S%.3f"),
-        target.env,
-        target.service
-    );
+    let release_id = journal_id(started_at, &target.env, &target.service);
     let spec = ReleaseSpec {
         target,
         release_id,
@@ -298,6 +286,13 @@ pub async fn start_release(
         handle,
         started_at,
     })
+}
+
+/// A journal id: the start, to the millisecond (two releases of a service
+/// in one second — a rollback takes milliseconds — each get their own
+/// entry), then what it is of: `20261130T101500.123-dev-checkout`.
+fn journal_id(at: DateTime<Utc>, first: &str, second: &str) -> String {
+    format!("{}-{first}-{second}", at.format("%Y%m%dT%H%M%S%.3f"))
 }
 
 /// The version `service` runs in `target` now, as its traffic backend

@@ -150,7 +150,7 @@ pub fn read(history: &History, which: Which<'_>) -> Result<Report, ReportError> 
             .ok_or_else(|| ReportError::Unknown(id.to_string()))?,
         Which::Last(filter) => history
             .last_deployment(filter)?
-            .ok_or_else(|| ReportError::Empty(scope(filter)))?,
+            .ok_or_else(|| ReportError::Empty(filter.scope()))?,
     };
     match found {
         Found::Deployment(deployment) => of_deployment(history, *deployment),
@@ -372,15 +372,5 @@ fn traffic(last: &Snapshot) -> Traffic {
         baseline_requests: last.baseline_requests,
         failed_requests: failed(last.new_error_rate_pct, last.new_requests)
             + failed(last.baseline_error_rate_pct, last.baseline_requests),
-    }
-}
-
-/// " for dev/checkout", as the filter narrows the search.
-fn scope(filter: &Filter) -> String {
-    match (&filter.env, &filter.service) {
-        (None, None) => String::new(),
-        (Some(env), None) => format!(" for {env}"),
-        (None, Some(service)) => format!(" for {service}"),
-        (Some(env), Some(service)) => format!(" for {env}/{service}"),
     }
 }

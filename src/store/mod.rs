@@ -89,6 +89,18 @@ pub struct Filter {
     pub limit: Option<usize>,
 }
 
+impl Filter {
+    /// " for dev/checkout", as the filter narrows a listing or a search.
+    pub fn scope(&self) -> String {
+        match (&self.env, &self.service) {
+            (None, None) => String::new(),
+            (Some(env), None) => format!(" for {env}"),
+            (None, Some(service)) => format!(" for {service}"),
+            (Some(env), Some(service)) => format!(" for {env}/{service}"),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
