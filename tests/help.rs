@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-const SUBCOMMANDS: [&str; 16] = [
+const SUBCOMMANDS: [&str; 17] = [
     "tui",
     "demo",
     "check-config",
@@ -12,6 +12,7 @@ const SUBCOMMANDS: [&str; 16] = [
     "serve",
     "status",
     "history",
+    "report",
     "attach",
     "advance",
     "pause",
