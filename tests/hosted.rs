@@ -493,6 +493,20 @@ async fn the_next_host_takes_over_a_release_whose_host_was_killed() {
         "{reason}"
     );
     assert_stable_v1(&world.dev, "after the take-over").await;
+    // Its deployment ended with it, and its report says how.
+    let (code, out, err) = world
+        .run(&["report", id.as_str(), "--format", "json"])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["outcome"], "rolled-back", "{report}");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("its driver died in dev; the host took the release over"),
+        "{report}"
+    );
     // The data planes run in a process of their own, which the crash left
     // serving and the next host adopted: users saw nothing of it.
     world.finish().await;

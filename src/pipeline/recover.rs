@@ -20,6 +20,7 @@
 
 use chrono::Utc;
 
+use super::result_record::Outcome;
 use super::{
     LeaseLost, PipelineError, StartedRelease, Steering, Watcher, backends, plan, steer_to_end,
     take_lease, traffic_state,
@@ -77,7 +78,32 @@ pub async fn take_over(
     if let Some(lease) = lease {
         lease.release().await;
     }
+    end_deployment(history, entry, &result);
     result
+}
+
+/// The deployment of a release taken over ends with it: its driver died,
+/// so no later environment of it runs.
+fn end_deployment(
+    history: &mut History,
+    entry: &Entry,
+    result: &Result<ReleaseResult, PipelineError>,
+) {
+    let Some(deployment) = &entry.start.deployment else {
+        return;
+    };
+    let (outcome, why) = match result {
+        Ok(result) => (Outcome::of_result(*result), String::new()),
+        Err(e) => (Outcome::of_error(e), format!(": {e}")),
+    };
+    let reason = format!(
+        "its driver died in {}; the host took the release over{why}, and no later \
+         environment ran",
+        entry.start.target.env
+    );
+    if let Err(e) = history.deployment_end(deployment, outcome.word(), &reason, Utc::now()) {
+        tracing::warn!("{e}");
+    }
 }
 
 async fn bring_to_an_end(
