@@ -409,3 +409,19 @@ mod tests {
         assert_eq!(a.since(&b).requests, 0);
     }
 }
+
+/// What each version used of its CPU and memory when a release ended, in
+/// percent of what it may use, as the metrics source's `cpu` and `memory`
+/// templates say. `None` where nothing was asked or nothing answered: a
+/// figure never guessed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceUse {
+    pub cpu_pct: PerVersion,
+    pub memory_pct: PerVersion,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PerVersion {
+    pub new: Option<f64>,
+    pub stable: Option<f64>,
+}

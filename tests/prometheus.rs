@@ -20,7 +20,7 @@ use helmsman::demo::scenario::Scenario;
 use helmsman::demo::world::{World, WorldPlan};
 use helmsman::engine::{Actor, Command, CommandKind, Event, Phase, ReleaseResult, TriggerKind};
 use helmsman::pipeline::{self, ReleaseRequest, StartedRelease, backends};
-use helmsman::providers::metrics::prometheus::PrometheusMetrics;
+use helmsman::providers::metrics::prometheus::{self, PrometheusMetrics};
 use helmsman::providers::{Metrics, ProviderError};
 
 use canned::{Canned, SlowProxy, vector};
@@ -498,4 +498,60 @@ async fn a_prometheus_slower_than_the_timeout_is_a_timeout() {
     assert!(matches!(err, ProviderError::Unreachable { .. }), "{text}");
     assert!(text.contains("no answer within 300ms"), "{text}");
     assert!(text.contains(&proxy.url), "{text}");
+}
+
+#[tokio::test]
+async fn resource_use_is_asked_per_version_and_never_guessed() {
+    let answer = |query: &str| {
+        let v2 = query.contains("\"v2\"");
+        if query.starts_with("cpu_pct") {
+            (200, vector(&[(&[], if v2 { "41.5" } else { "37.25" })]))
+        } else if query.starts_with("memory_pct") && v2 {
+            // Two series where one number is asked for: not measured.
+            (
+                200,
+                vector(&[(&[("pod", "a")], "60"), (&[("pod", "b")], "70")]),
+            )
+        } else {
+            (200, vector(&[(&[], "55")]))
+        }
+    };
+    let server = Canned::start(Arc::new(answer), Duration::ZERO).await;
+    let source_for = source;
+    let source = source_for(
+        &server.url,
+        "cpu = 'cpu_pct{version=\"{version}\",service=\"{service}\"}'\n\
+         memory = 'memory_pct{version=\"{version}\"}'\n",
+    );
+    let versions = prometheus::Versions {
+        env: "dev",
+        service: "checkout",
+        new: "v2",
+        stable: "v1",
+    };
+    let used = prometheus::resource_use(&source, &versions).await;
+    assert_eq!(
+        (used.cpu_pct.new, used.cpu_pct.stable),
+        (Some(41.5), Some(37.25))
+    );
+    assert_eq!(
+        (used.memory_pct.new, used.memory_pct.stable),
+        (None, Some(55.0))
+    );
+    assert!(
+        server
+            .queries()
+            .iter()
+            .any(|s| s.query == r#"cpu_pct{version="v2",service="checkout"}"#)
+    );
+
+    // Without the templates nothing is asked; Prometheus away, nothing is known.
+    let none = prometheus::resource_use(&source_for(&server.url, ""), &versions).await;
+    assert_eq!(none, helmsman::metrics::ResourceUse::default());
+    let away = source_for(
+        "http://127.0.0.1:1",
+        "cpu = 'cpu_pct{version=\"{version}\"}'\n",
+    );
+    let unknown = prometheus::resource_use(&away, &versions).await;
+    assert_eq!((unknown.cpu_pct.new, unknown.cpu_pct.stable), (None, None));
 }

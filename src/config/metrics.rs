@@ -50,6 +50,15 @@ pub struct Queries {
     /// Errors so far, one series per `kind` label.
     pub errors_by_kind: Template,
     pub latency: LatencyQuery,
+    /// The version's CPU use, in percent of what it may use (its limit or
+    /// request): one number, read when the release ends, for its report.
+    /// (Boxed, as rarely set: a service's configuration is copied for
+    /// every release a host drives.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Box<Template>>,
+    /// The same for its memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Box<Template>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

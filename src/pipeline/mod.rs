@@ -17,11 +17,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-use crate::config::{Backend, Config, Environment, Service, Strategy};
+use crate::config::{Backend, Config, Environment, MetricsSource, Service, Strategy};
 use crate::engine::clock::TokioClock;
 use crate::engine::driver::{ReleaseHandle, spawn_release};
 use crate::engine::machine::ReleaseSpec;
 use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Target};
+use crate::providers::metrics::prometheus;
 use crate::providers::traffic::kubernetes::lease::{self, LeaseError, LeaseHold};
 use crate::store::{DeploymentStart, History, Holder, ReleaseRecord, ReleaseStart};
 use crate::strategy::StrategyKind;
@@ -561,7 +562,8 @@ async fn steer_to_end(
     // What the report reads of how it ended: the figures and verdicts of
     // its last state, and the bands they are read against.
     let last = handle.snapshots.borrow().clone();
-    if let Err(e) = history.last_state(&spec.release_id, &last, &spec.service.bands) {
+    let resources = resource_use(&spec).await;
+    if let Err(e) = history.last_state(&spec.release_id, &last, &spec.service.bands, &resources) {
         tracing::warn!("{e}");
     }
     history.record(ReleaseRecord {
@@ -577,6 +579,24 @@ async fn steer_to_end(
         finished_at: Utc::now(),
     })?;
     Ok(result)
+}
+
+/// What each version used of its CPU and memory as the release ended,
+/// where the service's metrics source can say (Prometheus with `cpu` and
+/// `memory` templates); nothing otherwise.
+async fn resource_use(spec: &ReleaseSpec) -> crate::metrics::ResourceUse {
+    match &spec.service.metrics {
+        MetricsSource::Prometheus(source) => {
+            let versions = prometheus::Versions {
+                env: &spec.target.env,
+                service: &spec.target.service,
+                new: &spec.new_version,
+                stable: &spec.stable_version,
+            };
+            prometheus::resource_use(source, &versions).await
+        }
+        MetricsSource::Local => crate::metrics::ResourceUse::default(),
+    }
 }
 
 /// Resolves with why, once the Lease is lost; never without a Lease.

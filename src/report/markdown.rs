@@ -145,23 +145,7 @@ fn validation(out: &mut String, e: &EnvironmentReport) {
         out.push('\n');
     }
     if !e.figures.is_empty() {
-        let value = |v: Option<f64>, unit: &str| match v {
-            Some(v) if unit == "%" => format!("{v:.2} %"),
-            Some(v) => format!("{v:.0} {unit}"),
-            None => "-".to_string(),
-        };
-        table(
-            out,
-            &["figure", "new", "baseline", "alert band"],
-            e.figures.iter().map(|f| {
-                vec![
-                    f.name.clone(),
-                    value(f.new, &f.unit),
-                    value(f.baseline, &f.unit),
-                    f.band.clone().unwrap_or_else(|| "-".into()),
-                ]
-            }),
-        );
+        figures(out, &e.figures, "new", "baseline");
         out.push('\n');
     }
     if let Some(i) = &e.instances {
@@ -204,7 +188,38 @@ fn validation(out: &mut String, e: &EnvironmentReport) {
             let _ = writeln!(out, "Not needed.\n");
         }
     }
-    let _ = writeln!(out, "### Resource use\n\n{}.", e.resources);
+    let _ = writeln!(out, "### Resource use\n");
+    let measured = e
+        .resources
+        .iter()
+        .any(|f| f.new.is_some() || f.baseline.is_some());
+    if measured {
+        figures(out, &e.resources, "new", "stable");
+    } else {
+        let _ = writeln!(out, "{NOT_MEASURED}.");
+    }
+}
+
+/// Figures of the new version and the one it is compared with, and the
+/// band the new one is in.
+fn figures(out: &mut String, figures: &[super::Figure], new: &str, other: &str) {
+    let value = |v: Option<f64>, unit: &str| match v {
+        Some(v) if unit == "%" => format!("{v:.2} %"),
+        Some(v) => format!("{v:.0} {unit}"),
+        None => NOT_MEASURED.to_string(),
+    };
+    table(
+        out,
+        &["figure", new, other, "band"],
+        figures.iter().map(|f| {
+            vec![
+                f.name.clone(),
+                value(f.new, &f.unit),
+                value(f.baseline, &f.unit),
+                f.band.clone().unwrap_or_else(|| "-".into()),
+            ]
+        }),
+    );
 }
 
 fn notes(out: &mut String, r: &Report) {

@@ -14,8 +14,9 @@ pub mod markdown;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::{BandLevel, Bands};
+use crate::config::{Band, BandLevel, Bands};
 use crate::engine::{Actor, CommandReply, Event, Phase, Snapshot, Verdict};
+use crate::metrics::{PerVersion, ResourceUse};
 use crate::pipeline::result_record::Outcome;
 use crate::preflight::{CheckOutcome, CheckStatus};
 use crate::store::{Deployment, Entry, Filter, Found, History, Note, StoreError};
@@ -71,8 +72,10 @@ pub struct EnvironmentReport {
     pub traffic: Option<Traffic>,
     pub instances: Option<Instances>,
     pub rollback: Option<Rollback>,
-    /// CPU and memory per version: not kept by the journal yet.
-    pub resources: String,
+    /// CPU and memory of each version as it ended, in percent of what it
+    /// may use, against the resource bands; values are null where the
+    /// metrics source could not say (always, for the local data plane).
+    pub resources: Vec<Figure>,
 }
 
 /// One line of the timeline: an event of the engine, or a command an
@@ -259,7 +262,7 @@ impl EnvironmentReport {
             traffic: None,
             instances: None,
             rollback: None,
-            resources: NOT_MEASURED.into(),
+            resources: resources(&ResourceUse::default()),
         }
     }
 }
@@ -301,6 +304,7 @@ fn environment(history: &History, release: &Entry) -> Result<EnvironmentReport, 
             stable_total: last.snapshot.stable_instances.total,
         });
         report.verdicts = last.snapshot.verdicts.to_vec();
+        report.resources = resources(&last.resources);
     }
     Ok(report)
 }
@@ -358,6 +362,33 @@ fn figures(last: &Snapshot, bands: Option<&Bands>) -> Vec<Figure> {
             baseline: last.baseline_p95_ms,
             band: band(last.new_p95_ms, bands.map(|b| b.p95_ms)),
         },
+    ]
+}
+
+/// Resource use above `target` percent is in the ALERT band, above
+/// `critical` in CRIT: CPU 70 / 90 %, memory 80 / 95 %.
+const CPU_BAND: Band = Band {
+    target: 70.0,
+    alert: 70.0,
+    critical: 90.0,
+};
+const MEMORY_BAND: Band = Band {
+    target: 80.0,
+    alert: 80.0,
+    critical: 95.0,
+};
+
+fn resources(used: &ResourceUse) -> Vec<Figure> {
+    let figure = |name: &str, of: PerVersion, band: Band| Figure {
+        name: name.into(),
+        unit: "%".into(),
+        new: of.new,
+        baseline: of.stable,
+        band: of.new.map(|v| BandLevel::of(v, band).word().to_string()),
+    };
+    vec![
+        figure("cpu", used.cpu_pct, CPU_BAND),
+        figure("memory", used.memory_pct, MEMORY_BAND),
     ]
 }
 

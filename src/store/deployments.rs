@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{Entry, Filter, History, StoreError, from_json, json};
 use crate::config::Bands;
 use crate::engine::{Actor, Snapshot};
+use crate::metrics::ResourceUse;
 use crate::preflight::Report;
 
 /// A deployment as it starts.
@@ -55,11 +56,13 @@ pub struct Note {
     pub text: String,
 }
 
-/// A release's state when it ended, and the bands its figures are read against.
+/// A release's state when it ended, the bands its figures are read
+/// against, and what each version used of its CPU and memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LastState {
     pub snapshot: Snapshot,
     pub bands: Option<Bands>,
+    pub resources: ResourceUse,
 }
 
 impl History {
@@ -119,17 +122,19 @@ impl History {
             .map_err(|e| self.failed(e))
     }
 
-    /// Writes a release's state as it ended, with the service's bands.
+    /// Writes a release's state as it ended, with the service's bands and
+    /// the resources its versions used.
     pub fn last_state(
         &mut self,
         release_id: &str,
         snapshot: &Snapshot,
         bands: &Bands,
+        resources: &ResourceUse,
     ) -> Result<(), StoreError> {
         self.db()
             .execute(
-                "UPDATE releases SET last_state = ?2, bands = ?3 WHERE id = ?1",
-                params![release_id, json(snapshot), json(bands)],
+                "UPDATE releases SET last_state = ?2, bands = ?3, resources = ?4 WHERE id = ?1",
+                params![release_id, json(snapshot), json(bands), json(resources)],
             )
             .map(drop)
             .map_err(|e| self.failed(e))
@@ -284,16 +289,16 @@ impl History {
     /// A release's state as it ended; none for one still running, one
     /// whose driver died, or one journaled before this was kept.
     pub fn last_state_of(&self, release_id: &str) -> Result<Option<LastState>, StoreError> {
-        let row: Option<(Option<String>, Option<String>)> = self
+        let row: Option<(Option<String>, Option<String>, Option<String>)> = self
             .db()
             .query_row(
-                "SELECT last_state, bands FROM releases WHERE id = ?1",
+                "SELECT last_state, bands, resources FROM releases WHERE id = ?1",
                 params![release_id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .optional()
             .map_err(|e| self.failed(e))?;
-        let Some((Some(state), bands)) = row else {
+        let Some((Some(state), bands, resources)) = row else {
             return Ok(None);
         };
         let parsed = serde_json::from_str(&state).map_err(|e| {
@@ -306,6 +311,9 @@ impl History {
         Ok(Some(LastState {
             snapshot: parsed,
             bands: bands.and_then(|b| serde_json::from_str(&b).ok()),
+            resources: resources
+                .and_then(|r| serde_json::from_str(&r).ok())
+                .unwrap_or_default(),
         }))
     }
 }

@@ -104,6 +104,7 @@ fn add_deployments(db: &Connection) -> rusqlite::Result<()> {
          ALTER TABLE releases ADD COLUMN deployment TEXT;
          ALTER TABLE releases ADD COLUMN last_state TEXT;  -- the engine's last snapshot, as JSON
          ALTER TABLE releases ADD COLUMN bands TEXT;       -- the service's alert bands, as JSON
+         ALTER TABLE releases ADD COLUMN resources TEXT;   -- CPU and memory per version, as JSON
          CREATE INDEX releases_by_deployment ON releases (deployment);
          CREATE TABLE preflights (
              deployment TEXT NOT NULL,

@@ -23,6 +23,8 @@ const METRICS_KEYS: &[&str] = &[
     "errors_by_kind",
     "latency_buckets",
     "p95_seconds",
+    "cpu",
+    "memory",
 ];
 const MAX_CONCURRENT_LIMIT: i128 = 64;
 
@@ -39,6 +41,8 @@ pub(super) struct MetricsKeys {
     requests: Option<Template>,
     errors_by_kind: Option<Template>,
     latency: Option<LatencyQuery>,
+    cpu: Option<Template>,
+    memory: Option<Template>,
 }
 
 impl Default for MetricsKeys {
@@ -52,6 +56,8 @@ impl Default for MetricsKeys {
             requests: None,
             errors_by_kind: None,
             latency: None,
+            cpu: None,
+            memory: None,
         }
     }
 }
@@ -106,6 +112,8 @@ impl Walker<'_, '_> {
         for (key, field) in [
             ("requests", &mut keys.requests),
             ("errors_by_kind", &mut keys.errors_by_kind),
+            ("cpu", &mut keys.cpu),
+            ("memory", &mut keys.memory),
         ] {
             if let Some(v) = get(table, key)
                 && let Some(t) = self.template(key, v)
@@ -185,6 +193,8 @@ impl Walker<'_, '_> {
                 requests: keys.requests.clone()?,
                 errors_by_kind: keys.errors_by_kind.clone()?,
                 latency: keys.latency.clone()?,
+                cpu: keys.cpu.clone().map(Box::new),
+                memory: keys.memory.clone().map(Box::new),
             },
         }))
     }

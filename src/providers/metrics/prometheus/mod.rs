@@ -20,6 +20,7 @@
 
 mod answer;
 mod api;
+mod resources;
 
 use async_trait::async_trait;
 
@@ -28,6 +29,7 @@ use crate::metrics::{LatencyHistogram, Reading, Sample};
 use crate::providers::{Metrics, ProviderError};
 use answer::Problem;
 use api::{Api, Failure};
+pub use resources::{Versions, resource_use};
 
 pub struct PrometheusMetrics {
     api: Api,
