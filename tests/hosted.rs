@@ -43,18 +43,7 @@ async fn world() -> World {
 impl World {
     /// Runs `helmsman ARGS` to its end: exit code, stdout, stderr.
     async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let output = self
-            .files
-            .helmsman(args)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        self.files.run(args).await
     }
 
     /// `helmsman ARGS` running, its output piped.

@@ -21,17 +21,7 @@ const QUICK: &str = r#"[{ weight = 50 }, { pause = "2s" }, { weight = 100 }]"#;
 const GATED: &str = r#"[{ weight = 25 }, { gate = "manual" }, { weight = 100 }]"#;
 
 async fn run(files: &Files, args: &[&str]) -> (i32, String, String) {
-    let output = files
-        .helmsman(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    files.run(args).await
 }
 
 async fn json_report(files: &Files, args: &[&str]) -> Value {

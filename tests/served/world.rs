@@ -116,6 +116,21 @@ impl Files {
         command
     }
 
+    /// Runs `helmsman ARGS` to its end, with no input: exit code, stdout, stderr.
+    pub async fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let output = self
+            .helmsman(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     /// `helmsman serve`, once every environment's admin API answers.
     pub async fn serve(&self, envs: &[&Env]) -> Child {
         start_serve(self.helmsman(&["serve"]), envs).await
