@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Entry, Filter, History, StoreError, from_json, json};
+use super::{ENTRY_SELECT, Entry, Filter, History, StoreError, from_json, json};
 use crate::config::Bands;
 use crate::engine::{Actor, Snapshot};
 use crate::metrics::ResourceUse;
@@ -222,11 +222,9 @@ impl History {
     pub fn releases_of(&self, deployment: &str) -> Result<Vec<Entry>, StoreError> {
         let db = self.db();
         let mut statement = db
-            .prepare(
-                "SELECT id, env, service, strategy, stable_version, new_version, started_by, \
-                 started_at, finished_at, result, reason, deployment FROM releases \
-                 WHERE deployment = ?1 ORDER BY started_at, rowid",
-            )
+            .prepare(&format!(
+                "{ENTRY_SELECT} WHERE deployment = ?1 ORDER BY started_at, rowid"
+            ))
             .map_err(|e| self.failed(e))?;
         statement
             .query_map(params![deployment], super::entry)
@@ -238,8 +236,7 @@ impl History {
     pub fn release(&self, id: &str) -> Result<Option<Entry>, StoreError> {
         self.db()
             .query_row(
-                "SELECT id, env, service, strategy, stable_version, new_version, started_by, \
-                 started_at, finished_at, result, reason, deployment FROM releases WHERE id = ?1",
+                &format!("{ENTRY_SELECT} WHERE id = ?1"),
                 params![id],
                 super::entry,
             )
@@ -289,32 +286,24 @@ impl History {
     /// A release's state as it ended; none for one still running, one
     /// whose driver died, or one journaled before this was kept.
     pub fn last_state_of(&self, release_id: &str) -> Result<Option<LastState>, StoreError> {
-        let row: Option<(Option<String>, Option<String>, Option<String>)> = self
-            .db()
+        self.db()
             .query_row(
-                "SELECT last_state, bands, resources FROM releases WHERE id = ?1",
+                "SELECT last_state, bands, resources FROM releases \
+                 WHERE id = ?1 AND last_state IS NOT NULL",
                 params![release_id],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                |row| {
+                    let kept = |i| -> rusqlite::Result<Option<String>> { row.get(i) };
+                    Ok(LastState {
+                        snapshot: from_json(row, 0)?,
+                        bands: kept(1)?.and_then(|b| serde_json::from_str(&b).ok()),
+                        resources: kept(2)?
+                            .and_then(|r| serde_json::from_str(&r).ok())
+                            .unwrap_or_default(),
+                    })
+                },
             )
             .optional()
-            .map_err(|e| self.failed(e))?;
-        let Some((Some(state), bands, resources)) = row else {
-            return Ok(None);
-        };
-        let parsed = serde_json::from_str(&state).map_err(|e| {
-            self.failed(rusqlite::Error::FromSqlConversionFailure(
-                0,
-                rusqlite::types::Type::Text,
-                e.into(),
-            ))
-        })?;
-        Ok(Some(LastState {
-            snapshot: parsed,
-            bands: bands.and_then(|b| serde_json::from_str(&b).ok()),
-            resources: resources
-                .and_then(|r| serde_json::from_str(&r).ok())
-                .unwrap_or_default(),
-        }))
+            .map_err(|e| self.failed(e))
     }
 }
 

@@ -386,13 +386,11 @@ impl History {
     fn select(&self, filter: &Filter, unfinished: bool) -> Result<Vec<Entry>, StoreError> {
         let db = self.db();
         let mut statement = db
-            .prepare(
-                "SELECT id, env, service, strategy, stable_version, new_version, started_by, \
-                 started_at, finished_at, result, reason, deployment FROM releases \
-                 WHERE (?1 IS NULL OR env = ?1) AND (?2 IS NULL OR service = ?2) \
+            .prepare(&format!(
+                "{ENTRY_SELECT} WHERE (?1 IS NULL OR env = ?1) AND (?2 IS NULL OR service = ?2) \
                  AND (?4 = 0 OR result IS NULL) \
-                 ORDER BY started_at DESC, rowid DESC LIMIT ?3",
-            )
+                 ORDER BY started_at DESC, rowid DESC LIMIT ?3"
+            ))
             .map_err(|e| self.failed(e))?;
         let limit = filter.limit.map_or(-1, |n| n as i64);
         statement
@@ -438,6 +436,10 @@ impl History {
             .map_err(|e| self.failed(e))
     }
 }
+
+/// The columns [`entry`] reads, in its order.
+const ENTRY_SELECT: &str = "SELECT id, env, service, strategy, stable_version, new_version, \
+     started_by, started_at, finished_at, result, reason, deployment FROM releases";
 
 fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     let started_by: String = row.get(6)?;
