@@ -12,6 +12,7 @@ pub mod dataplane;
 pub mod demo;
 pub mod engine;
 pub mod host;
+pub mod insights;
 pub mod interrupt;
 pub mod metrics;
 pub mod observed;

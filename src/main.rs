@@ -245,6 +245,24 @@ enum Command {
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
     },
+    /// How releases are going: success, zero downtime, rollback readiness, checks, DORA's four keys.
+    #[command(after_help = "Examples:\n  helmsman insights\n  \
+                            helmsman insights --since 2w --env prod\n  \
+                            helmsman insights --since 2026-11-01 --service checkout --output json")]
+    Insights {
+        /// How far back: `30d`, `2w`, `12h`, `90m`, or a date (`2026-11-01`, from midnight UTC).
+        #[arg(long, default_value = cli::insights::DEFAULT_SINCE, value_parser = cli::insights::parse_since)]
+        since: cli::insights::Since,
+        /// Only this environment's releases.
+        #[arg(long)]
+        env: Option<String>,
+        /// Only this service's deployments.
+        #[arg(long)]
+        service: Option<String>,
+        /// Figures, rows and charts, or JSON (versioned schema).
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
     /// Run the release host and the embedded data plane of the configured local services until Ctrl-C.
     Serve {
         /// Only this environment's services.
@@ -476,6 +494,22 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
                     note: note.as_deref(),
                 };
                 cli::report::run(&mut history, options)
+            }
+            Err(code) => code,
+        },
+        Command::Insights {
+            since,
+            env,
+            service,
+            output,
+        } => match cli::open_history(&state_dir) {
+            Ok(history) => {
+                let filter = helmsman::store::Filter {
+                    env,
+                    service,
+                    limit: None,
+                };
+                cli::insights::run(&history, &filter, since, output)
             }
             Err(code) => code,
         },

@@ -581,6 +581,17 @@ fn two_cockpits_attached_to_the_host_see_and_steer_one_release() {
     let history = helmsman(&["history", "--output", "json"]);
     let entries: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
     assert_eq!(entries[0]["result"], "succeeded", "{entries}");
+    // `i` shows the journal's insights: this one deployment, succeeded.
+    second.keys(&["i"]);
+    let screen = second.wait_for("the insights screen", |s| {
+        s.contains("Delivery insights —") && s.contains("deployment success")
+    });
+    assert!(screen.contains("1 deployment counted"), "{screen}");
+    assert!(screen.contains("100.0 %  1 of 1"), "{screen}");
+    second.keys(&["Escape"]);
+    second.wait_for("the environments again", |s| {
+        !s.contains("Delivery insights")
+    });
     second.keys(&["q"]);
     second.wait_for("the shell again", |s| s.contains("EXITED=0"));
     runtime.block_on(async {

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-const SUBCOMMANDS: [&str; 17] = [
+const SUBCOMMANDS: [&str; 18] = [
     "tui",
     "demo",
     "check-config",
@@ -13,6 +13,7 @@ const SUBCOMMANDS: [&str; 17] = [
     "status",
     "history",
     "report",
+    "insights",
     "attach",
     "advance",
     "pause",

@@ -133,6 +133,9 @@ async fn reports_of_a_succeeded_a_rolled_back_and_a_blocked_deployment() {
         "{env}"
     );
     assert_eq!(env["traffic"]["failed_requests"], 0);
+    // Its rollback path, as the release first read the backend.
+    assert_eq!(env["stable_at_start"]["healthy"], 1, "{env}");
+    assert_eq!(env["stable_at_start"]["total"], 1, "{env}");
     assert!(env["rollback"].is_null());
     // The local data plane knows nothing of its upstreams' CPU or memory.
     assert_eq!(env["resources"][0]["name"], "cpu");
@@ -197,6 +200,7 @@ async fn reports_of_a_succeeded_a_rolled_back_and_a_blocked_deployment() {
     assert_eq!(env["outcome"], "rolled-back");
     assert!(env["validated"].is_null(), "no checks configured: {env}");
     let rollback = &env["rollback"];
+    assert_eq!(rollback["automatic"], false, "{rollback}");
     let user = report["deployer"]["user"].as_str().unwrap();
     assert!(
         rollback["by"].as_str().unwrap().starts_with(user),
@@ -233,6 +237,34 @@ async fn reports_of_a_succeeded_a_rolled_back_and_a_blocked_deployment() {
     assert_eq!(code, 0);
     assert!(md.contains("## prod: ❌ blocked"), "{md}");
     assert!(md.contains("| database | tcp | ❌ fail |"), "{md}");
+
+    // Insights over the same three real deployments: only dev's ended as
+    // intended (an operator rolled staging back; a check blocked prod);
+    // neither release failed a request; both found their stable version
+    // healthy; staging ran no checks.
+    let (code, out, err) = run(&files, &["insights", "--output", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let insights: Value = serde_json::from_str(&out).unwrap();
+    let overall = &insights["overall"];
+    let rate = |v: &Value| (v["count"].as_u64().unwrap(), v["of"].as_u64().unwrap());
+    assert_eq!(overall["deployments"], 3, "{overall}");
+    assert_eq!(rate(&overall["success"]), (1, 3), "{overall}");
+    assert_eq!(rate(&overall["zero_downtime"]), (2, 2), "{overall}");
+    assert_eq!(rate(&overall["rollback_readiness"]), (2, 2), "{overall}");
+    assert_eq!(
+        rate(&overall["environment_validation"]),
+        (2, 3),
+        "{overall}"
+    );
+    assert_eq!(
+        rate(&overall["dora"]["change_failure"]),
+        (1, 2),
+        "{overall}"
+    );
+    assert_eq!(overall["dora"]["restores"], 1, "{overall}");
+    let (code, text, _) = run(&files, &["insights"]).await;
+    assert_eq!(code, 0);
+    assert!(text.contains("deployment success"), "{text}");
 
     // An id the journal does not have is a usage error that says where to look.
     let (code, _, err) = run(&files, &["report", "nope"]).await;

@@ -217,6 +217,23 @@ impl Shell {
         }
     }
 
+    /// The journal's delivery insights of the last 30 days, as text.
+    fn insights(&self) -> Result<Vec<String>, String> {
+        let Some(state_dir) = &self.journal else {
+            return Err(
+                "no insights here: the demo keeps no journal (`helmsman insights` reads a real one)"
+                    .into(),
+            );
+        };
+        let filter = crate::store::Filter::default();
+        let window = super::insights::Since::default().until_now(&filter);
+        crate::store::History::open(state_dir)
+            .map_err(crate::report::ReportError::from)
+            .and_then(|history| crate::insights::read(&history, window))
+            .map(|insights| crate::insights::text::render(&insights))
+            .map_err(|e| format!("no insights: {e}"))
+    }
+
     /// Sends a command to its release, wherever that runs.
     fn send(&self, command: Command, updates: &mpsc::UnboundedSender<Update>) {
         match &self.host {
@@ -344,6 +361,13 @@ async fn watch(
                         Action::Start(start) => {
                             dirty = true;
                             shell.start(start, updates_tx);
+                        }
+                        Action::ReadInsights => {
+                            dirty = true;
+                            match shell.insights() {
+                                Ok(lines) => cockpit.show_insights(lines),
+                                Err(why) => cockpit.on_notice(why, true),
+                            }
                         }
                         Action::WriteReport(id) => {
                             dirty = true;

@@ -8,6 +8,7 @@ pub mod event_line;
 pub mod exit_code;
 pub mod follow;
 pub mod history;
+pub mod insights;
 pub mod logging;
 pub mod operator;
 pub mod output;

@@ -490,6 +490,7 @@ async fn steer_to_end(
     let mut paused_for_lease = false;
     let mut events_open = true;
     let mut last_reason = String::new();
+    let mut stable_noted = false;
     let result = loop {
         tokio::select! {
             biased;
@@ -522,6 +523,20 @@ async fn steer_to_end(
                     target: target.clone(),
                     source,
                 })?;
+            }
+            changed = handle.snapshots.changed(), if !stable_noted => {
+                // The stable version as the release first read it: its
+                // rollback path, which delivery insights judge.
+                let closed = changed.is_err();
+                let first = (!closed)
+                    .then(|| stable_when_read(&handle.snapshots.borrow_and_update()))
+                    .flatten();
+                stable_noted = closed || first.is_some();
+                if let Some(stable) = first
+                    && let Err(e) = history.stable_at_start(&spec.release_id, &stable)
+                {
+                    tracing::warn!("{e}");
+                }
             }
             why = &mut lease_lost, if !paused_for_lease => {
                 paused_for_lease = true;
@@ -579,6 +594,12 @@ async fn steer_to_end(
         finished_at: Utc::now(),
     })?;
     Ok(result)
+}
+
+/// The stable version's instances, once the release has read the backend.
+fn stable_when_read(snapshot: &crate::engine::Snapshot) -> Option<crate::engine::InstanceCounts> {
+    let read = snapshot.actual_weight.is_some() || snapshot.stable_instances.total > 0;
+    read.then_some(snapshot.stable_instances)
 }
 
 /// What each version used of its CPU and memory as the release ended,

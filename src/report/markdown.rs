@@ -188,6 +188,13 @@ fn validation(out: &mut String, e: &EnvironmentReport) {
             let _ = writeln!(out, "Not needed.\n");
         }
     }
+    if let Some(stable) = &e.stable_at_start {
+        let _ = writeln!(
+            out,
+            "Rollback path as it began: the stable version had {}/{} instances healthy.\n",
+            stable.healthy, stable.total
+        );
+    }
     let _ = writeln!(out, "### Resource use\n");
     let measured = e
         .resources

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::{Band, BandLevel, Bands};
-use crate::engine::{Actor, CommandReply, Event, Phase, Snapshot, Verdict};
+use crate::engine::{Actor, CommandReply, Event, InstanceCounts, Phase, Snapshot, Verdict};
 use crate::metrics::{PerVersion, ResourceUse};
 use crate::pipeline::result_record::Outcome;
 use crate::preflight::{CheckOutcome, CheckStatus};
@@ -71,6 +71,9 @@ pub struct EnvironmentReport {
     pub figures: Vec<Figure>,
     pub traffic: Option<Traffic>,
     pub instances: Option<Instances>,
+    /// The stable version's instances when the release first read them,
+    /// before traffic moved: its rollback path. None when never read.
+    pub stable_at_start: Option<InstanceCounts>,
     pub rollback: Option<Rollback>,
     /// CPU and memory of each version as it ended, in percent of what it
     /// may use, against the resource bands; values are null where the
@@ -122,6 +125,8 @@ pub struct Instances {
 pub struct Rollback {
     /// The trigger that fired, or the operator who asked.
     pub by: String,
+    /// Started by a trigger (the engine), not by a person.
+    pub automatic: bool,
     pub reason: String,
     pub started_at: DateTime<Utc>,
     /// When the stable version was verified at 100 %; none if it never was.
@@ -261,6 +266,7 @@ impl EnvironmentReport {
             figures: Vec::new(),
             traffic: None,
             instances: None,
+            stable_at_start: None,
             rollback: None,
             resources: resources(&ResourceUse::default()),
         }
@@ -294,6 +300,7 @@ fn environment(history: &History, release: &Entry) -> Result<EnvironmentReport, 
     };
     report.timeline = timeline;
     report.rollback = rollback(&events);
+    report.stable_at_start = history.stable_at_start_of(id)?;
     if let Some(last) = last {
         report.figures = figures(&last.snapshot, last.bands.as_ref());
         report.traffic = Some(traffic(&last.snapshot));
@@ -336,6 +343,7 @@ fn rollback(events: &[Event]) -> Option<Rollback> {
     };
     Some(Rollback {
         by,
+        automatic: began.actor == Actor::Engine,
         reason: began.reason.clone(),
         started_at: began.at,
         verified_at: verified.map(|e| e.at),

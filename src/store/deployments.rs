@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ENTRY_SELECT, Entry, Filter, History, StoreError, from_json, json};
 use crate::config::Bands;
-use crate::engine::{Actor, Snapshot};
+use crate::engine::{Actor, InstanceCounts, Snapshot};
 use crate::metrics::ResourceUse;
 use crate::preflight::Report;
 
@@ -135,6 +135,22 @@ impl History {
             .execute(
                 "UPDATE releases SET last_state = ?2, bands = ?3, resources = ?4 WHERE id = ?1",
                 params![release_id, json(snapshot), json(bands), json(resources)],
+            )
+            .map(drop)
+            .map_err(|e| self.failed(e))
+    }
+
+    /// Writes the stable version's instances as a release first read them;
+    /// a release resumed later keeps what it read when it began.
+    pub fn stable_at_start(
+        &mut self,
+        release_id: &str,
+        stable: &InstanceCounts,
+    ) -> Result<(), StoreError> {
+        self.db()
+            .execute(
+                "UPDATE releases SET stable_at_start = ?2 WHERE id = ?1 AND stable_at_start IS NULL",
+                params![release_id, json(stable)],
             )
             .map(drop)
             .map_err(|e| self.failed(e))
@@ -281,6 +297,62 @@ impl History {
             })
             .and_then(Iterator::collect)
             .map_err(|e| self.failed(e))
+    }
+
+    /// The stable version's instances as a release first read them; none
+    /// when it never read them or was journaled before this was kept.
+    pub fn stable_at_start_of(
+        &self,
+        release_id: &str,
+    ) -> Result<Option<InstanceCounts>, StoreError> {
+        self.db()
+            .query_row(
+                "SELECT stable_at_start FROM releases \
+                 WHERE id = ?1 AND stable_at_start IS NOT NULL",
+                params![release_id],
+                |row| from_json(row, 0),
+            )
+            .optional()
+            .map_err(|e| self.failed(e))
+    }
+
+    /// The deployments `filter` selects that started at or after `since`,
+    /// oldest first, with the releases journaled before deployments were
+    /// (each a deployment of its own).
+    pub fn deployments_since(
+        &self,
+        filter: &Filter,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Found>, StoreError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare(
+                "SELECT id, started_at, 0 FROM deployments WHERE started_at >= ?3 \
+                 AND (?1 IS NULL OR EXISTS (SELECT 1 FROM json_each(envs) WHERE value = ?1)) \
+                 AND (?2 IS NULL OR service = ?2) \
+                 UNION ALL \
+                 SELECT id, started_at, 1 FROM releases WHERE deployment IS NULL \
+                 AND started_at >= ?3 AND (?1 IS NULL OR env = ?1) AND (?2 IS NULL OR service = ?2) \
+                 ORDER BY 2",
+            )
+            .map_err(|e| self.failed(e))?;
+        let ids: Vec<(String, bool)> = statement
+            .query_map(params![filter.env, filter.service, since], |row| {
+                Ok((row.get(0)?, row.get::<_, i64>(2)? == 1))
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.failed(e))?;
+        drop(statement);
+        drop(db);
+        let mut found = Vec::with_capacity(ids.len());
+        for (id, alone) in ids {
+            if alone {
+                found.push(Found::Release(id));
+            } else if let Some(d) = self.deployment(&id)? {
+                found.push(Found::Deployment(Box::new(d)));
+            }
+        }
+        Ok(found)
     }
 
     /// A release's state as it ended; none for one still running, one

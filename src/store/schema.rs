@@ -7,8 +7,9 @@ use rusqlite::Connection;
 /// The schema's version, in SQLite's `user_version`: a journal written by
 /// a newer helmsman is refused rather than misread. Version 2 added what a
 /// deployment report reads: deployments, preflight reports, each release's
-/// last state and alert bands, and operators' notes.
-const VERSION: i64 = 2;
+/// last state and alert bands, and operators' notes. Version 3 added the
+/// stable version's instances as each release began (rollback readiness).
+const VERSION: i64 = 3;
 
 /// How long a write waits for another process's transaction to end.
 const BUSY_WAIT: Duration = Duration::from_secs(5);
@@ -78,6 +79,9 @@ fn migrate(db: &Connection) -> rusqlite::Result<()> {
     if version < 2 {
         add_deployments(db)?;
     }
+    if version < 3 {
+        add_stable_at_start(db)?;
+    }
     db.pragma_update(None, "user_version", VERSION)
 }
 
@@ -121,5 +125,13 @@ fn add_deployments(db: &Connection) -> rusqlite::Result<()> {
              actor TEXT NOT NULL,
              text TEXT NOT NULL
          );",
+    )
+}
+
+/// Version 3: the stable version's instances when the release first read
+/// them, before traffic moved: whether its rollback path was there.
+fn add_stable_at_start(db: &Connection) -> rusqlite::Result<()> {
+    db.execute_batch(
+        "ALTER TABLE releases ADD COLUMN stable_at_start TEXT;  -- healthy and total, as JSON",
     )
 }

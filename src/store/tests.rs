@@ -197,6 +197,7 @@ fn a_finished_release_is_never_overwritten() {
 
 #[test]
 fn a_version_1_journal_is_upgraded_in_place_and_its_releases_stand_alone() {
+    use crate::engine::InstanceCounts;
     let dir = tempfile::tempdir().unwrap();
     {
         // The first journal's schema, with one finished release in it.
@@ -226,7 +227,7 @@ fn a_version_1_journal_is_upgraded_in_place_and_its_releases_stand_alone() {
         .db()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let old = &history.entries(&Filter::default()).unwrap()[0];
     assert_eq!(
         (old.start.id.as_str(), old.start.deployment.as_deref()),
@@ -244,6 +245,12 @@ fn a_version_1_journal_is_upgraded_in_place_and_its_releases_stand_alone() {
     };
     history.note("old", &note).unwrap();
     assert_eq!(history.notes("old").unwrap(), [note]);
+    // Its rollback path was never read; once written, the first reading stays.
+    assert_eq!(history.stable_at_start_of("old").unwrap(), None);
+    let read = |healthy| InstanceCounts { healthy, total: 3 };
+    history.stable_at_start("old", &read(3)).unwrap();
+    history.stable_at_start("old", &read(1)).unwrap();
+    assert_eq!(history.stable_at_start_of("old").unwrap(), Some(read(3)));
     // Reopening an upgraded journal changes nothing.
     drop(history);
     let again = History::open(dir.path()).unwrap();

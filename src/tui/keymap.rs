@@ -15,6 +15,8 @@ pub enum View {
     Confirm,
     /// Typing the version of a new release (a service with no version list).
     Version,
+    /// The delivery insights screen.
+    Insights,
 }
 
 impl View {
@@ -25,6 +27,7 @@ impl View {
             View::Help => "help",
             View::Confirm => "confirm",
             View::Version => "version",
+            View::Insights => "insights",
         }
     }
 }
@@ -47,6 +50,9 @@ pub enum KeyAction {
     Details,
     /// Write the selected release's deployment report to a file.
     WriteReport,
+    /// Show the delivery insights of the journal.
+    Insights,
+    CloseInsights,
     Back,
     Help,
     CloseHelp,
@@ -162,7 +168,7 @@ pub struct Binding {
     pub views: &'static [View],
 }
 
-use View::{Confirm as VC, Detail as VD, Help as VH, Main as VM, Version as VV};
+use View::{Confirm as VC, Detail as VD, Help as VH, Insights as VI, Main as VM, Version as VV};
 
 /// Every key of the cockpit. Order matters: the first binding of a view
 /// that matches a key wins, and the footer shows hints in this order.
@@ -200,21 +206,21 @@ pub static BINDINGS: &[Binding] = &[
         hint: None,
         description: "scroll up a line",
         action: KeyAction::ScrollUp,
-        views: &[VD, VH],
+        views: &[VD, VH, VI],
     },
     Binding {
         keys: &[k(KeyCode::Down), c('j')],
         hint: Some((HintKeys::PairedWithAbove, "scroll")),
         description: "scroll down a line",
         action: KeyAction::ScrollDown,
-        views: &[VD, VH],
+        views: &[VD, VH, VI],
     },
     Binding {
         keys: &[k(KeyCode::PageUp)],
         hint: None,
         description: "scroll up a page",
         action: KeyAction::PageUp,
-        views: &[VD, VH],
+        views: &[VD, VH, VI],
     },
     Binding {
         keys: &[k(KeyCode::PageDown), c(' ')],
@@ -222,7 +228,7 @@ pub static BINDINGS: &[Binding] = &[
         hint: None,
         description: "scroll down a page",
         action: KeyAction::PageDown,
-        views: &[VD, VH],
+        views: &[VD, VH, VI],
     },
     Binding {
         keys: &[c('a')],
@@ -272,6 +278,21 @@ pub static BINDINGS: &[Binding] = &[
         description: "write the deployment report to a file",
         action: KeyAction::WriteReport,
         views: &[VD],
+    },
+    Binding {
+        keys: &[c('i')],
+        // Only in the help overlay: the footer has no room left at 80 columns.
+        hint: None,
+        description: "delivery insights of the last 30 days",
+        action: KeyAction::Insights,
+        views: &[VM],
+    },
+    Binding {
+        keys: &[k(KeyCode::Esc), c('i')],
+        hint: Some((HintKeys::First, "back")),
+        description: "back to the environments",
+        action: KeyAction::CloseInsights,
+        views: &[VI],
     },
     Binding {
         keys: &[c('n')],
@@ -369,7 +390,7 @@ pub static BINDINGS: &[Binding] = &[
         hint: Some((HintKeys::First, "quit")),
         description: "quit (rolls back releases started here)",
         action: KeyAction::Quit,
-        views: &[VM, VD],
+        views: &[VM, VD, VI],
     },
     Binding {
         keys: &[ctrl('c')],
@@ -495,7 +516,7 @@ mod tests {
     #[test]
     fn the_help_and_the_detail_view_scroll_by_line_and_page() {
         let none = KeyModifiers::NONE;
-        for view in [View::Help, View::Detail] {
+        for view in [View::Help, View::Detail, View::Insights] {
             for (code, action) in [
                 (KeyCode::Up, KeyAction::ScrollUp),
                 (KeyCode::Char('k'), KeyAction::ScrollUp),
@@ -525,6 +546,7 @@ mod tests {
             View::Help,
             View::Confirm,
             View::Version,
+            View::Insights,
         ] {
             assert_eq!(
                 lookup(view, &key(KeyCode::Char('c'), KeyModifiers::CONTROL)),

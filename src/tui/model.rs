@@ -8,7 +8,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, KeyEventKind};
 
-use super::components::{Component, Confirm, Detail, Help, Outcome, Request, VersionInput};
+use super::components::{
+    Component, Confirm, Detail, Help, Insights, Outcome, Request, VersionInput,
+};
 use super::env_checks::EnvChecks;
 use super::keymap::{self, KeyAction, KeyHint, View};
 use crate::config::{self, Bands, Triggers};
@@ -34,6 +36,8 @@ pub enum Action {
     Start(StartRequest),
     /// Write the report of the deployment this release belongs to.
     WriteReport(String),
+    /// Read the journal's delivery insights, for `show_insights`.
+    ReadInsights,
     Quit,
 }
 
@@ -109,6 +113,7 @@ pub struct Cockpit {
     pub(crate) status: Option<Status>,
     /// The detail screen and the overlays, each shown or hidden.
     pub(crate) detail: Detail,
+    pub(crate) insights: Insights,
     pub(crate) help: Help,
     pub(crate) confirm: Confirm,
     pub(crate) version: VersionInput,
@@ -135,6 +140,7 @@ impl Cockpit {
             selected_env: 0,
             status: None,
             detail: Detail::default(),
+            insights: Insights::default(),
             help: Help::default(),
             confirm: Confirm::default(),
             version: VersionInput::default(),
@@ -262,9 +268,9 @@ impl Cockpit {
 
     /// The screen shown instead of the environments, if any.
     pub(crate) fn screen(&self) -> Option<&dyn Component> {
-        self.detail
-            .is_visible()
-            .then_some(&self.detail as &dyn Component)
+        [&self.detail as &dyn Component, &self.insights]
+            .into_iter()
+            .find(|s| s.is_visible())
     }
 
     fn focused(&self) -> Option<&dyn Component> {
@@ -273,17 +279,23 @@ impl Cockpit {
     }
 
     fn focused_mut(&mut self) -> Option<&mut dyn Component> {
-        let topmost_first: [&mut dyn Component; 4] = [
+        let topmost_first: [&mut dyn Component; 5] = [
             &mut self.help,
             &mut self.confirm,
             &mut self.version,
             &mut self.detail,
+            &mut self.insights,
         ];
         topmost_first.into_iter().find(|c| c.is_visible())
     }
 
     pub fn read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// Opens the insights screen on what the shell read of the journal.
+    pub fn show_insights(&mut self, lines: Vec<String>) {
+        self.insights.show(lines);
     }
 
     /// The footer / status line: the last reply or note.
@@ -444,6 +456,7 @@ impl Cockpit {
             }
             KeyAction::Details => self.detail.page.show(),
             KeyAction::Help => self.help.page.show(),
+            KeyAction::Insights => return Action::ReadInsights,
             KeyAction::Advance => return self.command(CommandKind::Advance),
             KeyAction::PauseResume => return self.command(self.pause_or_resume()),
             KeyAction::Promote => return self.command(CommandKind::Promote),

@@ -29,6 +29,12 @@ const LEGEND: [&str; 3] = [
     "a timed step shows what is left of it (\"38s left\")",
 ];
 
+/// The box is this wide where the terminal allows: room for the longest
+/// description and the longest list of views.
+const WIDEST: u16 = 84;
+/// The views column at 80 columns.
+const VIEWS_WIDTH: usize = 15;
+
 /// The help overlay: shown while open.
 #[derive(Debug, Default)]
 pub struct Help {
@@ -49,9 +55,12 @@ impl Component for Help {
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, _cockpit: &Cockpit, theme: &Theme) {
-        let width = area.width.min(78);
+        let width = area.width.min(WIDEST);
         let inner_w = width.saturating_sub(2) as usize;
-        let desc_w = inner_w.saturating_sub(12 + 15);
+        // The views column takes what the widest box has beyond 78
+        // columns; at 80 columns a long list of views is cut ("…").
+        let views_w = VIEWS_WIDTH + inner_w.saturating_sub(76);
+        let desc_w = inner_w.saturating_sub(12 + views_w);
         let mut lines: Vec<Line<'static>> = BINDINGS
             .iter()
             .map(|b| {
@@ -63,7 +72,7 @@ impl Component for Help {
                 Line::from(vec![
                     Span::styled(keys, theme.key),
                     Span::raw(format!("{:<desc_w$}", fit(b.description, desc_w))),
-                    Span::styled(fit(&format!(" {}", views.join(",")), 15), theme.dim),
+                    Span::styled(fit(&format!(" {}", views.join(",")), views_w), theme.dim),
                 ])
             })
             .collect();

@@ -1,5 +1,5 @@
 //! What opens over the environments (the help, a confirmation, the version
-//! input) and the detail screen, as components in the style of gitui's
+//! input) and the detail and insights screens, as components in the style of gitui's
 //! `src/components`: each owns its state, what its keys do, the hints it
 //! lists (`commands`) and its drawing. The cockpit holds one of each, shown
 //! or hidden, gives the keys to the topmost one shown, and carries out
@@ -11,11 +11,13 @@
 mod confirm;
 mod detail;
 mod help;
+mod insights;
 mod version_input;
 
 pub use confirm::{Confirm, Confirmation, Focus, Request};
 pub use detail::Detail;
 pub use help::Help;
+pub use insights::Insights;
 pub use version_input::VersionInput;
 
 use crossterm::event::KeyEvent;

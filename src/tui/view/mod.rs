@@ -21,7 +21,7 @@
 pub(crate) mod columns;
 mod env_checks;
 mod footer;
-mod gauge;
+pub(crate) mod gauge;
 mod header;
 pub(crate) mod scrolled;
 mod too_small;
