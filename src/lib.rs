@@ -15,6 +15,7 @@ pub mod host;
 pub mod insights;
 pub mod interrupt;
 pub mod metrics;
+pub mod notify;
 pub mod observed;
 pub mod pipeline;
 pub mod preflight;

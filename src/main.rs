@@ -300,8 +300,19 @@ fn main() -> std::process::ExitCode {
             return ExitCode::Runtime.into();
         }
     };
-    runtime.block_on(run(cli, state_dir)).into()
+    runtime
+        .block_on(async {
+            let code = run(cli, state_dir).await;
+            // Notifications still queued (a release's last news) get a
+            // moment to go out; the release itself ended already.
+            helmsman::notify::drain(NOTIFY_GRACE).await;
+            code
+        })
+        .into()
 }
+
+/// How long helmsman waits at exit for notifications still queued.
+const NOTIFY_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Tui { read_only: false });

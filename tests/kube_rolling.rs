@@ -467,6 +467,7 @@ async fn a_deployment_held_at_a_batch_by_a_crash_is_rolled_back_by_the_next_host
             services: vec![service],
             preflight: Default::default(),
         }],
+        notify: Vec::new(),
     };
 
     let undriven = recover::undriven(&history).unwrap();

@@ -79,6 +79,10 @@ impl Watcher for Forward {
     fn started(&mut self, release: Attached) {
         let _ = self.0.send(Update::Started(release));
     }
+
+    fn notice(&mut self, text: &str) {
+        let _ = self.0.send(Update::Notice(text.to_string(), true));
+    }
 }
 
 /// Restores the terminal when dropped, whatever the exit path.

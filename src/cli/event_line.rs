@@ -22,6 +22,11 @@ impl Watcher for Printer {
             crate::outln!("{}", check_line(at, &report.env, check, self.0));
         }
     }
+
+    /// On stderr: standard output keeps to events (one JSON object a line).
+    fn notice(&mut self, text: &str) {
+        crate::errln!("warning: {text}");
+    }
 }
 
 /// `14:03:05.123 dev/checkout  Progressing → Analysing  step 4/6  50 %  reason  [engine]`

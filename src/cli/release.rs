@@ -138,4 +138,8 @@ impl Watcher for Recorder {
         self.started.push(Started::of(&release));
         self.printer.started(release);
     }
+
+    fn notice(&mut self, text: &str) {
+        self.printer.notice(text);
+    }
 }

@@ -35,6 +35,7 @@ use crate::strategy::{BlueGreen, Canary, FeatureFlag, Rolling};
 mod backend;
 mod kubernetes;
 mod metrics;
+mod notify;
 mod preflight;
 mod settings;
 mod strategy;
@@ -43,7 +44,7 @@ mod strategy;
 /// process environment).
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-const TOP_KEYS: &[&str] = &["defaults", "environments"];
+const TOP_KEYS: &[&str] = &["defaults", "environments", "notify"];
 const DEFAULTS_KEYS: &[&str] = &[
     "analysis", "triggers", "bands", "health", "strategy", "metrics",
 ];
@@ -263,9 +264,17 @@ impl Walker<'_, '_> {
             }
         }
         self.check_requirements(&names, &requirements);
+        let notify = match get(root, "notify") {
+            Some(value) => {
+                let envs: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+                self.notify(value, &envs)
+            }
+            None => Vec::new(),
+        };
         complete.then(|| Config {
             source: source.to_path_buf(),
             environments,
+            notify,
         })
     }
 

@@ -524,3 +524,80 @@ fn a_narrowed_configuration_holds_one_service_in_the_environments_released_to() 
     assert!(narrowed.service("prod", "checkout").is_none());
     assert!(narrowed.service("staging", "catalog").is_none());
 }
+
+#[test]
+fn notify_targets_are_read_with_their_defaults_and_secret_urls() {
+    use crate::config::notify::{NotifyEvent, Sink};
+    let text = format!(
+        "{}\n[[notify]]\ntype = \"slack\"\nurl = \"${{SLACK_URL}}\"\n\n\
+         [[notify]]\nname = \"pager\"\ntype = \"command\"\nrun = [\"page\", \"--team\", \"pay\"]\n\
+         events = [\"rolled-back\", \"alert\"]\nenvironments = [\"dev\"]\ntimeout = \"2s\"\nretries = 0\n",
+        base()
+    );
+    let env = |name: &str| {
+        (name == "SLACK_URL")
+            .then(|| "https://hooks.example.com/services/T1/B2/notify-secret".into())
+    };
+    let config = parse_str(&text, Path::new("h.toml"), &env).unwrap();
+    let [slack, pager] = &config.notify[..] else {
+        panic!("{:?}", config.notify)
+    };
+    assert_eq!(slack.name, "slack");
+    assert!(matches!(&slack.sink, Sink::Slack { url } if url.expose().ends_with("notify-secret")));
+    assert_eq!(slack.events, NotifyEvent::defaults());
+    assert!(slack.environments.is_empty());
+    assert_eq!(slack.timeout, Duration::from_secs(5));
+    assert_eq!(slack.retries, 3);
+    assert_eq!(pager.events, [NotifyEvent::RolledBack, NotifyEvent::Alert]);
+    assert!(pager.wants(NotifyEvent::Alert, "dev"));
+    assert!(!pager.wants(NotifyEvent::Alert, "prod"));
+    assert!(!pager.wants(NotifyEvent::Started, "dev"));
+    assert!(!format!("{config:?}").contains("notify-secret"));
+    assert!(
+        !serde_json::to_string(&config)
+            .unwrap()
+            .contains("notify-secret")
+    );
+}
+
+#[test]
+fn a_bad_notify_target_is_refused_where_it_is() {
+    let with = |table: &str| format!("{}\n[[notify]]\n{table}\n", base());
+    let e = only_error(&with("type = \"email\"\nurl = \"https://x.example\""));
+    assert_eq!(e.message, "unknown notify type `email`");
+    let e = only_error(&with(
+        "type = \"webhook\"\nurl = \"https://x.example\"\nevents = [\"succeded\"]",
+    ));
+    assert_eq!(e.message, "unknown notify event `succeded`");
+    assert_eq!(e.hint.as_deref(), Some("did you mean `succeeded`?"));
+    let e = only_error(&with(
+        "type = \"webhook\"\nurl = \"https://x.example\"\nenvironments = [\"prd\"]",
+    ));
+    assert_eq!(e.message, "unknown environment `prd` in `environments`");
+    let e = only_error(&with("type = \"slack\"\nurl = \"${SLACK_URL}\""));
+    assert_eq!(e.message, "`url` uses `${SLACK_URL}`, which is not set");
+    // A URL that is not one is refused without being quoted.
+    let e = only_error(&with(
+        "type = \"webhook\"\nurl = \"ftp://files.example/drop-secret\"",
+    ));
+    assert_eq!(e.message, "`url` ((redacted)) is not an http(s) URL");
+    let e = only_error(&with("type = \"command\""));
+    assert_eq!(e.message, "missing key `run` in this command target");
+    let e = only_error(&with(
+        "type = \"webhook\"\nurl = \"https://x.example\"\nevents = []",
+    ));
+    assert!(
+        e.message.contains("would never hear anything"),
+        "{}",
+        e.message
+    );
+    let errs = errors(&format!(
+        "{}\n[[notify]]\ntype = \"slack\"\nurl = \"https://a.example\"\n[[notify]]\ntype = \"slack\"\nurl = \"https://b.example\"\n",
+        base()
+    ));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].2.starts_with("duplicate notify target `slack`"),
+        "{errs:?}"
+    );
+}

@@ -6,6 +6,7 @@ pub mod errors;
 pub mod load;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod preflight;
 mod schema;
 mod secret;

@@ -44,6 +44,8 @@ pub struct Config {
     pub source: PathBuf,
     /// In configuration order: the order releases are promoted in.
     pub environments: Vec<Environment>,
+    /// Who hears about releases (`[[notify]]`).
+    pub notify: Vec<super::notify::NotifyTarget>,
 }
 
 impl Config {
@@ -85,6 +87,7 @@ impl Config {
         Config {
             source: self.source.clone(),
             environments,
+            notify: self.notify.clone(),
         }
     }
 }
@@ -428,8 +431,9 @@ pub struct Band {
     pub critical: f64,
 }
 
-/// Which band a value is in: up to `alert`, past it, past `critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which band a value is in: up to `alert`, past it, past `critical`
+/// (ordered so: a level above another is worse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum BandLevel {
     Ok,
     Alert,

@@ -40,7 +40,32 @@ pub fn summary(config: &Config) -> String {
             service_lines(&mut out, service);
         }
     }
+    for target in &config.notify {
+        let _ = writeln!(out, "{}", notify_words(target));
+    }
     out
+}
+
+/// "notify team-slack (slack): rolled-back, succeeded, alert · prod"; never the URL.
+fn notify_words(target: &crate::config::notify::NotifyTarget) -> String {
+    use crate::config::notify::{NotifyEvent, Sink};
+    let kind = match &target.sink {
+        Sink::Webhook { .. } => "webhook",
+        Sink::Slack { .. } => "slack",
+        Sink::Command { .. } => "command",
+    };
+    let events = if target.events == NotifyEvent::defaults() {
+        "every event but step".to_string()
+    } else {
+        let names: Vec<&str> = target.events.iter().map(|e| e.name()).collect();
+        names.join(", ")
+    };
+    let envs = if target.environments.is_empty() {
+        "every environment".to_string()
+    } else {
+        target.environments.join(", ")
+    };
+    format!("notify {} ({kind}): {events} · {envs}", target.name)
 }
 
 /// "quality gate: command · 5 preflight checks: tcp, tls, env, disk, http"

@@ -130,11 +130,16 @@ pub async fn run(
 ) -> Result<ReleaseResult, PipelineError> {
     check_request(config, request)?;
     let deployment = begin_deployment(history, request);
-    let outcome = run_checked(config, request, &deployment, history, watcher).await;
+    let mut watcher = crate::notify::Notifying::new(watcher, config, request, &deployment);
+    let outcome = run_checked(config, request, &deployment, history, &mut watcher).await;
     let (word, reason) = match &outcome {
         Ok(result) => (result_record::Outcome::of_result(*result), String::new()),
         Err(e) => (result_record::Outcome::of_error(e), e.to_string()),
     };
+    if word == result_record::Outcome::Error {
+        watcher.failed(&reason);
+    }
+    watcher.finish();
     if let Err(e) = history.deployment_end(&deployment, word.word(), &reason, Utc::now()) {
         tracing::warn!("{e}");
     }
@@ -219,6 +224,9 @@ pub trait Watcher: Send {
     fn event(&mut self, event: &Event);
     fn preflight(&mut self, _report: &crate::preflight::Report) {}
     fn started(&mut self, _release: Attached) {}
+    /// Something to tell the operator that is not the release's own news
+    /// (a notification that could not be delivered).
+    fn notice(&mut self, _text: &str) {}
 }
 
 impl<F: FnMut(&Event) + Send> Watcher for F {

@@ -21,13 +21,27 @@ const LINE_LIMIT: usize = 160;
 /// Runs `run` with `vars` added to its environment (`HELMSMAN_ENV`, and
 /// for a release `HELMSMAN_SERVICE` and `HELMSMAN_VERSION`).
 pub async fn check(run: &[String], vars: &[(String, String)]) -> Finding {
+    run_with_input(run, vars, None).await
+}
+
+/// [`check`], with `input` written to the command's standard input (a
+/// notification's JSON); none gives it an empty one.
+pub async fn run_with_input(
+    run: &[String],
+    vars: &[(String, String)],
+    input: Option<Vec<u8>>,
+) -> Finding {
     let Some((program, args)) = run.split_first() else {
         return Finding::fail("no program to run");
     };
     let mut child = match tokio::process::Command::new(program)
         .args(args)
         .envs(vars.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -38,6 +52,14 @@ pub async fn check(run: &[String], vars: &[(String, String)]) -> Finding {
         Err(e) => return Finding::fail(format!("cannot run `{program}`: {e}")),
     };
     let group = ProcessGroup(child.id().and_then(|id| Pid::from_raw(id as i32)));
+    // Written beside the wait: a command that never reads its input must
+    // not hold the write (nor the wait) up. Closed once written.
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = stdin.write_all(&input).await;
+        });
+    }
     // Read both pipes while waiting, so a chatty command never blocks on a full pipe.
     let stdout = tokio::spawn(tail(child.stdout.take()));
     let stderr = tokio::spawn(tail(child.stderr.take()));

@@ -9,7 +9,7 @@
 //! checks concurrently, each under its own timeout; a check that times out
 //! or panics is a failure that says so.
 
-mod command;
+pub mod command;
 mod disk;
 mod env;
 pub mod http;
