@@ -82,10 +82,12 @@ struct Counters {
     kinds: Accumulator,
 }
 
-/// A running instance. Dropping the handle does not stop it; call `stop`.
+/// A running instance, until `stop` or drop: then it takes no connection
+/// and closes those it has, as a process that died would.
 pub struct SampleService {
     addr: SocketAddr,
     task: JoinHandle<()>,
+    stopped: tokio::sync::watch::Sender<bool>,
 }
 
 impl SampleService {
@@ -95,6 +97,7 @@ impl SampleService {
         let addr = listener.local_addr()?;
         let behaviour = Arc::new(behaviour);
         let counters = Arc::new(Counters::default());
+        let (stopped, stop_signal) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -103,16 +106,25 @@ impl SampleService {
                 let _ = stream.set_nodelay(true);
                 let behaviour = behaviour.clone();
                 let counters = counters.clone();
+                let mut stop_signal = stop_signal.clone();
                 tokio::spawn(async move {
                     let service =
                         service_fn(move |req| answer(req, behaviour.clone(), counters.clone()));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let connection =
+                        http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    // Dropped on stop: the connection closes mid-keep-alive.
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = stop_signal.wait_for(|stopped| *stopped) => {}
+                    }
                 });
             }
         });
-        Ok(SampleService { addr, task })
+        Ok(SampleService {
+            addr,
+            task,
+            stopped,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -121,12 +133,13 @@ impl SampleService {
 
     pub fn stop(&self) {
         self.task.abort();
+        self.stopped.send_replace(true);
     }
 }
 
 impl Drop for SampleService {
     fn drop(&mut self) {
-        self.task.abort();
+        self.stop();
     }
 }
 
