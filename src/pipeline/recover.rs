@@ -22,8 +22,8 @@ use chrono::Utc;
 
 use super::result_record::Outcome;
 use super::{
-    LeaseLost, PipelineError, StartedRelease, Steering, Watcher, backends, plan, steer_to_end,
-    take_lease, traffic_state,
+    LeaseLost, PipelineError, ReleaseRequest, StartedRelease, Steering, Watcher, backends, plan,
+    steer_to_end, take_lease, traffic_state,
 };
 use crate::config::{Config, Service};
 use crate::engine::clock::{Clock, TokioClock};
@@ -74,7 +74,23 @@ pub async fn take_over(
     )?;
     let lease = take_lease(&target.env, &service, &Actor::Engine).await?;
     let lost = lease.as_ref().map(|lease| lease.lost());
-    let result = bring_to_an_end(service, entry, policy, lost, history, watcher).await;
+    // Its news goes to the `[[notify]]` targets as a release's would.
+    let request = ReleaseRequest {
+        service: target.service.clone(),
+        version: entry.start.new_version.clone(),
+        envs: vec![target.env.clone()],
+        strategy: None,
+        actor: Actor::Engine,
+    };
+    let deployment = entry.start.deployment.as_deref().unwrap_or(&entry.start.id);
+    let mut watcher = crate::notify::Notifying::new(watcher, config, &request, deployment);
+    let result = bring_to_an_end(service, entry, policy, lost, history, &mut watcher).await;
+    if let Err(e) = &result
+        && Outcome::of_error(e) == Outcome::Error
+    {
+        watcher.failed(&e.to_string());
+    }
+    watcher.finish();
     if let Some(lease) = lease {
         lease.release().await;
     }
