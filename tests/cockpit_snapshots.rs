@@ -122,6 +122,7 @@ fn snapshot(env: &str, phase: Phase, step: usize, weight: u8, reason: &str) -> S
         started_at: at(-900),
         updated_at: at(-2),
         step_timer: None,
+        watching_until: None,
     }
 }
 
@@ -299,6 +300,24 @@ fn progressing_canary() {
     insta::assert_snapshot!("progressing_120x40", screen(&c, 120, 40));
     c.on_key(key(KeyCode::Right));
     insta::assert_snapshot!("staging_selected_80x24", screen(&c, 80, 24));
+}
+
+#[test]
+fn a_succeeded_release_watched_by_the_host_reads_live_again() {
+    let mut c = progressing(false);
+    let mut s = snapshot(
+        "dev",
+        Phase::Succeeded,
+        5,
+        100,
+        "watching until 2025-01-15 14:30:00 UTC: error rate 3.20 % (CRIT), p95 190.00 ms (OK) over 1500 requests in the last 5 minutes",
+    );
+    s.new_error_rate_pct = Some(3.2);
+    s.new_p95_ms = Some(190.0);
+    s.metrics_at = Some(at(4));
+    s.watching_until = Some(at(1800));
+    c.on_snapshot(s, at(5));
+    insta::assert_snapshot!("watching_80x24", screen(&c, 80, 24));
 }
 
 #[test]

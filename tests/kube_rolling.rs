@@ -466,6 +466,7 @@ async fn a_deployment_held_at_a_batch_by_a_crash_is_rolled_back_by_the_next_host
             requires: Vec::new(),
             services: vec![service],
             preflight: Default::default(),
+            watch_after: None,
         }],
         notify: Vec::new(),
     };

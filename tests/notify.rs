@@ -433,3 +433,92 @@ async fn receivers_that_fail_or_hang_never_hold_a_release() {
     load.stop().await;
     serve.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_watches_after_success_and_tells_of_a_fault_that_starts_late() {
+    let dev = Env::start().await;
+    let hook = Receiver::start(Answer::Ok).await;
+    let files = Files::new(&format!(
+        "{FAST}{}{}",
+        dev.toml("dev", "watch_after = \"1m\"", QUICK),
+        target(
+            "hook",
+            "webhook",
+            &format!(
+                "url = \"{}\"\nevents = [\"succeeded\", \"alert\"]",
+                hook.url("hook")
+            )
+        )
+    ));
+    let mut serve = files.serve(&[&dev]).await;
+    let load = Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 100);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Through the host, which watches once it succeeded.
+    let (code, out, err) = files.run(&release_args(&["dev"])).await;
+    assert_eq!(code, 0, "{out}{err}");
+    until_it_has(&hook, 1).await;
+    assert_eq!(hook.events(), ["succeeded"]);
+
+    // `status` lists it as watched, with its numbers since success.
+    let mut watched = Value::Null;
+    for _ in 0..100 {
+        let (_, out, _) = files.run(&["status", "--output", "json"]).await;
+        let listed: Vec<Value> = serde_json::from_str(&out).unwrap_or_default();
+        if let Some(release) = listed.into_iter().find(|r| {
+            r["waits_for"]
+                .as_str()
+                .is_some_and(|w| w.contains("requests in the last 5 minutes"))
+        }) {
+            watched = release;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(watched["watching_until"].is_string(), "{watched}");
+    assert_eq!(watched["result"], "succeeded", "{watched}");
+    let waits_for = watched["waits_for"].as_str().unwrap();
+    assert!(
+        waits_for.starts_with("nobody: watching until ") && waits_for.contains("(OK)"),
+        "{waits_for}"
+    );
+    let (_, table, _) = files.run(&["status"]).await;
+    assert!(table.contains("Watching"), "{table}");
+
+    // The new version's instance dies: every request fails from now on.
+    dev.v2.stop();
+    for _ in 0..400 {
+        if hook.events().iter().filter(|e| *e == "alert").count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let alerts: Vec<Value> = hook
+        .got()
+        .into_iter()
+        .filter(|m| m["event"] == "alert")
+        .collect();
+    let band = alerts
+        .iter()
+        .find(|m| m["band"]["figure"] == "error rate")
+        .unwrap_or_else(|| panic!("no error-rate alert in {alerts:?}"));
+    assert_eq!(band["band"]["level"], "CRIT", "{band}");
+    assert_eq!(band["env"], "dev");
+    assert_eq!(band["phase"], "Succeeded");
+    let kind = alerts
+        .iter()
+        .find(|m| {
+            m["reason"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("new error kind `")
+        })
+        .unwrap_or_else(|| panic!("no new-error-kind alert in {alerts:?}"));
+    assert!(
+        kind["reason"].as_str().unwrap().contains("while watched"),
+        "{kind}"
+    );
+
+    load.stop().await;
+    serve.kill().await.unwrap();
+}

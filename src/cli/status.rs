@@ -64,6 +64,11 @@ async fn in_flight(state_dir: &Path, filter: &Filter) -> Result<Vec<InFlight>, S
 fn row(release: &InFlight) -> [String; 8] {
     let start = &release.entry.start;
     let (phase, step, weight) = match &release.last {
+        Some(e) if release.watching_until.is_some() => (
+            "Watching".to_string(),
+            crate::engine::step_of(e.step, e.steps),
+            format!("{} %", e.weight),
+        ),
         Some(e) => (
             e.to.words().to_string(),
             crate::engine::step_of(e.step, e.steps),

@@ -48,7 +48,14 @@ const TOP_KEYS: &[&str] = &["defaults", "environments", "notify"];
 const DEFAULTS_KEYS: &[&str] = &[
     "analysis", "triggers", "bands", "health", "strategy", "metrics",
 ];
-const ENVIRONMENT_KEYS: &[&str] = &["name", "requires", "services", "checks", "gate"];
+const ENVIRONMENT_KEYS: &[&str] = &[
+    "name",
+    "requires",
+    "services",
+    "checks",
+    "gate",
+    "watch_after",
+];
 const SERVICE_KEYS: &[&str] = &[
     "name", "backend", "strategy", "analysis", "triggers", "bands", "health", "metrics", "checks",
 ];
@@ -253,12 +260,17 @@ impl Walker<'_, '_> {
             let requires = self.requires(table, index, &mut requirements);
             let services = self.services(table, name.as_deref().unwrap_or("?"), &inherited);
             let preflight = self.preflight(table);
-            match (name, services) {
-                (Some(name), Some(services)) => environments.push(Environment {
+            let watch_after = match get(table, "watch_after") {
+                None => Some(None),
+                Some(v) => as_positive_duration(self.errors, "watch_after", v).map(Some),
+            };
+            match (name, services, watch_after) {
+                (Some(name), Some(services), Some(watch_after)) => environments.push(Environment {
                     name,
                     requires,
                     services,
                     preflight,
+                    watch_after,
                 }),
                 _ => complete = false,
             }

@@ -82,6 +82,7 @@ impl Config {
                     false => Vec::new(),
                 },
                 preflight: e.preflight.clone(),
+                watch_after: e.watch_after,
             })
             .collect();
         Config {
@@ -107,6 +108,9 @@ pub struct Environment {
     pub services: Vec<Service>,
     /// The gate and the checks run before every release here.
     pub preflight: super::preflight::Preflight,
+    /// How long the release host keeps reading a service's numbers after a
+    /// release here succeeded (`watch_after`); none: it stops at success.
+    pub watch_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Serialize)]

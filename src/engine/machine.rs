@@ -326,6 +326,7 @@ impl Release {
             started_at: now,
             updated_at: now,
             step_timer: None,
+            watching_until: None,
         };
         Release {
             spec,

@@ -299,6 +299,10 @@ pub struct Snapshot {
     /// analysis window, a preview, a health gate): what is left of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_timer: Option<StepTimer>,
+    /// A succeeded release whose numbers the release host still reads
+    /// (`watch_after`): until when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watching_until: Option<DateTime<Utc>>,
 }
 
 impl Snapshot {
@@ -335,6 +339,7 @@ impl Snapshot {
             started_at,
             updated_at,
             step_timer,
+            watching_until,
         } = self;
         let timer_agrees = match (step_timer, earlier.step_timer) {
             (None, None) => true,
@@ -368,6 +373,7 @@ impl Snapshot {
             && *metrics_at == earlier.metrics_at
             && *provider_error == earlier.provider_error
             && *started_at == earlier.started_at
+            && *watching_until == earlier.watching_until
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, watch};
 
 use super::protocol::Reply;
+use super::watching;
 use crate::config::Config;
 use crate::engine::{Actor, Command, CommandKind, Event, ReleaseResult, Snapshot, Target};
 use crate::pipeline::plan::Plan;
@@ -66,6 +67,9 @@ pub struct Releases {
     /// The journal every hosted release writes, through one connection.
     journal: History,
     running: Mutex<HashMap<Target, Running>>,
+    /// Succeeded releases whose numbers are still read (`watch_after`), as
+    /// they stand now.
+    watching: Mutex<HashMap<Target, Snapshot>>,
     /// Every hosted release's changes, for the clients that watch them all.
     watchers: broadcast::Sender<Line>,
     /// How many submissions have not ended.
@@ -87,6 +91,7 @@ impl Releases {
             state_dir: state_dir.to_path_buf(),
             journal,
             running: Mutex::new(HashMap::new()),
+            watching: Mutex::new(HashMap::new()),
             watchers: broadcast::channel(WATCH_CAPACITY).0,
             active: watch::channel(0).0,
             last_config: Mutex::new(None),
@@ -175,7 +180,7 @@ impl Releases {
             None => pipeline::check_request(config, &request).err(),
             Some(_) => None,
         };
-        let config = config.narrowed_to(&request.service, &request.envs);
+        let config = Arc::new(config.narrowed_to(&request.service, &request.envs));
         let (stream, follower) = broadcast::channel(STREAM_CAPACITY);
         self.active.send_modify(|n| *n += 1);
         let releases = Arc::clone(self);
@@ -183,6 +188,7 @@ impl Releases {
         tokio::spawn(async move {
             let mut watcher = Hosted {
                 releases: Arc::clone(&releases),
+                config: Arc::clone(&config),
                 stream,
                 started: Vec::new(),
                 targets: Vec::new(),
@@ -299,8 +305,46 @@ impl Releases {
     pub fn watch(&self) -> (Vec<Reply>, broadcast::Receiver<Line>) {
         let stream = self.watchers.subscribe();
         let running = self.running.lock().expect("not poisoned");
-        let now = running.values().map(Running::hosted).collect();
+        let mut now: Vec<Reply> = running.values().map(Running::hosted).collect();
+        drop(running);
+        now.extend(self.watched(&Filter::default()).iter().map(snapshot_reply));
         (now, stream)
+    }
+
+    /// The releases watched after their success that `filter` selects.
+    pub fn watched(&self, filter: &Filter) -> Vec<Snapshot> {
+        let watching = crate::sync::lock(&self.watching);
+        watching
+            .values()
+            .filter(|s| filter.env.as_ref().is_none_or(|e| *e == s.target.env))
+            .filter(|s| {
+                filter
+                    .service
+                    .as_ref()
+                    .is_none_or(|v| *v == s.target.service)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// A watch's latest state: kept for `status`, sent to every cockpit.
+    pub(super) fn show_watch(&self, target: &Target, snapshot: &Snapshot) {
+        crate::sync::lock(&self.watching).insert(target.clone(), snapshot.clone());
+        let _ = self.watchers.send(Arc::new(snapshot_reply(snapshot)));
+    }
+
+    /// A watch ended: its last state goes to every cockpit, and it is no
+    /// longer listed (unless a newer release of the target is watched).
+    pub(super) fn end_watch(&self, target: &Target, snapshot: &Snapshot) {
+        let mut watching = crate::sync::lock(&self.watching);
+        if watching
+            .get(target)
+            .is_some_and(|s| s.release_id == snapshot.release_id)
+        {
+            watching.remove(target);
+        }
+        drop(watching);
+        let _ = self.watchers.send(Arc::new(snapshot_reply(snapshot)));
     }
 
     /// Sends `kind` from `actor` to the release of `target` and waits for
@@ -347,6 +391,12 @@ impl Running {
     }
 }
 
+fn snapshot_reply(snapshot: &Snapshot) -> Reply {
+    Reply::Snapshot {
+        snapshot: Box::new(snapshot.clone()),
+    }
+}
+
 /// Passes each new state of a release to the watchers until it ends.
 fn forward_snapshots(mut snapshots: watch::Receiver<Snapshot>, watchers: broadcast::Sender<Line>) {
     tokio::spawn(async move {
@@ -365,12 +415,29 @@ fn forward_snapshots(mut snapshots: watch::Receiver<Snapshot>, watchers: broadca
 /// registers each environment's release while it runs.
 struct Hosted {
     releases: Arc<Releases>,
+    /// The submission's configuration: each environment's `watch_after`.
+    config: Arc<Config>,
     stream: broadcast::Sender<Line>,
     started: Vec<Started>,
     targets: Vec<Target>,
 }
 
 impl Hosted {
+    /// What watching after `event`'s success needs, when its environment
+    /// sets `watch_after`.
+    fn watch_after(&self, event: &Event) -> Option<watching::WatchAfter> {
+        if event.to != crate::engine::Phase::Succeeded {
+            return None;
+        }
+        let for_how_long = self.config.environment(&event.env)?.watch_after?;
+        let service = self.config.service(&event.env, &event.service)?.clone();
+        Some(watching::WatchAfter {
+            service,
+            for_how_long,
+            notify: self.config.notify.clone(),
+        })
+    }
+
     /// A send with no follower is not an error: nobody is attached.
     fn publish(&self, reply: Reply) {
         let _ = self.stream.send(Arc::new(reply));
@@ -400,11 +467,16 @@ impl Watcher for Hosted {
                 env: event.env.clone(),
                 service: event.service.clone(),
             };
-            self.releases
+            let ended = self
+                .releases
                 .running
                 .lock()
                 .expect("not poisoned")
                 .remove(&target);
+            if let (Some(ended), Some(after)) = (ended, self.watch_after(event)) {
+                let releases = Arc::clone(&self.releases);
+                tokio::spawn(watching::watch(releases, ended.snapshots, after));
+            }
         }
         self.broadcast(Reply::Event {
             event: event.clone(),

@@ -246,9 +246,11 @@ async fn answer(
                 service,
                 limit: None,
             };
-            Answer::Reply(Box::new(Reply::Status {
-                releases: status::in_flight(releases.journal(), &filter)?,
-            }))
+            let mut listed = status::in_flight(releases.journal(), &filter)?;
+            for snapshot in releases.watched(&filter) {
+                listed.extend(status::watched(releases.journal(), &snapshot)?);
+            }
+            Answer::Reply(Box::new(Reply::Status { releases: listed }))
         }
         Request::Release {
             config,

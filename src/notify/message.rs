@@ -166,6 +166,13 @@ impl Message {
         self
     }
 
+    /// Sets why it is sent, and says so in the summary.
+    pub fn because(mut self, reason: &str) -> Message {
+        self.reason = reason.to_string();
+        self.summary = self.summarize();
+        self
+    }
+
     /// Sets what entered a band, and says so in the summary.
     pub fn with_band(mut self, band: BandCrossing) -> Message {
         self.band = Some(band);

@@ -17,6 +17,9 @@ pub struct InFlight {
     /// The process driving it; None when it died with the release unfinished.
     pub driver: Option<Holder>,
     pub waits_for: String,
+    /// A succeeded release the host still watches (`watch_after`): until when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watching_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Every release in flight that `filter` selects, newest first.
@@ -33,6 +36,7 @@ pub fn in_flight(history: &History, filter: &Filter) -> Result<Vec<InFlight>, St
                 last,
                 driver,
                 waits_for,
+                watching_until: None,
             })
         })
         .collect()
@@ -54,4 +58,22 @@ fn waits_for(entry: &Entry, last: Option<&Event>, driver: Option<&Holder>) -> St
         Some(Phase::RollingBack) => format!("its rollback to finish ({who})"),
         _ => format!("the engine ({who})"),
     }
+}
+
+/// A succeeded release the host watches, as `status` lists it: its last
+/// state says how it stands.
+pub fn watched(
+    history: &History,
+    snapshot: &crate::engine::Snapshot,
+) -> Result<Option<InFlight>, StoreError> {
+    let Some(entry) = history.release(&snapshot.release_id)? else {
+        return Ok(None);
+    };
+    Ok(Some(InFlight {
+        last: history.last_event(&entry.start.id)?,
+        entry,
+        driver: None,
+        waits_for: format!("nobody: {}", snapshot.reason),
+        watching_until: snapshot.watching_until,
+    }))
 }

@@ -119,6 +119,7 @@ mod tests {
             requires: vec![],
             services: vec![],
             preflight: Preflight { gate: None, checks },
+            watch_after: None,
         }
     }
 

@@ -778,6 +778,7 @@ mod tests {
             started_at: at(-600),
             updated_at: at(0),
             step_timer: None,
+            watching_until: None,
         }
     }
 

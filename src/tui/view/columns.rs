@@ -202,8 +202,12 @@ fn release_lines(
     // (a rollback reads the traffic back; a success ends on the backend
     // acknowledging the new version as stable, after a last look at the
     // metrics), never readings taken before its final step as if live.
-    let finished = snap.phase.is_finished();
-    let (traffic, actual) = if snap.phase == Phase::Succeeded {
+    // One the host still watches after its success is read live again.
+    let finished = snap.phase.is_finished() && snap.watching_until.is_none();
+    let (traffic, actual) = if let Some(until) = snap.watching_until {
+        // In UTC, as the header's clock.
+        (format!("watching until {}", until.format("%H:%M")), None)
+    } else if snap.phase == Phase::Succeeded {
         (format!("traffic {}% · finished", snap.desired_weight), None)
     } else {
         let actual = snap
