@@ -121,6 +121,25 @@ async fn until_it_has(receiver: &Receiver, n: usize) {
     panic!("only {:?}", receiver.events());
 }
 
+/// `serve` in front of `envs`, with load on the first's data plane.
+async fn serving(files: &Files, envs: &[&Env]) -> (tokio::process::Child, Load) {
+    let serve = files.serve(envs).await;
+    let load = Load::start(
+        format!("127.0.0.1:{}", envs[0].listen).parse().unwrap(),
+        100,
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    (serve, load)
+}
+
+/// `release` of web v2 to `env`, driven by the command itself: a delivery
+/// that fails is told on its stderr.
+async fn release_without_host(files: &Files, env: &str) -> (i32, String, String) {
+    let mut args = release_args(&[env]);
+    args.push("--no-host");
+    files.run(&args).await
+}
+
 /// Everything helmsman wrote where a secret must never be: its output,
 /// its log files and the journal.
 fn written(files: &Files, out: &str, err: &str) -> String {
@@ -168,13 +187,9 @@ async fn each_kind_of_target_hears_of_a_release_with_its_numbers() {
     let mut files = Files::new(&format!("{FAST}{}{notify}", dev.toml("dev", "", QUICK)));
     let hook_url = hook.url("hooks/secret-token-4f9a");
     files.vars.push(("HOOK_URL".into(), hook_url.clone()));
-    let mut serve = files.serve(&[&dev]).await;
-    let load = Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 100);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut serve, load) = serving(&files, &[&dev]).await;
 
-    let mut args = release_args(&["dev"]);
-    args.push("--no-host");
-    let (code, out, err) = files.run(&args).await;
+    let (code, out, err) = release_without_host(&files, "dev").await;
     assert_eq!(code, 0, "{out}{err}");
     let release_id = files.history().last().unwrap()["id"]
         .as_str()
@@ -320,16 +335,9 @@ async fn a_rollback_an_alert_and_a_refusal_are_each_told_with_their_numbers() {
             &format!("url = \"{}\"", hook.url("hook"))
         )
     ));
-    let mut serve = files.serve(&[&staging, &prod]).await;
-    let load = Load::start(
-        format!("127.0.0.1:{}", staging.listen).parse().unwrap(),
-        100,
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut serve, load) = serving(&files, &[&staging, &prod]).await;
 
-    let mut args = release_args(&["staging"]);
-    args.push("--no-host");
-    let (code, out, err) = files.run(&args).await;
+    let (code, out, err) = release_without_host(&files, "staging").await;
     assert_eq!(code, 3, "{out}{err}");
     until_it_has(&hook, 3).await;
     let rolled_back = hook.of("rolled-back");
@@ -359,9 +367,7 @@ async fn a_rollback_an_alert_and_a_refusal_are_each_told_with_their_numbers() {
     );
 
     // A failing check refuses prod's release: said, with what failed.
-    let mut args = release_args(&["prod"]);
-    args.push("--no-host");
-    let (code, out, err) = files.run(&args).await;
+    let (code, out, err) = release_without_host(&files, "prod").await;
     assert_eq!(code, 4, "{out}{err}");
     for _ in 0..100 {
         if hook.events().iter().any(|e| e == "check-failed") {
@@ -406,13 +412,9 @@ async fn receivers_that_fail_or_hang_never_hold_a_release() {
     ]
     .concat();
     let files = Files::new(&format!("{FAST}{}{notify}", dev.toml("dev", "", QUICK)));
-    let mut serve = files.serve(&[&dev]).await;
-    let load = Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 100);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut serve, load) = serving(&files, &[&dev]).await;
 
-    let mut args = release_args(&["dev"]);
-    args.push("--no-host");
-    let (code, out, err) = files.run(&args).await;
+    let (code, out, err) = release_without_host(&files, "dev").await;
     assert_eq!(code, 0, "{out}{err}");
     // The failing one was tried twice (once, then one retry), and the
     // operator is told, in words and without its URL.
@@ -450,9 +452,7 @@ async fn the_host_watches_after_success_and_tells_of_a_fault_that_starts_late() 
             )
         )
     ));
-    let mut serve = files.serve(&[&dev]).await;
-    let load = Load::start(format!("127.0.0.1:{}", dev.listen).parse().unwrap(), 100);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut serve, load) = serving(&files, &[&dev]).await;
 
     // Through the host, which watches once it succeeded.
     let (code, out, err) = files.run(&release_args(&["dev"])).await;

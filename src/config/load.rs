@@ -606,6 +606,30 @@ impl Walker<'_, '_> {
         value
     }
 
+    /// Whether `name` (a `what`, found at `span`) is the first of its name
+    /// in `seen`, which it joins; a second one is reported where it is.
+    fn first_of_its_name(
+        &mut self,
+        seen: &mut Vec<(String, Span)>,
+        name: &str,
+        span: Span,
+        what: &str,
+    ) -> bool {
+        if let Some((_, first)) = seen.iter().find(|(seen, _)| seen == name) {
+            let line = self.errors.line_of(first);
+            self.errors.add_hint(
+                &span,
+                format!("duplicate {what} `{name}`"),
+                format!(
+                    "a {what} named `{name}` is already defined on line {line}; give one of them another `name`"
+                ),
+            );
+            return false;
+        }
+        seen.push((name.to_string(), span));
+        true
+    }
+
     /// `text`, found at `value`, as a secret: its `${VAR}`s resolved, or each
     /// problem reported as one of `what` ("`token`", "header `Accept`"),
     /// naming the variable but never a value.

@@ -114,17 +114,8 @@ impl Outbox {
                 continue;
             }
             if queue.try_send(Arc::clone(&message)).is_err() {
-                let failure = Failure {
-                    target: target.name.clone(),
-                    message: format!(
-                        "{} for {}/{} dropped: its queue is full ({QUEUE} waiting)",
-                        message.event.name(),
-                        message.env,
-                        message.service
-                    ),
-                };
-                tracing::warn!("{failure}");
-                let _ = self.failures_tx.send(failure);
+                let why = format!("dropped: its queue is full ({QUEUE} waiting)");
+                fail(target, &message, &why, &self.failures_tx);
             }
         }
     }
@@ -140,19 +131,34 @@ async fn work(
 ) {
     while let Some(message) = queue.recv().await {
         if let Err(why) = deliver::deliver(&client, &target, &message).await {
-            let failure = Failure {
-                target: target.name.clone(),
-                message: format!(
-                    "{} for {}/{} not delivered: {why}",
-                    message.event.name(),
-                    message.env,
-                    message.service
-                ),
-            };
-            tracing::warn!("{failure}");
-            let _ = failures.send(failure);
+            fail(
+                &target,
+                &message,
+                &format!("not delivered: {why}"),
+                &failures,
+            );
         }
     }
+}
+
+/// Logs that `target` did not get `message`, and hands it to the front end.
+fn fail(
+    target: &NotifyTarget,
+    message: &Message,
+    why: &str,
+    failures: &mpsc::UnboundedSender<Failure>,
+) {
+    let failure = Failure {
+        target: target.name.clone(),
+        message: format!(
+            "{} for {}/{} {why}",
+            message.event.name(),
+            message.env,
+            message.service
+        ),
+    };
+    tracing::warn!("{failure}");
+    let _ = failures.send(failure);
 }
 
 /// Waits, at most `grace`, for the deliveries still queued: what a

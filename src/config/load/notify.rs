@@ -30,20 +30,9 @@ impl Walker<'_, '_> {
                 continue;
             };
             let span = get(table, "name").map_or(item.span(), |v| v.span());
-            if let Some((_, first)) = seen.iter().find(|(name, _)| *name == target.name) {
-                let line = self.errors.line_of(first);
-                self.errors.add_hint(
-                    &span,
-                    format!("duplicate notify target `{}`", target.name),
-                    format!(
-                        "a target named `{}` is already defined on line {line}; give each its own `name`",
-                        target.name
-                    ),
-                );
-                continue;
+            if self.first_of_its_name(&mut seen, &target.name, span, "notify target") {
+                targets.push(target);
             }
-            seen.push((target.name.clone(), span));
-            targets.push(target);
         }
         targets
     }

@@ -87,20 +87,9 @@ impl Walker<'_, '_> {
                 continue;
             };
             let span = get(table, "name").map_or(item.span(), |v| v.span());
-            if let Some((_, first)) = seen.iter().find(|(name, _)| *name == check.name) {
-                let line = self.errors.line_of(first);
-                self.errors.add_hint(
-                    &span,
-                    format!("duplicate check `{}`", check.name),
-                    format!(
-                        "a check named `{}` is already defined on line {line}; give one of them another `name`",
-                        check.name
-                    ),
-                );
-                continue;
+            if self.first_of_its_name(&mut seen, &check.name, span, "check") {
+                into.push(check);
             }
-            seen.push((check.name.clone(), span));
-            into.push(check);
         }
     }
 
