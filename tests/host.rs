@@ -43,7 +43,7 @@ impl Raw {
     }
 }
 
-const HELLO: &str = r#"{"type":"hello","protocol":1,"helmsman":"test","origin":null}"#;
+const HELLO: &str = r#"{"type":"hello","protocol":2,"helmsman":"test","origin":null}"#;
 
 async fn output(command: &mut tokio::process::Command) -> (Option<i32>, String, String) {
     let out = command.output().await.unwrap();
@@ -75,7 +75,7 @@ async fn the_control_socket_is_private_versioned_and_survives_bad_input() {
     assert_eq!(refused["type"], "error", "{refused}");
     let words = refused["message"].as_str().unwrap();
     assert!(
-        words.contains("speaks protocol 1") && words.contains("the client 99 (helmsman 9.9.9)"),
+        words.contains("speaks protocol 2") && words.contains("the client 99 (helmsman 9.9.9)"),
         "{words}"
     );
     assert!(newer.hear().await.is_none(), "closed after a failed hello");

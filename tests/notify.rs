@@ -424,6 +424,14 @@ async fn receivers_that_fail_or_hang_never_hold_a_release() {
         "{err}"
     );
     assert!(err.contains("(2 tries)"), "{err}");
+    // A release the host drives: the host tells the terminal that follows it.
+    let (code, hosted_out, hosted_err) = files.run(&world::release_of("v1", &["dev"])).await;
+    assert_eq!(code, 0, "{hosted_out}{hosted_err}");
+    assert!(
+        hosted_err.contains("warning: notify failing: started for dev/web not delivered: HTTP 500"),
+        "{hosted_err}"
+    );
+    let (out, err) = (out + &hosted_out, err + &hosted_err);
     // The hanging one got its messages; neither answer held the release.
     assert!(hanging.events().contains(&"started".to_string()));
     let all = written(&files, &out, &err);

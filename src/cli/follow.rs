@@ -86,6 +86,7 @@ pub async fn follow(
                     phase.words()
                 );
             }
+            Ok(Reply::Notice { text }) => crate::errln!("warning: {text}"),
             Ok(Reply::Lagged { lost }) => {
                 crate::errln!("warning: {lost} lines lost: this terminal read them too slowly")
             }

@@ -15,8 +15,9 @@ use crate::pipeline::status::InFlight;
 use crate::preflight::Report;
 use crate::strategy::StrategyKind;
 
-/// The protocol's version: bumped when a message changes meaning.
-pub const PROTOCOL: u32 = 1;
+/// The protocol's version: bumped when a message changes meaning or one
+/// an older client cannot read is added. 2: [`Reply::Notice`].
+pub const PROTOCOL: u32 = 2;
 
 /// The longest line either side accepts: a request is a few hundred bytes.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -132,6 +133,11 @@ pub enum Reply {
     Finished {
         result: ResultRecord,
     },
+    /// Something to tell the operator that is not a release's own news: a
+    /// notification that could not be delivered.
+    Notice {
+        text: String,
+    },
     /// The engine's answer to a [`Request::Command`].
     Answer {
         release_id: String,
@@ -181,7 +187,7 @@ mod tests {
         let line = serde_json::to_string(&hello).unwrap();
         assert_eq!(
             line,
-            r#"{"type":"hello","protocol":1,"helmsman":"0.1.0","user":"alice","origin":null}"#
+            r#"{"type":"hello","protocol":2,"helmsman":"0.1.0","user":"alice","origin":null}"#
         );
         assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), hello);
         assert_eq!(refuse_hello(&hello), None);
@@ -196,7 +202,7 @@ mod tests {
             origin: None,
         };
         let why = refuse_hello(&newer).unwrap();
-        assert!(why.contains("the client 2 (helmsman 9.0.0)"), "{why}");
+        assert!(why.contains("the client 3 (helmsman 9.0.0)"), "{why}");
         let status = Request::Status {
             env: None,
             service: None,

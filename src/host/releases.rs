@@ -327,6 +327,14 @@ impl Releases {
             .collect()
     }
 
+    /// Tells every cockpit something that is not a release's own news.
+    pub(super) fn notice(&self, text: &str) {
+        let reply = Reply::Notice {
+            text: text.to_string(),
+        };
+        let _ = self.watchers.send(Arc::new(reply));
+    }
+
     /// A watch's latest state: kept for `status`, sent to every cockpit.
     pub(super) fn show_watch(&self, target: &Target, snapshot: &Snapshot) {
         crate::sync::lock(&self.watching).insert(target.clone(), snapshot.clone());
@@ -486,6 +494,12 @@ impl Watcher for Hosted {
     fn preflight(&mut self, report: &Report) {
         self.broadcast(Reply::Preflight {
             report: report.clone(),
+        });
+    }
+
+    fn notice(&mut self, text: &str) {
+        self.broadcast(Reply::Notice {
+            text: text.to_string(),
         });
     }
 

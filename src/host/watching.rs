@@ -154,8 +154,9 @@ pub async fn watch(
         }
         shown.updated_at = now;
         releases.show_watch(&target, &shown);
+        // Logged where they failed; every cockpit is told.
         for failure in notifier.failures() {
-            tracing::warn!("{target}: {failure}");
+            releases.notice(&format!("{target}: {failure}"));
         }
     }
     shown.watching_until = None;

@@ -33,6 +33,7 @@ pub fn watch(mut host: Client, updates: mpsc::UnboundedSender<Update>) {
                     Ok(Reply::Snapshot { snapshot }) => Update::Snapshot(*snapshot),
                     Ok(Reply::Event { event }) => Update::Event(event),
                     Ok(Reply::Preflight { report }) => Update::Preflight(report),
+                    Ok(Reply::Notice { text }) => Update::Notice(text, true),
                     Ok(_) => continue,
                     Err(e) => break e,
                 };
