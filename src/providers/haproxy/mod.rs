@@ -1,0 +1,12 @@
+//! HAProxy hosts, driven through HAProxy's runtime API (a stats socket or a
+//! TCP bind at `level admin`): what each server is set to and what HAProxy
+//! really does ([`servers`]: `show servers state`), and what each server
+//! served ([`stat`]: `show stat`).
+
+pub mod runtime;
+pub mod servers;
+pub mod stat;
+
+pub use runtime::{Address, AdminState, RuntimeApi};
+pub use servers::ServerState;
+pub use stat::ServerStat;

@@ -1,0 +1,174 @@
+//! HAProxy's runtime API, as helmsman speaks it, against a real HAProxy
+//! (Debian's `haproxy`; `.ci/run` installs it) in front of real loopback
+//! upstreams: what is read back is what HAProxy really does with traffic.
+
+#[path = "haproxy/server.rs"]
+mod server;
+mod support;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use helmsman::demo::sample_service::{Behaviour, SampleService};
+use helmsman::providers::ProviderError;
+use helmsman::providers::haproxy::servers::Admin;
+use helmsman::providers::haproxy::{Address, AdminState, RuntimeApi};
+use server::HaProxy;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn upstream(version: &str) -> SampleService {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    SampleService::start(any, Behaviour::healthy(version))
+        .await
+        .unwrap()
+}
+
+/// Sends `n` requests through HAProxy; how many each version answered.
+async fn spread(haproxy: &HaProxy, n: usize) -> HashMap<String, usize> {
+    let client = support::client();
+    let mut answered = HashMap::new();
+    for _ in 0..n {
+        let response = client
+            .get(format!("http://127.0.0.1:{}/", haproxy.listen))
+            .send()
+            .await
+            .unwrap();
+        let version = response.headers()["x-version"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        *answered.entry(version).or_insert(0) += 1;
+    }
+    answered
+}
+
+/// Waits (bounded) until `server`'s health is `up` as HAProxy judges it.
+async fn until_up(api: &RuntimeApi, server: &str, up: bool) {
+    for _ in 0..100 {
+        let servers = api.servers("web").await.unwrap();
+        if servers.iter().any(|s| s.server == server && s.up == up) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{server} never {}", if up { "up" } else { "down" });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_and_states_set_are_what_haproxy_does() {
+    let (v1, v2) = (upstream("v1").await, upstream("v2").await);
+    let Some(haproxy) = HaProxy::start(&[("v1-a", v1.addr(), 100), ("v2-a", v2.addr(), 0)]).await
+    else {
+        return;
+    };
+    // The same API on the socket and on TCP.
+    let socket = RuntimeApi::new(Address::Socket(haproxy.socket()), TIMEOUT);
+    let tcp = RuntimeApi::new(
+        Address::parse(&format!("127.0.0.1:{}", haproxy.api_port)).unwrap(),
+        TIMEOUT,
+    );
+    let servers = socket.servers("web").await.unwrap();
+    assert_eq!(servers, tcp.servers("web").await.unwrap());
+    let weights: Vec<(String, u16, u16)> = servers
+        .iter()
+        .map(|s| (s.server.clone(), s.weight, s.file_weight))
+        .collect();
+    assert_eq!(
+        weights,
+        [("v1-a".to_string(), 100, 100), ("v2-a".to_string(), 0, 0)]
+    );
+    until_up(&socket, "v2-a", true).await;
+    assert_eq!(
+        spread(&haproxy, 40).await,
+        HashMap::from([("v1".into(), 40)])
+    );
+
+    // Even weights: HAProxy's round robin answers half and half.
+    tcp.set_weight("web", "v2-a", 100).await.unwrap();
+    let read = socket.servers("web").await.unwrap();
+    assert_eq!(read[1].weight, 100, "{read:?}");
+    assert_eq!(read[1].file_weight, 0, "the file's weight is kept apart");
+    assert_eq!(
+        spread(&haproxy, 40).await,
+        HashMap::from([("v1".into(), 20), ("v2".into(), 20)])
+    );
+    // `show stat` counted what each served, from HAProxy's start.
+    let stats = socket.stats("web").await.unwrap();
+    let served: Vec<(String, u64, u64)> = stats
+        .iter()
+        .map(|s| (s.server.clone(), s.sessions, s.responses[1]))
+        .collect();
+    assert_eq!(
+        served,
+        [("v1-a".to_string(), 60, 60), ("v2-a".to_string(), 20, 20)]
+    );
+    assert!(stats.iter().all(|s| s.status == "UP"), "{stats:?}");
+
+    // Drained: v1 takes no new request.
+    socket
+        .set_state("web", "v1-a", AdminState::Drain)
+        .await
+        .unwrap();
+    assert_eq!(socket.servers("web").await.unwrap()[0].admin, Admin::Drain);
+    assert_eq!(
+        spread(&haproxy, 10).await,
+        HashMap::from([("v2".into(), 10)])
+    );
+    socket
+        .set_state("web", "v1-a", AdminState::Ready)
+        .await
+        .unwrap();
+    assert_eq!(socket.servers("web").await.unwrap()[0].admin, Admin::Ready);
+    socket
+        .set_state("web", "v2-a", AdminState::Maint)
+        .await
+        .unwrap();
+    assert_eq!(socket.servers("web").await.unwrap()[1].admin, Admin::Maint);
+    assert_eq!(
+        spread(&haproxy, 10).await,
+        HashMap::from([("v1".into(), 10)])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_names_are_refused_in_haproxys_words_and_a_dead_server_is_down() {
+    let (v1, v2) = (upstream("v1").await, upstream("v2").await);
+    let Some(haproxy) = HaProxy::start(&[("v1-a", v1.addr(), 100), ("v2-a", v2.addr(), 100)]).await
+    else {
+        return;
+    };
+    let api = RuntimeApi::new(Address::Socket(haproxy.socket()), TIMEOUT);
+    let refused = |e: ProviderError| match e {
+        ProviderError::Rejected { detail, .. } => detail,
+        other => panic!("not a refusal: {other}"),
+    };
+    let no_backend = refused(api.servers("shop").await.unwrap_err());
+    assert!(no_backend.contains("backend"), "{no_backend}");
+    let no_server = refused(api.set_weight("web", "v3-a", 10).await.unwrap_err());
+    assert!(no_server.contains("No such server"), "{no_server}");
+    // A name that would end the command is never sent.
+    let injected = refused(
+        api.set_weight("web", "v1-a weight 0;", 10)
+            .await
+            .unwrap_err(),
+    );
+    assert!(injected.contains("not a server name"), "{injected}");
+    // A socket nobody listens on is unreachable, and said so.
+    let gone = RuntimeApi::new(
+        Address::Socket(haproxy.socket().with_extension("gone")),
+        TIMEOUT,
+    );
+    assert!(matches!(
+        gone.servers("web").await.unwrap_err(),
+        ProviderError::Unreachable { .. }
+    ));
+
+    // An instance that dies is DOWN once its health checks fail.
+    until_up(&api, "v2-a", true).await;
+    v2.stop();
+    until_up(&api, "v2-a", false).await;
+    let stats = api.stats("web").await.unwrap();
+    assert!(stats[1].status.starts_with("DOWN"), "{stats:?}");
+}
