@@ -11,9 +11,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use helmsman::demo::sample_service::{Behaviour, SampleService};
-use helmsman::providers::ProviderError;
 use helmsman::providers::haproxy::servers::Admin;
-use helmsman::providers::haproxy::{Address, AdminState, RuntimeApi};
+use helmsman::providers::haproxy::{Address, AdminState, HaProxyMetrics, RuntimeApi};
+use helmsman::providers::{Metrics, ProviderError};
 use server::HaProxy;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -171,4 +171,80 @@ async fn wrong_names_are_refused_in_haproxys_words_and_a_dead_server_is_down() {
     until_up(&api, "v2-a", false).await;
     let stats = api.stats("web").await.unwrap();
     assert!(stats[1].status.starts_with("DOWN"), "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_version_s_numbers_are_summed_from_its_servers_and_a_restart_is_refused() {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let bad = Behaviour {
+        error_pct: 50.0,
+        ..Behaviour::healthy("v2")
+    };
+    let v1 = upstream("v1").await;
+    let v2a = SampleService::start(any, bad.clone()).await.unwrap();
+    let v2b = SampleService::start(any, bad).await.unwrap();
+    let servers = [
+        ("v1-a", v1.addr(), 100),
+        ("v2-a", v2a.addr(), 100),
+        ("v2-b", v2b.addr(), 100),
+    ];
+    let Some(mut haproxy) = HaProxy::start(&servers).await else {
+        return;
+    };
+    let api = RuntimeApi::new(Address::Socket(haproxy.socket()), TIMEOUT);
+    until_up(&api, "v2-b", true).await;
+    let metrics = HaProxyMetrics::new(
+        api.clone(),
+        "web",
+        vec!["v1-a".into()],
+        vec!["v2-a".into(), "v2-b".into()],
+    );
+    let before = metrics.read().await.unwrap();
+    assert_eq!((before.new.requests, before.baseline.requests), (0, 0));
+    // Round robin over three even servers: a third to v1, two to v2,
+    // whose instances answer every other request with a 500.
+    let answered = spread(&haproxy, 300).await;
+    assert_eq!(
+        answered,
+        HashMap::from([("v1".into(), 100), ("v2".into(), 200)])
+    );
+    let reading = metrics.read().await.unwrap();
+    assert_eq!(reading.baseline.requests, 100);
+    assert_eq!(reading.new.requests, 200);
+    assert_eq!(reading.new.errors, 100);
+    assert_eq!(
+        reading.new.errors_by_kind,
+        [("http_5xx".to_string(), 100)].into_iter().collect()
+    );
+    // The sample service's 0.1 % falls on request 1 000: none yet.
+    assert_eq!(reading.baseline.errors, 0);
+    // HAProxy's average response time, as the only latency it keeps.
+    let avg = reading.new.p95_ms().expect("an average response time");
+    assert!((0.0..1_000.0).contains(&avg), "{avg}");
+
+    // A server the backend does not have is named with those it has.
+    let wrong = HaProxyMetrics::new(api.clone(), "web", vec!["v1-a".into()], vec!["v3-a".into()]);
+    match wrong.read().await.unwrap_err() {
+        ProviderError::Invalid { detail, .. } => {
+            assert!(
+                detail.contains("no server `v3-a`") && detail.contains("`v2-b`"),
+                "{detail}"
+            )
+        }
+        other => panic!("{other}"),
+    }
+
+    // A restart puts every counter back to 0: refused, never judged, even
+    // once the new process has counted more than the old one had.
+    haproxy.restart().await;
+    until_up(&api, "v2-b", true).await;
+    spread(&haproxy, 330).await;
+    match metrics.read().await.unwrap_err() {
+        ProviderError::Invalid { detail, .. } => assert!(detail.contains("went back"), "{detail}"),
+        other => panic!("{other}"),
+    }
+    // From the new start, readings climb again and are taken.
+    spread(&haproxy, 30).await;
+    let again = metrics.read().await.unwrap();
+    assert_eq!(again.new.requests + again.baseline.requests, 360);
 }

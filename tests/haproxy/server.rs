@@ -12,9 +12,10 @@ use tokio::process::{Child, Command};
 
 pub struct HaProxy {
     dir: tempfile::TempDir,
+    binary: PathBuf,
     pub listen: u16,
     pub api_port: u16,
-    _child: Child,
+    child: Option<Child>,
 }
 
 /// How long a start may take on a loaded 2-core machine.
@@ -45,38 +46,57 @@ impl HaProxy {
             lines.join("\n"),
             sock = dir.path().join("admin.sock").display(),
         );
-        let file = dir.path().join("haproxy.cfg");
-        std::fs::write(&file, config).expect("write config");
-        let log = std::fs::File::create(dir.path().join("haproxy.log")).expect("log file");
-        let child = Command::new(binary)
+        std::fs::write(dir.path().join("haproxy.cfg"), config).expect("write config");
+        let mut haproxy = HaProxy {
+            dir,
+            binary,
+            listen,
+            api_port,
+            child: None,
+        };
+        haproxy.launch().await;
+        Some(haproxy)
+    }
+
+    /// Stops it and starts it again from its file: weights and counters
+    /// back to where the file and a fresh start put them.
+    pub async fn restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+        self.launch().await;
+    }
+
+    async fn launch(&mut self) {
+        let dir = self.dir.path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("haproxy.log"))
+            .expect("log file");
+        let child = Command::new(&self.binary)
             .arg("-db")
             .arg("-f")
-            .arg(&file)
+            .arg(dir.join("haproxy.cfg"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
             .expect("spawn haproxy");
-        let haproxy = HaProxy {
-            dir,
-            listen,
-            api_port,
-            _child: child,
-        };
+        self.child = Some(child);
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
-        while tokio::net::TcpStream::connect(("127.0.0.1", api_port))
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.api_port))
             .await
             .is_err()
         {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "HAProxy did not start:\n{}",
-                haproxy.log()
+                self.log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Some(haproxy)
     }
 
     pub fn socket(&self) -> PathBuf {

@@ -1,12 +1,15 @@
 //! HAProxy hosts, driven through HAProxy's runtime API (a stats socket or a
 //! TCP bind at `level admin`): what each server is set to and what HAProxy
 //! really does ([`servers`]: `show servers state`), and what each server
-//! served ([`stat`]: `show stat`).
+//! served ([`stat`]: `show stat`), summed per version as a metrics source
+//! ([`metrics`]).
 
+pub mod metrics;
 pub mod runtime;
 pub mod servers;
 pub mod stat;
 
+pub use metrics::HaProxyMetrics;
 pub use runtime::{Address, AdminState, RuntimeApi};
 pub use servers::ServerState;
 pub use stat::ServerStat;

@@ -113,6 +113,17 @@ impl RuntimeApi {
         }
     }
 
+    /// The process answering (`show info`'s `Pid`): another one after a
+    /// restart, or after a reload in master-worker mode.
+    pub async fn pid(&self) -> Result<u32, ProviderError> {
+        let answer = self.ask("show info").await?;
+        answer
+            .lines()
+            .find_map(|l| l.strip_prefix("Pid: "))
+            .and_then(|pid| pid.trim().parse().ok())
+            .ok_or_else(|| self.refusal_or_invalid(&answer, "no `Pid:` line in `show info`".into()))
+    }
+
     /// What each server of `backend` is set to and what HAProxy does.
     pub async fn servers(&self, backend: &str) -> Result<Vec<ServerState>, ProviderError> {
         let backend = self.name("backend", backend)?;
