@@ -13,3 +13,16 @@ pub use metrics::HaProxyMetrics;
 pub use runtime::{Address, AdminState, RuntimeApi};
 pub use servers::ServerState;
 pub use stat::ServerStat;
+
+/// The column names of an answer's header line, for reading its rows by
+/// name: a HAProxy that adds columns is still read right.
+struct Header<'a>(Vec<&'a str>);
+
+impl Header<'_> {
+    fn column(&self, name: &str) -> Result<usize, String> {
+        self.0
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| format!("no column `{name}`"))
+    }
+}

@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use super::Header;
+
 /// One server as HAProxy holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServerState {
@@ -43,18 +45,15 @@ pub fn parse(answer: &str) -> Result<Vec<ServerState>, String> {
         Some(other) => return Err(format!("expected the format version 1, got `{other}`")),
         None => return Err("an empty answer".into()),
     }
-    let header: Vec<&str> = lines
-        .next()
-        .and_then(|h| h.strip_prefix('#'))
-        .ok_or("no `#` header line")?
-        .split_whitespace()
-        .collect();
-    let column = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .ok_or_else(|| format!("no column `{name}`"))
-    };
+    let header = Header(
+        lines
+            .next()
+            .and_then(|h| h.strip_prefix('#'))
+            .ok_or("no `#` header line")?
+            .split_whitespace()
+            .collect(),
+    );
+    let column = |name: &str| header.column(name);
     let at = Columns {
         backend: column("be_name")?,
         server: column("srv_name")?,

@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use super::Header;
+
 /// What one server served.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServerStat {
@@ -40,18 +42,15 @@ const RESPONSE_COLUMNS: [&str; 6] = [
 /// Every server row of an answer (frontends and backends left out).
 pub fn parse(answer: &str) -> Result<Vec<ServerStat>, String> {
     let mut lines = answer.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<&str> = lines
-        .next()
-        .and_then(|h| h.strip_prefix("# "))
-        .ok_or("no `# ` header line")?
-        .split(',')
-        .collect();
-    let column = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .ok_or_else(|| format!("no column `{name}`"))
-    };
+    let header = Header(
+        lines
+            .next()
+            .and_then(|h| h.strip_prefix("# "))
+            .ok_or("no `# ` header line")?
+            .split(',')
+            .collect(),
+    );
+    let column = |name: &str| header.column(name);
     let at = Columns {
         backend: column("pxname")?,
         server: column("svname")?,
