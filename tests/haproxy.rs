@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use helmsman::demo::sample_service::{Behaviour, SampleService};
 use helmsman::providers::haproxy::servers::Admin;
-use helmsman::providers::haproxy::{Address, AdminState, HaProxyMetrics, RuntimeApi};
-use helmsman::providers::{Metrics, ProviderError};
+use helmsman::providers::haproxy::{
+    Address, AdminState, HaProxyMetrics, HaProxyTraffic, RuntimeApi,
+};
+use helmsman::providers::{Metrics, ProviderError, Traffic};
 use server::HaProxy;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -247,4 +249,127 @@ async fn each_version_s_numbers_are_summed_from_its_servers_and_a_restart_is_ref
     spread(&haproxy, 30).await;
     let again = metrics.read().await.unwrap();
     assert_eq!(again.new.requests + again.baseline.requests, 360);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_a_switch_and_rolling_batches_move_requests_as_asked() {
+    let (v1a, v1b) = (upstream("v1").await, upstream("v1").await);
+    let (v2a, v2b) = (upstream("v2").await, upstream("v2").await);
+    let servers = [
+        ("v1-a", v1a.addr(), 100),
+        ("v1-b", v1b.addr(), 100),
+        ("v2-a", v2a.addr(), 0),
+        ("v2-b", v2b.addr(), 0),
+    ];
+    let Some(haproxy) = HaProxy::start(&servers).await else {
+        return;
+    };
+    let api = RuntimeApi::new(Address::Socket(haproxy.socket()), TIMEOUT);
+    let versions = [
+        (
+            "v1".to_string(),
+            vec!["v1-a".to_string(), "v1-b".to_string()],
+        ),
+        (
+            "v2".to_string(),
+            vec!["v2-a".to_string(), "v2-b".to_string()],
+        ),
+    ]
+    .into_iter()
+    .collect();
+    // Driven as the engine drives any backend: through `dyn Traffic`.
+    let traffic: Box<dyn Traffic> =
+        Box::new(HaProxyTraffic::new(api.clone(), "web", versions, "v1"));
+    let only = |version: &str, n: usize| HashMap::from([(version.to_string(), n)]);
+
+    // Prepared: ready, health-checked, no request.
+    traffic.prepare("v2").await.unwrap();
+    until_up(&api, "v2-b", true).await;
+    let state = traffic.state().await.unwrap();
+    assert_eq!(
+        (state.new_version.as_deref(), state.new_weight),
+        (Some("v2"), 0)
+    );
+    assert!(
+        state.new.iter().all(|i| i.healthy && !i.in_rotation),
+        "{state:?}"
+    );
+    assert_eq!(spread(&haproxy, 20).await, only("v1", 20));
+
+    // A canary at 25 %: HAProxy's weighted round robin gives v2 a quarter.
+    traffic.set_weight(25).await.unwrap();
+    assert_eq!(traffic.state().await.unwrap().new_weight, 25);
+    let answered = spread(&haproxy, 400).await;
+    let to_new = answered.get("v2").copied().unwrap_or(0);
+    assert!((95..=105).contains(&to_new), "{answered:?}");
+    traffic.set_weight(100).await.unwrap();
+    assert_eq!(traffic.state().await.unwrap().new_weight, 100);
+    assert_eq!(spread(&haproxy, 20).await, only("v2", 20));
+
+    // Blue-green: switched back and forth whole.
+    traffic.switch(false).await.unwrap();
+    assert_eq!(spread(&haproxy, 20).await, only("v1", 20));
+    traffic.switch(true).await.unwrap();
+    assert_eq!(spread(&haproxy, 20).await, only("v2", 20));
+
+    // Rolling: one server of each in rotation, the others drained.
+    traffic.set_instances(1, 1).await.unwrap();
+    let state = traffic.state().await.unwrap();
+    let rotation = |instances: &[helmsman::observed::Instance]| {
+        instances.iter().map(|i| i.in_rotation).collect::<Vec<_>>()
+    };
+    assert_eq!(rotation(&state.stable), [true, false]);
+    assert_eq!(rotation(&state.new), [true, false]);
+    assert_eq!(
+        spread(&haproxy, 40).await,
+        HashMap::from([("v1".into(), 20), ("v2".into(), 20)])
+    );
+
+    // A new instance that dies is out of rotation as HAProxy sees it.
+    v2b.stop();
+    traffic.set_instances(0, 2).await.unwrap();
+    until_up(&api, "v2-b", false).await;
+    let state = traffic.state().await.unwrap();
+    assert_eq!(
+        state.new.iter().map(|i| i.healthy).collect::<Vec<_>>(),
+        [true, false]
+    );
+    assert_eq!(state.new_weight, 100);
+    assert_eq!(spread(&haproxy, 20).await, only("v2", 20));
+
+    // A rollback: everything on v1, v2 drained and forgotten.
+    traffic.discard().await.unwrap();
+    let state = traffic.state().await.unwrap();
+    assert_eq!((state.new_version, state.new_weight), (None, 0));
+    assert_eq!(spread(&haproxy, 20).await, only("v1", 20));
+
+    // A success: v2 stable at 100 %, v1 drained.
+    traffic.prepare("v2").await.unwrap();
+    traffic.set_weight(100).await.unwrap();
+    traffic.finish().await.unwrap();
+    let state = traffic.state().await.unwrap();
+    assert_eq!(
+        (state.stable_version.as_str(), state.new_version),
+        ("v2", None)
+    );
+    assert_eq!(spread(&haproxy, 20).await, only("v2", 20));
+
+    // A version without servers, and a server HAProxy does not have.
+    assert!(traffic.prepare("v3").await.is_err());
+    let bare = [
+        ("v2".to_string(), vec!["v2-a".to_string()]),
+        ("v9".to_string(), vec!["v9-a".to_string()]),
+    ]
+    .into_iter()
+    .collect();
+    let wrong = HaProxyTraffic::new(api.clone(), "web", bare, "v2");
+    match wrong.prepare("v9").await.unwrap_err() {
+        ProviderError::Rejected { detail, .. } => {
+            assert!(
+                detail.contains("no server `v9-a`") && detail.contains("`v1-b`"),
+                "{detail}"
+            )
+        }
+        other => panic!("{other}"),
+    }
 }
