@@ -135,20 +135,7 @@ impl Walker<'_, '_> {
     fn notify_command(&mut self, table: &Table, span: &Span) -> Option<Sink> {
         let hint = "write the command as an argv array, e.g. run = [\"/usr/local/bin/page-oncall\", \"--team\", \"payments\"]; it reads the message's JSON on stdin";
         let value = self.required(table, span, "run", "this command target", hint)?;
-        let items = as_array(self.errors, "run", value)?;
-        let run: Vec<String> = items
-            .iter()
-            .filter_map(|item| as_str(self.errors, "run", item).map(str::to_string))
-            .collect();
-        if run.len() != items.len() {
-            return None;
-        }
-        if run.first().is_none_or(|program| program.trim().is_empty()) {
-            self.errors
-                .add_hint(&value.span(), "`run` names no program", hint);
-            return None;
-        }
-        Some(Sink::Command { run })
+        self.argv(value, hint).map(|run| Sink::Command { run })
     }
 
     fn notify_events(&mut self, value: &Value) -> Option<Vec<NotifyEvent>> {

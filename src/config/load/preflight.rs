@@ -374,10 +374,13 @@ impl Walker<'_, '_> {
     fn command_probe(&mut self, table: &Table, span: &Span) -> Option<Probe> {
         let hint = "write the command as an argv array, e.g. run = [\"sh\", \"-c\", \"curl -fsS http://…\"]";
         let value = self.required(table, span, "run", "this command check", hint)?;
-        let Some(items) = (match value.get_ref() {
-            DeValue::Array(items) => Some(items),
-            _ => None,
-        }) else {
+        self.argv(value, hint).map(|run| Probe::Command { run })
+    }
+
+    /// `run`: a program and its arguments, as an array of strings (no
+    /// shell unless it names one).
+    pub(super) fn argv(&mut self, value: &Value, hint: &str) -> Option<Vec<String>> {
+        let DeValue::Array(items) = value.get_ref() else {
             self.errors.add_hint(
                 &value.span(),
                 "`run` is an argv array, not a single string",
@@ -397,7 +400,7 @@ impl Walker<'_, '_> {
                 .add_hint(&value.span(), "`run` names no program", hint);
             return None;
         }
-        Some(Probe::Command { run })
+        Some(run)
     }
 
     fn disk_probe(&mut self, table: &Table, span: &Span) -> Option<Probe> {
