@@ -45,26 +45,25 @@ enum Serving {
 }
 
 impl Serving {
-    fn of(service: &Service, last: &Snapshot) -> Serving {
+    /// None for a service with nothing to read it from: one without a data
+    /// plane that reads no Prometheus, which the loader refuses.
+    fn of(service: &Service, last: &Snapshot) -> Option<Serving> {
         match (&service.metrics, &service.backend) {
             (MetricsSource::Prometheus(source), _) => {
-                Serving::Prometheus(Box::new(PrometheusMetrics::new(
+                Some(Serving::Prometheus(Box::new(PrometheusMetrics::new(
                     source,
                     &last.target.env,
                     &service.name,
                     &last.stable_version,
                     &last.new_version,
-                )))
+                ))))
             }
             (MetricsSource::Local, Backend::Local(b)) => {
                 let name = format!("local data plane (admin {})", b.admin);
                 let admin = AdminClient::new(b.admin, None, &b.limits, name);
-                Serving::Plane(PlaneReads::new(admin))
+                Some(Serving::Plane(PlaneReads::new(admin)))
             }
-            // The loader requires Prometheus for a service without a data plane.
-            (MetricsSource::Local, Backend::Kubernetes(_)) => {
-                unreachable!("a Kubernetes service reads Prometheus")
-            }
+            (MetricsSource::Local, Backend::Kubernetes(_)) => None,
         }
     }
 
@@ -118,8 +117,14 @@ pub async fn watch(
         .flatten()
         .and_then(|entry| entry.start.deployment)
         .unwrap_or_else(|| shown.release_id.clone());
+    let Some(serving) = Serving::of(&after.service, &shown) else {
+        tracing::warn!(
+            "{}: not watched: its service has no metrics source",
+            shown.target
+        );
+        return;
+    };
     let mut notifier = Notifier::start(&after.notify);
-    let serving = Serving::of(&after.service, &shown);
     let mut judge = Judge::new(&after.service);
     let mut tick = tokio::time::interval(after.service.analysis.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
