@@ -319,6 +319,14 @@ impl Reading {
             baseline: self.baseline.since(&earlier.baseline),
         }
     }
+
+    /// Both readings' traffic together; `self` is the later one.
+    pub fn plus(&self, earlier: &Reading) -> Reading {
+        Reading {
+            new: self.new.plus(&earlier.new),
+            baseline: self.baseline.plus(&earlier.baseline),
+        }
+    }
 }
 
 #[cfg(test)]

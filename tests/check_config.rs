@@ -364,10 +364,10 @@ fn unknown_backend_type() {
 #[test]
 fn planned_backend_type() {
     assert_invalid(
-        &BASE.replace("\"local\"", "\"haproxy\""),
+        &BASE.replace("\"local\"", "\"flagd\""),
         7,
         8,
-        "backend type `haproxy` is not supported yet",
+        "backend type `flagd` is not supported yet",
     );
 }
 

@@ -11,10 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use helmsman::demo::sample_service::{Behaviour, SampleService};
-use helmsman::providers::haproxy::servers::Admin;
-use helmsman::providers::haproxy::{
-    Address, AdminState, HaProxyMetrics, HaProxyTraffic, RuntimeApi,
-};
+use helmsman::providers::haproxy::{Address, Admin, HaProxyMetrics, HaProxyTraffic, RuntimeApi};
 use helmsman::providers::{Metrics, ProviderError, Traffic};
 use server::HaProxy;
 
@@ -109,24 +106,15 @@ async fn weights_and_states_set_are_what_haproxy_does() {
     assert!(stats.iter().all(|s| s.status == "UP"), "{stats:?}");
 
     // Drained: v1 takes no new request.
-    socket
-        .set_state("web", "v1-a", AdminState::Drain)
-        .await
-        .unwrap();
+    socket.set_state("web", "v1-a", Admin::Drain).await.unwrap();
     assert_eq!(socket.servers("web").await.unwrap()[0].admin, Admin::Drain);
     assert_eq!(
         spread(&haproxy, 10).await,
         HashMap::from([("v2".into(), 10)])
     );
-    socket
-        .set_state("web", "v1-a", AdminState::Ready)
-        .await
-        .unwrap();
+    socket.set_state("web", "v1-a", Admin::Ready).await.unwrap();
     assert_eq!(socket.servers("web").await.unwrap()[0].admin, Admin::Ready);
-    socket
-        .set_state("web", "v2-a", AdminState::Maint)
-        .await
-        .unwrap();
+    socket.set_state("web", "v2-a", Admin::Maint).await.unwrap();
     assert_eq!(socket.servers("web").await.unwrap()[1].admin, Admin::Maint);
     assert_eq!(
         spread(&haproxy, 10).await,
@@ -245,10 +233,78 @@ async fn each_version_s_numbers_are_summed_from_its_servers_and_a_restart_is_ref
         ProviderError::Invalid { detail, .. } => assert!(detail.contains("went back"), "{detail}"),
         other => panic!("{other}"),
     }
-    // From the new start, readings climb again and are taken.
+    // From the new start, readings climb again and are taken, on top of
+    // what the old process had counted: totals never go back.
     spread(&haproxy, 30).await;
     let again = metrics.read().await.unwrap();
-    assert_eq!(again.new.requests + again.baseline.requests, 360);
+    assert_eq!(again.new.requests + again.baseline.requests, 300 + 360);
+    assert_eq!(again.baseline.requests, 100 + 120);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serving_version_is_read_a_reload_is_undone_and_a_hand_change_is_drift() {
+    let (v1, v2) = (upstream("v1").await, upstream("v2").await);
+    let Some(mut haproxy) =
+        HaProxy::start(&[("v1-a", v1.addr(), 100), ("v2-a", v2.addr(), 0)]).await
+    else {
+        return;
+    };
+    let api = RuntimeApi::new(Address::Socket(haproxy.socket()), TIMEOUT);
+    until_up(&api, "v2-a", true).await;
+    let versions = || {
+        [
+            ("v1".to_string(), vec!["v1-a".to_string()]),
+            ("v2".to_string(), vec!["v2-a".to_string()]),
+        ]
+        .into_iter()
+        .collect()
+    };
+    let refused = |e: ProviderError| match e {
+        ProviderError::Rejected { detail, .. } => detail,
+        other => panic!("not a refusal: {other}"),
+    };
+
+    // Before a release, the version serving is the one in rotation.
+    let reader = HaProxyTraffic::new(api.clone(), "web", versions(), None);
+    assert_eq!(reader.state().await.unwrap().stable_version, "v1");
+    // A backend HAProxy does not have is named with those it has.
+    let lost = HaProxyTraffic::new(api.clone(), "shop", versions(), None);
+    let detail = refused(lost.state().await.unwrap_err());
+    assert!(
+        detail.contains("no backend `shop`") && detail.contains("`web`"),
+        "{detail}"
+    );
+
+    let traffic = HaProxyTraffic::new(api.clone(), "web", versions(), Some("v1"));
+    traffic.prepare("v2").await.unwrap();
+    traffic.as_weights().unwrap().set_weight(50).await.unwrap();
+    assert_eq!(traffic.state().await.unwrap().new_weight, 50);
+
+    // A reload puts v2-a back to the file's weight 0: the next reading
+    // says so and sets 50 % again, the one after shows it.
+    haproxy.reload().await;
+    let detail = refused(traffic.state().await.unwrap_err());
+    assert!(
+        detail.contains("reloaded or restarted") && detail.contains("`v2-a` is at weight 0"),
+        "{detail}"
+    );
+    assert_eq!(traffic.state().await.unwrap().new_weight, 50);
+    let answered = spread(&haproxy, 20).await;
+    assert_eq!(
+        answered,
+        HashMap::from([("v1".into(), 10), ("v2".into(), 10)])
+    );
+    // Both versions in rotation: no reader can tell which one serves.
+    let detail = refused(reader.state().await.unwrap_err());
+    assert!(detail.contains("all in rotation"), "{detail}");
+
+    // Someone sets a weight by hand in the same process: drift, which
+    // helmsman holds on and does not overwrite.
+    api.set_weight("web", "v2-a", 10).await.unwrap();
+    let detail = refused(traffic.state().await.unwrap_err());
+    assert!(detail.contains("drift"), "{detail}");
+    let weight = api.servers("web").await.unwrap()[1].weight;
+    assert_eq!(weight, 10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,8 +334,12 @@ async fn a_canary_a_switch_and_rolling_batches_move_requests_as_asked() {
     .into_iter()
     .collect();
     // Driven as the engine drives any backend: through `dyn Traffic`.
-    let traffic: Box<dyn Traffic> =
-        Box::new(HaProxyTraffic::new(api.clone(), "web", versions, "v1"));
+    let traffic: Box<dyn Traffic> = Box::new(HaProxyTraffic::new(
+        api.clone(),
+        "web",
+        versions,
+        Some("v1"),
+    ));
     let only = |version: &str, n: usize| HashMap::from([(version.to_string(), n)]);
 
     // Prepared: ready, health-checked, no request.
@@ -362,7 +422,7 @@ async fn a_canary_a_switch_and_rolling_batches_move_requests_as_asked() {
     ]
     .into_iter()
     .collect();
-    let wrong = HaProxyTraffic::new(api.clone(), "web", bare, "v2");
+    let wrong = HaProxyTraffic::new(api.clone(), "web", bare, Some("v2"));
     match wrong.prepare("v9").await.unwrap_err() {
         ProviderError::Rejected { detail, .. } => {
             assert!(

@@ -277,8 +277,8 @@ fn strategy_kinds_and_kind_specific_keys() {
 #[test]
 fn backend_problems() {
     let base = base();
-    let e = only_error(&base.replace("listen =", "type = \"haproxy\"\nlisten ="));
-    assert_eq!(e.message, "backend type `haproxy` is not supported yet");
+    let e = only_error(&base.replace("listen =", "type = \"flagd\"\nlisten ="));
+    assert_eq!(e.message, "backend type `flagd` is not supported yet");
     let e = only_error(&base.replace("listen =", "type = \"lokal\"\nlisten ="));
     assert_eq!(e.message, "unknown backend type `lokal`");
     assert!(e.hint.unwrap().starts_with("did you mean `local`?"));
@@ -320,6 +320,72 @@ fn backend_problems() {
             24,
             "unknown key `backnd` in an `[[environments.services]]` table".into()
         )
+    );
+}
+
+/// One environment with service `web` behind HAProxy, `backend` being
+/// the lines of its backend table after `type`.
+fn haproxy_service(backend: &str) -> String {
+    format!(
+        "[[environments]]\nname = \"dev\"\n[[environments.services]]\nname = \"web\"\n\
+         [environments.services.backend]\ntype = \"haproxy\"\n{backend}\n"
+    )
+}
+
+const HAPROXY_VERSIONS: &str = "[environments.services.backend.versions]\n\
+                                \"v1\" = [\"web-a1\", \"web-a2\"]\n\"v2\" = [\"web-b1\"]";
+
+#[test]
+fn haproxy_backends_are_read_and_their_mistakes_found_where_they_are() {
+    let good = haproxy_service(&format!(
+        "runtime_api = \"/run/haproxy/admin.sock\"\nbackend = \"web\"\n{HAPROXY_VERSIONS}"
+    ));
+    let config = load(&good).unwrap_or_else(|e| panic!("{e}"));
+    let Backend::HaProxy(h) = &service(&config).backend else {
+        panic!("a haproxy backend");
+    };
+    assert_eq!(h.backend, "web");
+    assert_eq!(h.runtime_api.to_string(), "/run/haproxy/admin.sock");
+    assert_eq!(h.versions["v1"], ["web-a1", "web-a2"]);
+    // Judged on HAProxy's own counters unless Prometheus is configured.
+    assert!(matches!(
+        service(&config).metrics,
+        crate::config::MetricsSource::Local
+    ));
+    let tcp = load(&good.replace("/run/haproxy/admin.sock", "127.0.0.1:9999")).unwrap();
+    assert!(matches!(service(&tcp).backend, Backend::HaProxy(_)));
+
+    let e = only_error(&good.replace("/run/haproxy/admin.sock", "admin.sock"));
+    assert_eq!((e.line, e.col), (7, 15));
+    assert!(
+        e.message.contains("neither an absolute socket path"),
+        "{}",
+        e.message
+    );
+    let e = only_error(&good.replace("backend = \"web\"", "backend = \"web shop\""));
+    assert_eq!(
+        e.message,
+        "`backend`: `web shop` is not a name HAProxy allows"
+    );
+    let e = only_error(&good.replace("[\"web-b1\"]", "[\"web-a2\"]"));
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (11, "server `web-a2` is already listed for version `v1`")
+    );
+    let e = only_error(&good.replace("[\"web-b1\"]", "[]"));
+    assert_eq!(e.message, "version `v2` has no servers");
+    let e = only_error(&good.replace("backend = \"web\"\n", ""));
+    assert!(e.message.contains("missing key `backend`"), "{}", e.message);
+
+    // Every strategy a HAProxy backend cannot run is refused, naming those it can.
+    let flags =
+        format!("{good}[environments.services.strategy]\nkind = \"feature-flag\"\nflag = \"f\"\n");
+    let e = only_error(&flags);
+    assert_eq!(e.line, 12);
+    assert!(e.message.contains("HAProxy backend `web`"), "{}", e.message);
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("choose a strategy HAProxy backend `web` runs: canary, blue-green, rolling")
     );
 }
 

@@ -126,6 +126,21 @@ pub struct Service {
     pub metrics: MetricsSource,
 }
 
+impl Service {
+    /// Where the service's numbers come from, in words. A HAProxy service
+    /// without Prometheus is judged on HAProxy's own counters.
+    pub fn metrics_words(&self) -> String {
+        match (&self.metrics, &self.backend) {
+            (MetricsSource::Local, Backend::HaProxy(_)) => {
+                "HAProxy's own counters (`show stat`; latency is its average response time, \
+                 not a percentile)"
+                    .to_string()
+            }
+            (metrics, _) => metrics.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Backend {
@@ -133,6 +148,9 @@ pub enum Backend {
     Local(LocalBackend),
     /// Deployments and a Gateway API HTTPRoute in a Kubernetes cluster.
     Kubernetes(KubernetesBackend),
+    /// The servers of a HAProxy backend, driven through its runtime API.
+    #[serde(rename = "haproxy")]
+    HaProxy(HaProxyBackend),
 }
 
 impl Backend {
@@ -143,7 +161,7 @@ impl Backend {
     pub fn capabilities(&self) -> &'static [Capability] {
         use Capability::*;
         match self {
-            Backend::Local(_) => &[Weights, Switch, Rotation],
+            Backend::Local(_) | Backend::HaProxy(_) => &[Weights, Switch, Rotation],
             Backend::Kubernetes(k) => match k.split {
                 KubernetesSplit::GatewayApi { .. } | KubernetesSplit::ReplicaRatio { .. } => {
                     &[Weights]
@@ -172,6 +190,7 @@ impl Backend {
             Backend::Kubernetes(k) => {
                 format!("Kubernetes with `traffic = \"{}\"`", k.split.kind())
             }
+            Backend::HaProxy(h) => format!("HAProxy backend `{}`", h.backend),
         }
     }
 }
@@ -210,6 +229,20 @@ impl LocalBackend {
             )
         })
     }
+}
+
+/// A service behind a HAProxy backend whose servers are the instances of
+/// each version. helmsman changes their weights and states at runtime; the
+/// version serving today is read from HAProxy (the one whose servers are in
+/// rotation), not written down.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HaProxyBackend {
+    /// The runtime API at `level admin`: a stats socket or a TCP address.
+    pub runtime_api: crate::providers::haproxy::Address,
+    /// The `backend` section of haproxy.cfg holding the servers.
+    pub backend: String,
+    /// The servers of each known version, by version name.
+    pub versions: BTreeMap<String, Vec<String>>,
 }
 
 /// Per-listener connection limits of the embedded data plane.

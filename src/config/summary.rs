@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use super::duration::format as fmt_duration;
-use super::model::{Backend, Config, KubernetesBackend, KubernetesSplit, LocalBackend, Service};
+use super::model::{
+    Backend, Config, HaProxyBackend, KubernetesBackend, KubernetesSplit, LocalBackend, Service,
+};
 use super::preflight::Preflight;
 
 /// Environments in promotion order (with what they require and what they
@@ -99,8 +101,9 @@ fn service_lines(out: &mut String, service: &Service) {
     match &service.backend {
         Backend::Local(local) => local_lines(out, service, local),
         Backend::Kubernetes(k) => kubernetes_lines(out, service, k),
+        Backend::HaProxy(h) => haproxy_lines(out, service, h),
     }
-    let _ = writeln!(out, "{DETAIL_INDENT}metrics: {}", service.metrics);
+    let _ = writeln!(out, "{DETAIL_INDENT}metrics: {}", service.metrics_words());
     wrapped(out, &service.strategy.rollout().settings());
 }
 
@@ -152,6 +155,28 @@ fn kubernetes_lines(out: &mut String, service: &Service, k: &KubernetesBackend) 
     );
     let separator = if sizes.starts_with('\n') { "" } else { " · " };
     let _ = writeln!(out, "{DETAIL_INDENT}image {}{separator}{sizes}", k.image);
+}
+
+fn haproxy_lines(out: &mut String, service: &Service, h: &HaProxyBackend) {
+    let versions: Vec<String> = h
+        .versions
+        .iter()
+        .map(|(name, servers)| format!("{name}×{}", servers.len()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  {}  {}  haproxy backend {}  runtime API {}",
+        service.name,
+        service.strategy.name(),
+        h.backend,
+        h.runtime_api,
+    );
+    let _ = writeln!(
+        out,
+        "{DETAIL_INDENT}stable read from HAProxy · versions {} · analysis every {}",
+        versions.join(" "),
+        fmt_duration(service.analysis.interval)
+    );
 }
 
 fn local_lines(out: &mut String, service: &Service, local: &LocalBackend) {

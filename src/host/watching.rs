@@ -24,6 +24,7 @@ use crate::config::{Backend, BandLevel, Bands, MetricsSource, Service};
 use crate::engine::Snapshot;
 use crate::metrics::Sample;
 use crate::notify::{BandWatch, Message, Notifier};
+use crate::providers::haproxy;
 use crate::providers::metrics::prometheus::PrometheusMetrics;
 use crate::providers::traffic::local::AdminClient;
 use crate::providers::traffic::local_reads::PlaneReads;
@@ -40,8 +41,9 @@ pub struct WatchAfter {
 enum Serving {
     /// The data plane's counters of the version, whichever side it is on.
     Plane(Arc<PlaneReads>),
-    /// Prometheus, by version label.
-    Prometheus(Box<PrometheusMetrics>),
+    /// A metrics source reading the release's versions (Prometheus by
+    /// version label, HAProxy by server): the version is its new side.
+    Source(Box<dyn Metrics>),
 }
 
 impl Serving {
@@ -50,7 +52,7 @@ impl Serving {
     fn of(service: &Service, last: &Snapshot) -> Option<Serving> {
         match (&service.metrics, &service.backend) {
             (MetricsSource::Prometheus(source), _) => {
-                Some(Serving::Prometheus(Box::new(PrometheusMetrics::new(
+                Some(Serving::Source(Box::new(PrometheusMetrics::new(
                     source,
                     &last.target.env,
                     &service.name,
@@ -63,6 +65,9 @@ impl Serving {
                 let admin = AdminClient::new(b.admin, None, &b.limits, name);
                 Some(Serving::Plane(PlaneReads::new(admin)))
             }
+            (MetricsSource::Local, Backend::HaProxy(b)) => Some(Serving::Source(Box::new(
+                haproxy::metrics_of(b, &last.stable_version, &last.new_version),
+            ))),
             (MetricsSource::Local, Backend::Kubernetes(_)) => None,
         }
     }
@@ -82,7 +87,7 @@ impl Serving {
                     None
                 })
             }
-            Serving::Prometheus(metrics) => Ok(Some(metrics.read().await?.new)),
+            Serving::Source(metrics) => Ok(Some(metrics.read().await?.new)),
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::engine::driver::Providers;
 use crate::engine::machine::ReleaseSpec;
 use crate::providers::checks::http::HttpCheck;
 use crate::providers::checks::service_proxy::ServiceProxyCheck;
+use crate::providers::haproxy;
 use crate::providers::metrics::local::LocalMetrics;
 use crate::providers::metrics::prometheus::PrometheusMetrics;
 use crate::providers::traffic::kubernetes;
@@ -29,6 +30,7 @@ pub fn traffic_for(service: &Service) -> Arc<dyn Traffic> {
     match &service.backend {
         Backend::Local(b) => Arc::new(local_traffic(b)),
         Backend::Kubernetes(b) => kubernetes::traffic(b, &service.strategy),
+        Backend::HaProxy(b) => Arc::new(haproxy::traffic_of(b, None)),
     }
 }
 
@@ -38,6 +40,13 @@ pub fn traffic_for(service: &Service) -> Arc<dyn Traffic> {
 fn metrics_for(spec: &ReleaseSpec, plane: Option<Arc<PlaneReads>>) -> Arc<dyn Metrics> {
     match (&spec.service.metrics, plane) {
         (MetricsSource::Local, Some(reads)) => Arc::new(LocalMetrics::sharing(reads)),
+        (MetricsSource::Local, None) if let Backend::HaProxy(b) = &spec.service.backend => {
+            Arc::new(haproxy::metrics_of(
+                b,
+                &spec.stable_version,
+                &spec.new_version,
+            ))
+        }
         // The loader rejects a service without a data plane that reads no
         // Prometheus, so this only names the mistake of a hand-built spec.
         (MetricsSource::Local, None) => Arc::new(LocalMetrics::new(
@@ -107,6 +116,20 @@ pub fn providers_for(spec: &ReleaseSpec) -> Providers {
                 smoke_checks,
             }
         }
+        // Each new server is smoke-tested at the address HAProxy has for it.
+        Backend::HaProxy(b) => Providers {
+            traffic: Arc::new(haproxy::traffic_of(b, Some(&spec.stable_version))),
+            metrics: metrics_for(spec, None),
+            smoke_checks: match service.strategy.rollout().smoke_path() {
+                Some(path) => {
+                    haproxy::smoke_checks_of(b, new_version, path, service.health.timeout)
+                        .into_iter()
+                        .map(|check| Arc::new(check) as Arc<dyn Check>)
+                        .collect()
+                }
+                None => Vec::new(),
+            },
+        },
     }
 }
 

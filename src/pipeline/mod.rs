@@ -79,16 +79,22 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
             service: request.service.clone(),
         };
         let strategy = effective_strategy(service, request.strategy);
+        let known: Option<Vec<String>> = match &service.backend {
+            crate::config::Backend::Local(b) => Some(b.versions.keys().cloned().collect()),
+            crate::config::Backend::HaProxy(b) => Some(b.versions.keys().cloned().collect()),
+            crate::config::Backend::Kubernetes(_) => None,
+        };
+        if let Some(known) = known
+            && !known.contains(&request.version)
+        {
+            return Err(PipelineError::UnknownVersion {
+                target,
+                version: request.version.clone(),
+                known,
+            });
+        }
         match &service.backend {
-            crate::config::Backend::Local(b) => {
-                if !b.versions.contains_key(&request.version) {
-                    return Err(PipelineError::UnknownVersion {
-                        target,
-                        version: request.version.clone(),
-                        known: b.versions.keys().cloned().collect(),
-                    });
-                }
-            }
+            crate::config::Backend::Local(_) | crate::config::Backend::HaProxy(_) => {}
             // Any image tag can be released; the Deployment reports a bad one.
             crate::config::Backend::Kubernetes(k) => {
                 if !k.split.runs(&strategy) {

@@ -25,11 +25,10 @@ use crate::engine::Target;
 use crate::engine::plan::{Fleet, PlanStep, plan as engine_plan};
 use crate::pipeline::{self, PipelineError, ReleaseRequest};
 use crate::preflight::{self, CheckOutcome, CheckStatus, ReleaseOf, Selection};
-use crate::providers::traffic::kubernetes::Ratio;
 use crate::store::History;
 use crate::strategy::Rolling;
 use crate::strategy::StrategyKind;
-use backend::Where;
+use backend::{Terms, Where};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Requirement {
@@ -81,6 +80,11 @@ impl Stable {
             },
             Backend::Kubernetes(_) => Stable {
                 version: "(read from the cluster at release)".to_string(),
+                from: StableFrom::Unknown,
+                unread: None,
+            },
+            Backend::HaProxy(_) => Stable {
+                version: "(read from HAProxy at release)".to_string(),
                 from: StableFrom::Unknown,
                 unread: None,
             },
@@ -237,9 +241,9 @@ pub fn build(
     let Where {
         fleet,
         about: backend,
-        ratio,
+        terms,
     } = backend::describe(service, &stable.version, version);
-    let (mut steps, gates, mut minimum) = steps_of(&strategy, fleet, version, ratio);
+    let (mut steps, gates, mut minimum) = steps_of(&strategy, fleet, version, terms.as_ref());
     if let (
         Backend::Kubernetes(KubernetesBackend {
             split: KubernetesSplit::RollingUpdate { deployment },
@@ -286,7 +290,7 @@ pub fn build(
         new_version: version.to_string(),
         strategy: strategy.name().to_string(),
         backend,
-        metrics: service.metrics.to_string(),
+        metrics: service.metrics_words(),
         metrics_queries: match &service.metrics {
             MetricsSource::Local => Vec::new(),
             MetricsSource::Prometheus(p) => p
@@ -349,7 +353,7 @@ fn steps_of(
     strategy: &Strategy,
     fleet: Option<Fleet>,
     new: &str,
-    ratio: Option<Ratio>,
+    terms: Option<&Terms>,
 ) -> (Vec<String>, usize, Duration) {
     let steps = engine_plan(strategy, fleet);
     let words = steps
@@ -365,16 +369,10 @@ fn steps_of(
             PlanStep::ManualGate | PlanStep::ManualSwitch => {
                 format!("{}: waits for a human to advance", step.describe(new))
             }
-            PlanStep::Weight(asked) => match ratio.map(|r| r.weight_for(*asked)) {
-                Some(landed) if landed != *asked => {
-                    format!(
-                        "{} (lands on {landed}% with the replica counts)",
-                        step.describe(new)
-                    )
-                }
-                _ => step.describe(new),
+            _ => match terms.and_then(|t| t.of(step)) {
+                Some(terms) => format!("{} ({terms})", step.describe(new)),
+                None => step.describe(new),
             },
-            _ => step.describe(new),
         })
         .collect();
     let gates = steps
@@ -397,7 +395,7 @@ fn stable_from_words(plan: &Plan) -> Option<String> {
             plan.stable_version
         ),
         StableFrom::Configured => format!("{} as configured (`stable`)", plan.stable_version),
-        StableFrom::Unknown => "unknown until the release reads the cluster".to_string(),
+        StableFrom::Unknown => "unknown until the release reads the backend".to_string(),
     };
     let why = match &plan.stable_version_unread {
         Some(detail) => format!(": the traffic state could not be read ({detail})"),

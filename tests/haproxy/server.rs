@@ -67,7 +67,38 @@ impl HaProxy {
         self.launch().await;
     }
 
+    /// A reload as an init system does it: a new process from the file
+    /// takes over the listeners (`-sf`), the old one finishes what it
+    /// serves and exits. No connection is refused; runtime weights and
+    /// states go back to the file's.
+    pub async fn reload(&mut self) {
+        let old = self.child.take().expect("HAProxy runs");
+        let old_pid = old.id().expect("a running process has a pid");
+        self.spawn(&["-sf", &old_pid.to_string()]);
+        let mut old = old;
+        tokio::time::timeout(READY_WITHIN, old.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the old HAProxy did not stop:\n{}", self.log()))
+            .expect("wait for the old HAProxy");
+    }
+
     async fn launch(&mut self) {
+        self.spawn(&[]);
+        let deadline = tokio::time::Instant::now() + READY_WITHIN;
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.api_port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "HAProxy did not start:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn spawn(&mut self, extra: &[&str]) {
         let dir = self.dir.path();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -82,21 +113,10 @@ impl HaProxy {
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
             .kill_on_drop(true)
+            .args(extra)
             .spawn()
             .expect("spawn haproxy");
         self.child = Some(child);
-        let deadline = tokio::time::Instant::now() + READY_WITHIN;
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.api_port))
-            .await
-            .is_err()
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "HAProxy did not start:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
 
     pub fn socket(&self) -> PathBuf {

@@ -205,6 +205,12 @@ pub fn environments_of(config: &Config) -> Vec<EnvInfo> {
                         // The cluster says which version runs; any image
                         // tag can be released, so none is listed.
                         Backend::Kubernetes(_) => (UNKNOWN_VERSION.to_string(), Vec::new()),
+                        // HAProxy says which version serves; its versions
+                        // are the configured ones.
+                        Backend::HaProxy(b) => (
+                            UNKNOWN_VERSION.to_string(),
+                            b.versions.keys().cloned().collect(),
+                        ),
                     };
                     ServiceInfo {
                         name: s.name.clone(),

@@ -8,23 +8,32 @@ impl Walker<'_, '_> {
         let span = value.span();
         if let Some(kind) = get(table, "type") {
             let name = as_str(self.errors, "type", kind)?;
+            const AVAILABLE: &str = "`local` (the embedded data plane), `kubernetes` and `haproxy` \
+                                     are available now; the `flagd` backend is planned";
             if PLANNED_BACKEND_TYPES.contains(&name) {
                 self.errors.add_hint(
                     &kind.span(),
                     format!("backend type `{name}` is not supported yet"),
-                    "`local` (the embedded data plane) and `kubernetes` are available now; the `haproxy` backend is planned",
+                    AVAILABLE,
                 );
                 return None;
             }
             if !BACKEND_TYPES.contains(&name) {
-                let all = ["local", "kubernetes", "haproxy"];
+                let all: Vec<&str> = BACKEND_TYPES
+                    .iter()
+                    .chain(PLANNED_BACKEND_TYPES)
+                    .copied()
+                    .collect();
                 let hint = match crate::config::schema::closest(name, &all) {
-                    Some(c) => format!("did you mean `{c}`? `local` (the embedded data plane) and `kubernetes` are available now; `haproxy` is planned"),
-                    None => "`local` (the embedded data plane) and `kubernetes` are available now; the `haproxy` backend is planned".to_string(),
+                    Some(c) => format!("did you mean `{c}`? {AVAILABLE}"),
+                    None => AVAILABLE.to_string(),
                 };
                 self.errors
                     .add_hint(&kind.span(), format!("unknown backend type `{name}`"), hint);
                 return None;
+            }
+            if name == "haproxy" {
+                return self.haproxy_backend(table, &span);
             }
             if name == "kubernetes" {
                 return self.kubernetes_backend(table, &span);

@@ -135,10 +135,12 @@ impl Release {
                     self.retry_at = Some(self.retry_at_from(now));
                 }
                 match &self.mode {
+                    // Said in its own words even while something else
+                    // holds already: a reading that fails is news.
                     Mode::Running if first && self.started => {
                         let reason = format!(
-                            "held: {} — timers stopped, it continues by itself when readings return",
-                            self.hold_reason().unwrap_or_default()
+                            "held: traffic state unavailable ({e}) — timers stopped, it continues \
+                             by itself when readings return"
                         );
                         self.transition(now, reason, Actor::Engine, None, out);
                     }

@@ -1,15 +1,58 @@
 //! What a plan says of where a release runs: the backend in words, the
-//! instances each version has where the configuration knows them, and the
-//! weights a replica-ratio backend can reach.
+//! instances each version has where the configuration knows them, and a
+//! step in the backend's own terms where they differ from percentages (the
+//! weights a replica-ratio backend can reach, HAProxy's server weights).
 
 use crate::config::{Backend, KubernetesBackend, KubernetesSplit, Service};
-use crate::engine::plan::Fleet;
+use crate::engine::plan::{Fleet, PlanStep};
+use crate::providers::haproxy::traffic::weights_for;
 use crate::providers::traffic::kubernetes::Ratio;
 
 pub struct Where {
     pub fleet: Option<Fleet>,
     pub about: String,
-    pub ratio: Option<Ratio>,
+    pub terms: Option<Terms>,
+}
+
+/// How a backend carries out a step, where it says more than the step.
+pub enum Terms {
+    /// Replica counts: a weight lands on the nearest one they can give.
+    Ratio(Ratio),
+    /// HAProxy server weights (0–256) and states, per version's servers.
+    /// `stable`: none while the serving version is unknown.
+    HaProxy {
+        stable: Option<Vec<String>>,
+        new: Vec<String>,
+    },
+}
+
+impl Terms {
+    /// What `step` is on this backend; none: the step says it all.
+    pub fn of(&self, step: &PlanStep) -> Option<String> {
+        match (self, step) {
+            (Terms::Ratio(ratio), PlanStep::Weight(asked)) => {
+                let landed = ratio.weight_for(*asked);
+                (landed != *asked).then(|| format!("lands on {landed}% with the replica counts"))
+            }
+            (Terms::HaProxy { stable, new }, PlanStep::Weight(asked)) => {
+                let stable = stable.as_ref()?;
+                let (w_new, w_stable) = weights_for(*asked, new.len(), stable.len());
+                Some(format!(
+                    "HAProxy weights: {} {w_new}, {} {w_stable}",
+                    new.join(" "),
+                    stable.join(" ")
+                ))
+            }
+            (Terms::HaProxy { stable, new }, PlanStep::Switch) => Some(format!(
+                "HAProxy: {} ready at 256, then {} drained",
+                new.join(" "),
+                stable
+                    .as_ref()
+                    .map_or("the serving version's servers".into(), |s| s.join(" "))
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// Where a release of `version` of `service`, from `stable`, runs.
@@ -22,6 +65,18 @@ pub fn describe(service: &Service, stable: &str, version: &str) -> Where {
                 new: instances(version),
             };
             let about = format!("local data plane on {} (admin {})", b.listen, b.admin);
+            (Some(fleet), about)
+        }
+        Backend::HaProxy(b) => {
+            let servers = |v: &str| b.versions.get(v).map_or(0, Vec::len);
+            let fleet = Fleet {
+                stable: servers(stable),
+                new: servers(version),
+            };
+            let about = format!(
+                "HAProxy backend {} through the runtime API at {}",
+                b.backend, b.runtime_api
+            );
             (Some(fleet), about)
         }
         // The stable replicas are known only to the cluster, read at release.
@@ -103,14 +158,18 @@ pub fn describe(service: &Service, stable: &str, version: &str) -> Where {
             (fleet, about)
         }
     };
-    let ratio = match &service.backend {
-        Backend::Kubernetes(k) => replica_ratio(k),
+    let terms = match &service.backend {
+        Backend::Kubernetes(k) => replica_ratio(k).map(Terms::Ratio),
+        Backend::HaProxy(b) => Some(Terms::HaProxy {
+            stable: b.versions.get(stable).cloned(),
+            new: b.versions.get(version).cloned().unwrap_or_default(),
+        }),
         Backend::Local(_) => None,
     };
     Where {
         fleet,
         about,
-        ratio,
+        terms,
     }
 }
 

@@ -13,11 +13,12 @@
 //!   "p95" ([`Sample::reported_p95_ms`]): the p95 trigger then compares
 //!   the two versions' recent averages, with no confidence bounds.
 //!
-//! Counters restart from 0 when HAProxy reloads or restarts: a reading from
+//! Counters restart from 0 when HAProxy reloads or restarts. A reading from
 //! another HAProxy process than the last (`show info`'s `Pid`), or lower
 //! than the last, is refused as invalid — the engine holds, it never judges
-//! on numbers that went back — and the next readings count from the new
-//! start.
+//! on numbers that went back — and the counts before it are carried: later
+//! readings add the new process's counters to them, so the totals never go
+//! back (what was served between the last reading and the reload is lost).
 
 use std::sync::Mutex;
 
@@ -36,9 +37,15 @@ pub struct HaProxyMetrics {
     backend: String,
     stable: Vec<String>,
     new: Vec<String>,
-    /// The process and the reading of the last read, to tell counters that
-    /// went back.
-    last: Mutex<Option<(u32, Reading)>>,
+    counted: Mutex<Counted>,
+}
+
+/// What earlier HAProxy processes counted, and the last process's last
+/// reading (to tell counters that went back).
+#[derive(Default)]
+struct Counted {
+    carried: Option<Reading>,
+    last: Option<(u32, Reading)>,
 }
 
 impl HaProxyMetrics {
@@ -49,7 +56,7 @@ impl HaProxyMetrics {
             backend: backend.to_string(),
             stable,
             new,
-            last: Mutex::new(None),
+            counted: Mutex::default(),
         }
     }
 
@@ -113,19 +120,28 @@ impl Metrics for HaProxyMetrics {
             new: self.side(&stats, &self.new)?,
             baseline: self.side(&stats, &self.stable)?,
         };
-        let mut last = crate::sync::lock(&self.last);
-        let went_back = last.as_ref().is_some_and(|(before_pid, before)| {
-            pid != *before_pid
+        let mut counted = crate::sync::lock(&self.counted);
+        let Counted { carried, last } = &mut *counted;
+        if let Some((before_pid, before)) = last.take() {
+            let went_back = pid != before_pid
                 || reading.new.requests < before.new.requests
-                || reading.baseline.requests < before.baseline.requests
-        });
-        *last = Some((pid, reading.clone()));
-        if went_back {
-            return Err(ProviderError::Invalid {
-                provider: self.describe(),
-                detail: "its counters went back: HAProxy was reloaded or restarted".into(),
-            });
+                || reading.baseline.requests < before.baseline.requests;
+            if went_back {
+                *carried = Some(match carried.take() {
+                    Some(c) => before.plus(&c),
+                    None => before,
+                });
+                *last = Some((pid, reading));
+                return Err(ProviderError::Invalid {
+                    provider: self.describe(),
+                    detail: "its counters went back: HAProxy was reloaded or restarted".into(),
+                });
+            }
         }
-        Ok(reading)
+        *last = Some((pid, reading.clone()));
+        Ok(match carried {
+            Some(c) => reading.plus(c),
+            None => reading,
+        })
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::servers::{self, ServerState};
+use super::servers::{self, Admin, ServerState};
 use super::stat::{self, ServerStat};
 use crate::observed::ProviderError;
 
@@ -48,27 +48,6 @@ impl fmt::Display for Address {
         match self {
             Address::Socket(path) => write!(f, "{}", path.display()),
             Address::Tcp(addr) => write!(f, "{addr}"),
-        }
-    }
-}
-
-/// A server's administrative state, as `set server … state` sets it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminState {
-    /// Takes new requests.
-    Ready,
-    /// Takes no new requests; those in flight and persistent sessions finish.
-    Drain,
-    /// Takes nothing; health checks stop.
-    Maint,
-}
-
-impl AdminState {
-    fn word(self) -> &'static str {
-        match self {
-            AdminState::Ready => "ready",
-            AdminState::Drain => "drain",
-            AdminState::Maint => "maint",
         }
     }
 }
@@ -131,6 +110,18 @@ impl RuntimeApi {
         servers::parse(&answer).map_err(|detail| self.refusal_or_invalid(&answer, detail))
     }
 
+    /// The backends HAProxy has (`show backend`), for naming them when a
+    /// configured one is not among them.
+    pub async fn backends(&self) -> Result<Vec<String>, ProviderError> {
+        let answer = self.ask("show backend").await?;
+        Ok(answer
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect())
+    }
+
     /// What each server of `backend` served, from its start.
     pub async fn stats(&self, backend: &str) -> Result<Vec<ServerStat>, ProviderError> {
         let backend = self.name("backend", backend)?;
@@ -158,7 +149,7 @@ impl RuntimeApi {
         &self,
         backend: &str,
         server: &str,
-        state: AdminState,
+        state: Admin,
     ) -> Result<(), ProviderError> {
         let target = self.server(backend, server)?;
         self.set(&format!("set server {target} state {}", state.word()))
@@ -188,11 +179,7 @@ impl RuntimeApi {
     /// A backend or server name as HAProxy allows them: letters, digits and
     /// `-_.:`; anything else could end the command and start another.
     fn name<'n>(&self, what: &str, name: &'n str) -> Result<&'n str, ProviderError> {
-        let fits = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
-        match fits {
+        match allowed_name(name) {
             true => Ok(name),
             false => Err(ProviderError::Rejected {
                 provider: self.describe(),
@@ -216,6 +203,15 @@ impl RuntimeApi {
             detail,
         }
     }
+}
+
+/// Whether HAProxy allows `name` for a backend or a server: letters,
+/// digits and `-_.:`.
+pub fn allowed_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(

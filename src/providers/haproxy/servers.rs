@@ -18,15 +18,33 @@ pub struct ServerState {
     /// Its health as HAProxy judges it: running (up) or not.
     pub up: bool,
     pub admin: Admin,
+    /// `srv_addr:srv_port`, where HAProxy sends its requests (for smoke
+    /// tests of a blue-green preview); `None` where the answer has no such
+    /// columns.
+    pub address: Option<String>,
 }
 
-/// The administrative state (`srv_admin_state`, a bit field).
+/// A server's administrative state: what `set server … state` sets, and
+/// what `srv_admin_state` (a bit field) says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Admin {
+    /// Takes new requests.
     Ready,
+    /// Takes no new requests; those in flight and persistent sessions finish.
     Drain,
+    /// Takes nothing; health checks stop.
     Maint,
+}
+
+impl Admin {
+    pub fn word(self) -> &'static str {
+        match self {
+            Admin::Ready => "ready",
+            Admin::Drain => "drain",
+            Admin::Maint => "maint",
+        }
+    }
 }
 
 /// `srv_op_state` of a server that is up (SRV_ST_RUNNING).
@@ -61,6 +79,8 @@ pub fn parse(answer: &str) -> Result<Vec<ServerState>, String> {
         admin_state: column("srv_admin_state")?,
         weight: column("srv_uweight")?,
         file_weight: column("srv_iweight")?,
+        addr: column("srv_addr").ok(),
+        port: column("srv_port").ok(),
     };
     lines.map(|line| at.row(line)).collect()
 }
@@ -72,6 +92,8 @@ struct Columns {
     admin_state: usize,
     weight: usize,
     file_weight: usize,
+    addr: Option<usize>,
+    port: Option<usize>,
 }
 
 impl Columns {
@@ -95,6 +117,10 @@ impl Columns {
             weight: number(self.weight)? as u16,
             file_weight: number(self.file_weight)? as u16,
             up: number(self.op_state)? == RUNNING,
+            address: match (self.addr, self.port) {
+                (Some(addr), Some(port)) => Some(format!("{}:{}", field(addr)?, field(port)?)),
+                _ => None,
+            },
             admin: if admin & MAINT_BITS != 0 {
                 Admin::Maint
             } else if admin & DRAIN_BITS != 0 {
@@ -111,9 +137,9 @@ mod tests {
     use super::*;
 
     /// HAProxy 2.6's answer, trimmed to two servers.
-    const ANSWER: &str = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status\n\
-        3 web 1 v1-a 127.0.0.1 2 0 200 100 12 6\n\
-        3 web 2 v2-a 127.0.0.1 0 8 0 100 3 7\n\n";
+    const ANSWER: &str = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port\n\
+        3 web 1 v1-a 127.0.0.1 2 0 200 100 12 6 3 4 6 0 0 0 - 18181\n\
+        3 web 2 v2-a 127.0.0.1 0 8 0 100 3 7 2 0 6 0 0 0 - 18182\n\n";
 
     #[test]
     fn rows_are_read_by_column_name() {
@@ -127,6 +153,7 @@ mod tests {
                 file_weight: 100,
                 up: true,
                 admin: Admin::Ready,
+                address: Some("127.0.0.1:18181".into()),
             }
         );
         assert!(!servers[1].up);

@@ -11,7 +11,16 @@
 //!
 //! A server HAProxy marks DOWN, or that is not `ready`, is out of rotation
 //! in what [`Traffic::state`] reports: the share it gives is the one
-//! HAProxy applies.
+//! HAProxy applies. The version serving before a release is read the same
+//! way: the one whose servers are in rotation.
+//!
+//! Runtime changes live in the HAProxy process. A reload or restart puts
+//! every server back to its configuration file's weight and state, and a
+//! release must not go on at that split: each reading compares the servers
+//! with what helmsman last set. After a reload (another process answers)
+//! helmsman sets them again and fails that one reading, so the engine holds
+//! until the next shows the release's own split; a change by hand in the
+//! same process is drift, and helmsman holds without overwriting it.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -19,7 +28,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::runtime::{AdminState, RuntimeApi};
+use super::runtime::RuntimeApi;
 use super::servers::{Admin, ServerState};
 use crate::observed::{Instance, TrafficState};
 use crate::providers::{ProviderError, Rotation, Switch, Traffic, Weights};
@@ -36,29 +45,41 @@ pub struct HaProxyTraffic {
     /// Each version's servers in the backend.
     versions: BTreeMap<String, Vec<String>>,
     roles: Mutex<Roles>,
+    written: Mutex<Written>,
 }
 
 #[derive(Debug, Clone)]
 struct Roles {
-    stable: String,
+    /// `None` until a release names it: read from HAProxy meanwhile.
+    stable: Option<String>,
     new: Option<String>,
 }
 
+/// What helmsman last set on each server, and in which HAProxy process.
+#[derive(Debug, Default)]
+struct Written {
+    pid: Option<u32>,
+    servers: BTreeMap<String, (Option<u16>, Admin)>,
+}
+
 impl HaProxyTraffic {
+    /// `stable`: the version a release starts from; `None` reads it from
+    /// HAProxy.
     pub fn new(
         api: RuntimeApi,
         backend: &str,
         versions: BTreeMap<String, Vec<String>>,
-        stable: &str,
+        stable: Option<&str>,
     ) -> HaProxyTraffic {
         HaProxyTraffic {
             api,
             backend: backend.to_string(),
             versions,
             roles: Mutex::new(Roles {
-                stable: stable.to_string(),
+                stable: stable.map(str::to_string),
                 new: None,
             }),
+            written: Mutex::default(),
         }
     }
 
@@ -79,6 +100,54 @@ impl HaProxyTraffic {
             })
     }
 
+    fn rejected(&self, detail: String) -> ProviderError {
+        ProviderError::Rejected {
+            provider: self.describe(),
+            detail,
+        }
+    }
+
+    /// The version a release starts from: named, or the one HAProxy sends
+    /// requests to (servers ready at a weight above 0).
+    fn stable(&self, servers: &[ServerState]) -> Result<String, ProviderError> {
+        if let Some(stable) = self.roles().stable {
+            return Ok(stable);
+        }
+        let serving: Vec<&String> = self
+            .versions
+            .iter()
+            .filter(|(_, names)| {
+                servers
+                    .iter()
+                    .any(|s| names.contains(&s.server) && s.admin == Admin::Ready && s.weight > 0)
+            })
+            .map(|(version, _)| version)
+            .collect();
+        match serving[..] {
+            [version] => Ok(version.clone()),
+            [] => Err(self.rejected(format!(
+                "no server of {} is in rotation (ready, at a weight above 0), so no version \
+                 serves today; put the serving version's servers back with \
+                 `set server {}/<server> state ready` and a weight",
+                quoted(&self.versions.keys().cloned().collect::<Vec<_>>()),
+                self.backend
+            ))),
+            _ => Err(self.rejected(format!(
+                "versions {} are all in rotation, so none is the stable one (a release that \
+                 did not end?); set the servers of all but one to weight 0 or drain them",
+                quoted(&serving.into_iter().cloned().collect::<Vec<_>>())
+            ))),
+        }
+    }
+
+    /// The servers of the version a release started from.
+    fn stable_servers(&self) -> Result<Vec<String>, ProviderError> {
+        match self.roles().stable {
+            Some(stable) => Ok(self.servers_of(&stable)?.to_vec()),
+            None => Err(self.rejected("no release names the stable version".into())),
+        }
+    }
+
     /// The new version's servers, once `prepare` named it.
     fn new_servers(&self) -> Result<&[String], ProviderError> {
         match self.roles().new {
@@ -94,15 +163,107 @@ impl HaProxyTraffic {
         &self,
         servers: &[String],
         weight: Option<u16>,
-        state: AdminState,
+        state: Admin,
     ) -> Result<(), ProviderError> {
         for server in servers {
             if let Some(weight) = weight {
                 self.api.set_weight(&self.backend, server, weight).await?;
             }
             self.api.set_state(&self.backend, server, state).await?;
+            let mut written = crate::sync::lock(&self.written);
+            let entry = written
+                .servers
+                .entry(server.clone())
+                .or_insert((weight, state));
+            *entry = (weight.or(entry.0), state);
         }
         Ok(())
+    }
+
+    /// The backend's servers, which must hold every configured one: a
+    /// wrong name is refused with the names HAProxy has, before anything
+    /// moves.
+    async fn read_servers(&self) -> Result<Vec<ServerState>, ProviderError> {
+        let present = match self.api.servers(&self.backend).await {
+            Err(refused @ ProviderError::Rejected { .. }) => {
+                return Err(match self.api.backends().await {
+                    Ok(backends) if !backends.contains(&self.backend) => self.rejected(format!(
+                        "HAProxy has no backend `{}`; it has {}",
+                        self.backend,
+                        quoted(&backends)
+                    )),
+                    _ => refused,
+                });
+            }
+            read => read?,
+        };
+        let mut configured = self.versions.values().flatten();
+        if let Some(missing) = configured.find(|n| !present.iter().any(|s| s.server == **n)) {
+            let names: Vec<String> = present.iter().map(|s| s.server.clone()).collect();
+            return Err(self.rejected(format!(
+                "backend `{}` has no server `{missing}`; it has {}",
+                self.backend,
+                quoted(&names)
+            )));
+        }
+        Ok(present)
+    }
+
+    /// Servers that are not what helmsman last set, in words; none: all are.
+    fn changed(&self, servers: &[ServerState]) -> Vec<String> {
+        let written = crate::sync::lock(&self.written);
+        written
+            .servers
+            .iter()
+            .filter_map(|(name, (weight, state))| {
+                let now = servers.iter().find(|s| s.server == *name)?;
+                let same_weight = weight.is_none_or(|w| w == now.weight);
+                let same_state = *state == now.admin;
+                (!same_weight || !same_state).then(|| {
+                    format!(
+                        "`{name}` is at weight {} and {}, helmsman set {}{}",
+                        now.weight,
+                        now.admin.word(),
+                        weight.map_or(String::new(), |w| format!("weight {w} and ")),
+                        state.word()
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Checks the servers are as helmsman last set them. After a reload or
+    /// restart, sets them again and fails this reading; a change within the
+    /// same process is drift, left alone.
+    async fn still_ours(&self, servers: &[ServerState]) -> Result<(), ProviderError> {
+        let changed = self.changed(servers);
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let pid = self.api.pid().await?;
+        let before = crate::sync::lock(&self.written).pid;
+        if before == Some(pid) {
+            return Err(self.rejected(format!(
+                "drift: {}; someone else changed them, so helmsman will not overwrite them \
+                 (set them back, or roll back)",
+                changed.join("; ")
+            )));
+        }
+        let again: Vec<(String, Option<u16>, Admin)> = crate::sync::lock(&self.written)
+            .servers
+            .iter()
+            .map(|(name, (weight, state))| (name.clone(), *weight, *state))
+            .collect();
+        for (server, weight, state) in again {
+            self.set_all(&[server], weight, state).await?;
+        }
+        crate::sync::lock(&self.written).pid = Some(pid);
+        Err(self.rejected(format!(
+            "HAProxy was reloaded or restarted (process {} now) and put its servers back to \
+             its configuration file's: {}; helmsman set them again",
+            pid,
+            changed.join("; ")
+        )))
     }
 
     /// Waits (bounded) until `servers` hold no session.
@@ -146,6 +307,15 @@ pub fn weights_for(percent: u8, new: usize, stable: usize) -> (u16, u16) {
         }
     };
     (scale(a), scale(b))
+}
+
+/// `a`, `b`, `c`: names as messages list them.
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -194,27 +364,13 @@ impl Traffic for HaProxyTraffic {
     }
 
     /// The new version's servers ready but at weight 0: health-checked,
-    /// given no request. Every configured server must be in the backend.
+    /// given no request.
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
         let servers = self.servers_of(new_version)?.to_vec();
-        let present = self.api.servers(&self.backend).await?;
-        let mut configured = self.versions.values().flatten();
-        if let Some(missing) = configured.find(|n| !present.iter().any(|s| s.server == **n)) {
-            return Err(ProviderError::Rejected {
-                provider: self.describe(),
-                detail: format!(
-                    "backend `{}` has no server `{missing}`; it has {}",
-                    self.backend,
-                    present
-                        .iter()
-                        .map(|s| format!("`{}`", s.server))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            });
-        }
+        self.read_servers().await?;
         crate::sync::lock(&self.roles).new = Some(new_version.to_string());
-        self.set_all(&servers, Some(0), AdminState::Ready).await
+        crate::sync::lock(&self.written).pid = Some(self.api.pid().await?);
+        self.set_all(&servers, Some(0), Admin::Ready).await
     }
 
     /// The new version carries everything and becomes stable; the old one
@@ -224,16 +380,12 @@ impl Traffic for HaProxyTraffic {
         let Some(new) = roles.new else {
             return Ok(());
         };
-        let (new_servers, old_servers) = (
-            self.servers_of(&new)?.to_vec(),
-            self.servers_of(&roles.stable)?.to_vec(),
-        );
-        self.set_all(&new_servers, Some(MAX_WEIGHT), AdminState::Ready)
+        let (new_servers, old_servers) = (self.servers_of(&new)?.to_vec(), self.stable_servers()?);
+        self.set_all(&new_servers, Some(MAX_WEIGHT), Admin::Ready)
             .await?;
-        self.set_all(&old_servers, Some(0), AdminState::Drain)
-            .await?;
+        self.set_all(&old_servers, Some(0), Admin::Drain).await?;
         *crate::sync::lock(&self.roles) = Roles {
-            stable: new,
+            stable: Some(new),
             new: None,
         };
         Ok(())
@@ -242,31 +394,33 @@ impl Traffic for HaProxyTraffic {
     /// Everything back on stable; the new version drained.
     async fn discard(&self) -> Result<(), ProviderError> {
         let roles = self.roles();
-        let stable = self.servers_of(&roles.stable)?.to_vec();
-        self.set_all(&stable, Some(MAX_WEIGHT), AdminState::Ready)
+        let stable = self.stable_servers()?;
+        self.set_all(&stable, Some(MAX_WEIGHT), Admin::Ready)
             .await?;
         if let Some(new) = &roles.new {
             let new = self.servers_of(new)?.to_vec();
-            self.set_all(&new, Some(0), AdminState::Drain).await?;
+            self.set_all(&new, Some(0), Admin::Drain).await?;
         }
         crate::sync::lock(&self.roles).new = None;
         Ok(())
     }
 
     async fn state(&self) -> Result<TrafficState, ProviderError> {
-        let roles = self.roles();
-        let servers = self.api.servers(&self.backend).await?;
-        let stable = self.servers_of(&roles.stable)?;
-        let new: &[String] = match &roles.new {
+        let servers = self.read_servers().await?;
+        self.still_ours(&servers).await?;
+        let new_version = self.roles().new;
+        let stable_version = self.stable(&servers)?;
+        let stable = self.servers_of(&stable_version)?;
+        let new: &[String] = match &new_version {
             Some(new) => self.servers_of(new)?,
             None => &[],
         };
         Ok(TrafficState {
-            stable_version: roles.stable.clone(),
-            new_version: roles.new.clone(),
             new_weight: share(&servers, new, stable),
             stable: instances(&servers, stable),
             new: instances(&servers, new),
+            stable_version,
+            new_version,
             flag_percent: None,
             planned_new: None,
         })
@@ -291,9 +445,8 @@ impl Weights for HaProxyTraffic {
     /// between the two gives the new version the smaller share, so no
     /// moment sends it more than either end of the move does.
     async fn set_weight(&self, new_percent: u8) -> Result<(), ProviderError> {
-        let roles = self.roles();
         let new = self.new_servers()?.to_vec();
-        let stable = self.servers_of(&roles.stable)?.to_vec();
+        let stable = self.stable_servers()?;
         let (w_new, w_stable) = weights_for(new_percent, new.len(), stable.len());
         let now = self.api.servers(&self.backend).await?;
         let weight_of = |names: &[String]| {
@@ -315,8 +468,7 @@ impl Weights for HaProxyTraffic {
             [(&stable, w_stable), (&new, w_new)]
         };
         for (servers, weight) in steps {
-            self.set_all(servers, Some(weight), AdminState::Ready)
-                .await?;
+            self.set_all(servers, Some(weight), Admin::Ready).await?;
         }
         Ok(())
     }
@@ -327,13 +479,11 @@ impl Switch for HaProxyTraffic {
     /// The side switched to is made ready before the other is drained, so
     /// no request finds no server.
     async fn switch(&self, to_new: bool) -> Result<(), ProviderError> {
-        let roles = self.roles();
         let new = self.new_servers()?.to_vec();
-        let stable = self.servers_of(&roles.stable)?.to_vec();
+        let stable = self.stable_servers()?;
         let (on, off) = if to_new { (new, stable) } else { (stable, new) };
-        self.set_all(&on, Some(MAX_WEIGHT), AdminState::Ready)
-            .await?;
-        self.set_all(&off, None, AdminState::Drain).await
+        self.set_all(&on, Some(MAX_WEIGHT), Admin::Ready).await?;
+        self.set_all(&off, None, Admin::Drain).await
     }
 }
 
@@ -344,17 +494,15 @@ impl Rotation for HaProxyTraffic {
     /// sessions waited out (at most 30 s) before those joining are made
     /// ready.
     async fn set_instances(&self, stable: usize, new: usize) -> Result<(), ProviderError> {
-        let roles = self.roles();
         let new_servers = self.new_servers()?.to_vec();
-        let stable_servers = self.servers_of(&roles.stable)?.to_vec();
+        let stable_servers = self.stable_servers()?;
         let (stable_in, stable_out) = stable_servers.split_at(stable.min(stable_servers.len()));
         let (new_in, new_out) = new_servers.split_at(new.min(new_servers.len()));
         let leaving: Vec<String> = stable_out.iter().chain(new_out).cloned().collect();
-        self.set_all(&leaving, None, AdminState::Drain).await?;
+        self.set_all(&leaving, None, Admin::Drain).await?;
         self.drained(&leaving).await?;
         let joining: Vec<String> = stable_in.iter().chain(new_in).cloned().collect();
-        self.set_all(&joining, Some(MAX_WEIGHT), AdminState::Ready)
-            .await
+        self.set_all(&joining, Some(MAX_WEIGHT), Admin::Ready).await
     }
 }
 
