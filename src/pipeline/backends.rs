@@ -174,7 +174,13 @@ mod tests {
                 deployment: name("payments"),
             },
         ];
-        let mut services = vec![local];
+        let mut haproxy = kubernetes.clone();
+        haproxy.backend = Backend::HaProxy(crate::config::HaProxyBackend {
+            runtime_api: haproxy::Address::parse("/run/haproxy/admin.sock").unwrap(),
+            backend: name("payments"),
+            versions: [(name("v1"), vec![name("payments-a1")])].into(),
+        });
+        let mut services = vec![local, haproxy];
         for split in splits {
             let mut service = kubernetes.clone();
             let Backend::Kubernetes(k) = &mut service.backend else {
