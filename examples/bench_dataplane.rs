@@ -35,6 +35,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         stable_version: "v1".to_string(),
         versions: BTreeMap::from([("v1".to_string(), vec![arg(3, "127.0.0.1:18080")?])]),
         error_kind_header: None,
+        variant_header: None,
         health: defaults::health(),
         admin_token: None,
         limits: Default::default(),

@@ -362,16 +362,6 @@ fn unknown_backend_type() {
 }
 
 #[test]
-fn planned_backend_type() {
-    assert_invalid(
-        &BASE.replace("\"local\"", "\"flagd\""),
-        7,
-        8,
-        "backend type `flagd` is not supported yet",
-    );
-}
-
-#[test]
 fn requires_unknown_environment() {
     assert_invalid(
         &format!("{BASE}[[environments]]\nname = \"prod\"\nrequires = [\"deev\"]\n"),

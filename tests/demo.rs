@@ -100,8 +100,8 @@ fn unhealthy_new_instances_are_rolled_back_at_once() {
 }
 
 #[test]
-fn good_blue_green_and_rolling_succeed() {
-    for strategy in ["blue-green", "rolling"] {
+fn good_blue_green_rolling_and_feature_flag_succeed() {
+    for strategy in ["blue-green", "rolling", "feature-flag"] {
         let output = demo(&["--scenario", "good", "--strategy", strategy]);
         assert_exit(&output, 0);
         let out = stdout(&output);
@@ -117,8 +117,8 @@ fn good_blue_green_and_rolling_succeed() {
 }
 
 #[test]
-fn bad_blue_green_and_rolling_are_rolled_back() {
-    for strategy in ["blue-green", "rolling"] {
+fn bad_blue_green_rolling_and_feature_flag_are_rolled_back() {
+    for strategy in ["blue-green", "rolling", "feature-flag"] {
         let output = demo(&["--scenario", "bad-errors", "--strategy", strategy]);
         assert_exit(&output, 3);
         let out = stdout(&output);

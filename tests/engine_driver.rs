@@ -303,6 +303,7 @@ impl World {
                 stable: "v1".into(),
                 versions: Default::default(),
                 error_kind_header: None,
+                variant_header: None,
                 admin_token: None,
                 limits: Default::default(),
             }),

@@ -34,6 +34,7 @@ fn release_spec(scenario: &Scenario) -> ReleaseSpec {
             stable: "v1".into(),
             versions: Default::default(),
             error_kind_header: None,
+            variant_header: None,
             admin_token: None,
             limits: Default::default(),
         }),

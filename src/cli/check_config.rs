@@ -151,7 +151,7 @@ fn admin_exposures(config: &config::Config) -> Vec<(&str, &str, String)> {
     let mut found = Vec::new();
     for env in &config.environments {
         for service in &env.services {
-            if let config::Backend::Local(backend) = &service.backend
+            if let Some(backend) = service.backend.plane()
                 && let Some(exposure) = backend.admin_exposure()
             {
                 found.push((env.name.as_str(), service.name.as_str(), exposure));

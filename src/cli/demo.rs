@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::event_line::Printer;
 use super::{ExitCode, OutputFormat};
-use crate::config::{self, Backend, Config, ConfigErrors};
+use crate::config::{self, Config, ConfigErrors};
 use crate::demo::scenario::Scenario;
 use crate::demo::world::{World, WorldPlan, new_version_of};
 use crate::pipeline::{self, ReleaseRequest};
@@ -69,9 +69,7 @@ fn released_service(config: &Config, strategy: StrategyKind) -> Option<(String, 
         .flat_map(|e| &e.services)
         .find_map(|s| {
             let kind = s.strategy.kind();
-            let Backend::Local(b) = &s.backend else {
-                return None;
-            };
+            let b = s.backend.plane()?;
             (kind == strategy)
                 .then(|| {
                     new_version_of(b).map(|v| (s.name.clone(), b.stable.clone(), v.to_string()))

@@ -33,6 +33,7 @@ use crate::strategy::{BlueGreen, Canary, FeatureFlag, Rolling};
 
 // The walker's parts, as impl blocks on `Walker`.
 mod backend;
+mod flagd;
 mod haproxy;
 mod kubernetes;
 mod metrics;
@@ -60,8 +61,7 @@ const ENVIRONMENT_KEYS: &[&str] = &[
 const SERVICE_KEYS: &[&str] = &[
     "name", "backend", "strategy", "analysis", "triggers", "bands", "health", "metrics", "checks",
 ];
-const BACKEND_TYPES: &[&str] = &["local", "kubernetes", "haproxy"];
-const PLANNED_BACKEND_TYPES: &[&str] = &["flagd"];
+const BACKEND_TYPES: &[&str] = &["local", "kubernetes", "haproxy", "flagd"];
 const LOCAL_BACKEND_KEYS: &[&str] = &[
     "type",
     "listen",
@@ -573,7 +573,11 @@ impl Walker<'_, '_> {
                     &strategy_at,
                     &who,
                 ),
-            (Some(backend @ (Backend::Local(_) | Backend::HaProxy(_))), _, Some(strategy)) => {
+            (
+                Some(backend @ (Backend::Local(_) | Backend::HaProxy(_) | Backend::Flagd(_))),
+                _,
+                Some(strategy),
+            ) => {
                 self.check_capabilities(backend, strategy, &strategy_at, &who);
             }
             _ => {}

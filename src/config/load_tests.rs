@@ -277,8 +277,6 @@ fn strategy_kinds_and_kind_specific_keys() {
 #[test]
 fn backend_problems() {
     let base = base();
-    let e = only_error(&base.replace("listen =", "type = \"flagd\"\nlisten ="));
-    assert_eq!(e.message, "backend type `flagd` is not supported yet");
     let e = only_error(&base.replace("listen =", "type = \"lokal\"\nlisten ="));
     assert_eq!(e.message, "unknown backend type `lokal`");
     assert!(e.hint.unwrap().starts_with("did you mean `local`?"));
@@ -386,6 +384,71 @@ fn haproxy_backends_are_read_and_their_mistakes_found_where_they_are() {
     assert_eq!(
         e.hint.as_deref(),
         Some("choose a strategy HAProxy backend `web` runs: canary, blue-green, rolling")
+    );
+}
+
+/// One environment with service `web` behind a flag of a flagd file,
+/// `extra` the backend's further lines, `strategy` its strategy table's.
+fn flagd_service(extra: &str, strategy: &str) -> String {
+    format!(
+        "[[environments]]\nname = \"dev\"\n[[environments.services]]\nname = \"web\"\n\
+         [environments.services.backend]\ntype = \"flagd\"\nflag_file = \"/etc/flagd/flags.json\"\n\
+         listen = \"127.0.0.1:18080\"\nadmin = \"127.0.0.1:19080\"\nupstreams = [\"127.0.0.1:18181\"]\n{extra}\n\
+         [environments.services.strategy]\n{strategy}\n"
+    )
+}
+
+#[test]
+fn flagd_backends_are_read_and_their_mistakes_found_where_they_are() {
+    let flag = "kind = \"feature-flag\"\nflag = \"new-ranking\"";
+    let config = load(&flagd_service(
+        "beta = { email_domain = \"@example.com\" }",
+        flag,
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let Backend::Flagd(f) = &service(&config).backend else {
+        panic!("a flagd backend");
+    };
+    assert_eq!(f.flag_file, Path::new("/etc/flagd/flags.json"));
+    // Each variant is a version of the data plane, served by every instance.
+    assert_eq!(f.plane.stable, "off");
+    assert_eq!(f.plane.versions.keys().collect::<Vec<_>>(), ["off", "on"]);
+    assert_eq!(f.plane.versions["on"], f.plane.versions["off"]);
+    assert_eq!(f.plane.variant_header.as_deref(), Some("x-flag-variant"));
+    assert_eq!(
+        f.cohort,
+        Some(crate::providers::flagd::file::Cohort::EmailDomain(
+            "example.com".into()
+        ))
+    );
+
+    let e = only_error(&flagd_service("variants = [\"off\"]", flag));
+    assert_eq!(e.message, "`variants` needs two variants at least");
+    let e = only_error(&flagd_service("variants = [\"a\", \"b\", \"a\"]", flag));
+    assert_eq!(e.message, "variant `a` is listed twice");
+    let e = only_error(&flagd_service("beta = { keys = [] }", flag));
+    assert_eq!(e.message, "`beta.keys` is empty");
+    let e = only_error(&flagd_service("beta = {}", flag));
+    assert_eq!(e.message, "`beta` needs one of `keys` or `email_domain`");
+    let e =
+        only_error(&flagd_service("", flag).replace("flag_file = \"/etc/flagd/flags.json\"\n", ""));
+    assert!(
+        e.message.contains("missing key `flag_file`"),
+        "{}",
+        e.message
+    );
+
+    // A flag file moves a flag: a canary cannot run there.
+    let e = only_error(&flagd_service("", "kind = \"canary\""));
+    assert!(
+        e.message
+            .contains("the flagd flag file /etc/flagd/flags.json"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("choose a strategy the flagd flag file /etc/flagd/flags.json runs: feature-flag")
     );
 }
 

@@ -151,6 +151,9 @@ pub enum Backend {
     /// The servers of a HAProxy backend, driven through its runtime API.
     #[serde(rename = "haproxy")]
     HaProxy(HaProxyBackend),
+    /// A flag of a flagd flag file, in front of a data plane that counts
+    /// requests by the variant that served them.
+    Flagd(FlagdBackend),
 }
 
 impl Backend {
@@ -162,6 +165,7 @@ impl Backend {
         use Capability::*;
         match self {
             Backend::Local(_) | Backend::HaProxy(_) => &[Weights, Switch, Rotation],
+            Backend::Flagd(_) => &[FlagPercent],
             Backend::Kubernetes(k) => match k.split {
                 KubernetesSplit::GatewayApi { .. } | KubernetesSplit::ReplicaRatio { .. } => {
                     &[Weights]
@@ -191,6 +195,24 @@ impl Backend {
                 format!("Kubernetes with `traffic = \"{}\"`", k.split.kind())
             }
             Backend::HaProxy(h) => format!("HAProxy backend `{}`", h.backend),
+            Backend::Flagd(f) => format!("the flagd flag file {}", f.flag_file.display()),
+        }
+    }
+
+    /// The embedded data plane in front of the service, if it has one.
+    pub fn plane(&self) -> Option<&LocalBackend> {
+        match self {
+            Backend::Local(b) => Some(b),
+            Backend::Flagd(f) => Some(&f.plane),
+            Backend::Kubernetes(_) | Backend::HaProxy(_) => None,
+        }
+    }
+
+    pub fn plane_mut(&mut self) -> Option<&mut LocalBackend> {
+        match self {
+            Backend::Local(b) => Some(b),
+            Backend::Flagd(f) => Some(&mut f.plane),
+            Backend::Kubernetes(_) | Backend::HaProxy(_) => None,
         }
     }
 }
@@ -209,6 +231,9 @@ pub struct LocalBackend {
     /// (e.g. `x-error-kind: TimeoutException`); without it, kinds are
     /// `http_<status>` and `connect`.
     pub error_kind_header: Option<String>,
+    /// Response header naming the flag variant that served a request; set
+    /// for a `flagd` backend's data plane, whose versions are variants.
+    pub variant_header: Option<String>,
     /// The bearer token of state-changing admin calls. `None` in a file
     /// means "generate one": the commands fill in the token generated into
     /// the state directory (`dataplane::admin_token`) before using it.
@@ -243,6 +268,21 @@ pub struct HaProxyBackend {
     pub backend: String,
     /// The servers of each known version, by version name.
     pub versions: BTreeMap<String, Vec<String>>,
+}
+
+/// A service whose new behaviour is behind a flag in a flagd flag file. The
+/// release moves the share of evaluations that get the new variant; the
+/// data plane in front of the service counts each request for the variant
+/// its response names, so the triggers compare the variants.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlagdBackend {
+    /// The file flagd reads its flags from (it picks up each rewrite).
+    pub flag_file: PathBuf,
+    /// Who gets the new variant before any percentage does (`beta`).
+    pub cohort: Option<crate::providers::flagd::file::Cohort>,
+    /// The data plane: its versions are the flag's variants, each served
+    /// by all of the service's instances, and `variant_header` is set.
+    pub plane: LocalBackend,
 }
 
 /// Per-listener connection limits of the embedded data plane.

@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use super::duration::format as fmt_duration;
 use super::model::{
-    Backend, Config, HaProxyBackend, KubernetesBackend, KubernetesSplit, LocalBackend, Service,
+    Backend, Config, FlagdBackend, HaProxyBackend, KubernetesBackend, KubernetesSplit,
+    LocalBackend, Service,
 };
 use super::preflight::Preflight;
 
@@ -102,6 +103,7 @@ fn service_lines(out: &mut String, service: &Service) {
         Backend::Local(local) => local_lines(out, service, local),
         Backend::Kubernetes(k) => kubernetes_lines(out, service, k),
         Backend::HaProxy(h) => haproxy_lines(out, service, h),
+        Backend::Flagd(f) => flagd_lines(out, service, f),
     }
     let _ = writeln!(out, "{DETAIL_INDENT}metrics: {}", service.metrics_words());
     wrapped(out, &service.strategy.rollout().settings());
@@ -177,6 +179,29 @@ fn haproxy_lines(out: &mut String, service: &Service, h: &HaProxyBackend) {
         versions.join(" "),
         fmt_duration(service.analysis.interval)
     );
+}
+
+fn flagd_lines(out: &mut String, service: &Service, f: &FlagdBackend) {
+    let _ = writeln!(
+        out,
+        "  {}  {}  flag file {}  listen {}  admin {}",
+        service.name,
+        service.strategy.name(),
+        f.flag_file.display(),
+        f.plane.listen,
+        f.plane.admin,
+    );
+    let variants: Vec<&str> = f.plane.versions.keys().map(String::as_str).collect();
+    let _ = writeln!(
+        out,
+        "{DETAIL_INDENT}variants {} counted by `{}` · analysis every {}",
+        variants.join(" "),
+        f.plane.variant_header.as_deref().unwrap_or("?"),
+        fmt_duration(service.analysis.interval)
+    );
+    if let Some(cohort) = &f.cohort {
+        let _ = writeln!(out, "{DETAIL_INDENT}beta first: {}", cohort.words());
+    }
 }
 
 fn local_lines(out: &mut String, service: &Service, local: &LocalBackend) {

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use rand::RngCore;
 
-use crate::config::{Backend, Config, Secret};
+use crate::config::{Config, Secret};
 
 /// The token file's name in the state directory.
 pub const FILE_NAME: &str = "admin-token";
@@ -34,7 +34,7 @@ pub fn provide(config: &mut Config, state_dir: &Path) -> io::Result<()> {
     let mut generated: Option<Secret> = None;
     for environment in &mut config.environments {
         for service in &mut environment.services {
-            if let Backend::Local(backend) = &mut service.backend
+            if let Some(backend) = service.backend.plane_mut()
                 && backend.admin_token.is_none()
             {
                 if generated.is_none() {

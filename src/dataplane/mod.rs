@@ -58,6 +58,10 @@ pub struct DataPlaneConfig {
     pub stable_version: String,
     pub versions: BTreeMap<String, Vec<SocketAddr>>,
     pub error_kind_header: Option<String>,
+    /// Response header naming the flag variant that served a request
+    /// (feature-flag services): the request counts for the side running
+    /// that variant, whichever instance answered.
+    pub variant_header: Option<String>,
     pub health: HealthCheck,
     /// The bearer token of state-changing admin calls; `None` generates one
     /// for this data plane alone (see [`DataPlane::admin_token`]).
@@ -78,6 +82,7 @@ impl DataPlaneConfig {
             stable_version: backend.stable.clone(),
             versions: backend.versions.clone(),
             error_kind_header: backend.error_kind_header.clone(),
+            variant_header: backend.variant_header.clone(),
             health: health.clone(),
             admin_token: backend.admin_token.clone(),
             limits: backend.limits,
@@ -113,18 +118,22 @@ impl DataPlane {
                 )));
             }
         }
-        let error_kind_header = cfg
-            .error_kind_header
-            .as_deref()
-            .map(|h| {
-                HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
-                    invalid(format!(
-                        "{}: error_kind_header `{h}` is not a valid header name",
-                        cfg.name
-                    ))
+        let header = |key: &str, name: &Option<String>| {
+            name.as_deref()
+                .map(|h| {
+                    HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                        invalid(format!(
+                            "{}: {key} `{h}` is not a valid header name",
+                            cfg.name
+                        ))
+                    })
                 })
-            })
-            .transpose()?;
+                .transpose()
+        };
+        let headers = state::Headers {
+            error_kind: header("error_kind_header", &cfg.error_kind_header)?,
+            variant: header("variant_header", &cfg.variant_header)?,
+        };
 
         let listener = TcpListener::bind(cfg.listen).await?;
         let admin_listener = TcpListener::bind(cfg.admin).await?;
@@ -134,7 +143,7 @@ impl DataPlane {
             cfg.name.clone(),
             &cfg.stable_version,
             cfg.versions.clone(),
-            error_kind_header,
+            headers,
         ));
         let listed = siblings::register(admin, &shared);
         let admin_token = cfg

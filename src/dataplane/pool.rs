@@ -129,6 +129,13 @@ pub struct Table {
 }
 
 impl Table {
+    /// The side running `version`, if one does.
+    pub fn side_running(&self, version: &str) -> Option<&SideRoute> {
+        std::iter::once(&self.stable)
+            .chain(self.new.as_ref())
+            .find(|side| side.version == version)
+    }
+
     pub fn build(spec: RoutingSpec, catalog: &Catalog, registry: &Registry) -> Self {
         let stable = SideRoute::build(
             Side::Stable,

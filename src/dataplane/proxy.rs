@@ -304,13 +304,19 @@ pub async fn handle(
     match result {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
-            let kind = conn
-                .shared
-                .error_kind_header
-                .as_ref()
-                .and_then(|h| parts.headers.get(h))
-                .and_then(|v| v.to_str().ok());
-            pick.route.counters.record(
+            let header = |name: &Option<header::HeaderName>| {
+                name.as_ref()
+                    .and_then(|h| parts.headers.get(h))
+                    .and_then(|v| v.to_str().ok())
+            };
+            let headers = &conn.shared.headers;
+            let kind = header(&headers.error_kind);
+            // Behind a feature flag every instance runs both variants: the
+            // one that served is the side the request counts for.
+            let route = header(&headers.variant)
+                .and_then(|variant| table.side_running(variant))
+                .unwrap_or(pick.route);
+            route.counters.record(
                 Outcome::Answered {
                     status: parts.status.as_u16(),
                     error_kind: kind,
@@ -403,6 +409,7 @@ mod tests {
             stable_version: "v1".to_string(),
             versions: BTreeMap::from([("v1".to_string(), vec![upstream])]),
             error_kind_header: None,
+            variant_header: None,
             health,
             admin_token: None,
             limits: Default::default(),

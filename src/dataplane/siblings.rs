@@ -71,7 +71,7 @@ mod tests {
 
     fn plane(name: &str) -> Arc<Shared> {
         let versions = Map::from([("v1".to_string(), vec!["127.0.0.1:9".parse().unwrap()])]);
-        Arc::new(Shared::new(name.into(), "v1", versions, None))
+        Arc::new(Shared::new(name.into(), "v1", versions, Default::default()))
     }
 
     #[test]

@@ -12,13 +12,22 @@ use super::routing::{RoutingError, RoutingSpec, Versions};
 use crate::metrics::Reading;
 use crate::observed::{Instance, Observed, TrafficState};
 
+/// Response headers the proxy reads to count a request.
+#[derive(Debug, Default)]
+pub struct Headers {
+    /// Names the error kind of a failed request.
+    pub error_kind: Option<HeaderName>,
+    /// Names the flag variant that served it.
+    pub variant: Option<HeaderName>,
+}
+
 pub struct Shared {
     /// `env/service`, the `service` label of every metric.
     pub name: String,
     pub versions: Versions,
     pub catalog: Catalog,
     pub registry: Registry,
-    pub error_kind_header: Option<HeaderName>,
+    pub headers: Headers,
     /// The table requests read. `ArcSwap` makes a change one atomic pointer
     /// swap: readers never block and never see half a change.
     table: ArcSwap<Table>,
@@ -28,12 +37,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(
-        name: String,
-        stable: &str,
-        versions: Versions,
-        error_kind_header: Option<HeaderName>,
-    ) -> Self {
+    pub fn new(name: String, stable: &str, versions: Versions, headers: Headers) -> Self {
         let catalog = Catalog::new(&versions);
         let registry = Registry::default();
         let table = Table::build(RoutingSpec::initial(stable, &versions), &catalog, &registry);
@@ -42,7 +46,7 @@ impl Shared {
             versions,
             catalog,
             registry,
-            error_kind_header,
+            headers,
             table: ArcSwap::from_pointee(table),
             writer: Mutex::new(()),
         }

@@ -1,5 +1,8 @@
 //! The demo's sample HTTP service: one instance of one version, with a
-//! behaviour the scenario chooses (errors, latency, error kinds, health).
+//! behaviour the scenario chooses (errors, latency, error kinds, health);
+//! or, behind a feature flag, one behaviour per variant of the flag, the
+//! variant chosen per request from the flag file as flagd would
+//! ([`super::flag_eval`]) and named in `x-flag-variant`.
 //!
 //! Faults are injected *deterministically* (an accumulator, not a coin
 //! flip): "8 % errors" means exactly 8 of every 100 requests, and latency
@@ -82,6 +85,26 @@ struct Counters {
     kinds: Accumulator,
 }
 
+/// The header naming the variant that served, as the demo's flagd backend
+/// counts it.
+pub const VARIANT_HEADER: &str = "x-flag-variant";
+
+/// An instance whose behaviour depends on a feature flag.
+pub struct Flagged {
+    pub flag: super::flag_eval::FlagEvaluator,
+    /// Each variant's behaviour; a variant not listed gets the first.
+    pub variants: Vec<(String, Behaviour)>,
+}
+
+/// What an instance answers with: one behaviour, or one per variant.
+struct Answers {
+    flag: Option<super::flag_eval::FlagEvaluator>,
+    /// (variant, behaviour, its counters); the first answers health checks
+    /// and any variant not listed.
+    behaviours: Vec<(String, Behaviour, Counters)>,
+    requests: AtomicU64,
+}
+
 /// A running instance, until `stop` or drop: then it takes no connection
 /// and closes those it has, as a process that died would.
 pub struct SampleService {
@@ -93,10 +116,45 @@ pub struct SampleService {
 impl SampleService {
     /// Binds `addr` (port 0 picks a free port) and serves until stopped.
     pub async fn start(addr: SocketAddr, behaviour: Behaviour) -> std::io::Result<SampleService> {
+        let version = behaviour.version.clone();
+        Self::serve(
+            addr,
+            Answers {
+                flag: None,
+                behaviours: vec![(version, behaviour, Counters::default())],
+                requests: AtomicU64::new(0),
+            },
+        )
+        .await
+    }
+
+    /// An instance behind a feature flag: each request is a new user
+    /// (targeting key `user-<n>`), served as its variant's behaviour.
+    pub async fn start_flagged(
+        addr: SocketAddr,
+        flagged: Flagged,
+    ) -> std::io::Result<SampleService> {
+        assert!(!flagged.variants.is_empty(), "a behaviour per variant");
+        let behaviours = flagged
+            .variants
+            .into_iter()
+            .map(|(variant, behaviour)| (variant, behaviour, Counters::default()))
+            .collect();
+        Self::serve(
+            addr,
+            Answers {
+                flag: Some(flagged.flag),
+                behaviours,
+                requests: AtomicU64::new(0),
+            },
+        )
+        .await
+    }
+
+    async fn serve(addr: SocketAddr, answers: Answers) -> std::io::Result<SampleService> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let behaviour = Arc::new(behaviour);
-        let counters = Arc::new(Counters::default());
+        let answers = Arc::new(answers);
         let (stopped, stop_signal) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
@@ -104,12 +162,10 @@ impl SampleService {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let behaviour = behaviour.clone();
-                let counters = counters.clone();
+                let answers = answers.clone();
                 let mut stop_signal = stop_signal.clone();
                 tokio::spawn(async move {
-                    let service =
-                        service_fn(move |req| answer(req, behaviour.clone(), counters.clone()));
+                    let service = service_fn(move |req| answer(req, answers.clone()));
                     let connection =
                         http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                     // Dropped on stop: the connection closes mid-keep-alive.
@@ -145,16 +201,41 @@ impl Drop for SampleService {
 
 async fn answer(
     req: Request<Incoming>,
-    behaviour: Arc<Behaviour>,
-    counters: Arc<Counters>,
+    answers: Arc<Answers>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let first = &answers.behaviours[0];
+    if req.uri().path() == "/healthz" {
+        return Ok(answer_as(req, &first.1, &first.2).await);
+    }
+    let Some(flag) = &answers.flag else {
+        return Ok(answer_as(req, &first.1, &first.2).await);
+    };
+    let user = answers.requests.fetch_add(1, Ordering::Relaxed);
+    let variant = flag.variant(&format!("user-{user}"));
+    let (name, behaviour, counters) = answers
+        .behaviours
+        .iter()
+        .find(|(name, ..)| Some(name) == variant.as_ref())
+        .unwrap_or(first);
+    let mut response = answer_as(req, behaviour, counters).await;
+    if let Ok(value) = name.parse() {
+        response.headers_mut().insert(VARIANT_HEADER, value);
+    }
+    Ok(response)
+}
+
+async fn answer_as(
+    req: Request<Incoming>,
+    behaviour: &Behaviour,
+    counters: &Counters,
+) -> Response<Full<Bytes>> {
     if req.uri().path() == "/healthz" {
         let (status, body) = if behaviour.healthy {
             (StatusCode::OK, "ok\n")
         } else {
             (StatusCode::SERVICE_UNAVAILABLE, "unhealthy\n")
         };
-        return Ok(text(status, &behaviour.version, body.to_string()));
+        return text(status, &behaviour.version, body.to_string());
     }
 
     let n = counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -175,20 +256,20 @@ async fn answer(
         if let Ok(value) = kind.parse() {
             response.headers_mut().insert(ERROR_KIND_HEADER, value);
         }
-        return Ok(response);
+        return response;
     }
     if counters.errors.fires(behaviour.error_pct) {
-        return Ok(text(
+        return text(
             StatusCode::INTERNAL_SERVER_ERROR,
             &behaviour.version,
             "internal error\n".to_string(),
-        ));
+        );
     }
-    Ok(text(
+    text(
         StatusCode::OK,
         &behaviour.version,
         format!("hello from {}\n", behaviour.version),
-    ))
+    )
 }
 
 fn text(status: StatusCode, version: &str, body: String) -> Response<Full<Bytes>> {

@@ -1,16 +1,19 @@
 //! Starts the demo's world: for every environment and service of the demo
 //! configuration, sample service instances for each version, the embedded
 //! data plane in front of them, and steady load on the released services.
+//! A feature-flagged service gets a flag file of its own, in a temporary
+//! directory, which its instances read as flagd would.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::config::{Backend, Config, LocalBackend};
+use crate::config::{Backend, Config, FlagdBackend, LocalBackend};
 use crate::dataplane::{DataPlane, DataPlaneConfig};
 use crate::engine::Target;
 
+use super::flag_eval::FlagEvaluator;
 use super::load::{Load, LoadStats};
-use super::sample_service::{Behaviour, SampleService};
+use super::sample_service::{Behaviour, Flagged, SampleService};
 use super::scenario::Scenario;
 
 /// The version a demo service is released to: the one in `versions` that is
@@ -42,6 +45,8 @@ pub struct World {
     planes: Vec<DataPlane>,
     services: Vec<SampleService>,
     loads: Vec<(Target, Load)>,
+    /// Holds the flag files of feature-flagged services.
+    flag_dir: tempfile::TempDir,
 }
 
 /// What kept the demo's world from starting.
@@ -59,15 +64,24 @@ pub enum WorldError {
         target: Target,
         source: std::io::Error,
     },
+    #[error("creating a directory for the demo's flag files: {0}")]
+    FlagDir(std::io::Error),
+    #[error("writing the flag file of {target}: {source}")]
+    FlagFile {
+        target: Target,
+        source: std::io::Error,
+    },
 }
 
 impl World {
     pub async fn start(mut config: Config, plan: &WorldPlan) -> Result<World, WorldError> {
+        let flag_dir = tempfile::tempdir().map_err(WorldError::FlagDir)?;
         let mut world = World {
             config: config.clone(),
             planes: Vec::new(),
             services: Vec::new(),
             loads: Vec::new(),
+            flag_dir,
         };
         for env in &mut config.environments {
             for service in &mut env.services {
@@ -75,33 +89,34 @@ impl World {
                     env: env.name.clone(),
                     service: service.name.clone(),
                 };
-                // The demo's own configuration has local backends only.
-                let Backend::Local(backend) = &mut service.backend else {
+                let released = service.name == plan.released_service;
+                let flag = crate::providers::flagd::flag_of(service).to_string();
+                let instances = match &mut service.backend {
+                    Backend::Local(backend) => {
+                        start_instances(backend, &target, released, plan.scenario).await?
+                    }
+                    Backend::Flagd(flagd) => {
+                        let file = world
+                            .flag_dir
+                            .path()
+                            .join(format!("{}-{}.json", target.env, target.service));
+                        write_flag_file(&file, &flag, &flagd.plane).map_err(|source| {
+                            WorldError::FlagFile {
+                                target: target.clone(),
+                                source,
+                            }
+                        })?;
+                        flagd.flag_file = file;
+                        let on = released.then_some(plan.scenario);
+                        start_flagged(flagd, &flag, &target, on).await?
+                    }
+                    // The demo's own configuration has local and flagd backends only.
+                    Backend::Kubernetes(_) | Backend::HaProxy(_) => continue,
+                };
+                world.services.extend(instances);
+                let Some(backend) = service.backend.plane_mut() else {
                     continue;
                 };
-                let released = service.name == plan.released_service;
-                let new_version = new_version_of(backend).map(str::to_string);
-                for (version, upstreams) in &mut backend.versions {
-                    let is_new = new_version.as_deref() == Some(version.as_str());
-                    for (index, addr) in upstreams.iter_mut().enumerate() {
-                        let behaviour = if is_new && released {
-                            plan.scenario.new_version_behaviour(version, index)
-                        } else {
-                            Behaviour::healthy(version)
-                        };
-                        let instance =
-                            SampleService::start(*addr, behaviour)
-                                .await
-                                .map_err(|source| WorldError::SampleService {
-                                    target: target.clone(),
-                                    version: version.clone(),
-                                    addr: *addr,
-                                    source,
-                                })?;
-                        *addr = instance.addr();
-                        world.services.push(instance);
-                    }
-                }
                 let plane = DataPlane::start(DataPlaneConfig::from_backend(
                     target.to_string(),
                     backend,
@@ -134,9 +149,7 @@ impl World {
             .iter()
             .flat_map(|env| {
                 env.services.iter().filter_map(|s| {
-                    let Backend::Local(b) = &s.backend else {
-                        return None;
-                    };
+                    let b = s.backend.plane()?;
                     Some((
                         Target {
                             env: env.name.clone(),
@@ -169,4 +182,110 @@ impl World {
         drop(self.services);
         seen
     }
+}
+
+/// A sample instance for every upstream of every version; the new version
+/// of the released service misbehaves as the scenario says.
+async fn start_instances(
+    backend: &mut LocalBackend,
+    target: &Target,
+    released: bool,
+    scenario: Scenario,
+) -> Result<Vec<SampleService>, WorldError> {
+    let new_version = new_version_of(backend).map(str::to_string);
+    let mut instances = Vec::new();
+    for (version, upstreams) in &mut backend.versions {
+        let is_new = new_version.as_deref() == Some(version.as_str());
+        for (index, addr) in upstreams.iter_mut().enumerate() {
+            let behaviour = if is_new && released {
+                scenario.new_version_behaviour(version, index)
+            } else {
+                Behaviour::healthy(version)
+            };
+            let instance = SampleService::start(*addr, behaviour)
+                .await
+                .map_err(|source| WorldError::SampleService {
+                    target: target.clone(),
+                    version: version.clone(),
+                    addr: *addr,
+                    source,
+                })?;
+            *addr = instance.addr();
+            instances.push(instance);
+        }
+    }
+    Ok(instances)
+}
+
+/// The flag `flag` with the data plane's variants, the stable one the
+/// default for everyone.
+fn write_flag_file(
+    path: &std::path::Path,
+    flag: &str,
+    plane: &LocalBackend,
+) -> std::io::Result<()> {
+    let variants: serde_json::Map<String, serde_json::Value> = plane
+        .versions
+        .keys()
+        .map(|v| (v.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let doc = serde_json::json!({
+        "$schema": "https://flagd.dev/schema/v0/flags.json",
+        "flags": {
+            flag: {
+                "state": "ENABLED",
+                "variants": variants,
+                "defaultVariant": plane.stable,
+            }
+        }
+    });
+    std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
+}
+
+/// The instances of a feature-flagged service: each runs every variant
+/// and serves a request as the variant the flag file gives it; with a
+/// scenario, the new variant misbehaves as it says.
+async fn start_flagged(
+    flagd: &mut FlagdBackend,
+    flag: &str,
+    target: &Target,
+    scenario: Option<Scenario>,
+) -> Result<Vec<SampleService>, WorldError> {
+    let plane = &mut flagd.plane;
+    let new_variant = new_version_of(plane).map(str::to_string);
+    let upstreams = plane.versions.values().next().cloned().unwrap_or_default();
+    let mut instances = Vec::new();
+    for (index, addr) in upstreams.iter().enumerate() {
+        let variants = plane
+            .versions
+            .keys()
+            .map(|variant| {
+                let behaviour = match scenario {
+                    Some(s) if new_variant.as_deref() == Some(variant) => {
+                        s.new_version_behaviour(variant, index)
+                    }
+                    _ => Behaviour::healthy(variant),
+                };
+                (variant.clone(), behaviour)
+            })
+            .collect();
+        let flagged = Flagged {
+            flag: FlagEvaluator::new(flagd.flag_file.clone(), flag),
+            variants,
+        };
+        let instance = SampleService::start_flagged(*addr, flagged)
+            .await
+            .map_err(|source| WorldError::SampleService {
+                target: target.clone(),
+                version: plane.stable.clone(),
+                addr: *addr,
+                source,
+            })?;
+        instances.push(instance);
+    }
+    let bound: Vec<SocketAddr> = instances.iter().map(SampleService::addr).collect();
+    for upstreams in plane.versions.values_mut() {
+        *upstreams = bound.clone();
+    }
+    Ok(instances)
 }

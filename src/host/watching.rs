@@ -60,7 +60,8 @@ impl Serving {
                     &last.new_version,
                 ))))
             }
-            (MetricsSource::Local, Backend::Local(b)) => {
+            (MetricsSource::Local, Backend::Local(_) | Backend::Flagd(_)) => {
+                let b = service.backend.plane()?;
                 let name = format!("local data plane (admin {})", b.admin);
                 let admin = AdminClient::new(b.admin, None, &b.limits, name);
                 Some(Serving::Plane(PlaneReads::new(admin)))

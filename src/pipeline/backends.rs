@@ -12,6 +12,7 @@ use crate::engine::driver::Providers;
 use crate::engine::machine::ReleaseSpec;
 use crate::providers::checks::http::HttpCheck;
 use crate::providers::checks::service_proxy::ServiceProxyCheck;
+use crate::providers::flagd;
 use crate::providers::haproxy;
 use crate::providers::metrics::local::LocalMetrics;
 use crate::providers::metrics::prometheus::PrometheusMetrics;
@@ -31,6 +32,11 @@ pub fn traffic_for(service: &Service) -> Arc<dyn Traffic> {
         Backend::Local(b) => Arc::new(local_traffic(b)),
         Backend::Kubernetes(b) => kubernetes::traffic(b, &service.strategy),
         Backend::HaProxy(b) => Arc::new(haproxy::traffic_of(b, None)),
+        Backend::Flagd(b) => Arc::new(flagd::traffic_of(
+            b,
+            local_traffic(&b.plane),
+            flagd::flag_of(service),
+        )),
     }
 }
 
@@ -114,6 +120,15 @@ pub fn providers_for(spec: &ReleaseSpec) -> Providers {
                 traffic: kubernetes::traffic(b, &service.strategy),
                 metrics: metrics_for(spec, None),
                 smoke_checks,
+            }
+        }
+        // Every instance runs both variants: nothing new to smoke-test.
+        Backend::Flagd(b) => {
+            let traffic = flagd::traffic_of(b, local_traffic(&b.plane), flagd::flag_of(service));
+            Providers {
+                metrics: metrics_for(spec, Some(traffic.plane().reads())),
+                traffic: Arc::new(traffic),
+                smoke_checks: Vec::new(),
             }
         }
         // Each new server is smoke-tested at the address HAProxy has for it.

@@ -82,6 +82,7 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
         let known: Option<Vec<String>> = match &service.backend {
             crate::config::Backend::Local(b) => Some(b.versions.keys().cloned().collect()),
             crate::config::Backend::HaProxy(b) => Some(b.versions.keys().cloned().collect()),
+            crate::config::Backend::Flagd(f) => Some(f.plane.versions.keys().cloned().collect()),
             crate::config::Backend::Kubernetes(_) => None,
         };
         if let Some(known) = known
@@ -94,7 +95,9 @@ pub fn check_request(config: &Config, request: &ReleaseRequest) -> Result<(), Pi
             });
         }
         match &service.backend {
-            crate::config::Backend::Local(_) | crate::config::Backend::HaProxy(_) => {}
+            crate::config::Backend::Local(_)
+            | crate::config::Backend::HaProxy(_)
+            | crate::config::Backend::Flagd(_) => {}
             // Any image tag can be released; the Deployment reports a bad one.
             crate::config::Backend::Kubernetes(k) => {
                 if !k.split.runs(&strategy) {

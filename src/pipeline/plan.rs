@@ -83,6 +83,11 @@ impl Stable {
                 from: StableFrom::Unknown,
                 unread: None,
             },
+            Backend::Flagd(_) => Stable {
+                version: "(read from the flag file at release)".to_string(),
+                from: StableFrom::Unknown,
+                unread: None,
+            },
             Backend::HaProxy(_) => Stable {
                 version: "(read from HAProxy at release)".to_string(),
                 from: StableFrom::Unknown,

@@ -3,6 +3,7 @@
 //! the engine.
 
 pub mod checks;
+pub mod flagd;
 pub mod haproxy;
 pub mod metrics;
 pub mod traffic;

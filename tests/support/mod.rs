@@ -162,6 +162,7 @@ pub fn config(
             .map(|(v, addrs)| (v.to_string(), addrs.clone()))
             .collect::<BTreeMap<_, _>>(),
         error_kind_header: Some("x-error-kind".to_string()),
+        variant_header: None,
         health,
         admin_token: None,
         limits: Default::default(),

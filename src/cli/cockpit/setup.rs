@@ -211,6 +211,11 @@ pub fn environments_of(config: &Config) -> Vec<EnvInfo> {
                             UNKNOWN_VERSION.to_string(),
                             b.versions.keys().cloned().collect(),
                         ),
+                        // The flag file says which variant serves.
+                        Backend::Flagd(f) => (
+                            UNKNOWN_VERSION.to_string(),
+                            f.plane.versions.keys().cloned().collect(),
+                        ),
                     };
                     ServiceInfo {
                         name: s.name.clone(),

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::cli::ExitCode;
-use crate::config::{Backend, Config};
+use crate::config::Config;
 use crate::dataplane::{DataPlane, DataPlaneConfig, limits};
 use crate::store::lock::Process;
 
@@ -103,8 +103,8 @@ async fn start_all(
             continue;
         }
         for service in &environment.services {
-            // Only local backends have a data plane to serve.
-            let Backend::Local(backend) = &service.backend else {
+            // Only local and flagd backends have a data plane to serve.
+            let Some(backend) = service.backend.plane() else {
                 continue;
             };
             let mut backend = backend.clone();

@@ -2,31 +2,47 @@
 
 use super::*;
 
+/// What every embedded data plane is configured with.
+pub(super) struct PlaneKeys {
+    listen: SocketAddr,
+    admin: SocketAddr,
+    error_kind_header: Option<String>,
+    admin_token: Option<Secret>,
+    limits: ConnectionLimits,
+}
+
+impl PlaneKeys {
+    pub(super) fn backend(
+        self,
+        stable: String,
+        versions: BTreeMap<String, Vec<SocketAddr>>,
+        variant_header: Option<String>,
+    ) -> LocalBackend {
+        LocalBackend {
+            listen: self.listen,
+            admin: self.admin,
+            stable,
+            versions,
+            error_kind_header: self.error_kind_header,
+            variant_header,
+            admin_token: self.admin_token,
+            limits: self.limits,
+        }
+    }
+}
+
 impl Walker<'_, '_> {
     pub(super) fn backend(&mut self, value: &Value, who: &str) -> Option<Backend> {
         let table = as_table(self.errors, "backend", value)?;
         let span = value.span();
         if let Some(kind) = get(table, "type") {
             let name = as_str(self.errors, "type", kind)?;
-            const AVAILABLE: &str = "`local` (the embedded data plane), `kubernetes` and `haproxy` \
-                                     are available now; the `flagd` backend is planned";
-            if PLANNED_BACKEND_TYPES.contains(&name) {
-                self.errors.add_hint(
-                    &kind.span(),
-                    format!("backend type `{name}` is not supported yet"),
-                    AVAILABLE,
-                );
-                return None;
-            }
+            const AVAILABLE: &str =
+                "`local` (the embedded data plane), `kubernetes`, `haproxy` and `flagd`";
             if !BACKEND_TYPES.contains(&name) {
-                let all: Vec<&str> = BACKEND_TYPES
-                    .iter()
-                    .chain(PLANNED_BACKEND_TYPES)
-                    .copied()
-                    .collect();
-                let hint = match crate::config::schema::closest(name, &all) {
-                    Some(c) => format!("did you mean `{c}`? {AVAILABLE}"),
-                    None => AVAILABLE.to_string(),
+                let hint = match crate::config::schema::closest(name, BACKEND_TYPES) {
+                    Some(c) => format!("did you mean `{c}`? The backend types are {AVAILABLE}"),
+                    None => format!("the backend types are {AVAILABLE}"),
                 };
                 self.errors
                     .add_hint(&kind.span(), format!("unknown backend type `{name}`"), hint);
@@ -35,31 +51,16 @@ impl Walker<'_, '_> {
             if name == "haproxy" {
                 return self.haproxy_backend(table, &span);
             }
+            if name == "flagd" {
+                return self.flagd_backend(table, &span, who);
+            }
             if name == "kubernetes" {
                 return self.kubernetes_backend(table, &span);
             }
         }
         let place = "`[environments.services.backend]`";
         check_keys(self.errors, table, LOCAL_BACKEND_KEYS, place);
-
-        let listen = self
-            .required(
-                table,
-                &span,
-                "listen",
-                place,
-                "add `listen = \"127.0.0.1:18080\"`: where the proxy accepts user traffic",
-            )
-            .and_then(|v| self.own_address(v, "listen", who));
-        let admin = self
-            .required(
-                table,
-                &span,
-                "admin",
-                place,
-                "add `admin = \"127.0.0.1:19080\"`: where /metrics and the control API are served",
-            )
-            .and_then(|v| self.own_address(v, "admin", who));
+        let plane = self.plane_keys(table, &span, place, who);
         let versions = self
             .required(
                 table,
@@ -92,20 +93,38 @@ impl Walker<'_, '_> {
                 }
                 Some(stable)
             });
-        let error_kind_header = match get(table, "error_kind_header") {
-            None => Some(None),
-            Some(v) => as_name(self.errors, "error_kind_header", v).and_then(|h| {
-                if hyper::header::HeaderName::from_bytes(h.as_bytes()).is_err() {
-                    self.errors.add_hint(
-                        &v.span(),
-                        format!("`error_kind_header`: `{h}` is not a valid HTTP header name"),
-                        "write a header name such as \"x-error-kind\"",
-                    );
-                    return None;
-                }
-                Some(Some(h))
-            }),
-        };
+        Some(Backend::Local(plane?.backend(stable?, versions?, None)))
+    }
+
+    /// The keys of the embedded data plane in front of a service, which a
+    /// local and a flagd backend share: its addresses, headers, token and
+    /// connection limits.
+    pub(super) fn plane_keys(
+        &mut self,
+        table: &Table,
+        span: &Span,
+        place: &str,
+        who: &str,
+    ) -> Option<PlaneKeys> {
+        let listen = self
+            .required(
+                table,
+                span,
+                "listen",
+                place,
+                "add `listen = \"127.0.0.1:18080\"`: where the proxy accepts user traffic",
+            )
+            .and_then(|v| self.own_address(v, "listen", who));
+        let admin = self
+            .required(
+                table,
+                span,
+                "admin",
+                place,
+                "add `admin = \"127.0.0.1:19080\"`: where /metrics and the control API are served",
+            )
+            .and_then(|v| self.own_address(v, "admin", who));
+        let error_kind_header = self.optional_header(table, "error_kind_header");
         let admin_token = match get(table, "admin_token") {
             None => Some(None),
             Some(v) => self.secret("admin_token", v).map(Some),
@@ -122,19 +141,35 @@ impl Walker<'_, '_> {
             );
         }
         let limits = self.connection_limits(table);
-        Some(Backend::Local(LocalBackend {
+        Some(PlaneKeys {
             listen: listen?,
             admin: admin?,
-            stable: stable?,
-            versions: versions?,
             error_kind_header: error_kind_header?,
             admin_token: admin_token?,
             limits: limits?,
-        }))
+        })
+    }
+
+    /// An optional response header name: `Some(None)` when absent.
+    pub(super) fn optional_header(&mut self, table: &Table, key: &str) -> Option<Option<String>> {
+        match get(table, key) {
+            None => Some(None),
+            Some(v) => as_name(self.errors, key, v).and_then(|h| {
+                if hyper::header::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                    self.errors.add_hint(
+                        &v.span(),
+                        format!("`{key}`: `{h}` is not a valid HTTP header name"),
+                        "write a header name such as \"x-error-kind\"",
+                    );
+                    return None;
+                }
+                Some(Some(h))
+            }),
+        }
     }
 
     /// The data plane's timeouts and connection limit, each defaulted.
-    fn connection_limits(&mut self, table: &Table) -> Option<ConnectionLimits> {
+    pub(super) fn connection_limits(&mut self, table: &Table) -> Option<ConnectionLimits> {
         let defaults = ConnectionLimits::default();
         let mut duration = |key: &str, default| match get(table, key) {
             None => Some(default),

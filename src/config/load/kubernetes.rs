@@ -392,7 +392,8 @@ impl Walker<'_, '_> {
             let kinds = kubernetes_kinds_for(strategy.name());
             let hint = match kinds.as_slice() {
                 [] => format!(
-                    "use `strategy = \"{paired}\"`: no Kubernetes traffic kind runs {} releases yet",
+                    "use `strategy = \"{paired}\"`: no Kubernetes traffic kind runs {} releases yet \
+                     (a `type = \"flagd\"` backend runs them, through a flag file)",
                     strategy.name()
                 ),
                 _ => format!(

@@ -33,6 +33,7 @@ fn service(strategy: Strategy) -> config::Service {
             stable: "v1".into(),
             versions: Default::default(),
             error_kind_header: None,
+            variant_header: None,
             admin_token: None,
             limits: Default::default(),
         }),

@@ -19,6 +19,8 @@ pub enum Terms {
     /// Replica counts: a weight lands on the nearest one they can give.
     Ratio(Ratio),
     /// HAProxy server weights (0–256) and states, per version's servers.
+    /// A flag's fractional split between the old and the new variant.
+    Flag { old: String, new: String },
     /// `stable`: none while the serving version is unknown.
     HaProxy {
         stable: Option<Vec<String>>,
@@ -43,6 +45,10 @@ impl Terms {
                     stable.join(" ")
                 ))
             }
+            (Terms::Flag { old, new }, PlanStep::Flag(percent)) => Some(format!(
+                "flag split: {new} {percent} %, {old} {} %",
+                100 - percent
+            )),
             (Terms::HaProxy { stable, new }, PlanStep::Switch) => Some(format!(
                 "HAProxy: {} ready at 256, then {} drained",
                 new.join(" "),
@@ -66,6 +72,18 @@ pub fn describe(service: &Service, stable: &str, version: &str) -> Where {
             };
             let about = format!("local data plane on {} (admin {})", b.listen, b.admin);
             (Some(fleet), about)
+        }
+        Backend::Flagd(f) => {
+            let about = format!(
+                "flag `{}` in {}; the data plane on {} (admin {}) counts each request for the \
+                 variant its `{}` header names",
+                crate::providers::flagd::flag_of(service),
+                f.flag_file.display(),
+                f.plane.listen,
+                f.plane.admin,
+                f.plane.variant_header.as_deref().unwrap_or("?")
+            );
+            (None, about)
         }
         Backend::HaProxy(b) => {
             let servers = |v: &str| b.versions.get(v).map_or(0, Vec::len);
@@ -163,6 +181,13 @@ pub fn describe(service: &Service, stable: &str, version: &str) -> Where {
         Backend::HaProxy(b) => Some(Terms::HaProxy {
             stable: b.versions.get(stable).cloned(),
             new: b.versions.get(version).cloned().unwrap_or_default(),
+        }),
+        Backend::Flagd(f) => Some(Terms::Flag {
+            old: match f.plane.versions.contains_key(stable) {
+                true => stable.to_string(),
+                false => "the serving variant".to_string(),
+            },
+            new: version.to_string(),
         }),
         Backend::Local(_) => None,
     };
