@@ -113,6 +113,20 @@ steps = [{{ weight = 10 }}, {{ pause = "1s" }}, {{ weight = 50 }}, {{ pause = "1
     fn flags(&self) -> Value {
         read(&self.flag_file)
     }
+
+    /// `helmsman serve` running the data plane, and 100 requests/s through it.
+    async fn serve_with_load(&self) -> (tokio::process::Child, Load) {
+        let mut serve = self
+            .files
+            .helmsman(&["serve"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_admin(self.admin, &mut serve).await;
+        let listen: SocketAddr = format!("127.0.0.1:{}", self.listen).parse().unwrap();
+        (serve, Load::start(listen, 100))
+    }
 }
 
 fn read(path: &Path) -> Value {
@@ -127,16 +141,7 @@ fn release_args() -> Vec<&'static str> {
 async fn a_flag_goes_to_100_percent_and_a_bad_variant_is_switched_off() {
     // A good "on": the flag ends on for everyone, the other flag untouched.
     let good = World::start(quiet("v1"), "beta = { keys = [\"alice\"] }").await;
-    let mut serve = good
-        .files
-        .helmsman(&["serve"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_admin(good.admin, &mut serve).await;
-    let listen: SocketAddr = format!("127.0.0.1:{}", good.listen).parse().unwrap();
-    let load = Load::start(listen, 100);
+    let (mut serve, load) = good.serve_with_load().await;
 
     // `plan` speaks in the flag's split.
     let (code, out, err) = good
@@ -183,16 +188,7 @@ async fn a_flag_goes_to_100_percent_and_a_bad_variant_is_switched_off() {
         ..quiet("v1")
     };
     let bad = World::start(bad_on, "").await;
-    let mut serve = bad
-        .files
-        .helmsman(&["serve"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_admin(bad.admin, &mut serve).await;
-    let listen: SocketAddr = format!("127.0.0.1:{}", bad.listen).parse().unwrap();
-    let load = Load::start(listen, 100);
+    let (mut serve, load) = bad.serve_with_load().await;
     let (code, out, err) = bad.files.run(&release_args()).await;
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(out.contains("error rate"), "{out}");

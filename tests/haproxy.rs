@@ -305,6 +305,24 @@ async fn the_serving_version_is_read_a_reload_is_undone_and_a_hand_change_is_dri
     assert!(detail.contains("drift"), "{detail}");
     let weight = api.servers("web").await.unwrap()[1].weight;
     assert_eq!(weight, 10);
+    // Set back as helmsman had it: the release goes on.
+    api.set_weight("web", "v2-a", 256).await.unwrap();
+    let state = traffic.state().await.unwrap();
+    assert!(
+        state.new[0].healthy && state.new[0].in_rotation,
+        "{state:?}"
+    );
+
+    // A new server HAProxy marks DOWN is an unhealthy new instance, which
+    // the `unhealthy_instances` trigger counts.
+    v2.stop();
+    until_up(&api, "v2-a", false).await;
+    let state = traffic.state().await.unwrap();
+    assert!(!state.new[0].healthy, "{state:?}");
+    assert_eq!(
+        state.new_weight, 0,
+        "a DOWN server takes no share: {state:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

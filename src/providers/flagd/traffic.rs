@@ -57,17 +57,38 @@ impl FlagdTraffic {
             .ok_or_else(|| self.refused("no new variant is prepared".into()))
     }
 
-    fn set(&self, percent: u8) -> Result<(), ProviderError> {
+    /// Runs `work` on the flag file off the async threads: a write waits
+    /// for the file's lock, and a read or write for the disk.
+    async fn on_file<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&FlagFile, &str) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, ProviderError> {
+        let (file, flag) = (self.file.clone(), self.flag.clone());
+        match tokio::task::spawn_blocking(move || work(&file, &flag)).await {
+            Ok(done) => done.map_err(|e| self.refused(e)),
+            Err(e) => Err(self.refused(format!("the flag file's task failed: {e}"))),
+        }
+    }
+
+    async fn set(&self, percent: u8) -> Result<(), ProviderError> {
         let (old, new) = self.variants()?;
-        let rollout = Rollout {
-            old: &old,
-            new: &new,
-            percent,
-            cohort: self.cohort.as_ref(),
-        };
-        self.file
-            .set(&self.flag, &rollout)
-            .map_err(|e| self.refused(e))
+        let cohort = self.cohort.clone();
+        self.on_file(move |file, flag| {
+            let rollout = Rollout {
+                old: &old,
+                new: &new,
+                percent,
+                cohort: cohort.as_ref(),
+            };
+            file.set(flag, &rollout)
+        })
+        .await
+    }
+
+    /// `variant` the default for everyone, helmsman's targeting removed.
+    async fn settle(&self, variant: String) -> Result<(), ProviderError> {
+        self.on_file(move |file, flag| file.settle(flag, &variant))
+            .await
     }
 }
 
@@ -79,7 +100,7 @@ impl Traffic for FlagdTraffic {
 
     /// Refuses, before anything moves, a flag or a variant the file lacks.
     async fn prepare(&self, new_version: &str) -> Result<(), ProviderError> {
-        let flag = self.file.state(&self.flag).map_err(|e| self.refused(e))?;
+        let flag = self.on_file(|file, flag| file.state(flag)).await?;
         if !flag.variants.iter().any(|v| v == new_version) {
             return Err(self.refused(format!(
                 "flag `{}` has no variant `{new_version}`; it has {}",
@@ -95,16 +116,14 @@ impl Traffic for FlagdTraffic {
         *crate::sync::lock(&self.release) = Some((old, new_version.to_string()));
         self.plane.prepare(new_version).await?;
         if self.cohort.is_some() {
-            self.set(0)?;
+            self.set(0).await?;
         }
         Ok(())
     }
 
     async fn finish(&self) -> Result<(), ProviderError> {
         let (_, new) = self.variants()?;
-        self.file
-            .settle(&self.flag, &new)
-            .map_err(|e| self.refused(e))?;
+        self.settle(new).await?;
         self.plane.finish().await?;
         *crate::sync::lock(&self.release) = None;
         Ok(())
@@ -115,9 +134,7 @@ impl Traffic for FlagdTraffic {
         let Some((old, _)) = release else {
             return self.plane.discard().await;
         };
-        self.file
-            .settle(&self.flag, &old)
-            .map_err(|e| self.refused(e))?;
+        self.settle(old).await?;
         self.plane.discard().await?;
         *crate::sync::lock(&self.release) = None;
         Ok(())
@@ -127,7 +144,7 @@ impl Traffic for FlagdTraffic {
     /// variant serves and what share the new one has.
     async fn state(&self) -> Result<TrafficState, ProviderError> {
         let mut state = self.plane.state().await?;
-        let flag = self.file.state(&self.flag).map_err(|e| self.refused(e))?;
+        let flag = self.on_file(|file, flag| file.state(flag)).await?;
         let percent = match (&flag.percent_of, &state.new_version) {
             (Some((variant, percent)), Some(new)) if variant == new => *percent,
             (_, Some(new)) if flag.default_variant == *new => 100,
@@ -152,11 +169,9 @@ impl FlagPercent for FlagdTraffic {
             // The kill switch: everyone, the cohort too, on the old variant.
             0 => {
                 let (old, _) = self.variants()?;
-                self.file
-                    .settle(&self.flag, &old)
-                    .map_err(|e| self.refused(e))
+                self.settle(old).await
             }
-            percent => self.set(percent),
+            percent => self.set(percent).await,
         }
     }
 }
