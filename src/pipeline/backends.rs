@@ -195,7 +195,16 @@ mod tests {
             backend: name("payments"),
             versions: [(name("v1"), vec![name("payments-a1")])].into(),
         });
-        let mut services = vec![local, haproxy];
+        let Backend::Local(plane) = &local.backend else {
+            panic!("checkout runs on the local data plane");
+        };
+        let mut flag = local.clone();
+        flag.backend = Backend::Flagd(crate::config::FlagdBackend {
+            flag_file: "/etc/flagd/flags.json".into(),
+            cohort: None,
+            plane: plane.clone(),
+        });
+        let mut services = vec![local.clone(), haproxy, flag];
         for split in splits {
             let mut service = kubernetes.clone();
             let Backend::Kubernetes(k) = &mut service.backend else {
