@@ -19,6 +19,7 @@ pub use load::{load_bytes, load_file, parse_str, read_file};
 pub use metrics::MetricsSource;
 pub use model::*;
 pub use preflight::{CheckKind, CheckSpec, Preflight, Probe, Scope};
+pub(crate) use schema::quoted_list;
 pub use summary::summary;
 
 /// The `[environments.services.metrics]` table of a service reading

@@ -54,10 +54,11 @@ pub(crate) fn suggestion(word: &str, candidates: &[&str], what: &str) -> String 
     }
 }
 
-pub(crate) fn quoted_list(items: &[&str]) -> String {
+/// `a`, `b`, `c`: names as messages list them.
+pub(crate) fn quoted_list<S: AsRef<str>>(items: &[S]) -> String {
     items
         .iter()
-        .map(|i| format!("`{i}`"))
+        .map(|i| format!("`{}`", i.as_ref()))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::config::quoted_list;
+
 /// Who gets the new variant before any percentage does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -118,16 +120,7 @@ impl FlagFile {
         flags
             .get_mut(key)
             .and_then(Value::as_object_mut)
-            .ok_or_else(|| {
-                format!(
-                    "{path} has no flag `{key}`; it has {}",
-                    names
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
+            .ok_or_else(|| format!("{path} has no flag `{key}`; it has {}", quoted_list(&names)))
     }
 
     /// The flag's default variant, variants and helmsman's split.
@@ -231,10 +224,7 @@ fn check_variants(key: &str, flag: &Map<String, Value>, needed: &[&str]) -> Resu
     match needed.iter().find(|n| !have.iter().any(|h| h == *n)) {
         Some(missing) => Err(format!(
             "flag `{key}` has no variant `{missing}`; it has {}",
-            have.iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            quoted_list(&have)
         )),
         None => Ok(()),
     }

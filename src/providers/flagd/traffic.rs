@@ -105,11 +105,7 @@ impl Traffic for FlagdTraffic {
             return Err(self.refused(format!(
                 "flag `{}` has no variant `{new_version}`; it has {}",
                 self.flag,
-                flag.variants
-                    .iter()
-                    .map(|v| format!("`{v}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::config::quoted_list(&flag.variants)
             )));
         }
         let old = flag.default_variant;

@@ -71,11 +71,9 @@ impl HaProxyMetrics {
                     detail: format!(
                         "no server `{name}` in backend `{}`; it has {}",
                         self.backend,
-                        stats
-                            .iter()
-                            .map(|s| format!("`{}`", s.server))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        crate::config::quoted_list(
+                            &stats.iter().map(|s| s.server.as_str()).collect::<Vec<_>>()
+                        )
                     ),
                 });
             };

@@ -30,6 +30,7 @@ use async_trait::async_trait;
 
 use super::runtime::RuntimeApi;
 use super::servers::{Admin, ServerState};
+use crate::config::quoted_list;
 use crate::observed::{Instance, TrafficState};
 use crate::providers::{ProviderError, Rotation, Switch, Traffic, Weights};
 
@@ -129,13 +130,13 @@ impl HaProxyTraffic {
                 "no server of {} is in rotation (ready, at a weight above 0), so no version \
                  serves today; put the serving version's servers back with \
                  `set server {}/<server> state ready` and a weight",
-                quoted(&self.versions.keys().cloned().collect::<Vec<_>>()),
+                quoted_list(&self.versions.keys().collect::<Vec<_>>()),
                 self.backend
             ))),
             _ => Err(self.rejected(format!(
                 "versions {} are all in rotation, so none is the stable one (a release that \
                  did not end?); set the servers of all but one to weight 0 or drain them",
-                quoted(&serving.into_iter().cloned().collect::<Vec<_>>())
+                quoted_list(&serving)
             ))),
         }
     }
@@ -190,7 +191,7 @@ impl HaProxyTraffic {
                     Ok(backends) if !backends.contains(&self.backend) => self.rejected(format!(
                         "HAProxy has no backend `{}`; it has {}",
                         self.backend,
-                        quoted(&backends)
+                        quoted_list(&backends)
                     )),
                     _ => refused,
                 });
@@ -203,7 +204,7 @@ impl HaProxyTraffic {
             return Err(self.rejected(format!(
                 "backend `{}` has no server `{missing}`; it has {}",
                 self.backend,
-                quoted(&names)
+                quoted_list(&names)
             )));
         }
         Ok(present)
@@ -307,15 +308,6 @@ pub fn weights_for(percent: u8, new: usize, stable: usize) -> (u16, u16) {
         }
     };
     (scale(a), scale(b))
-}
-
-/// `a`, `b`, `c`: names as messages list them.
-fn quoted(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
