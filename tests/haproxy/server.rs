@@ -128,13 +128,9 @@ impl HaProxy {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "../served/ports.rs"]
+mod ports;
+use ports::free_port;
 
 /// On PATH, or in /usr/sbin where Debian puts it (often not on a user's PATH).
 fn find_on_path(name: &str) -> Option<PathBuf> {

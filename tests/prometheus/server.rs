@@ -150,12 +150,9 @@ fn client() -> reqwest::Client {
         .expect("client")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+#[path = "../served/ports.rs"]
+mod ports;
+use ports::free_port;
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)

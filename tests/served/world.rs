@@ -2,7 +2,7 @@
 //! of real upstreams (v1 stable, v2 to release) for each environment, and
 //! the helmsman commands run against it as a second process.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -10,13 +10,9 @@ use std::time::Duration;
 use helmsman::demo::sample_service::{Behaviour, SampleService};
 use tokio::process::{Child, Command};
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "ports.rs"]
+mod ports;
+pub use ports::free_port;
 
 /// One environment's service `web`: its data plane's ports and its two versions.
 pub struct Env {
@@ -197,31 +193,46 @@ pub fn release_of<'a>(version: &'a str, envs: &[&'a str]) -> Vec<&'a str> {
 
 /// Starts `serve` (a `helmsman … serve` command) and waits until every
 /// environment's admin API answers.
+/// Its standard error goes to a file no one has to read, shown if `serve`
+/// exits before it answers.
 pub async fn start_serve(mut serve: Command, envs: &[&Env]) -> Child {
+    let stderr = tempfile::tempfile().unwrap();
     let mut serve = serve
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr.try_clone().unwrap())
         .spawn()
         .unwrap();
     for env in envs {
-        wait_for_admin(env.admin, &mut serve).await;
+        wait_for_admin_or_say_why(env.admin, &mut serve, Some(&stderr)).await;
     }
     serve
 }
 
 /// Waits until the data plane's admin API answers on `port`.
 pub async fn wait_for_admin(port: u16, serve: &mut Child) {
+    wait_for_admin_or_say_why(port, serve, None).await
+}
+
+async fn wait_for_admin_or_say_why(port: u16, serve: &mut Child, stderr: Option<&std::fs::File>) {
     let url = format!("http://127.0.0.1:{port}/api/v1/state");
     for _ in 0..200 {
         if reqwest::get(&url).await.is_ok() {
             return;
         }
         if let Ok(Some(status)) = serve.try_wait() {
-            panic!("helmsman serve exited early: {status}");
+            let said = stderr.map(read_from_start).unwrap_or_default();
+            panic!("helmsman serve exited early: {status}\n{said}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the data plane's admin API never answered on port {port}");
+}
+
+fn read_from_start(mut file: &std::fs::File) -> String {
+    use std::io::{Read, Seek};
+    let mut text = String::new();
+    let _ = file.rewind().and_then(|_| file.read_to_string(&mut text));
+    text
 }
 
 /// Asserts the data plane is back where it started: v1 stable with all the
