@@ -3,6 +3,7 @@
 //! `capture-pane`. `.ci/run` installs tmux; without it the test says so and
 //! does nothing (or fails, under `.ci/run`).
 
+mod ports;
 mod support;
 
 #[path = "kube/api_status.rs"]

@@ -5,6 +5,7 @@
 //! must agree with what the data plane serves, and no user request may
 //! fail. (`scripts/crash-host.sh` sweeps 20 points per strategy.)
 
+mod ports;
 #[allow(dead_code)] // each test binary uses a different part of it
 #[path = "served/world.rs"]
 mod world;

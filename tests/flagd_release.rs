@@ -4,6 +4,7 @@
 //! of instances that read that file and serve each request as its variant,
 //! with load running the whole time.
 
+mod ports;
 #[allow(dead_code)] // each test binary uses a different part of it
 #[path = "served/world.rs"]
 mod world;

@@ -2,6 +2,7 @@
 //! (Debian's `haproxy`; `.ci/run` installs it) in front of real loopback
 //! upstreams: what is read back is what HAProxy really does with traffic.
 
+mod ports;
 #[path = "haproxy/server.rs"]
 mod server;
 mod support;

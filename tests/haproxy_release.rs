@@ -5,6 +5,7 @@
 //! rollback in turn, then a reload of HAProxy in the middle of a release,
 //! and names HAProxy does not have.
 
+mod ports;
 #[allow(dead_code)] // each test binary uses a different part of it
 #[path = "haproxy/server.rs"]
 mod server;

@@ -2,6 +2,7 @@
 //! control socket, spoken to by `helmsman status` and by a raw client that
 //! sends what it likes.
 
+mod ports;
 #[allow(dead_code)] // each test binary uses a different part of it
 #[path = "served/world.rs"]
 mod world;

@@ -4,6 +4,7 @@
 //! the host outlives the client that submitted it; any terminal steers it;
 //! every command is journaled with who sent it.
 
+mod ports;
 #[allow(dead_code)] // each test binary uses a different part of it
 #[path = "served/world.rs"]
 mod world;

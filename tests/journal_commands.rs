@@ -2,6 +2,7 @@
 //! journals each with the engine's answer — accepted or refused, who sent
 //! it — before the front end hears the answer.
 
+mod ports;
 #[allow(dead_code)] // each test binary uses a different part of it
 #[path = "served/world.rs"]
 mod world;

@@ -5,6 +5,7 @@
 //! hold a release, and the webhook URLs never appear in anything helmsman
 //! prints, logs or journals.
 
+mod ports;
 #[allow(dead_code)] // each test binary uses a different part of it
 #[path = "served/world.rs"]
 mod world;

@@ -5,6 +5,7 @@
 
 #[path = "prometheus/canned.rs"]
 mod canned;
+mod ports;
 #[path = "prometheus/server.rs"]
 mod server;
 mod support;

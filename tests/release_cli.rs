@@ -2,6 +2,7 @@
 //! the data plane as its own process in front of real upstreams, releases
 //! driven through its admin API by a second process.
 
+mod ports;
 #[allow(dead_code)] // each test binary uses a different part of it
 #[path = "served/world.rs"]
 mod world;

@@ -6,6 +6,7 @@
 //! Whatever stops it, the data plane ends with v1 stable at 100 % and
 //! nothing staged, and the history says what happened.
 
+mod ports;
 #[allow(dead_code)] // each test binary uses a different part of it
 #[path = "served/world.rs"]
 mod world;

@@ -4,6 +4,7 @@
 //! failing check blocks. Each report is checked section by section, as
 //! JSON and as Markdown.
 
+mod ports;
 #[allow(dead_code)] // each test binary uses a different part of it
 #[path = "served/world.rs"]
 mod world;

@@ -5,6 +5,7 @@
 //! rolls back once metrics stay away; neither its output, nor the history,
 //! nor the log file holds the token, and each says which variable it masked.
 
+mod ports;
 #[allow(dead_code)] // each test binary uses a different part of it
 #[path = "served/world.rs"]
 mod world;

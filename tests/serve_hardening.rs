@@ -3,6 +3,7 @@
 //! and malformed clients against its proxy, and SIGTERM while requests are
 //! in flight. Everything runs on 127.0.0.1.
 
+mod ports;
 #[allow(dead_code)] // each test binary uses a different part of it
 #[path = "served/world.rs"]
 mod world;

@@ -128,9 +128,7 @@ impl HaProxy {
     }
 }
 
-#[path = "../served/ports.rs"]
-mod ports;
-use ports::free_port;
+use crate::ports::free_port;
 
 /// On PATH, or in /usr/sbin where Debian puts it (often not on a user's PATH).
 fn find_on_path(name: &str) -> Option<PathBuf> {

@@ -150,9 +150,7 @@ fn client() -> reqwest::Client {
         .expect("client")
 }
 
-#[path = "../served/ports.rs"]
-mod ports;
-use ports::free_port;
+use crate::ports::free_port;
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)

@@ -10,9 +10,7 @@ use std::time::Duration;
 use helmsman::demo::sample_service::{Behaviour, SampleService};
 use tokio::process::{Child, Command};
 
-#[path = "ports.rs"]
-mod ports;
-pub use ports::free_port;
+pub use crate::ports::free_port;
 
 /// One environment's service `web`: its data plane's ports and its two versions.
 pub struct Env {
