@@ -55,6 +55,7 @@ fn main() -> anyhow::Result<()> {
             reason: "error rate PASS: 0.1 % vs baseline 0.1 % over 1 240 requests".into(),
             actor: Actor::Engine,
             verdict: None,
+            job: None,
         };
         let start = Instant::now();
         history.event(&id, &event)?;

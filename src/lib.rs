@@ -14,6 +14,7 @@ pub mod engine;
 pub mod host;
 pub mod insights;
 pub mod interrupt;
+pub mod jobs;
 pub mod metrics;
 pub mod notify;
 pub mod observed;

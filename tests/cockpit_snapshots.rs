@@ -149,6 +149,7 @@ fn event(
         reason: reason.into(),
         actor,
         verdict: None,
+        job: None,
     }
 }
 

@@ -313,6 +313,9 @@ impl World {
             bands: defaults::bands(),
             health: defaults::health(),
             metrics: config::MetricsSource::Local,
+            migrations: None,
+            hooks: Vec::new(),
+            workdir: ".".into(),
         };
         let spec = ReleaseSpec {
             target: target(),

@@ -158,6 +158,7 @@ impl<'a> Writer<'a> {
                 reason: "error rate too high".into(),
                 actor: actor.clone(),
                 verdict: None,
+                job: None,
             };
             let verified = at + Duration::milliseconds((seconds * 1000.0) as i64);
             self.history

@@ -458,6 +458,9 @@ async fn a_deployment_held_at_a_batch_by_a_crash_is_rolled_back_by_the_next_host
         bands: defaults::bands(),
         health: defaults::health(),
         metrics: config::MetricsSource::Local,
+        migrations: None,
+        hooks: Vec::new(),
+        workdir: ".".into(),
     };
     let config = Config {
         source: "helmsman.toml".into(),

@@ -49,6 +49,9 @@ fn release_spec(scenario: &Scenario) -> ReleaseSpec {
         bands: defaults::bands(),
         health: defaults::health(),
         metrics: config::MetricsSource::Local,
+        migrations: None,
+        hooks: Vec::new(),
+        workdir: ".".into(),
     };
     ReleaseSpec {
         target: Target {

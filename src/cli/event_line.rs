@@ -109,6 +109,7 @@ mod tests {
             reason: "error rate 7.9 % vs baseline 0.2 %".into(),
             actor: Actor::Engine,
             verdict: None,
+            job: None,
         };
         let line = event_line(&event, OutputFormat::Text);
         assert!(

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
 
@@ -21,7 +21,7 @@ use super::errors::Errors;
 pub use super::errors::{ConfigError, ConfigErrors};
 use super::model::{
     Analysis, Backend, Bands, Config, ConnectionLimits, Environment, HealthCheck, LocalBackend,
-    Secret, Service, Step, Strategy, Triggers, defaults,
+    Secret, Service, Step, Strategy, Triggers, defaults, is_prod,
 };
 use super::schema::{
     Span, Table, Value, as_array, as_bool, as_duration, as_int_in, as_integer, as_name,
@@ -35,8 +35,10 @@ use crate::strategy::{BlueGreen, Canary, FeatureFlag, Rolling};
 mod backend;
 mod flagd;
 mod haproxy;
+mod hooks;
 mod kubernetes;
 mod metrics;
+mod migrations;
 mod notify;
 mod preflight;
 mod settings;
@@ -59,7 +61,17 @@ const ENVIRONMENT_KEYS: &[&str] = &[
     "watch_after",
 ];
 const SERVICE_KEYS: &[&str] = &[
-    "name", "backend", "strategy", "analysis", "triggers", "bands", "health", "metrics", "checks",
+    "name",
+    "backend",
+    "strategy",
+    "analysis",
+    "triggers",
+    "bands",
+    "health",
+    "metrics",
+    "checks",
+    "migrations",
+    "hooks",
 ];
 const BACKEND_TYPES: &[&str] = &["local", "kubernetes", "haproxy", "flagd"];
 const LOCAL_BACKEND_KEYS: &[&str] = &[
@@ -168,6 +180,10 @@ pub fn parse_str(text: &str, source: &Path, env: EnvLookup<'_>) -> Result<Config
     let config = Walker {
         errors: &mut errors,
         env,
+        dir: match source.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
         addresses: HashMap::new(),
     }
     .document(document.get_ref(), source);
@@ -218,6 +234,8 @@ struct Requirement {
 struct Walker<'w, 't> {
     errors: &'w mut Errors<'t>,
     env: EnvLookup<'w>,
+    /// The configuration file's directory: where migrations and hooks run.
+    dir: PathBuf,
     /// Every listen/admin address seen so far, with who uses it.
     addresses: HashMap<SocketAddr, String>,
 }
@@ -582,6 +600,14 @@ impl Walker<'_, '_> {
             }
             _ => {}
         }
+        let migrations = match get(table, "migrations") {
+            None => Some(None),
+            Some(v) => self.migrations(v, env_name).map(Some),
+        };
+        let hooks = match get(table, "hooks") {
+            None => Some(Vec::new()),
+            Some(v) => self.hooks(v, &who),
+        };
         Some(Service {
             name: name?,
             backend: backend?,
@@ -591,6 +617,9 @@ impl Walker<'_, '_> {
             bands,
             health,
             metrics: metrics?,
+            migrations: migrations?,
+            hooks: hooks?,
+            workdir: self.dir.clone(),
         })
     }
 

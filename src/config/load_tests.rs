@@ -730,3 +730,101 @@ fn a_bad_notify_target_is_refused_where_it_is() {
         "{errs:?}"
     );
 }
+
+const MIGRATIONS_AND_HOOKS: &str = r#"[environments.services.migrations]
+expand = ["psql", "-f", "db/expand.sql"]
+migrate = ["psql", "-f", "db/migrate.sql"]
+contract = ["psql", "-f", "db/contract.sql"]
+down = ["psql", "-f", "db/down.sql"]
+[[environments.services.hooks]]
+at = "pre_step"
+run = ["./smoke.sh"]
+on_failure = "hold"
+[[environments.services.hooks]]
+at = "confirm"
+url = "https://ci.internal/confirm"
+every = "5s"
+"#;
+
+#[test]
+fn migrations_and_hooks_are_read_and_their_mistakes_found_where_they_are() {
+    use crate::config::hooks::{HookAction, HookPoint, OnFailure};
+    use crate::config::migrations::{ContractWhen, Phase};
+
+    let good = base() + MIGRATIONS_AND_HOOKS;
+    let config = load(&good).unwrap_or_else(|e| panic!("{e}"));
+    let s = service(&config);
+    let m = s.migrations.as_ref().expect("migrations");
+    assert_eq!(
+        m.command(Phase::Migrate).unwrap(),
+        ["psql", "-f", "db/migrate.sql"]
+    );
+    assert_eq!(m.timeout, Duration::from_secs(600));
+    // Outside production contract follows success; in it a human says when.
+    assert_eq!(m.contract_when, ContractWhen::Auto);
+    let prod = load(&good.replace("name = \"dev\"", "name = \"prod\"")).unwrap();
+    assert_eq!(
+        service(&prod).migrations.as_ref().unwrap().contract_when,
+        ContractWhen::Confirm
+    );
+    assert_eq!(s.hooks.len(), 2);
+    assert_eq!(
+        (s.hooks[0].at, s.hooks[0].on_failure),
+        (HookPoint::PreStep, OnFailure::Hold)
+    );
+    assert_eq!(s.hooks[0].name, "smoke.sh");
+    assert_eq!(s.hooks[1].name, "ci.internal");
+    assert!(matches!(s.hooks[1].action, HookAction::Http { .. }));
+    assert_eq!(s.hooks[1].every, Duration::from_secs(5));
+    assert_eq!(s.workdir, Path::new("."));
+
+    let pgroll = base()
+        + "[environments.services.migrations]\ntool = \"pgroll\"\nmigration = \"db/42.json\"\n";
+    let config = load(&pgroll).unwrap_or_else(|e| panic!("{e}"));
+    let m = service(&config).migrations.clone().unwrap();
+    assert_eq!(m.expand.unwrap(), ["pgroll", "start", "db/42.json"]);
+    assert_eq!(m.contract.unwrap(), ["pgroll", "complete"]);
+    assert_eq!(m.down.unwrap(), ["pgroll", "rollback"]);
+
+    let e = only_error(&good.replace("down = [\"psql\", \"-f\", \"db/down.sql\"]\n", ""));
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (11, "these migrations have no `down`")
+    );
+    let e = only_error(&good.replace(
+        "expand = [\"psql\", \"-f\", \"db/expand.sql\"]",
+        "expand = \"psql -f db/expand.sql\"",
+    ));
+    assert_eq!((e.line, e.col), (12, 10));
+    assert_eq!(e.message, "`expand` is an argv array, not a single string");
+    let e = only_error(&pgroll.replace("pgroll", "flyway"));
+    assert_eq!(e.message, "unknown migration tool `flyway`");
+    let e = only_error(&(pgroll.clone() + "expand = [\"x\"]\n"));
+    assert_eq!(e.message, "`expand` is written by `tool`");
+    let e = only_error(&good.replace("on_failure = \"hold\"", "on_failure = \"hold\"\nat2 = 1"));
+    assert_eq!((e.line, e.col), (20, 1));
+    let e = only_error(&good.replace(
+        "at = \"confirm\"",
+        "at = \"confirm\"\non_failure = \"hold\"",
+    ));
+    assert_eq!(e.message, "a `confirm` hook cannot hold");
+    let e = only_error(&good.replace("at = \"pre_step\"", "at = \"pre-step\""));
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (17, "unknown hook point `pre-step`")
+    );
+    assert!(
+        e.hint.as_deref().unwrap_or("").contains("pre_step"),
+        "{e:?}"
+    );
+    let e = only_error(&good.replace(
+        "run = [\"./smoke.sh\"]",
+        "run = [\"./smoke.sh\"]\nurl = \"http://x\"",
+    ));
+    assert_eq!(e.message, "a hook has `run` or `url`, not both");
+    let e = only_error(&good.replace("run = [\"./smoke.sh\"]\n", ""));
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (16, "this hook has neither `run` nor `url`")
+    );
+}

@@ -3,8 +3,10 @@
 
 pub mod duration;
 pub mod errors;
+pub mod hooks;
 pub mod load;
 pub mod metrics;
+pub mod migrations;
 pub mod model;
 pub mod notify;
 pub mod preflight;
@@ -15,8 +17,10 @@ pub mod summary;
 pub(crate) mod test_support;
 
 pub use errors::{ConfigError, ConfigErrors};
+pub use hooks::{Hook, HookAction, HookPoint};
 pub use load::{load_bytes, load_file, parse_str, read_file};
 pub use metrics::MetricsSource;
+pub use migrations::Migrations;
 pub use model::*;
 pub use preflight::{CheckKind, CheckSpec, Preflight, Probe, Scope};
 pub(crate) use schema::quoted_list;

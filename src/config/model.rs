@@ -35,7 +35,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::hooks::Hook;
 use super::metrics::MetricsSource;
+use super::migrations::Migrations;
 use crate::strategy::Capability;
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,6 +126,12 @@ pub struct Service {
     pub health: HealthCheck,
     /// Where the analysis reads its numbers.
     pub metrics: MetricsSource,
+    /// Its database migrations, run in step with the traffic.
+    pub migrations: Option<Migrations>,
+    /// The team's own commands and calls at the points of a release.
+    pub hooks: Vec<Hook>,
+    /// Where its migrations and hooks run: the configuration file's directory.
+    pub workdir: PathBuf,
 }
 
 impl Service {

@@ -124,6 +124,10 @@ enum Feedback {
     Traffic(Box<Result<TrafficState, ProviderError>>),
     Applied(Result<(), WriteError>),
     SmokeChecks(Vec<CheckResult>),
+    JobDone {
+        step: usize,
+        runs: Vec<crate::jobs::JobRun>,
+    },
 }
 
 /// What a provider says may echo a secret (a server repeating the
@@ -146,6 +150,17 @@ impl From<Feedback> for Input {
                     })
                     .collect(),
             ),
+            Feedback::JobDone { step, runs } => Input::JobDone {
+                step,
+                runs: runs
+                    .into_iter()
+                    .map(|run| crate::jobs::JobRun {
+                        summary: mask(run.summary),
+                        output: mask(run.output),
+                        ..run
+                    })
+                    .collect(),
+            },
         }
     }
 }
@@ -389,6 +404,16 @@ impl Driver {
                         let _ = feedback.send(Feedback::SmokeChecks(results));
                     });
                 }
+                // A job outlives no driver: the task (and with it the
+                // job's processes) ends when the release does.
+                Effect::RunJob { step, job } => {
+                    let spec = self.release.spec().clone();
+                    let feedback = shell.feedback.clone();
+                    shell.reads.spawn(async move {
+                        let runs = run_job(&spec, job).await;
+                        let _ = feedback.send(Feedback::JobDone { step, runs });
+                    });
+                }
             }
         }
         if read_traffic.is_some() || read_metrics.is_some() {
@@ -479,5 +504,35 @@ async fn apply(
         TrafficWrite::SetFlag(p) => traffic.set_flag(*p).await,
         TrafficWrite::Finish => traffic.finish().await,
         TrafficWrite::Discard => traffic.discard().await,
+    }
+}
+
+/// Runs the job step `job` of the release `spec`.
+async fn run_job(spec: &ReleaseSpec, job: crate::engine::plan::Job) -> Vec<crate::jobs::JobRun> {
+    let service = &spec.service;
+    let context = crate::jobs::Context {
+        env: spec.target.env.clone(),
+        service: spec.target.service.clone(),
+        version: spec.new_version.clone(),
+        previous_version: spec.stable_version.clone(),
+    };
+    match job {
+        crate::engine::plan::Job::Migrate => {
+            let Some(migrations) = &service.migrations else {
+                return Vec::new();
+            };
+            crate::jobs::migrations::run(
+                migrations,
+                crate::config::migrations::Phase::Migrate,
+                &context,
+                &service.workdir,
+            )
+            .await
+            .into_iter()
+            .collect()
+        }
+        crate::engine::plan::Job::Hooks(point) => {
+            crate::jobs::hooks::run(&service.hooks, point, &context, &service.workdir).await
+        }
     }
 }

@@ -68,6 +68,11 @@ pub enum Input {
     /// The outcome of the oldest traffic write not yet reported.
     Applied(Result<(), WriteError>),
     SmokeChecks(Vec<CheckResult>),
+    /// The runs of the job step `step` asked for, in order.
+    JobDone {
+        step: usize,
+        runs: Vec<crate::jobs::JobRun>,
+    },
 }
 
 /// Why a traffic write failed.
@@ -102,6 +107,11 @@ pub enum Effect {
     ReadTraffic,
     ReadMetrics,
     RunSmokeChecks,
+    /// Run `job` for plan step `step`, answered by one `Input::JobDone`.
+    RunJob {
+        step: usize,
+        job: plan::Job,
+    },
     Emit(Event),
 }
 
@@ -223,6 +233,10 @@ struct StepProgress {
     /// Prepare: the traffic state was read after the prepare was applied.
     prepared_state_known: bool,
     prepare_attempts: u32,
+    /// A job step's run.
+    job: jobs::JobState,
+    /// A confirm gate's last failed answer, said once.
+    job_said: Option<String>,
 }
 
 /// The last look at the metrics before the new version becomes stable.
@@ -299,7 +313,7 @@ impl Release {
             &spec.stable_version,
             &spec.new_version,
         );
-        let plan = plan::plan(&spec.service.strategy, expected);
+        let plan = plan::of_service(&spec.service, expected);
         let snapshot = Snapshot {
             target: spec.target.clone(),
             release_id: spec.release_id.clone(),
@@ -385,7 +399,7 @@ impl Release {
         if release.spec.service.strategy.rollout().needs_fleet() {
             // What a rollback puts back, and the plan's instance steps.
             release.fleet = Some(fleet);
-            release.set_plan(plan::plan(&release.spec.service.strategy, Some(fleet)));
+            release.set_plan(plan::of_service(&release.spec.service, Some(fleet)));
         }
         release.step = step.min(release.plan.len().saturating_sub(1));
         release.snapshot.step = release.step;
@@ -464,6 +478,7 @@ impl Release {
             Input::Traffic(state) => self.on_traffic(state, now, &mut out),
             Input::Applied(result) => self.on_applied(result, now, &mut out),
             Input::SmokeChecks(results) => self.on_smoke_checks(results, now, &mut out),
+            Input::JobDone { step, runs } => self.on_job_done(step, runs, now, &mut out),
             Input::Command(_) => {}
         }
         self.end(now, &mut out);
@@ -673,6 +688,7 @@ impl Release {
             reason,
             actor,
             verdict,
+            job: None,
         }));
     }
 
@@ -695,6 +711,7 @@ impl Release {
 mod commands;
 mod inputs;
 mod io;
+mod jobs;
 mod judging;
 mod rollback;
 mod steps;

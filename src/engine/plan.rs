@@ -5,7 +5,12 @@
 
 use std::time::Duration;
 
+mod jobs;
+
+pub use jobs::of_service;
+
 use crate::config;
+use crate::config::HookPoint;
 use crate::config::duration::format as fmt_duration;
 use crate::strategy::Strategy;
 
@@ -40,8 +45,21 @@ pub enum PlanStep {
     Instances { stable: usize, new: usize },
     /// Rolling: the new instances in rotation stay healthy this long.
     HealthGate(Duration),
+    /// Run something of the team's between the traffic steps (a migration
+    /// phase, its hooks); the step ends when it passed.
+    Job(Job),
     /// The new version becomes stable.
     Finish,
+}
+
+/// What a [`PlanStep::Job`] runs. Placed in the plan by [`of_service`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Job {
+    /// The migrations' backfill: the new version reads the new shape
+    /// from here on. A failure rolls the release back.
+    Migrate,
+    /// The service's hooks at this point of the release.
+    Hooks(HookPoint),
 }
 
 impl PlanStep {
@@ -67,6 +85,11 @@ impl PlanStep {
                 format!("in rotation: {stable} stable, {new} new")
             }
             PlanStep::HealthGate(d) => format!("new instances healthy for {}", fmt_duration(*d)),
+            PlanStep::Job(Job::Migrate) => "migrate: backfill for the new schema".to_string(),
+            PlanStep::Job(Job::Hooks(HookPoint::Confirm)) => {
+                "confirm: wait until the confirm hooks pass".to_string()
+            }
+            PlanStep::Job(Job::Hooks(point)) => format!("run the {point} hooks"),
             PlanStep::Finish => format!("finish: {new_version} becomes stable"),
         }
     }

@@ -248,6 +248,9 @@ pub struct Event {
     pub actor: Actor,
     /// The verdict that caused it, if a trigger or gate did.
     pub verdict: Option<Verdict>,
+    /// The migration phase or hook whose run it reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<Box<crate::jobs::JobRun>>,
 }
 
 /// Health of the instances of one version, as last read from the backend.

@@ -664,6 +664,7 @@ fn lease_lost_event(snapshot: &crate::engine::Snapshot, why: &str) -> Event {
         ),
         actor: Actor::Engine,
         verdict: None,
+        job: None,
     }
 }
 

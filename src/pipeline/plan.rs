@@ -19,10 +19,10 @@ mod evidence;
 use crate::config::duration::format as fmt_duration;
 use crate::config::metrics::TemplateValues;
 use crate::config::{
-    Backend, Config, KubernetesBackend, KubernetesSplit, MetricsSource, Service, Strategy, Trigger,
+    Backend, Config, KubernetesBackend, KubernetesSplit, MetricsSource, Service, Trigger,
 };
 use crate::engine::Target;
-use crate::engine::plan::{Fleet, PlanStep, plan as engine_plan};
+use crate::engine::plan::{Fleet, PlanStep, of_service};
 use crate::pipeline::{self, PipelineError, ReleaseRequest};
 use crate::preflight::{self, CheckOutcome, CheckStatus, ReleaseOf, Selection};
 use crate::store::History;
@@ -220,7 +220,9 @@ pub async fn prepare(
         history,
     );
     if let Some(rps) = rps {
-        let steps = engine_plan(&super::effective_strategy(svc, strategy), None);
+        let mut effective = svc.clone();
+        effective.strategy = super::effective_strategy(svc, strategy);
+        let steps = of_service(&effective, None);
         plan.traffic_rps = Some(rps);
         plan.short_steps = evidence::short_steps(svc, &steps, rps);
     }
@@ -248,7 +250,9 @@ pub fn build(
         about: backend,
         terms,
     } = backend::describe(service, &stable.version, version);
-    let (mut steps, gates, mut minimum) = steps_of(&strategy, fleet, version, terms.as_ref());
+    let mut effective = service.clone();
+    effective.strategy = strategy.clone();
+    let (mut steps, gates, mut minimum) = steps_of(&effective, fleet, version, terms.as_ref());
     if let (
         Backend::Kubernetes(KubernetesBackend {
             split: KubernetesSplit::RollingUpdate { deployment },
@@ -355,12 +359,12 @@ fn evidence_note(service: &Service) -> String {
 /// what a release does), the number of manual gates, and the time the
 /// release takes at the least (pauses and windows; gates not counted).
 fn steps_of(
-    strategy: &Strategy,
+    service: &Service,
     fleet: Option<Fleet>,
     new: &str,
     terms: Option<&Terms>,
 ) -> (Vec<String>, usize, Duration) {
-    let steps = engine_plan(strategy, fleet);
+    let steps = of_service(service, fleet);
     let words = steps
         .iter()
         .map(|step| match step {
@@ -494,7 +498,7 @@ pub fn render(plan: &Plan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Step, defaults};
+    use crate::config::{Step, Strategy, defaults};
     use crate::strategy::Canary;
 
     fn example() -> Config {

@@ -296,6 +296,7 @@ fn closing_event(target: &Target, last: Option<&Event>, to: Phase, reason: &str)
         reason: reason.to_string(),
         actor: Actor::Engine,
         verdict: None,
+        job: None,
     }
 }
 

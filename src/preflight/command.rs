@@ -31,10 +31,32 @@ pub async fn run_with_input(
     vars: &[(String, String)],
     input: Option<Vec<u8>>,
 ) -> Finding {
+    execute(run, vars, input, None).await.finding
+}
+
+/// What a command did: its finding, and the last of what it printed
+/// (standard output, then standard error) for a record.
+pub struct Ran {
+    pub finding: Finding,
+    pub output: String,
+}
+
+/// [`run_with_input`] in directory `dir` (the current one if `None`),
+/// keeping the end of its output.
+pub async fn execute(
+    run: &[String],
+    vars: &[(String, String)],
+    input: Option<Vec<u8>>,
+    dir: Option<&std::path::Path>,
+) -> Ran {
     let Some((program, args)) = run.split_first() else {
-        return Finding::fail("no program to run");
+        return Ran::failed(Finding::fail("no program to run"));
     };
-    let mut child = match tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let mut child = match command
         .args(args)
         .envs(vars.iter().map(|(k, v)| (k, v)))
         .stdin(if input.is_some() {
@@ -49,7 +71,7 @@ pub async fn run_with_input(
         .spawn()
     {
         Ok(child) => child,
-        Err(e) => return Finding::fail(format!("cannot run `{program}`: {e}")),
+        Err(e) => return Ran::failed(Finding::fail(format!("cannot run `{program}`: {e}"))),
     };
     let group = ProcessGroup(child.id().and_then(|id| Pid::from_raw(id as i32)));
     // Written beside the wait: a command that never reads its input must
@@ -69,10 +91,12 @@ pub async fn run_with_input(
     let stderr = stderr.await.unwrap_or_default();
     let status = match status {
         Ok(status) => status,
-        Err(e) => return Finding::fail(format!("cannot wait for `{program}`: {e}")),
+        Err(e) => {
+            return Ran::failed(Finding::fail(format!("cannot wait for `{program}`: {e}")));
+        }
     };
     let said = |text: &str| last_line(text).map_or(String::new(), |l| format!(": {l}"));
-    match status.code() {
+    let finding = match status.code() {
         Some(0) => Finding::pass(format!("exit 0{}", said(&stdout))),
         // Why it failed is usually on stderr; some tools print it on stdout.
         Some(code) => Finding::fail(format!(
@@ -88,6 +112,21 @@ pub async fn run_with_input(
             std::os::unix::process::ExitStatusExt::signal(&status)
                 .map_or(String::new(), |s| format!(" ({s})"))
         )),
+    };
+    let output = match (stdout.trim_end(), stderr.trim_end()) {
+        (out, "") => out.to_string(),
+        ("", err) => err.to_string(),
+        (out, err) => format!("{out}\n{err}"),
+    };
+    Ran { finding, output }
+}
+
+impl Ran {
+    fn failed(finding: Finding) -> Ran {
+        Ran {
+            finding,
+            output: String::new(),
+        }
     }
 }
 

@@ -99,6 +99,7 @@ fn a_release_is_in_the_journal_from_its_start_with_its_events() {
         reason: "set weight 5%".into(),
         actor: Actor::Engine,
         verdict: None,
+        job: None,
     };
     h.event(&begun.id, &event).unwrap();
 

@@ -1004,6 +1004,7 @@ mod tests {
                 reason: String::new(),
                 actor: Actor::Engine,
                 verdict: None,
+                job: None,
             });
         }
         assert_eq!(c.state(&target("dev")).unwrap().events.len(), EVENTS_KEPT);

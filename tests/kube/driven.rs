@@ -85,6 +85,9 @@ impl Release {
             bands: defaults::bands(),
             health: defaults::health(),
             metrics: config::MetricsSource::Local,
+            migrations: None,
+            hooks: Vec::new(),
+            workdir: ".".into(),
         };
         let spec = ReleaseSpec {
             target: target(),

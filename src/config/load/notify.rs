@@ -117,9 +117,19 @@ impl Walker<'_, '_> {
             "this notify target",
             "add `url = \"${SLACK_WEBHOOK_URL}\"`: the webhook to POST to, from an environment variable",
         )?;
+        self.secret_url(
+            value,
+            &format!("url of notify target {name}"),
+            "set it to the webhook's full URL, e.g. https://hooks.slack.com/services/…",
+        )
+    }
+
+    /// `url`, found at `value`: its `${VAR}`s resolved, registered with
+    /// the redactor as `label`, and an http(s) URL with a host.
+    pub(super) fn secret_url(&mut self, value: &Value, label: &str, hint: &str) -> Option<Secret> {
         let text = as_str(self.errors, "url", value)?;
         let url = self.resolve_secret("`url`", text.trim(), value)?;
-        crate::redact::register(&format!("url of notify target {name}"), url.expose());
+        crate::redact::register(label, url.expose());
         let parsed = reqwest::Url::parse(url.expose());
         if matches!(&parsed, Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host()) {
             return Some(url);
@@ -127,7 +137,7 @@ impl Walker<'_, '_> {
         self.errors.add_hint(
             &value.span(),
             format!("`url` ({url}) is not an http(s) URL"),
-            "set it to the webhook's full URL, e.g. https://hooks.slack.com/services/…",
+            hint,
         );
         None
     }
@@ -135,7 +145,8 @@ impl Walker<'_, '_> {
     fn notify_command(&mut self, table: &Table, span: &Span) -> Option<Sink> {
         let hint = "write the command as an argv array, e.g. run = [\"/usr/local/bin/page-oncall\", \"--team\", \"payments\"]; it reads the message's JSON on stdin";
         let value = self.required(table, span, "run", "this command target", hint)?;
-        self.argv(value, hint).map(|run| Sink::Command { run })
+        self.argv("run", value, hint)
+            .map(|run| Sink::Command { run })
     }
 
     fn notify_events(&mut self, value: &Value) -> Option<Vec<NotifyEvent>> {

@@ -374,30 +374,31 @@ impl Walker<'_, '_> {
     fn command_probe(&mut self, table: &Table, span: &Span) -> Option<Probe> {
         let hint = "write the command as an argv array, e.g. run = [\"sh\", \"-c\", \"curl -fsS http://…\"]";
         let value = self.required(table, span, "run", "this command check", hint)?;
-        self.argv(value, hint).map(|run| Probe::Command { run })
+        self.argv("run", value, hint)
+            .map(|run| Probe::Command { run })
     }
 
-    /// `run`: a program and its arguments, as an array of strings (no
-    /// shell unless it names one).
-    pub(super) fn argv(&mut self, value: &Value, hint: &str) -> Option<Vec<String>> {
+    /// `run` (or another `key`): a program and its arguments, as an
+    /// array of strings (no shell unless it names one).
+    pub(super) fn argv(&mut self, key: &str, value: &Value, hint: &str) -> Option<Vec<String>> {
         let DeValue::Array(items) = value.get_ref() else {
             self.errors.add_hint(
                 &value.span(),
-                "`run` is an argv array, not a single string",
+                format!("`{key}` is an argv array, not a single string"),
                 hint,
             );
             return None;
         };
         let run: Vec<String> = items
             .iter()
-            .filter_map(|item| as_str(self.errors, "run", item).map(str::to_string))
+            .filter_map(|item| as_str(self.errors, key, item).map(str::to_string))
             .collect();
         if run.len() != items.len() {
             return None;
         }
         if run.first().is_none_or(|program| program.trim().is_empty()) {
             self.errors
-                .add_hint(&value.span(), "`run` names no program", hint);
+                .add_hint(&value.span(), format!("`{key}` names no program"), hint);
             return None;
         }
         Some(run)

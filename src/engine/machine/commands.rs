@@ -1,6 +1,8 @@
 //! Operator commands: why one is refused in the current state, and what an accepted one does.
 
 use super::*;
+use crate::config::HookPoint;
+use crate::engine::plan::Job;
 
 /// Why `kind` is refused by the release `snapshot` shows, when the snapshot
 /// alone decides it: once a release has ended its answer never changes, so
@@ -128,6 +130,10 @@ impl Release {
                     _ if !self.progress.entered => Some(format!(
                         "cannot advance: \"{step_words}\" has not started yet"
                     )),
+                    // At a confirm gate a human's advance is the confirmation.
+                    PlanStep::Job(job) if job != Job::Hooks(HookPoint::Confirm) => Some(format!(
+                        "cannot advance: \"{step_words}\" is running — wait for it, or roll back"
+                    )),
                     _ => None,
                 }
             }
@@ -139,6 +145,11 @@ impl Release {
                 }
                 if step == PlanStep::Prepare {
                     return Some(format!("cannot promote: {new} is still being prepared"));
+                }
+                if step == PlanStep::Job(Job::Migrate) && self.progress.entered {
+                    return Some(
+                        "cannot promote: the migrations' backfill is running — wait for it".into(),
+                    );
                 }
                 if let Some(hold) = self.hold_reason() {
                     return Some(format!(
@@ -226,7 +237,14 @@ impl Release {
                     self.step + 1
                 };
                 let mut plan = std::mem::take(&mut self.plan);
+                // The backfill is not a step to skip: the new version
+                // needs the shape it writes.
+                let migrate = PlanStep::Job(Job::Migrate);
+                let migrate_skipped = plan[keep.min(plan.len())..].contains(&migrate);
                 plan.truncate(keep);
+                if migrate_skipped {
+                    plan.push(migrate);
+                }
                 plan.extend(tail);
                 self.set_plan(plan);
                 self.promoting = true;

@@ -120,7 +120,8 @@ impl Release {
                 out.push(Effect::RunSmokeChecks);
             }
             PlanStep::HealthGate(_) => self.request_traffic_read(ReadPurpose::Periodic, out),
-            PlanStep::Pause(_)
+            PlanStep::Job(_)
+            | PlanStep::Pause(_)
             | PlanStep::ManualGate
             | PlanStep::ManualSwitch
             | PlanStep::KeepOld(_) => {}
@@ -173,6 +174,7 @@ impl Release {
                     && self.evidence_allows_advance(now, out)
             }
             PlanStep::ManualGate | PlanStep::ManualSwitch => false,
+            PlanStep::Job(job) => self.job_done(job, now, out),
             PlanStep::Analysis(_) => self.progress.gate_passed.is_some(),
             PlanStep::Preview(d) => {
                 if elapsed < d || !self.progress.smoke_ok {
@@ -223,6 +225,7 @@ impl Release {
                     reason,
                     actor: Actor::Engine,
                     verdict: Some(verdict),
+                    job: None,
                 }));
             }
             return;
@@ -259,7 +262,7 @@ impl Release {
             return;
         }
         self.fleet = Some(fleet);
-        self.set_plan(plan::plan(&self.spec.service.strategy, Some(fleet)));
+        self.set_plan(plan::of_service(&self.spec.service, Some(fleet)));
         self.progress.prepared_state_known = true;
     }
 

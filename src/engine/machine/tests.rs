@@ -43,6 +43,9 @@ fn service(strategy: Strategy) -> config::Service {
         bands: defaults::bands(),
         health: defaults::health(),
         metrics: config::MetricsSource::Local,
+        migrations: None,
+        hooks: Vec::new(),
+        workdir: ".".into(),
     }
 }
 
@@ -130,6 +133,10 @@ struct World {
     reading: Reading,
     last_read: Option<DateTime<Utc>>,
     writes: Vec<TrafficWrite>,
+    /// The jobs run, each with the weight the new version had then.
+    jobs: Vec<(crate::engine::plan::Job, u8)>,
+    /// The next this many job runs fail.
+    fail_jobs: u32,
 }
 
 impl World {
@@ -156,6 +163,8 @@ impl World {
             reading: Reading::default(),
             last_read: None,
             writes: Vec::new(),
+            jobs: Vec::new(),
+            fail_jobs: 0,
         }
     }
 
@@ -193,6 +202,23 @@ impl World {
                 .collect(),
             flag_percent: Some(self.flag),
             planned_new: self.creates_while_rolling.then_some(self.new_m),
+        }
+    }
+
+    fn job(&mut self, job: crate::engine::plan::Job, now: DateTime<Utc>) -> crate::jobs::JobRun {
+        self.jobs.push((job, self.weight));
+        let passed = self.fail_jobs == 0;
+        self.fail_jobs = self.fail_jobs.saturating_sub(1);
+        crate::jobs::JobRun {
+            name: match job {
+                crate::engine::plan::Job::Migrate => "migrate".into(),
+                crate::engine::plan::Job::Hooks(point) => format!("{point} hook check"),
+            },
+            passed,
+            summary: if passed { "exit 0" } else { "exit 1: no" }.into(),
+            output: String::new(),
+            started_at: now,
+            took: Duration::ZERO,
         }
     }
 
@@ -356,6 +382,10 @@ impl Harness {
                     detail: "HTTP 200 in 3 ms".into(),
                     took: Duration::from_millis(3),
                 }]),
+                Effect::RunJob { step, job } => Input::JobDone {
+                    step: *step,
+                    runs: vec![self.world.job(*job, self.now)],
+                },
                 _ => continue,
             };
             let effects = self.r.handle(input, self.now);
@@ -1671,3 +1701,4 @@ fn an_ended_release_refuses_from_its_snapshot_as_the_engine_does() {
 }
 
 mod accepted_configs;
+mod jobs;
