@@ -157,6 +157,9 @@ impl Message {
     /// Sets what the engine's `event` says: who caused it, the verdict
     /// behind it, and the step and traffic after it.
     pub fn caused_by(mut self, event: &crate::engine::Event) -> Message {
+        // The event is the news: the snapshot read beside it may not have
+        // caught up with it yet.
+        self.phase = Some(event.to.words().to_string());
         self.actor = Some(event.actor.clone());
         self.verdict = event.verdict.clone();
         self.step = Some(event.step + 1);
