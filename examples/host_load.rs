@@ -119,6 +119,7 @@ steps = [{{ weight = 10 }}, {{ pause = "1h" }}]
                     version: "v2".into(),
                     envs: vec![env.to_string()],
                     strategy: None,
+                    force: false,
                 })
                 .await?;
                 loop {

@@ -292,6 +292,7 @@ impl Run {
             envs: vec![ENV.to_string()],
             strategy: None,
             actor: helmsman::cli::operator::current(),
+            force: false,
         };
         Ok(pipeline::start_release(ENV, service, &request).await?)
     }

@@ -77,6 +77,24 @@ struct SteerArgs {
 }
 
 #[derive(Subcommand)]
+enum MigrationsAction {
+    /// Each service's migration phase per environment, and what its tool says.
+    Status {
+        /// Only this environment's services.
+        #[arg(long)]
+        env: Option<String>,
+        /// Only this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// One row per service, or JSON.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Run the pending contract (the point of no return) once only the new version serves.
+    Contract(SteerArgs),
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Open the cockpit over the configured environments (the default).
     Tui {
@@ -156,6 +174,9 @@ enum Command {
         /// (exit then rolls it back).
         #[arg(long)]
         no_host: bool,
+        /// Release even the version whose schema a migration contract removed.
+        #[arg(long)]
+        force: bool,
     },
     /// Follow a release the release host drives, to its end (Ctrl-C detaches again).
     Attach {
@@ -203,6 +224,11 @@ enum Command {
         /// One row per release, or JSON.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+    },
+    /// Where each service's database migrations stand; run a pending contract.
+    Migrations {
+        #[command(subcommand)]
+        action: MigrationsAction,
     },
     /// List the releases in the journal, newest first: who released what, where, and how it ended.
     History {
@@ -406,6 +432,7 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
             output,
             detach,
             no_host,
+            force,
         } => {
             if !headless {
                 errln!(
@@ -424,6 +451,7 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
                         output,
                         detach,
                         no_host,
+                        force,
                     };
                     cli::release::run(&config, &state_dir, options).await
                 }
@@ -467,6 +495,39 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
                 limit: None,
             };
             cli::status::run(&state_dir, &filter, output).await
+        }
+        Command::Migrations { action } => {
+            let (config, history) = match (load_config(), cli::open_history(&state_dir)) {
+                (Ok(config), Ok(history)) => (config, history),
+                (Err(code), _) | (_, Err(code)) => return code,
+            };
+            match action {
+                MigrationsAction::Status {
+                    env,
+                    service,
+                    output,
+                } => {
+                    cli::migrations::status(
+                        &config,
+                        &history,
+                        env.as_deref(),
+                        service.as_deref(),
+                        output,
+                    )
+                    .await
+                }
+                MigrationsAction::Contract(args) => {
+                    let mut history = history;
+                    cli::migrations::contract(
+                        &config,
+                        &mut history,
+                        args.target.into(),
+                        args.yes,
+                        args.output,
+                    )
+                    .await
+                }
+            }
         }
         Command::History {
             env,

@@ -28,6 +28,7 @@ fn service(name: &str, stable: &str) -> ServiceInfo {
         bands: defaults::bands(),
         triggers: defaults::triggers(),
         versions: vec![stable.into()],
+        migrations: None,
     }
 }
 
@@ -729,4 +730,45 @@ fn the_demo_says_what_it_assumes_in_each_column() {
     c.set_env_note("staging", "needs dev: assumed ✓".into());
     c.set_env_note("prod", "needs staging: assumed ✓".into());
     insta::assert_snapshot!("demo_assumptions_80x24", screen(&c, 80, 24));
+}
+
+/// prod/checkout has migrations: its release succeeded and the contract
+/// waits for a human; staging's ran by itself.
+#[test]
+fn the_migration_phase_of_each_service_and_a_pending_contract() {
+    let migrations = |phase: &str, contract_waits| {
+        Some(helmsman::tui::MigrationsInfo {
+            phase: phase.into(),
+            contract_waits,
+        })
+    };
+    let envs = [("staging", "contracted", false), ("prod", "migrated", true)]
+        .iter()
+        .map(|(env, phase, waits)| EnvInfo {
+            name: env.to_string(),
+            services: vec![ServiceInfo {
+                migrations: migrations(phase, *waits),
+                ..service("checkout", "v1.4.2")
+            }],
+        })
+        .collect();
+    let header = HeaderInfo {
+        config_label: "helmsman.toml".into(),
+        operator: alice(),
+        host: None,
+    };
+    let mut c = Cockpit::new(header, envs, false);
+    // prod's release reaches its end: the contract is pending now.
+    c.on_event(event(
+        "prod",
+        0,
+        Phase::Promoting,
+        Phase::Succeeded,
+        5,
+        100,
+        "v1.5.0 is stable now (v1.4.2 retired)",
+        Actor::Engine,
+    ));
+    c.on_key(key(KeyCode::Right));
+    insta::assert_snapshot!(screen(&c, 100, 24));
 }

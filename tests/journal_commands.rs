@@ -98,6 +98,7 @@ async fn every_command_is_journaled_with_its_answer_and_sender() {
         envs: vec!["dev".into()],
         strategy: None,
         actor: alice(),
+        force: false,
     };
     let mut history = History::open(&state).unwrap();
     let result = tokio::time::timeout(

@@ -507,6 +507,7 @@ p95_seconds = 'p95{version="{version}"}'
         envs: vec!["prod".into()],
         strategy,
         actor: alice(),
+        force: false,
     };
     check_request(&config, &request(None)).unwrap();
     check_request(&config, &request(Some(StrategyKind::BlueGreen))).unwrap();

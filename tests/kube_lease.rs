@@ -76,6 +76,7 @@ fn request() -> ReleaseRequest {
         envs: vec!["prod".into()],
         strategy: None,
         actor: alice(),
+        force: false,
     }
 }
 

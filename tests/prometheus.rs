@@ -87,6 +87,7 @@ async fn start(service: &Service) -> StartedRelease {
         envs: vec!["dev".into()],
         strategy: None,
         actor: Actor::Engine,
+        force: false,
     };
     let started = pipeline::start_release("dev", service, &request)
         .await

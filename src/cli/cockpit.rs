@@ -119,6 +119,9 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
     let config = std::sync::Arc::new(config.clone());
     let mut opened = setup::open(&config, config.source.display().to_string(), read_only);
     opened.journal = Some(state_dir.to_path_buf());
+    if let Ok(history) = super::open_history(state_dir) {
+        setup::show_migration_states(&config, &history, &mut opened.cockpit);
+    }
     match host {
         Some(host) => {
             let link = HostLink {

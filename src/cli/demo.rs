@@ -138,6 +138,7 @@ pub async fn run_headless(options: DemoOptions) -> ExitCode {
         envs,
         strategy: Some(options.strategy),
         actor: super::operator::current(),
+        force: false,
     };
     let mut history = History::in_memory();
     let outcome = pipeline::run(
@@ -243,6 +244,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
             envs: vec![env.clone()],
             strategy: Some(options.strategy),
             actor: super::operator::current(),
+            force: false,
         };
         releases.push(tokio::spawn(async move {
             // Every environment releases at once here, so the demo vouches

@@ -10,6 +10,7 @@ pub mod follow;
 pub mod history;
 pub mod insights;
 pub mod logging;
+pub mod migrations;
 pub mod operator;
 pub mod output;
 pub mod plan;

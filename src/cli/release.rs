@@ -34,6 +34,8 @@ pub struct ReleaseOptions {
     pub detach: bool,
     /// Drive it in this process even when a host runs.
     pub no_host: bool,
+    /// Release even the version a contract left behind.
+    pub force: bool,
 }
 
 pub async fn run(config: &Config, state_dir: &Path, options: ReleaseOptions) -> ExitCode {
@@ -46,6 +48,7 @@ pub async fn run(config: &Config, state_dir: &Path, options: ReleaseOptions) -> 
                     version: options.version,
                     envs: options.envs,
                     strategy: options.strategy,
+                    force: options.force,
                 };
                 let until = match options.detach {
                     true => Until::Started,
@@ -76,6 +79,7 @@ pub async fn run(config: &Config, state_dir: &Path, options: ReleaseOptions) -> 
         envs: options.envs,
         strategy: options.strategy,
         actor: super::operator::current(),
+        force: options.force,
     };
     let mut recorder = Recorder {
         printer: Printer(options.output),

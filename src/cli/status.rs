@@ -31,7 +31,40 @@ pub async fn run(state_dir: &Path, filter: &Filter, output: OutputFormat) -> Exi
         }
     };
     super::table::print(&releases, output, HEADER, row, "no release in flight");
+    if output == OutputFormat::Text {
+        open_migrations(state_dir, filter);
+    }
     ExitCode::Ok
+}
+
+/// Under the releases: every service whose migrations are mid-way, wait
+/// for a contract, or failed, from the journal.
+fn open_migrations(state_dir: &Path, filter: &Filter) {
+    let Ok(states) = History::open(state_dir).and_then(|h| h.migration_states()) else {
+        return;
+    };
+    let wanted = |target: &crate::engine::Target| {
+        filter.env.as_ref().is_none_or(|e| *e == target.env)
+            && filter.service.as_ref().is_none_or(|s| *s == target.service)
+    };
+    for (target, state) in states
+        .iter()
+        .filter(|(t, s)| wanted(t) && s.phase.is_open())
+    {
+        let then = match state.phase {
+            crate::store::MigrationPhase::ContractPending => format!(
+                " — the point of no return; run `helmsman migrations contract --env {} --service {}`",
+                target.env, target.service
+            ),
+            _ => format!(": {}", state.detail),
+        };
+        crate::outln!(
+            "migrations of {target}: {} ({} → {}){then}",
+            state.phase.words(),
+            state.previous_version,
+            state.version
+        );
+    }
 }
 
 /// Why the releases in flight could not be listed.

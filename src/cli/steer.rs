@@ -41,7 +41,11 @@ pub async fn run(state_dir: &Path, options: SteerOptions) -> ExitCode {
     };
     let target = &options.target;
     if is_prod(&target.env) && !options.yes {
-        match confirmed(target, options.kind) {
+        match confirmed(
+            target,
+            &options.kind.to_string(),
+            &format!("{} its release", options.kind),
+        ) {
             Ok(true) => {}
             Ok(false) => {
                 crate::errln!("{target}: {} cancelled", options.kind);
@@ -118,27 +122,28 @@ async fn command(
 
 /// Why a production command could not be confirmed.
 #[derive(Debug, thiserror::Error)]
-enum Unconfirmed {
+pub(super) enum Unconfirmed {
     #[error(
         "{target}: `{kind}` in production asks for a confirmation, and there is no terminal \
          to ask on\n  hint: add --yes to send it without asking"
     )]
-    NoTerminal { target: Target, kind: CommandKind },
+    NoTerminal { target: Target, kind: String },
     #[error("cannot read the answer: {0}")]
     Unreadable(#[from] std::io::Error),
 }
 
-/// Asks on the terminal; without one there is nobody to ask, and the
-/// command is refused rather than sent unconfirmed.
-fn confirmed(target: &Target, kind: CommandKind) -> Result<bool, Unconfirmed> {
+/// Asks `question` about production target `target` on the terminal;
+/// without one there is nobody to ask, and `kind` is refused rather than
+/// done unconfirmed.
+pub(super) fn confirmed(target: &Target, kind: &str, question: &str) -> Result<bool, Unconfirmed> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(Unconfirmed::NoTerminal {
             target: target.clone(),
-            kind,
+            kind: kind.to_string(),
         });
     }
-    eprint!("{target} is production: {kind} its release? [y/N] ");
+    eprint!("{target} is production: {question}? [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;

@@ -55,6 +55,9 @@ pub enum Request {
         version: String,
         envs: Vec<String>,
         strategy: Option<StrategyKind>,
+        /// Release even the version a contract left behind.
+        #[serde(default)]
+        force: bool,
     },
     /// Release again the last release of `service` in `env`, which was
     /// rolled back or aborted; followed as [`Request::Release`].

@@ -160,6 +160,7 @@ impl Releases {
                 envs: vec![start.target.env.clone()],
                 strategy: None,
                 actor: Actor::Engine,
+                force: false,
             };
             self.spawn(config, request, Some((entry.clone(), policy)));
         }
@@ -265,6 +266,7 @@ impl Releases {
                     envs: vec![target.env.clone()],
                     strategy,
                     actor,
+                    force: false,
                 })
             }
             Some(ReleaseResult::Succeeded) => Err(nothing(format!(

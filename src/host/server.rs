@@ -258,6 +258,7 @@ async fn answer(
             version,
             envs,
             strategy,
+            force,
         } => {
             let config = releases.load_config(&config)?;
             let request = ReleaseRequest {
@@ -266,6 +267,7 @@ async fn answer(
                 envs,
                 strategy,
                 actor: actor.clone(),
+                force,
             };
             Answer::Follow {
                 first: Vec::new(),

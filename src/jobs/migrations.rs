@@ -48,3 +48,39 @@ pub async fn run(
         ),
     })
 }
+
+/// What identifies a migration set across environments: a SHA-256 over
+/// the contents of its files (`files`, or every phase argument naming a
+/// file that exists in `dir`), in order, so staging and production share
+/// it when they run the same SQL through different connection strings. A
+/// set that names no file is identified by its commands.
+pub fn digest(migrations: &Migrations, dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let named: Vec<&String> = if migrations.files.is_empty() {
+        Phase::ALL
+            .iter()
+            .filter(|p| **p != Phase::Status)
+            .filter_map(|p| migrations.command(*p))
+            .flat_map(|argv| argv.iter().skip(1))
+            .filter(|arg| dir.join(arg).is_file())
+            .collect()
+    } else {
+        migrations.files.iter().collect()
+    };
+    let mut hash = Sha256::new();
+    if named.is_empty() {
+        for phase in Phase::ALL {
+            if let Some(argv) = migrations.command(phase) {
+                hash.update(phase.name());
+                hash.update(argv.join("\0"));
+            }
+        }
+    }
+    for file in named {
+        hash.update(file.as_bytes());
+        // A file that cannot be read counts as empty: the digest then
+        // differs from the one it has where it can.
+        hash.update(std::fs::read(dir.join(file)).unwrap_or_default());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}

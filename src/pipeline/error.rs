@@ -109,6 +109,35 @@ pub enum PipelineError {
         target: Target,
         source: ProviderError,
     },
+    /// A migration set must complete where `requires` names first.
+    #[error(
+        "{target}: refused: its migrations (set {}) have not completed in {required} ({why}); \
+         release there first: --env {required}",
+        &digest[..12.min(digest.len())]
+    )]
+    MigrationsNotYetIn {
+        target: Target,
+        required: String,
+        digest: String,
+        why: String,
+    },
+    /// A pre_release hook or expand failed: nothing moved.
+    #[error("{target}: refused: {} — nothing moved", run.describe())]
+    JobRefused {
+        target: Target,
+        run: Box<crate::jobs::JobRun>,
+    },
+    /// Releasing the version a contract left behind.
+    #[error(
+        "{target}: refused: the schema no longer fits {version}: the contract of {contracted}'s \
+         migrations ran at {at}; pass --force to release {version} anyway"
+    )]
+    SchemaContracted {
+        target: Target,
+        version: String,
+        contracted: String,
+        at: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -131,6 +160,9 @@ impl PipelineError {
         matches!(
             self,
             PipelineError::NotYetIn { .. }
+                | PipelineError::MigrationsNotYetIn { .. }
+                | PipelineError::JobRefused { .. }
+                | PipelineError::SchemaContracted { .. }
                 | PipelineError::AlreadyRuns { .. }
                 | PipelineError::Store(StoreError::Held { .. })
                 | PipelineError::LeaseHeld { .. }

@@ -4,7 +4,9 @@
 //! the history, and stopping at the first environment that does not
 //! succeed. Shared by `helmsman release`, `helmsman demo` and the cockpit.
 
+mod around;
 pub mod backends;
+pub mod contract;
 mod error;
 pub mod plan;
 mod preflight_gate;
@@ -27,6 +29,7 @@ use crate::providers::traffic::kubernetes::lease::{self, LeaseError, LeaseHold};
 use crate::store::{DeploymentStart, History, Holder, ReleaseRecord, ReleaseStart};
 use crate::strategy::StrategyKind;
 
+use around::Around;
 pub use error::PipelineError;
 
 /// What to release where.
@@ -39,6 +42,8 @@ pub struct ReleaseRequest {
     /// Overrides the configured strategy kind (`--strategy`).
     pub strategy: Option<StrategyKind>,
     pub actor: Actor,
+    /// Release even what a contract left behind (`--force`).
+    pub force: bool,
 }
 
 /// The strategy a release of `service` will use.
@@ -274,6 +279,16 @@ pub async fn start_release(
     service: &Service,
     request: &ReleaseRequest,
 ) -> Result<StartedRelease, PipelineError> {
+    Ok(spawn(specify(env, service, request).await?))
+}
+
+/// What [`start_release`] starts: the spec of a release from the version
+/// the backend runs now, refused if that is the version asked for.
+async fn specify(
+    env: &str,
+    service: &Service,
+    request: &ReleaseRequest,
+) -> Result<ReleaseSpec, PipelineError> {
     let target = Target {
         env: env.to_string(),
         service: service.name.clone(),
@@ -287,23 +302,27 @@ pub async fn start_release(
     }
     let mut service = service.clone();
     service.strategy = effective_strategy(&service, request.strategy);
-    let started_at = Utc::now();
-    let release_id = journal_id(started_at, &target.env, &target.service);
-    let spec = ReleaseSpec {
+    let release_id = journal_id(Utc::now(), &target.env, &target.service);
+    Ok(ReleaseSpec {
         target,
         release_id,
         stable_version: running,
         new_version: request.version.clone(),
         service,
         started_by: request.actor.clone(),
-    };
+    })
+}
+
+/// Spawns the engine of `spec` with its service's providers.
+fn spawn(spec: ReleaseSpec) -> StartedRelease {
     let providers = backends::providers_for(&spec);
+    let started_at = Utc::now();
     let handle = spawn_release(spec.clone(), providers, Arc::new(TokioClock::new()));
-    Ok(StartedRelease {
+    StartedRelease {
         spec,
         handle,
         started_at,
-    })
+    }
 }
 
 /// A journal id: the start, to the millisecond (two releases of a service
@@ -421,7 +440,17 @@ async fn drive(
     history: &mut History,
     watcher: &mut dyn Watcher,
 ) -> Result<ReleaseResult, PipelineError> {
-    let started = start_release(&environment.name, service, request).await?;
+    let spec = specify(&environment.name, service, request).await?;
+    let around = Around::new(
+        environment,
+        service,
+        request,
+        &spec.stable_version,
+        deployment,
+    );
+    around.check(environment, request, history)?;
+    around.before(history, watcher).await?;
+    let started = spawn(spec);
     let spec = &started.spec;
     // The engine runs already: a journal that cannot take the start must
     // not leave it undriven. Said in the log; the outcome is written at the end.
@@ -451,7 +480,9 @@ async fn drive(
         why: None,
         lease_lost,
     };
-    steer_to_end(started, plan, steering, history, watcher).await
+    let result = steer_to_end(started, plan, steering, Some(&around), history, watcher).await?;
+    around.after(result, history, watcher).await;
+    Ok(result)
 }
 
 /// Says why once a release's Lease is lost.
@@ -477,6 +508,7 @@ async fn steer_to_end(
     started: StartedRelease,
     plan: plan::Plan,
     steering: Steering<'_>,
+    around: Option<&Around<'_>>,
     history: &mut History,
     watcher: &mut dyn Watcher,
 ) -> Result<ReleaseResult, PipelineError> {
@@ -522,6 +554,9 @@ async fn steer_to_end(
                 Ok(event) => {
                     last_reason = event.reason.clone();
                     journal(history, &spec.release_id, &event);
+                    if let (Some(around), Some(run)) = (around, &event.job) {
+                        around.engine_ran(&spec.release_id, run, history);
+                    }
                     watcher.event(&event);
                 }
                 // A lagging printer loses lines, never the release.
@@ -534,6 +569,9 @@ async fn steer_to_end(
                 while let Ok(event) = handle.events.try_recv() {
                     last_reason = event.reason.clone();
                     journal(history, &spec.release_id, &event);
+                    if let (Some(around), Some(run)) = (around, &event.job) {
+                        around.engine_ran(&spec.release_id, run, history);
+                    }
                     watcher.event(&event);
                 }
                 break finished.map_err(|source| PipelineError::TaskFailed {
@@ -750,6 +788,7 @@ image = "registry.example.com/checkout:{version}"
                 user: "alice".into(),
                 origin: None,
             },
+            force: false,
         }
     }
 

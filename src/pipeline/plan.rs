@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 mod backend;
 mod evidence;
+mod phases;
 
 use crate::config::duration::format as fmt_duration;
 use crate::config::metrics::TemplateValues;
@@ -160,6 +161,9 @@ pub struct Plan {
     pub short_steps: Vec<String>,
     /// What the environment's gate says now (run by `run`, not `build`).
     pub gate: Option<CheckOutcome>,
+    /// Migrations and hooks outside the traffic steps.
+    #[serde(default)]
+    pub phases: phases::Around,
 }
 
 /// What `helmsman plan` was asked.
@@ -195,6 +199,7 @@ pub async fn prepare(
         envs: vec![env.to_string()],
         strategy,
         actor: crate::engine::Actor::Engine,
+        force: false,
     };
     super::check_request(config, &request)?;
     let environment = config.environment(env).expect("checked");
@@ -290,6 +295,7 @@ pub fn build(
         };
         format!("{name} > {}{unit}{floor} ({when})", trig.threshold)
     };
+    let phases = phases::around(service, &stable.version, version);
     Plan {
         env: env.to_string(),
         service: service.name.clone(),
@@ -327,6 +333,7 @@ pub fn build(
         traffic_rps: None,
         short_steps: Vec::new(),
         gate: None,
+        phases,
         triggers: vec![
             trigger("error rate over baseline", &t.error_rate, " points"),
             trigger("p95 latency vs baseline", &t.p95_latency, "×"),
@@ -461,8 +468,17 @@ pub fn render(plan: &Plan) -> String {
             }
         ));
     }
+    for phase in &plan.phases.before {
+        out.push_str(&format!("before: {phase}\n"));
+    }
     for (i, step) in plan.steps.iter().enumerate() {
         out.push_str(&format!("{:>3}. {step}\n", i + 1));
+    }
+    for phase in &plan.phases.after {
+        out.push_str(&format!("after: {phase}\n"));
+    }
+    for phase in &plan.phases.on_rollback {
+        out.push_str(&format!("on rollback: {phase}\n"));
     }
     out.push_str(&format!(
         "minimum duration: {}{}\n",

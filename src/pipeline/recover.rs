@@ -81,6 +81,7 @@ pub async fn take_over(
         envs: vec![target.env.clone()],
         strategy: None,
         actor: Actor::Engine,
+        force: false,
     };
     let deployment = entry.start.deployment.as_deref().unwrap_or(&entry.start.id);
     let mut watcher = crate::notify::Notifying::new(watcher, config, &request, deployment);
@@ -220,7 +221,7 @@ async fn bring_to_an_end(
         why: Some(&why),
         lease_lost,
     };
-    steer_to_end(started, plan, steering, history, watcher).await
+    steer_to_end(started, plan, steering, None, history, watcher).await
 }
 
 /// Whether the backend is where the journal left the release: the same

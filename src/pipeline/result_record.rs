@@ -228,6 +228,7 @@ mod tests {
             envs: envs.iter().map(|e| e.to_string()).collect(),
             strategy: None,
             actor: Actor::Engine,
+            force: false,
         }
     }
 

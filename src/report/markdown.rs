@@ -169,6 +169,9 @@ fn validation(out: &mut String, e: &EnvironmentReport) {
             let _ = writeln!(out, "{NOT_MEASURED}.\n");
         }
     }
+    if !e.jobs.is_empty() {
+        jobs(out, &e.jobs);
+    }
     let _ = writeln!(out, "### Rollback\n");
     match &e.rollback {
         Some(r) => {
@@ -205,6 +208,38 @@ fn validation(out: &mut String, e: &EnvironmentReport) {
     } else {
         let _ = writeln!(out, "{NOT_MEASURED}.");
     }
+}
+
+/// The migration phases and hooks run, then the end of what each printed.
+fn jobs(out: &mut String, runs: &[crate::jobs::JobRun]) {
+    let _ = writeln!(out, "### Migrations and hooks\n");
+    table(
+        out,
+        &["run", "outcome", "started", "took", "said"],
+        runs.iter().map(|run| {
+            vec![
+                run.name.clone(),
+                if run.passed { "passed" } else { "FAILED" }.to_string(),
+                time(run.started_at),
+                format!("{:.1} s", run.took.as_secs_f64()),
+                escape(&run.summary),
+            ]
+        }),
+    );
+    for run in runs.iter().filter(|run| !run.output.is_empty()) {
+        // A fence longer than any run of backticks in the output.
+        let fence = "`".repeat(3.max(longest_backtick_run(&run.output) + 1));
+        let _ = writeln!(
+            out,
+            "\nThe end of {}'s output:\n\n{fence}\n{}\n{fence}",
+            run.name, run.output
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
 /// Figures of the new version and the one it is compared with, and the

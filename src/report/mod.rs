@@ -79,6 +79,9 @@ pub struct EnvironmentReport {
     /// may use, against the resource bands; values are null where the
     /// metrics source could not say (always, for the local data plane).
     pub resources: Vec<Figure>,
+    /// Every migration phase and hook run here, in the order they ended,
+    /// each with its duration and the end of its output.
+    pub jobs: Vec<crate::jobs::JobRun>,
 }
 
 /// One line of the timeline: an event of the engine, or a command an
@@ -179,6 +182,7 @@ pub fn deployment_id(history: &History, which: Which<'_>) -> Result<String, Repo
 fn of_deployment(history: &History, deployment: Deployment) -> Result<Report, ReportError> {
     let releases = history.releases_of(&deployment.start.id)?;
     let preflights = history.preflights(&deployment.start.id)?;
+    let jobs = history.jobs(&deployment.start.id)?;
     let mut environments = Vec::new();
     for env in &deployment.start.envs {
         let release = releases.iter().rev().find(|r| &r.start.target.env == env);
@@ -195,6 +199,11 @@ fn of_deployment(history: &History, deployment: Deployment) -> Result<Report, Re
                 report.outcome = "blocked".into();
             }
         }
+        report.jobs = jobs
+            .iter()
+            .filter(|j| &j.env == env)
+            .map(|j| j.run.clone())
+            .collect();
         environments.push(report);
     }
     let first = releases.first();
@@ -269,6 +278,7 @@ impl EnvironmentReport {
             stable_at_start: None,
             rollback: None,
             resources: resources(&ResourceUse::default()),
+            jobs: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@
 
 mod deployments;
 mod import;
+mod jobs;
 pub mod lock;
 mod schema;
 
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Actor, Command, CommandKind, CommandReply, Event, ReleaseResult, Target};
 
 pub use deployments::{Deployment, DeploymentStart, Found, LastState, Note, PreflightRun};
+pub use jobs::{JobRecord, MigrationPhase, MigrationState};
 pub use lock::{Hold, Holder};
 
 /// The journal's file in the state directory.

@@ -9,7 +9,9 @@ use rusqlite::Connection;
 /// deployment report reads: deployments, preflight reports, each release's
 /// last state and alert bands, and operators' notes. Version 3 added the
 /// stable version's instances as each release began (rollback readiness).
-const VERSION: i64 = 3;
+/// Version 4 added the runs of migration phases and hooks, and where each
+/// service's migrations stand.
+const VERSION: i64 = 4;
 
 /// How long a write waits for another process's transaction to end.
 const BUSY_WAIT: Duration = Duration::from_secs(5);
@@ -82,6 +84,9 @@ fn migrate(db: &Connection) -> rusqlite::Result<()> {
     if version < 3 {
         add_stable_at_start(db)?;
     }
+    if version < 4 {
+        add_jobs(db)?;
+    }
     db.pragma_update(None, "user_version", VERSION)
 }
 
@@ -133,5 +138,27 @@ fn add_deployments(db: &Connection) -> rusqlite::Result<()> {
 fn add_stable_at_start(db: &Connection) -> rusqlite::Result<()> {
     db.execute_batch(
         "ALTER TABLE releases ADD COLUMN stable_at_start TEXT;  -- healthy and total, as JSON",
+    )
+}
+
+/// Version 4: every migration phase and hook run (what the report lists),
+/// and where each service's migrations stand in each environment (what
+/// `status`, the cockpit and the staging-first rule read).
+fn add_jobs(db: &Connection) -> rusqlite::Result<()> {
+    db.execute_batch(
+        "CREATE TABLE jobs (
+             deployment TEXT NOT NULL,
+             env TEXT NOT NULL,
+             service TEXT NOT NULL,
+             version TEXT NOT NULL,
+             run TEXT NOT NULL           -- name, outcome, summary, output tail, times, as JSON
+         );
+         CREATE INDEX jobs_by_deployment ON jobs (deployment);
+         CREATE TABLE migration_states (
+             env TEXT NOT NULL,
+             service TEXT NOT NULL,
+             state TEXT NOT NULL,        -- the state, its versions and the set's digest, as JSON
+             PRIMARY KEY (env, service)
+         );",
     )
 }

@@ -228,7 +228,7 @@ fn a_version_1_journal_is_upgraded_in_place_and_its_releases_stand_alone() {
         .db()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let old = &history.entries(&Filter::default()).unwrap()[0];
     assert_eq!(
         (old.start.id.as_str(), old.start.deployment.as_deref()),

@@ -5,12 +5,14 @@
 pub mod components;
 pub mod env_checks;
 pub mod keymap;
+pub mod migrations;
 pub mod model;
 pub mod scroll;
 pub mod theme;
 pub mod view;
 
 pub use env_checks::EnvChecks;
+pub use migrations::MigrationsInfo;
 pub use model::{Action, Cockpit, EnvInfo, HeaderInfo, ServiceInfo, StartRequest};
 pub use theme::Theme;
 pub use view::render;

@@ -73,6 +73,8 @@ pub struct ServiceInfo {
     pub triggers: Triggers,
     /// Every version the configuration knows, for starting a release.
     pub versions: Vec<String>,
+    /// Its database migrations, if it has any.
+    pub migrations: Option<super::MigrationsInfo>,
 }
 
 pub use crate::config::is_prod;
@@ -156,6 +158,24 @@ impl Cockpit {
         self.env_notes.insert(env.to_string(), note);
     }
 
+    /// Where `target`'s migrations stand, as the journal says (when the
+    /// cockpit opens); its releases' events move it on.
+    pub fn set_migration_phase(&mut self, target: &Target, phase: &str) {
+        if let Some(migrations) = self.migrations_of(target) {
+            migrations.phase = phase.to_string();
+        }
+    }
+
+    fn migrations_of(&mut self, target: &Target) -> Option<&mut super::MigrationsInfo> {
+        self.envs
+            .iter_mut()
+            .filter(|e| e.name == target.env)
+            .flat_map(|e| e.services.iter_mut())
+            .find(|s| s.name == target.service)?
+            .migrations
+            .as_mut()
+    }
+
     /// The checks of `env` are running (shown until their report arrives).
     pub fn checks_running(&mut self, env: &str) {
         self.checks.entry(env.to_string()).or_default().running = true;
@@ -212,6 +232,11 @@ impl Cockpit {
             env: event.env.clone(),
             service: event.service.clone(),
         };
+        if let Some(migrations) = self.migrations_of(&target)
+            && let Some(phase) = migrations.after(&event)
+        {
+            migrations.phase = phase;
+        }
         let events = &mut self.targets.entry(target).or_default().events;
         events.push_back(event);
         while events.len() > EVENTS_KEPT {
@@ -713,6 +738,7 @@ mod tests {
             bands: config::defaults::bands(),
             triggers: config::defaults::triggers(),
             versions: vec!["v1.4.2".into(), "v1.5.0".into(), "v1.6.0".into()],
+            migrations: None,
         }
     }
 

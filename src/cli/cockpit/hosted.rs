@@ -95,6 +95,8 @@ pub fn starter(link: HostLink, config: PathBuf) -> Starter {
                 version: start.version.clone(),
                 envs: vec![start.target.env.clone()],
                 strategy: None,
+                // The cockpit never forces past a contract: its refusal is shown.
+                force: false,
             };
             let (notice, refused) = match submitted(&state_dir, &request).await {
                 Ok(result) => ending(&start.target, &start.version, &result),

@@ -75,6 +75,19 @@ pub fn open(config: &Arc<Config>, config_label: String, read_only: bool) -> Open
     }
 }
 
+/// Where each service's migrations stood when the cockpit opened, from
+/// the journal of `history`.
+pub fn show_migration_states(config: &Config, history: &History, cockpit: &mut Cockpit) {
+    for (target, service) in services_of(config) {
+        if service.migrations.is_none() {
+            continue;
+        }
+        if let Ok(Some(state)) = history.migration_state(&target) {
+            cockpit.set_migration_phase(&target, state.phase.words());
+        }
+    }
+}
+
 /// Runs the checks of every environment that has any in the background
 /// (the cockpit draws meanwhile), each report arriving as an update.
 fn check_in_background(
@@ -162,6 +175,7 @@ pub fn starter(
                 envs: vec![start.target.env.clone()],
                 strategy: None,
                 actor: operator::current(),
+                force: false,
             };
             let outcome = match history(&start) {
                 Ok(mut history) => {
@@ -224,6 +238,11 @@ pub fn environments_of(config: &Config) -> Vec<EnvInfo> {
                         bands: s.bands.clone(),
                         triggers: s.triggers.clone(),
                         versions,
+                        migrations: s.migrations.as_ref().map(|m| crate::tui::MigrationsInfo {
+                            phase: "not run".to_string(),
+                            contract_waits: m.contract_when
+                                == crate::config::migrations::ContractWhen::Confirm,
+                        }),
                     }
                 })
                 .collect(),

@@ -151,6 +151,14 @@ fn env_lines(
         env: env.name.clone(),
         service: service.name.clone(),
     };
+    if let Some(migrations) = &service.migrations {
+        let style = match migrations.phase.as_str() {
+            "contract pending" => theme.waiting,
+            phase if phase.ends_with("failed") => theme.crit,
+            _ => theme.dim,
+        };
+        lines.push(Line::styled(fit(&migrations.line(), w), style));
+    }
     match cockpit.snapshot(&target) {
         None => {
             lines.push(Line::raw(fit(
