@@ -115,8 +115,148 @@ async fn post(url: &str, context: &Context, phase: &str) -> (bool, String, Strin
         }
         Err(e) => (
             false,
-            crate::redact::redact(&e.without_url().to_string()).into_owned(),
+            crate::redact::redact(&crate::notify::deliver::with_causes(&e.without_url()))
+                .into_owned(),
             String::new(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::config::hooks::OnFailure;
+
+    fn context() -> Context {
+        Context {
+            env: "prod".into(),
+            service: "web".into(),
+            version: "v2".into(),
+            previous_version: "v1".into(),
+        }
+    }
+
+    fn hook(at: HookPoint, action: HookAction, retries: u32) -> Hook {
+        Hook {
+            name: "h".into(),
+            at,
+            action,
+            timeout: Duration::from_secs(2),
+            retries,
+            on_failure: OnFailure::Refuse,
+            every: Duration::from_secs(1),
+        }
+    }
+
+    /// One HTTP server on loopback answering `status` to every request,
+    /// and what it was sent.
+    async fn answering(status: u16) -> (String, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks/release", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut bodies = Vec::new();
+            while let Ok(Ok((mut stream, _))) =
+                tokio::time::timeout(Duration::from_secs(2), listener.accept()).await
+            {
+                let mut request = vec![0u8; 8192];
+                let n = stream.read(&mut request).await.unwrap();
+                let text = String::from_utf8_lossy(&request[..n]).into_owned();
+                bodies.push(text.split("\r\n\r\n").nth(1).unwrap_or("").to_string());
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno"
+                );
+                stream.write_all(reply.as_bytes()).await.unwrap();
+            }
+            bodies
+        });
+        (url, task)
+    }
+
+    #[tokio::test]
+    async fn an_http_hook_posts_the_release_s_context_and_a_2xx_passes() {
+        let (url, server) = answering(200).await;
+        let action = HookAction::Http {
+            url: crate::config::Secret::new(url, None),
+        };
+        let runs = run(
+            &[hook(HookPoint::Confirm, action, 0)],
+            HookPoint::Confirm,
+            &context(),
+            Path::new("."),
+        )
+        .await;
+        assert_eq!(runs.len(), 1);
+        assert!(runs[0].passed, "{:?}", runs[0]);
+        assert_eq!(runs[0].summary, "HTTP 200");
+        let bodies = server.await.unwrap();
+        let sent: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"env": "prod", "service": "web", "version": "v2",
+                               "previous_version": "v1", "phase": "confirm"})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_hook_is_tried_again_and_a_pre_point_stops_at_the_first_failure() {
+        let (url, server) = answering(503).await;
+        let http = HookAction::Http {
+            url: crate::config::Secret::new(url, None),
+        };
+        let never = HookAction::Command {
+            run: vec!["sh".into(), "-c".into(), "exit 0".into()],
+        };
+        let runs = run(
+            &[
+                hook(HookPoint::PreStep, http, 1),
+                hook(HookPoint::PreStep, never, 0),
+            ],
+            HookPoint::PreStep,
+            &context(),
+            Path::new("."),
+        )
+        .await;
+        assert_eq!(runs.len(), 1, "the second pre_step hook never ran");
+        assert!(!runs[0].passed);
+        assert_eq!(runs[0].summary, "HTTP 503 (try 2)");
+        assert_eq!(server.await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_command_hook_learns_the_release_and_a_slow_one_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let echo = HookAction::Command {
+            run: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo \"$HELMSMAN_PHASE $HELMSMAN_ENV $HELMSMAN_VERSION\" > said; cat said".into(),
+            ],
+        };
+        let slow = HookAction::Command {
+            run: vec!["sleep".into(), "30".into()],
+        };
+        let mut slow = hook(HookPoint::PostRelease, slow, 0);
+        slow.timeout = Duration::from_millis(200);
+        let runs = run(
+            &[hook(HookPoint::PostRelease, echo, 0), slow],
+            HookPoint::PostRelease,
+            &context(),
+            dir.path(),
+        )
+        .await;
+        // After the fact every hook runs, the failed one included.
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].summary, "exit 0: post_release prod v2");
+        assert_eq!(runs[0].output, "post_release prod v2");
+        assert!(
+            dir.path().join("said").is_file(),
+            "it ran in the directory given"
+        );
+        assert!(!runs[1].passed);
+        assert_eq!(runs[1].summary, "no answer within 200ms");
     }
 }

@@ -84,3 +84,70 @@ pub fn digest(migrations: &Migrations, dir: &Path) -> String {
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::migrations::Tool;
+
+    fn psql(url: &str) -> Migrations {
+        let mut m = Tool::Pgroll.commands("unused.json", &[]);
+        m.tool = None;
+        m.files.clear();
+        m.expand = Some(vec![
+            "psql".into(),
+            url.into(),
+            "-f".into(),
+            "expand.sql".into(),
+        ]);
+        m.contract = None;
+        m
+    }
+
+    #[test]
+    fn a_set_is_named_by_its_files_not_by_where_it_connects() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("expand.sql"), "ALTER TABLE t ADD c int;").unwrap();
+        let staging = digest(&psql("postgres://staging/app"), dir.path());
+        let prod = digest(&psql("postgres://prod/app"), dir.path());
+        assert_eq!(staging, prod);
+        std::fs::write(dir.path().join("expand.sql"), "ALTER TABLE t ADD d int;").unwrap();
+        assert_ne!(digest(&psql("postgres://prod/app"), dir.path()), prod);
+        // No file at all: the commands name the set.
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert_ne!(
+            digest(&psql("postgres://staging/app"), elsewhere.path()),
+            digest(&psql("postgres://prod/app"), elsewhere.path())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_phase_runs_with_the_release_s_context_and_is_killed_past_its_timeout() {
+        let context = Context {
+            env: "dev".into(),
+            service: "web".into(),
+            version: "v2".into(),
+            previous_version: "v1".into(),
+        };
+        let mut m = psql("x");
+        m.expand = Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo \"$HELMSMAN_PHASE of $HELMSMAN_SERVICE $HELMSMAN_PREVIOUS_VERSION → $HELMSMAN_VERSION\""
+                .into(),
+        ]);
+        m.migrate = Some(vec!["sleep".into(), "30".into()]);
+        m.timeout = Duration::from_millis(300);
+        let dir = Path::new(".");
+        let expand = run(&m, Phase::Expand, &context, dir).await.unwrap();
+        assert!(expand.passed);
+        assert_eq!(expand.output, "expand of web v1 → v2");
+        let migrate = run(&m, Phase::Migrate, &context, dir).await.unwrap();
+        assert!(!migrate.passed);
+        assert_eq!(migrate.summary, "still running after 300ms: killed");
+        assert!(migrate.took < Duration::from_secs(5));
+        assert!(run(&m, Phase::Contract, &context, dir).await.is_none());
+    }
+}

@@ -120,7 +120,7 @@ async fn post(client: &reqwest::Client, url: &str, body: &serde_json::Value) -> 
 }
 
 /// "error sending request: tcp connect error: Connection refused".
-fn with_causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(e) = cause {
