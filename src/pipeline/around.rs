@@ -24,25 +24,24 @@ pub(super) struct Around<'a> {
 }
 
 impl<'a> Around<'a> {
+    /// The release of `version` of `service` in `target` from `stable`,
+    /// part of `deployment`.
     pub fn new(
-        environment: &Environment,
+        target: Target,
         service: &'a Service,
-        request: &ReleaseRequest,
+        version: &str,
         stable: &str,
         deployment: &'a str,
     ) -> Around<'a> {
         Around {
-            target: Target {
-                env: environment.name.clone(),
-                service: service.name.clone(),
-            },
-            service,
             context: Context {
-                env: environment.name.clone(),
-                service: service.name.clone(),
-                version: request.version.clone(),
+                env: target.env.clone(),
+                service: target.service.clone(),
+                version: version.to_string(),
                 previous_version: stable.to_string(),
             },
+            target,
+            service,
             deployment,
         }
     }

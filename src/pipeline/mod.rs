@@ -442,9 +442,9 @@ async fn drive(
 ) -> Result<ReleaseResult, PipelineError> {
     let spec = specify(&environment.name, service, request).await?;
     let around = Around::new(
-        environment,
+        spec.target.clone(),
         service,
-        request,
+        &request.version,
         &spec.stable_version,
         deployment,
     );

@@ -20,6 +20,7 @@
 
 use chrono::Utc;
 
+use super::around::Around;
 use super::result_record::Outcome;
 use super::{
     LeaseLost, PipelineError, ReleaseRequest, StartedRelease, Steering, Watcher, backends, plan,
@@ -221,7 +222,19 @@ async fn bring_to_an_end(
         why: Some(&why),
         lease_lost,
     };
-    steer_to_end(started, plan, steering, None, history, watcher).await
+    // What runs after the release runs after a resumed one too: down once
+    // a rollback brought the traffic back, contract once it succeeded.
+    let deployment = start.deployment.clone().unwrap_or_else(|| start.id.clone());
+    let around = Around::new(
+        target,
+        &service,
+        &start.new_version,
+        &start.stable_version,
+        &deployment,
+    );
+    let result = steer_to_end(started, plan, steering, Some(&around), history, watcher).await?;
+    around.after(result, history, watcher).await;
+    Ok(result)
 }
 
 /// Whether the backend is where the journal left the release: the same
