@@ -54,17 +54,13 @@ impl<'a> Around<'a> {
         state: &MigrationState,
         deployment: &'a str,
     ) -> Around<'a> {
-        Around {
-            context: Context {
-                env: target.env.clone(),
-                service: target.service.clone(),
-                version: state.version.clone(),
-                previous_version: state.previous_version.clone(),
-            },
+        Around::new(
             target,
             service,
+            &state.version,
+            &state.previous_version,
             deployment,
-        }
+        )
     }
 
     fn digest(&self) -> Option<String> {
