@@ -175,6 +175,7 @@ impl Loads {
             );
             assert!(sent >= 100, "{context}: only {sent} requests sent");
             assert_eq!((failed, errors), (0, 0), "{context}: of {sent} requests");
+            eprintln!("{context}: {sent} requests, {failed} failed, {errors} answered 5xx");
         }
     }
 
