@@ -497,7 +497,7 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
             cli::status::run(&state_dir, &filter, output).await
         }
         Command::Migrations { action } => {
-            let (config, history) = match (load_config(), cli::open_history(&state_dir)) {
+            let (config, mut history) = match (load_config(), cli::open_history(&state_dir)) {
                 (Ok(config), Ok(history)) => (config, history),
                 (Err(code), _) | (_, Err(code)) => return code,
             };
@@ -517,7 +517,6 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
                     .await
                 }
                 MigrationsAction::Contract(args) => {
-                    let mut history = history;
                     cli::migrations::contract(
                         &config,
                         &mut history,

@@ -46,6 +46,22 @@ pub struct Migrations {
 }
 
 impl Migrations {
+    /// No commands yet, every setting at its default.
+    pub fn none() -> Migrations {
+        Migrations {
+            expand: None,
+            migrate: None,
+            contract: None,
+            down: None,
+            status: None,
+            timeout: defaults::TIMEOUT,
+            migrate_above: None,
+            contract_when: ContractWhen::Confirm,
+            files: Vec::new(),
+            tool: None,
+        }
+    }
+
     /// The command of `phase`, if configured.
     pub fn command(&self, phase: Phase) -> Option<&[String]> {
         match phase {
@@ -129,15 +145,12 @@ impl Tool {
         };
         Migrations {
             expand: run(&["start", migration]),
-            migrate: None,
             contract: run(&["complete"]),
             down: run(&["rollback"]),
             status: run(&["status"]),
-            timeout: defaults::TIMEOUT,
-            migrate_above: None,
-            contract_when: ContractWhen::Confirm,
             files: vec![migration.to_string()],
             tool: Some(self),
+            ..Migrations::none()
         }
     }
 }

@@ -21,6 +21,10 @@ pub(super) struct Around<'a> {
     pub service: &'a Service,
     pub context: Context,
     pub deployment: &'a str,
+    /// What identifies its migration set, read once when the release
+    /// begins (none without migrations): the set that runs is the set
+    /// journaled, even if a file changes on disk meanwhile.
+    digest: Option<String>,
 }
 
 impl<'a> Around<'a> {
@@ -41,6 +45,10 @@ impl<'a> Around<'a> {
                 previous_version: stable.to_string(),
             },
             target,
+            digest: service
+                .migrations
+                .as_ref()
+                .map(|m| jobs::migrations::digest(m, &service.workdir)),
             service,
             deployment,
         }
@@ -54,18 +62,17 @@ impl<'a> Around<'a> {
         state: &MigrationState,
         deployment: &'a str,
     ) -> Around<'a> {
-        Around::new(
-            target,
-            service,
-            &state.version,
-            &state.previous_version,
-            deployment,
-        )
-    }
-
-    fn digest(&self) -> Option<String> {
-        let migrations = self.service.migrations.as_ref()?;
-        Some(jobs::migrations::digest(migrations, &self.service.workdir))
+        Around {
+            // The set that ran, not whatever the files say now.
+            digest: Some(state.digest.clone()),
+            ..Around::new(
+                target,
+                service,
+                &state.version,
+                &state.previous_version,
+                deployment,
+            )
+        }
     }
 
     /// Refuses a release the journal says must not run: the version a
@@ -89,7 +96,7 @@ impl<'a> Around<'a> {
                 at: state.at.format("%Y-%m-%d %H:%M UTC").to_string(),
             });
         }
-        let Some(digest) = self.digest() else {
+        let Some(digest) = &self.digest else {
             return Ok(());
         };
         for required in &environment.requires {
@@ -99,7 +106,7 @@ impl<'a> Around<'a> {
             };
             let why = match history.migration_state(&there)? {
                 None => "it never ran them".to_string(),
-                Some(state) if state.digest != digest => {
+                Some(state) if state.digest != *digest => {
                     format!("it ran set {} for {}", &state.digest[..12], state.version)
                 }
                 Some(state) if !completed(&state, &there, history) => {
@@ -110,7 +117,7 @@ impl<'a> Around<'a> {
             return Err(PipelineError::MigrationsNotYetIn {
                 target: self.target.clone(),
                 required: required.clone(),
-                digest,
+                digest: digest.clone(),
                 why,
             });
         }
@@ -187,18 +194,13 @@ impl<'a> Around<'a> {
     ) {
         match result {
             ReleaseResult::Succeeded => self.after_success(history, watcher).await,
-            ReleaseResult::RolledBack | ReleaseResult::Aborted => {
-                let phase = if result == ReleaseResult::RolledBack {
-                    ReleasePhase::RolledBack
-                } else {
-                    ReleasePhase::Aborted
-                };
+            ReleaseResult::RolledBack => {
+                let phase = ReleasePhase::RolledBack;
                 self.undo(phase, history, watcher).await;
-                if result == ReleaseResult::RolledBack {
-                    self.hooks(HookPoint::OnRollback, phase, history, watcher)
-                        .await;
-                }
+                self.hooks(HookPoint::OnRollback, phase, history, watcher)
+                    .await;
             }
+            ReleaseResult::Aborted => self.undo(ReleasePhase::Aborted, history, watcher).await,
         }
     }
 
@@ -375,14 +377,14 @@ impl<'a> Around<'a> {
     }
 
     fn set_state(&self, phase: MigrationPhase, detail: &str, history: &mut History) {
-        let Some(digest) = self.digest() else {
+        let Some(digest) = &self.digest else {
             return;
         };
         let state = MigrationState {
             phase,
             version: self.context.version.clone(),
             previous_version: self.context.previous_version.clone(),
-            digest,
+            digest: digest.clone(),
             at: Utc::now(),
             detail: detail.to_string(),
         };

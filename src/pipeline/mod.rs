@@ -553,11 +553,7 @@ async fn steer_to_end(
             event = handle.events.recv(), if events_open => match event {
                 Ok(event) => {
                     last_reason = event.reason.clone();
-                    journal(history, &spec.release_id, &event);
-                    if let (Some(around), Some(run)) = (around, &event.job) {
-                        around.engine_ran(&spec.release_id, run, history);
-                    }
-                    watcher.event(&event);
+                    take_event(&event, &spec.release_id, around, history, watcher);
                 }
                 // A lagging printer loses lines, never the release.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -568,11 +564,7 @@ async fn steer_to_end(
                 // Events published just before the task ended are still queued.
                 while let Ok(event) = handle.events.try_recv() {
                     last_reason = event.reason.clone();
-                    journal(history, &spec.release_id, &event);
-                    if let (Some(around), Some(run)) = (around, &event.job) {
-                        around.engine_ran(&spec.release_id, run, history);
-                    }
-                    watcher.event(&event);
+                    take_event(&event, &spec.release_id, around, history, watcher);
                 }
                 break finished.map_err(|source| PipelineError::TaskFailed {
                     target: target.clone(),
@@ -649,6 +641,22 @@ async fn steer_to_end(
         finished_at: Utc::now(),
     })?;
     Ok(result)
+}
+
+/// One event of release `release_id`: journaled (with the job run it
+/// carries, if any), then passed to the watcher.
+fn take_event(
+    event: &Event,
+    release_id: &str,
+    around: Option<&Around<'_>>,
+    history: &mut History,
+    watcher: &mut dyn Watcher,
+) {
+    journal(history, release_id, event);
+    if let (Some(around), Some(run)) = (around, &event.job) {
+        around.engine_ran(release_id, run, history);
+    }
+    watcher.event(event);
 }
 
 /// The stable version's instances, once the release has read the backend.

@@ -1,7 +1,7 @@
 //! Reading a service's `[environments.services.migrations]` table.
 
 use super::*;
-use crate::config::migrations::{ContractWhen, Migrations, Phase, Tool, defaults};
+use crate::config::migrations::{ContractWhen, Migrations, Phase, Tool};
 
 const KEYS: &[&str] = &[
     "expand",
@@ -31,18 +31,7 @@ impl Walker<'_, '_> {
         );
         let mut migrations = match get(table, "tool") {
             Some(tool) => self.migration_tool(table, tool)?,
-            None => Migrations {
-                expand: None,
-                migrate: None,
-                contract: None,
-                down: None,
-                status: None,
-                timeout: defaults::TIMEOUT,
-                migrate_above: None,
-                contract_when: ContractWhen::Confirm,
-                files: Vec::new(),
-                tool: None,
-            },
+            None => Migrations::none(),
         };
         let mut complete = true;
         let hint = "write the command as an argv array, e.g. expand = [\"psql\", \"-v\", \"ON_ERROR_STOP=1\", \"-f\", \"db/expand.sql\"]";
