@@ -306,6 +306,15 @@ enum Command {
         #[arg(long, hide = true)]
         planes_only: bool,
     },
+    /// The demo's migrations: run an SQL file on its SQLite database in one
+    /// transaction, or describe the database.
+    #[command(hide = true)]
+    DemoDb {
+        /// The database file.
+        db: PathBuf,
+        /// The SQL file to run; without it, what the database holds.
+        sql: Option<PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -398,6 +407,7 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
                 cli::demo::run_cockpit(options, read_only).await
             }
         }
+        Command::DemoDb { db, sql } => cli::demo::run_db(&db, sql.as_deref()),
         Command::CheckConfig(args) => cli::check_config::run(&args, cli.config.as_deref()),
         Command::Plan {
             env,

@@ -339,7 +339,7 @@ fn the_demo_runs_its_asset_says_what_it_assumes_and_counts_down_a_pause() {
         return;
     };
     let screen = session.wait_for("staging in its first pause", |s| {
-        column(s, 1).contains("3/10 · ") && column(s, 1).contains("s left")
+        column(s, 1).contains("3/11 · ") && column(s, 1).contains("s left")
     });
     assert!(
         column(&screen, 1).contains("needs dev: assumed ✓"),
@@ -372,10 +372,15 @@ fn a_promoted_release_shows_what_it_verified_once_finished() {
     session.keys(&["P"]);
     session.wait_for("the question", |s| s.contains("Promote?"));
     session.keys(&["y"]);
-    session.wait_for("the promote sent", |s| s.contains("promote prod/checkout"));
-    session.wait_for("prod finished", |s| {
+    // Its pauses last minutes: finished within the wait, it was promoted.
+    let screen = session.wait_for("prod finished", |s| {
         prod_column(s).contains("Succeeded") && prod_column(s).contains("traffic 100% · finished")
     });
+    // The point of no return waits for a human in production.
+    session.wait_for("the contract pending", |s| {
+        s.contains("prod/checkout: contract pending") && prod_column(s).contains("db: contract pen")
+    });
+    assert!(column(&screen, 0).contains("db: "), "{screen}");
     // Numbers are stale after three analysis intervals (1.5 s): a finished
     // release is read no more and must not say so.
     std::thread::sleep(Duration::from_secs(3));

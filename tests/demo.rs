@@ -52,6 +52,76 @@ fn good_canary_reaches_every_environment() {
         out.contains(", 0 without an answer"),
         "users lost requests:\n{out}"
     );
+    // checkout's database moved with the traffic: expand before the first
+    // step, the backfill before 50 %, contract after success (prod's waits
+    // for a human).
+    for env in ["dev", "staging", "prod"] {
+        let at = |what: &str| line_index(&out, &format!("{env}/checkout"), what);
+        assert!(at("expand passed") < at("set weight 10%"), "{env}:\n{out}");
+        assert!(at("set weight 10%") < at("migrate passed"), "{env}:\n{out}");
+        assert!(at("migrate passed") < at("set weight 50%"), "{env}:\n{out}");
+    }
+    for env in ["dev", "staging"] {
+        let at = |what: &str| line_index(&out, &format!("{env}/checkout"), what);
+        assert!(at("→ Succeeded") < at("contract passed"), "{env}:\n{out}");
+    }
+    assert!(
+        out.contains("contract.sql applied: customers(id, display_name), 6 rows"),
+        "{out}"
+    );
+    assert!(!out.contains("prod/checkout  Succeeded → Succeeded      0 %  contract"));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("prod/checkout: contract pending — it is the point of no return"),
+        "{err}"
+    );
+}
+
+/// The index of the first line of `target` that contains `what`.
+fn line_index(out: &str, target: &str, what: &str) -> usize {
+    out.lines()
+        .position(|l| l.contains(target) && l.contains(what))
+        .unwrap_or_else(|| panic!("no `{what}` for {target} in:\n{out}"))
+}
+
+#[test]
+fn a_failing_backfill_rolls_the_traffic_back_then_runs_down() {
+    let output = demo(&["--scenario", "bad-migration"]);
+    assert_exit(&output, 3);
+    let out = stdout(&output);
+    let at = |what: &str| line_index(&out, "dev/checkout", what);
+    let failed = &out.lines().nth(at("migrate failed")).unwrap();
+    assert!(
+        failed.contains("UNIQUE constraint failed: customers.display_name"),
+        "{failed}"
+    );
+    assert!(at("migrate failed") < at("→ Rolling back"), "{out}");
+    assert!(at("→ Rolled back") < at("down passed"), "{out}");
+    assert!(
+        out.contains("down.sql applied: customers(id, name), 6 rows"),
+        "{out}"
+    );
+    assert!(
+        !out.lines().any(|l| l.contains("staging/checkout  ")),
+        "went on to staging:\n{out}"
+    );
+    assert!(
+        out.contains("dev/checkout: users sent") && out.contains(", 0 without an answer"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_migration_needs_a_service_with_migrations() {
+    let output = demo(&["--scenario", "bad-migration", "--strategy", "rolling"]);
+    assert_exit(&output, 2);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains(
+            "the bad-migration scenario needs a service with migrations, and search has none"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

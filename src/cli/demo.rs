@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use super::event_line::Printer;
 use super::{ExitCode, OutputFormat};
 use crate::config::{self, Config, ConfigErrors};
+use crate::demo::database;
 use crate::demo::scenario::Scenario;
 use crate::demo::world::{World, WorldPlan, new_version_of};
 use crate::pipeline::{self, ReleaseRequest};
-use crate::store::History;
+use crate::store::{History, MigrationPhase, MigrationState};
 use crate::strategy::StrategyKind;
 
 /// The demo's own configurations, built into the binary: the headless
@@ -95,6 +96,9 @@ pub async fn run_headless(options: DemoOptions) -> ExitCode {
         );
         return ExitCode::Usage;
     };
+    if let Err(code) = scenario_fits(&config, &service, options.scenario) {
+        return code;
+    }
     let envs: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
     // Human words go to stderr with --output json, so stdout stays JSON lines.
     let say = |line: String| match options.output {
@@ -181,6 +185,81 @@ pub async fn run_headless(options: DemoOptions) -> ExitCode {
     }
 }
 
+/// Refuses `bad-migration` for a service without migrations: there would
+/// be no backfill to fail.
+fn scenario_fits(config: &Config, service: &str, scenario: Scenario) -> Result<(), ExitCode> {
+    let migrated = |s: &config::Service| s.name == service && s.migrations.is_some();
+    let any = config
+        .environments
+        .iter()
+        .any(|e| e.services.iter().any(migrated));
+    if scenario != Scenario::BadMigration || any {
+        return Ok(());
+    }
+    crate::errln!(
+        "error: the {scenario} scenario needs a service with migrations, and {service} has none \
+         in {}\n  hint: release checkout (--strategy canary), whose demo database migrates",
+        config.source.display()
+    );
+    Err(ExitCode::Usage)
+}
+
+/// A journal in which every environment `env` requires already released
+/// `version` of `service` and completed its migrations: the cockpit demo
+/// releases every environment at once, so it vouches for what `requires`
+/// would wait for.
+fn vouched_history(config: &Config, env: &str, service: &str, version: &str) -> History {
+    let mut history = History::in_memory();
+    let Some(environment) = config.environment(env) else {
+        return history;
+    };
+    for required in &environment.requires {
+        history.assume_succeeded(required, service, version);
+        let Some(there) = config.service(required, service) else {
+            continue;
+        };
+        let Some(migrations) = &there.migrations else {
+            continue;
+        };
+        let state = MigrationState {
+            phase: MigrationPhase::Migrated,
+            version: version.to_string(),
+            previous_version: String::new(),
+            digest: crate::jobs::migrations::digest(migrations, &there.workdir),
+            at: chrono::Utc::now(),
+            detail: "assumed by the demo".to_string(),
+        };
+        let target = crate::engine::Target {
+            env: required.clone(),
+            service: service.to_string(),
+        };
+        if let Err(e) = history.set_migration_state(&target, &state) {
+            tracing::warn!("{e}");
+        }
+    }
+    history
+}
+
+/// `helmsman demo-db DB [SQL]`, what the demo's migrations run: the SQL
+/// file applied to the demo database in one transaction, or, without one,
+/// what the database holds.
+pub fn run_db(db: &Path, sql: Option<&Path>) -> ExitCode {
+    let done = match sql {
+        Some(sql) => database::run_file(db, sql),
+        None => database::describe(db),
+    };
+    match done {
+        Ok(said) => {
+            crate::outln!("{said}");
+            ExitCode::Ok
+        }
+        Err(e) => {
+            crate::errln!("error: {e}");
+            ExitCode::Runtime
+        }
+    }
+}
+
 /// The strategy as the command line spells it ("blue-green").
 fn strategy_name(kind: StrategyKind) -> String {
     use clap::ValueEnum;
@@ -210,6 +289,9 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
         );
         return ExitCode::Usage;
     };
+    if let Err(code) = scenario_fits(&config, &service, options.scenario) {
+        return code;
+    }
     let plan = WorldPlan {
         scenario: options.scenario,
         released_service: service.clone(),
@@ -247,12 +329,7 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
             force: false,
         };
         releases.push(tokio::spawn(async move {
-            // Every environment releases at once here, so the demo vouches
-            // for the environments each one requires.
-            let mut history = History::in_memory();
-            for required in &config.environment(&env).expect("listed above").requires {
-                history.assume_succeeded(required, &request.service, &request.version);
-            }
+            let mut history = vouched_history(&config, &env, &request.service, &request.version);
             let mut watcher = super::cockpit::Forward(updates);
             pipeline::run(&config, &request, &mut history, &mut watcher).await
         }));
@@ -261,13 +338,13 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
     // the same way.
     let demo_config = config.clone();
     let starter = super::cockpit::starter(config.clone(), move |start| {
-        let mut history = History::in_memory();
-        if let Some(env) = demo_config.environment(&start.target.env) {
-            for required in &env.requires {
-                history.assume_succeeded(required, &start.target.service, &start.version);
-            }
-        }
-        Ok(history)
+        let target = &start.target;
+        Ok(vouched_history(
+            &demo_config,
+            &target.env,
+            &target.service,
+            &start.version,
+        ))
     });
     // The demo's world is its own: its releases run in this process.
     let code = opened.run(starter, None).await;

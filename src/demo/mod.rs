@@ -2,6 +2,7 @@
 //! for a stable and a new version, the embedded data plane in front of each,
 //! and steady load — released dev → staging → prod.
 
+pub mod database;
 pub mod flag_eval;
 pub mod load;
 pub mod sample_service;

@@ -26,6 +26,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use super::database::Customers;
+
 /// Latency of a healthy instance, in milliseconds: 20 requests cycled in
 /// order. Its p95 is about 30 ms, its median about 13 ms.
 const LATENCY_TABLE_MS: [u64; 20] = [
@@ -44,6 +46,9 @@ pub struct Behaviour {
     pub error_kind: Option<(String, f64)>,
     /// Whether `/healthz` answers 200.
     pub healthy: bool,
+    /// The database each request reads a customer from, if any: a read
+    /// the schema does not allow answers 500 with SQLite's error.
+    pub customers: Option<Customers>,
 }
 
 impl Behaviour {
@@ -55,9 +60,13 @@ impl Behaviour {
             error_pct: 0.1,
             error_kind: None,
             healthy: true,
+            customers: None,
         }
     }
 }
+
+/// The error kind of a request whose database read failed.
+pub const DATABASE_ERROR_KIND: &str = "SQLiteError";
 
 /// Header carrying the error kind, as the demo configuration names it.
 pub const ERROR_KIND_HEADER: &str = "x-error-kind";
@@ -265,11 +274,35 @@ async fn answer_as(
             "internal error\n".to_string(),
         );
     }
-    text(
-        StatusCode::OK,
-        &behaviour.version,
-        format!("hello from {}\n", behaviour.version),
-    )
+    let Some(customers) = behaviour.customers.clone() else {
+        return text(
+            StatusCode::OK,
+            &behaviour.version,
+            format!("hello from {}\n", behaviour.version),
+        );
+    };
+    let read = tokio::task::spawn_blocking(move || customers.greet(n))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    match read {
+        Ok(name) => text(
+            StatusCode::OK,
+            &behaviour.version,
+            format!("hello {name}, from {}\n", behaviour.version),
+        ),
+        Err(e) => {
+            let mut response = text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &behaviour.version,
+                format!("{e}\n"),
+            );
+            response.headers_mut().insert(
+                ERROR_KIND_HEADER,
+                hyper::header::HeaderValue::from_static(DATABASE_ERROR_KIND),
+            );
+            response
+        }
+    }
 }
 
 fn text(status: StatusCode, version: &str, body: String) -> Response<Full<Bytes>> {

@@ -18,6 +18,9 @@ pub enum Scenario {
     NewErrorKind,
     /// More than 10 % of the new version's instances fail their health checks.
     Unhealthy,
+    /// The new version behaves, but its database backfill fails: the traffic
+    /// goes back to the stable version, then `down` undoes the expand.
+    BadMigration,
 }
 
 /// The error kind the `new-error-kind` scenario introduces.
@@ -28,7 +31,7 @@ impl Scenario {
     pub fn new_version_behaviour(self, version: &str, index: usize) -> Behaviour {
         let healthy = Behaviour::healthy(version);
         match self {
-            Scenario::Good => healthy,
+            Scenario::Good | Scenario::BadMigration => healthy,
             Scenario::BadErrors => Behaviour {
                 error_pct: 8.0,
                 ..healthy
@@ -66,6 +69,7 @@ impl fmt::Display for Scenario {
             Scenario::BadLatency => "bad-latency",
             Scenario::NewErrorKind => "new-error-kind",
             Scenario::Unhealthy => "unhealthy",
+            Scenario::BadMigration => "bad-migration",
         })
     }
 }

@@ -2,15 +2,19 @@
 //! configuration, sample service instances for each version, the embedded
 //! data plane in front of them, and steady load on the released services.
 //! A feature-flagged service gets a flag file of its own, in a temporary
-//! directory, which its instances read as flagd would.
+//! directory, which its instances read as flagd would. A service with
+//! migrations gets a database there, which its instances read and its
+//! migrations change (see [`super::database`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::config::migrations::Migrations;
 use crate::config::{Backend, Config, FlagdBackend, LocalBackend};
 use crate::dataplane::{DataPlane, DataPlaneConfig};
 use crate::engine::Target;
 
+use super::database::{self, Customers, Reads};
 use super::flag_eval::FlagEvaluator;
 use super::load::{Load, LoadStats};
 use super::sample_service::{Behaviour, Flagged, SampleService};
@@ -45,8 +49,9 @@ pub struct World {
     planes: Vec<DataPlane>,
     services: Vec<SampleService>,
     loads: Vec<(Target, Load)>,
-    /// Holds the flag files of feature-flagged services.
-    flag_dir: tempfile::TempDir,
+    /// Holds the flag files of feature-flagged services and the databases
+    /// of services with migrations.
+    dir: tempfile::TempDir,
 }
 
 /// What kept the demo's world from starting.
@@ -64,8 +69,10 @@ pub enum WorldError {
         target: Target,
         source: std::io::Error,
     },
-    #[error("creating a directory for the demo's flag files: {0}")]
-    FlagDir(std::io::Error),
+    #[error("creating a directory for the demo's flag files and databases: {0}")]
+    Dir(std::io::Error),
+    #[error("preparing the database of {target}: {why}")]
+    Database { target: Target, why: String },
     #[error("writing the flag file of {target}: {source}")]
     FlagFile {
         target: Target,
@@ -75,13 +82,13 @@ pub enum WorldError {
 
 impl World {
     pub async fn start(mut config: Config, plan: &WorldPlan) -> Result<World, WorldError> {
-        let flag_dir = tempfile::tempdir().map_err(WorldError::FlagDir)?;
+        let dir = tempfile::tempdir().map_err(WorldError::Dir)?;
         let mut world = World {
             config: config.clone(),
             planes: Vec::new(),
             services: Vec::new(),
             loads: Vec::new(),
-            flag_dir,
+            dir,
         };
         for env in &mut config.environments {
             for service in &mut env.services {
@@ -91,13 +98,30 @@ impl World {
                 };
                 let released = service.name == plan.released_service;
                 let flag = crate::providers::flagd::flag_of(service).to_string();
+                let db = match (&mut service.migrations, &service.backend) {
+                    (Some(migrations), Backend::Local(_)) => {
+                        let dir = world.dir.path().join(&target.env).join(&target.service);
+                        let bad = released && plan.scenario == Scenario::BadMigration;
+                        database::prepare(&dir, &target.service, bad).map_err(|why| {
+                            WorldError::Database {
+                                target: target.clone(),
+                                why,
+                            }
+                        })?;
+                        run_this_binary(migrations);
+                        service.workdir = dir.clone();
+                        Some(database::file_of(&dir, &target.service))
+                    }
+                    _ => None,
+                };
                 let instances = match &mut service.backend {
                     Backend::Local(backend) => {
-                        start_instances(backend, &target, released, plan.scenario).await?
+                        let scenario = plan.scenario;
+                        start_instances(backend, &target, released, scenario, db).await?
                     }
                     Backend::Flagd(flagd) => {
                         let file = world
-                            .flag_dir
+                            .dir
                             .path()
                             .join(format!("{}-{}.json", target.env, target.service));
                         write_flag_file(&file, &flag, &flagd.plane).map_err(|source| {
@@ -184,23 +208,57 @@ impl World {
     }
 }
 
+/// The demo configuration's migrations run `helmsman demo-db`: this
+/// binary, wherever it is, rather than whichever `helmsman` is on the PATH.
+fn run_this_binary(migrations: &mut Migrations) {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let phases = [
+        &mut migrations.expand,
+        &mut migrations.migrate,
+        &mut migrations.contract,
+        &mut migrations.down,
+        &mut migrations.status,
+    ];
+    for argv in phases.into_iter().flatten() {
+        if argv.first().is_some_and(|program| program == "helmsman") {
+            argv[0] = exe.display().to_string();
+        }
+    }
+}
+
 /// A sample instance for every upstream of every version; the new version
-/// of the released service misbehaves as the scenario says.
+/// of the released service misbehaves as the scenario says. With a
+/// database, every instance reads a customer from it on each request: the
+/// stable version by `name`, the others by `display_name`.
 async fn start_instances(
     backend: &mut LocalBackend,
     target: &Target,
     released: bool,
     scenario: Scenario,
+    db: Option<std::path::PathBuf>,
 ) -> Result<Vec<SampleService>, WorldError> {
     let new_version = new_version_of(backend).map(str::to_string);
     let mut instances = Vec::new();
     for (version, upstreams) in &mut backend.versions {
         let is_new = new_version.as_deref() == Some(version.as_str());
-        for (index, addr) in upstreams.iter_mut().enumerate() {
-            let behaviour = if is_new && released {
-                scenario.new_version_behaviour(version, index)
+        let customers = db.clone().map(|db| Customers {
+            db,
+            reads: if *version == backend.stable {
+                Reads::Name
             } else {
-                Behaviour::healthy(version)
+                Reads::DisplayName
+            },
+        });
+        for (index, addr) in upstreams.iter_mut().enumerate() {
+            let behaviour = Behaviour {
+                customers: customers.clone(),
+                ..if is_new && released {
+                    scenario.new_version_behaviour(version, index)
+                } else {
+                    Behaviour::healthy(version)
+                }
             };
             let instance = SampleService::start(*addr, behaviour)
                 .await
