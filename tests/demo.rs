@@ -296,3 +296,44 @@ fn helmsman_config_in_the_environment_does_not_replace_the_demo_world() {
     assert_exit(&typed, 2);
     assert!(String::from_utf8_lossy(&typed.stderr).contains("/nonexistent/helmsman.toml"));
 }
+
+/// A `preview` hook is the team's smoke suite against the blue-green
+/// preview: it gets each new instance's address, and what it asks there
+/// answers as the new version, before any user does.
+#[test]
+fn a_preview_hook_smoke_tests_each_new_instance_before_the_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let smoke = r#"
+[[environments.services.hooks]]
+name = "smoke"
+at = "preview"
+run = ["bash", "-c", '''
+for url in $HELMSMAN_PREVIEW_URLS; do
+  hostport=${url#http://}
+  exec 3<>/dev/tcp/${hostport%:*}/${hostport#*:} || exit 1
+  printf 'GET / HTTP/1.0\r\n\r\n' >&3
+  tr -d '\r' <&3 | grep -i '^x-version' >> smoke.log || exit 1
+done
+echo "smoked $HELMSMAN_PREVIEW_URLS"
+''']
+"#;
+    let config = include_str!("../assets/demo.toml").replacen(
+        "\n[[environments.services]]\nname = \"search\"",
+        &format!("{smoke}\n[[environments.services]]\nname = \"search\""),
+        1,
+    );
+    let file = dir.path().join("demo.toml");
+    std::fs::write(&file, config).unwrap();
+    let output = demo(&[
+        "--config",
+        file.to_str().unwrap(),
+        "--strategy",
+        "blue-green",
+    ]);
+    assert_exit(&output, 0);
+    let out = stdout(&output);
+    let at = |what: &str| line_index(&out, "dev/payments", what);
+    assert!(at("preview hook smoke passed") < at("switch"), "{out}");
+    let smoked = std::fs::read_to_string(dir.path().join("smoke.log")).unwrap();
+    assert_eq!(smoked, "x-version: v2.1.0\nx-version: v2.1.0\n");
+}

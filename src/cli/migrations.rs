@@ -70,6 +70,7 @@ pub async fn status(
                             .as_ref()
                             .map(|s| s.previous_version.clone())
                             .unwrap_or_default(),
+                        preview_urls: Vec::new(),
                     };
                     let run = crate::jobs::migrations::run(
                         migrations,

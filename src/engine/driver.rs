@@ -26,6 +26,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::engine::clock::Clock;
 use crate::engine::machine::{Effect, Input, Release, ReleaseSpec, TrafficWrite, WriteError};
+use crate::engine::plan::Job;
 use crate::engine::types::{Command, CommandReply, Event, Phase, ReleaseResult, Snapshot};
 use crate::metrics::Reading;
 use crate::observed::{CheckResult, CheckStatus, TrafficState};
@@ -508,16 +509,21 @@ async fn apply(
 }
 
 /// Runs the job step `job` of the release `spec`.
-async fn run_job(spec: &ReleaseSpec, job: crate::engine::plan::Job) -> Vec<crate::jobs::JobRun> {
+async fn run_job(spec: &ReleaseSpec, job: Job) -> Vec<crate::jobs::JobRun> {
+    use crate::config::HookPoint;
     let service = &spec.service;
     let context = crate::jobs::Context {
         env: spec.target.env.clone(),
         service: spec.target.service.clone(),
         version: spec.new_version.clone(),
         previous_version: spec.stable_version.clone(),
+        preview_urls: match job {
+            Job::Hooks(HookPoint::Preview) => crate::jobs::preview_urls(service, &spec.new_version),
+            _ => Vec::new(),
+        },
     };
     match job {
-        crate::engine::plan::Job::Migrate => {
+        Job::Migrate => {
             let Some(migrations) = &service.migrations else {
                 return Vec::new();
             };
@@ -531,7 +537,7 @@ async fn run_job(spec: &ReleaseSpec, job: crate::engine::plan::Job) -> Vec<crate
             .into_iter()
             .collect()
         }
-        crate::engine::plan::Job::Hooks(point) => {
+        Job::Hooks(point) => {
             crate::jobs::hooks::run(&service.hooks, point, &context, &service.workdir).await
         }
     }

@@ -137,6 +137,7 @@ mod tests {
             service: "web".into(),
             version: "v2".into(),
             previous_version: "v1".into(),
+            preview_urls: Vec::new(),
         }
     }
 

@@ -130,6 +130,7 @@ mod tests {
             service: "web".into(),
             version: "v2".into(),
             previous_version: "v1".into(),
+            preview_urls: Vec::new(),
         };
         let mut m = psql("x");
         m.expand = Some(vec![

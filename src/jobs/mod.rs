@@ -22,13 +22,17 @@ pub struct Context {
     pub service: String,
     pub version: String,
     pub previous_version: String,
+    /// The blue-green preview's instances (`http://host:port`), for the
+    /// `preview` hooks: what a smoke suite is pointed at.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub preview_urls: Vec<String>,
 }
 
 impl Context {
     /// The variables a command runs with, `phase` naming the job
     /// (`expand`, `pre_step`…).
     pub fn vars(&self, phase: &str) -> Vec<(String, String)> {
-        [
+        let mut vars: Vec<(String, String)> = [
             ("HELMSMAN_ENV", self.env.as_str()),
             ("HELMSMAN_SERVICE", self.service.as_str()),
             ("HELMSMAN_VERSION", self.version.as_str()),
@@ -37,8 +41,32 @@ impl Context {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        .collect();
+        if !self.preview_urls.is_empty() {
+            vars.push((
+                "HELMSMAN_PREVIEW_URLS".to_string(),
+                self.preview_urls.join(" "),
+            ));
+        }
+        vars
     }
+}
+
+/// Where the new version's instances answer before any user reaches them,
+/// as the configuration lists them: a local data plane's upstreams. Other
+/// backends name no address helmsman could hand on (HAProxy knows its
+/// servers' addresses, Kubernetes its preview Service).
+pub fn preview_urls(service: &crate::config::Service, version: &str) -> Vec<String> {
+    let Some(plane) = service.backend.plane() else {
+        return Vec::new();
+    };
+    plane
+        .versions
+        .get(version)
+        .into_iter()
+        .flatten()
+        .map(|addr| format!("http://{addr}"))
+        .collect()
 }
 
 /// One job, run: a migration phase or a hook.
@@ -108,5 +136,50 @@ mod millis {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A preview hook learns the preview's addresses from the variable and
+    /// the JSON body; every other job sees neither.
+    #[test]
+    fn only_a_job_given_preview_addresses_carries_them() {
+        let mut context = Context {
+            env: "dev".into(),
+            service: "web".into(),
+            version: "v2".into(),
+            previous_version: "v1".into(),
+            preview_urls: Vec::new(),
+        };
+        let named = |c: &Context| {
+            c.vars("preview")
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>()
+        };
+        assert!(!named(&context).contains(&"HELMSMAN_PREVIEW_URLS".to_string()));
+        assert!(
+            serde_json::to_value(&context)
+                .unwrap()
+                .get("preview_urls")
+                .is_none()
+        );
+
+        context.preview_urls = vec![
+            "http://127.0.0.1:9001".into(),
+            "http://127.0.0.1:9002".into(),
+        ];
+        let vars = context.vars("preview");
+        assert!(vars.contains(&(
+            "HELMSMAN_PREVIEW_URLS".to_string(),
+            "http://127.0.0.1:9001 http://127.0.0.1:9002".to_string()
+        )));
+        assert_eq!(
+            serde_json::to_value(&context).unwrap()["preview_urls"],
+            serde_json::json!(["http://127.0.0.1:9001", "http://127.0.0.1:9002"])
+        );
     }
 }

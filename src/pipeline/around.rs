@@ -43,6 +43,7 @@ impl<'a> Around<'a> {
                 service: target.service.clone(),
                 version: version.to_string(),
                 previous_version: stable.to_string(),
+                preview_urls: Vec::new(),
             },
             target,
             digest: service
