@@ -32,6 +32,8 @@ use server::Prometheus;
 
 /// The demo's configuration cut down to dev/checkout: its shortened
 /// windows and analysis (assets/demo.toml), with `steps` for the canary.
+/// Without its migrations: these tests drive the engine alone, and the
+/// pipeline is what runs expand.
 fn demo_checkout(steps: Vec<Step>) -> Config {
     let mut config = config::parse_str(DEMO_CONFIG, Path::new("demo.toml"), &|_| None)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -39,6 +41,7 @@ fn demo_checkout(steps: Vec<Step>) -> Config {
     let services = &mut config.environments[0].services;
     services.retain(|s| s.name == "checkout");
     services[0].strategy = Strategy::Canary(Canary { steps });
+    services[0].migrations = None;
     config
 }
 
