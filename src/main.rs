@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap_complete::engine::ArgValueCompleter;
 use helmsman::cli::check_config::CheckConfigArgs;
 use helmsman::cli::{ExitCode, OutputFormat};
 use helmsman::demo::scenario::Scenario;
@@ -19,14 +20,33 @@ use helmsman::{cli, errln};
 #[command(
     name = "helmsman",
     version,
+    disable_version_flag = true,
     about = "A terminal cockpit for progressive delivery"
 )]
 struct Cli {
+    /// Print the version, the commit and date it was built from, and the backends it speaks.
+    #[arg(short = 'V', long)]
+    version: bool,
+    /// With --version: as text or JSON.
+    #[arg(long, value_enum, requires = "version")]
+    output: Option<OutputFormat>,
     /// Configuration file [default: ./helmsman.toml, then the user config dir]
-    #[arg(long, global = true, env = "HELMSMAN_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "HELMSMAN_CONFIG",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
     config: Option<PathBuf>,
-    /// Where history and logs are kept [default: the user data dir]
-    #[arg(long, global = true, env = "HELMSMAN_STATE_DIR", value_name = "DIR")]
+    /// Keep the journal and logs in DIR [default: the user data and state dirs; see `helmsman paths`]
+    #[arg(
+        long,
+        global = true,
+        env = "HELMSMAN_STATE_DIR",
+        value_name = "DIR",
+        hide_env_values = true
+    )]
     state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -47,10 +67,10 @@ fn config_given_on_command_line(matches: &clap::ArgMatches) -> bool {
 #[derive(clap::Args)]
 struct TargetArgs {
     /// The environment the release runs in.
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(cli::completion::environments))]
     env: String,
     /// The service released.
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(cli::completion::services))]
     service: String,
 }
 
@@ -79,30 +99,38 @@ struct SteerArgs {
 #[derive(Subcommand)]
 enum MigrationsAction {
     /// Each service's migration phase per environment, and what its tool says.
+    #[command(after_help = "Example:\n  helmsman migrations status --env prod")]
     Status {
         /// Only this environment's services.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::environments))]
         env: Option<String>,
         /// Only this service.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::services))]
         service: Option<String>,
         /// One row per service, or JSON.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
     /// Run the pending contract (the point of no return) once only the new version serves.
+    #[command(
+        after_help = "Example:\n  helmsman migrations contract --env prod --service checkout"
+    )]
     Contract(SteerArgs),
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Open the cockpit over the configured environments (the default).
+    #[command(after_help = "Example:\n  helmsman tui --read-only")]
     Tui {
         /// Show everything, send nothing.
         #[arg(long)]
         read_only: bool,
     },
     /// A self-contained world on loopback: sample services, the data plane, load, a release.
+    #[command(
+        after_help = "Example:\n  helmsman demo\n  helmsman demo --headless --scenario bad-errors"
+    )]
     Demo {
         /// Run without the cockpit, printing one line per event.
         #[arg(long)]
@@ -124,14 +152,18 @@ enum Command {
         read_only: bool,
     },
     /// Validate a configuration file: a summary, or every error with FILE:LINE:COL.
+    #[command(after_help = "Example:\n  helmsman check-config helmsman.toml")]
     CheckConfig(CheckConfigArgs),
     /// Print the steps, gates and minimum duration of a release, touching nothing.
+    #[command(
+        after_help = "Example:\n  helmsman plan --env prod --service checkout --version v1.5.0 --rps 40"
+    )]
     Plan {
         /// The environment to plan the release in.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::environments))]
         env: String,
         /// The service to release (as named in the configuration).
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::services))]
         service: String,
         /// The version to release; refused when it already serves.
         #[arg(long)]
@@ -148,12 +180,15 @@ enum Command {
         output: OutputFormat,
     },
     /// Release a version of a service in one or more environments (in the order given).
+    #[command(
+        after_help = "Example:\n  helmsman release --env dev --env staging --env prod --service checkout --version v1.5.0"
+    )]
     Release {
         /// Environment(s); repeat to go through several in order.
-        #[arg(long = "env", required = true)]
+        #[arg(long = "env", required = true, add = ArgValueCompleter::new(cli::completion::environments))]
         envs: Vec<String>,
         /// The service to release (as named in the configuration).
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::services))]
         service: String,
         /// The version to release.
         #[arg(long)]
@@ -179,6 +214,7 @@ enum Command {
         force: bool,
     },
     /// Follow a release the release host drives, to its end (Ctrl-C detaches again).
+    #[command(after_help = "Example:\n  helmsman attach --env prod --service checkout")]
     Attach {
         #[command(flatten)]
         target: TargetArgs,
@@ -187,16 +223,22 @@ enum Command {
         output: OutputFormat,
     },
     /// Finish the current pause or manual gate of a hosted release and go to the next step.
+    #[command(after_help = "Example:\n  helmsman advance --env prod --service checkout")]
     Advance(SteerArgs),
     /// Pause a hosted release where it is (triggers stay armed).
+    #[command(after_help = "Example:\n  helmsman pause --env prod --service checkout")]
     Pause(SteerArgs),
     /// Resume a paused hosted release.
+    #[command(after_help = "Example:\n  helmsman resume --env prod --service checkout")]
     Resume(SteerArgs),
     /// Take a hosted release straight to 100 %, skipping its remaining steps.
+    #[command(after_help = "Example:\n  helmsman promote --env staging --service checkout --yes")]
     Promote(SteerArgs),
     /// Roll a hosted release back: the stable version to 100 % at once.
+    #[command(after_help = "Example:\n  helmsman rollback --env prod --service checkout")]
     Rollback(SteerArgs),
     /// Release again the last release of a service, rolled back or aborted, on the host.
+    #[command(after_help = "Example:\n  helmsman retry --env staging --service checkout")]
     Retry {
         #[command(flatten)]
         steer: SteerArgs,
@@ -205,38 +247,42 @@ enum Command {
         detach: bool,
     },
     /// Run an environment's gate and preflight checks now: exit 0, or 4 when one fails.
+    #[command(after_help = "Example:\n  helmsman validate --env prod")]
     Validate {
         /// The environment whose checks to run.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::environments))]
         env: String,
         /// Print each check's outcome as text or JSON.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
     /// Every release in flight on this machine: where it is and what it waits for.
+    #[command(after_help = "Example:\n  helmsman status --env prod --output json")]
     Status {
         /// Only this environment's releases.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::environments))]
         env: Option<String>,
         /// Only this service's releases.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::services))]
         service: Option<String>,
         /// One row per release, or JSON.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
     /// Where each service's database migrations stand; run a pending contract.
+    #[command(after_help = "Example:\n  helmsman migrations status")]
     Migrations {
         #[command(subcommand)]
         action: MigrationsAction,
     },
     /// List the releases in the journal, newest first: who released what, where, and how it ended.
+    #[command(after_help = "Example:\n  helmsman history --service checkout --limit 10")]
     History {
         /// Only this environment's releases.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::environments))]
         env: Option<String>,
         /// Only this service's releases.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::services))]
         service: Option<String>,
         /// The newest N releases.
         #[arg(long, value_name = "N")]
@@ -251,15 +297,18 @@ enum Command {
                             helmsman report last --format json --out report.json\n  \
                             helmsman report 20261130T101500.123-checkout-v1.5.0 --note \"approved by QA\""
     )]
+    #[command(
+        after_help = "Example:\n  helmsman report last --env prod --format md --out report.md"
+    )]
     Report {
         /// A deployment id or one of its release ids (`helmsman history` lists them), or `last`.
         #[arg(default_value = "last")]
         id: String,
         /// With `last`: the newest deployment to this environment.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::environments))]
         env: Option<String>,
         /// With `last`: the newest deployment of this service.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::services))]
         service: Option<String>,
         /// Markdown (for a wiki or a pull request) or JSON (versioned schema).
         #[arg(long, value_enum, default_value_t = cli::report::ReportFormat::Md)]
@@ -275,24 +324,26 @@ enum Command {
     #[command(after_help = "Examples:\n  helmsman insights\n  \
                             helmsman insights --since 2w --env prod\n  \
                             helmsman insights --since 2026-11-01 --service checkout --output json")]
+    #[command(after_help = "Example:\n  helmsman insights --since 2w --env prod")]
     Insights {
         /// How far back: `30d`, `2w`, `12h`, `90m`, or a date (`2026-11-01`, from midnight UTC).
         #[arg(long, default_value = cli::insights::DEFAULT_SINCE, value_parser = cli::insights::parse_since)]
         since: cli::insights::Since,
         /// Only this environment's releases.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::environments))]
         env: Option<String>,
         /// Only this service's deployments.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::services))]
         service: Option<String>,
         /// Figures, rows and charts, or JSON (versioned schema).
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
     /// Run the release host and the embedded data plane of the configured local services until Ctrl-C.
+    #[command(after_help = "Example:\n  helmsman serve --on-restart rollback")]
     Serve {
         /// Only this environment's services.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(cli::completion::environments))]
         env: Option<String>,
         /// Share the control socket with this group's members (mode 0660) instead of
         /// keeping it to this account (0600).
@@ -306,6 +357,38 @@ enum Command {
         #[arg(long, hide = true)]
         planes_only: bool,
     },
+    /// Print the script that gives a shell helmsman's completions, names from the configuration included.
+    #[command(
+        after_help = "Example:\n  helmsman completions bash > ~/.local/share/bash-completion/completions/helmsman"
+    )]
+    Completions {
+        /// The shell: bash, zsh, fish, powershell or elvish.
+        #[arg(value_enum)]
+        shell: cli::completion::Shell,
+    },
+    /// Write a commented starting configuration (./helmsman.toml, or --config) and check it.
+    #[command(after_help = "Example:\n  helmsman init --kubernetes")]
+    Init {
+        /// One Deployment in the kubeconfig's current context instead of a service on this machine.
+        #[arg(long)]
+        kubernetes: bool,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Where the configuration, the journal and the logs are, resolved.
+    #[command(after_help = "Example:\n  helmsman paths --output json")]
+    Paths {
+        /// As text or JSON.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Write the manual pages (helmsman.1 and one per subcommand) into a directory.
+    #[command(after_help = "Example:\n  helmsman man ~/.local/share/man/man1")]
+    Man {
+        /// Where to write them, e.g. ~/.local/share/man/man1.
+        dir: PathBuf,
+    },
     /// The demo's migrations: run an SQL file on its SQLite database in one
     /// transaction, or describe the database.
     #[command(hide = true)]
@@ -318,16 +401,24 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // A shell asking for completions (`COMPLETE=bash helmsman -- …`) is
+    // answered here, before anything else runs or prints.
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(cli::completion::VAR)
+        .complete();
     let matches = Cli::command().get_matches();
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    if cli.version {
+        return cli::version::print(cli.output.unwrap_or(OutputFormat::Text)).into();
+    }
     // The demo runs its own world: only a --config given on its command line
     // replaces the built-in one, never a HELMSMAN_CONFIG meant for real releases.
     cli.config_from_command_line = config_given_on_command_line(&matches);
-    let state_dir = cli::state_dir(cli.state_dir.as_deref());
-    let _log_guard = cli::logging::init(&state_dir);
+    let state_dir = cli::paths::data_dir(cli.state_dir.as_deref());
+    let _log_guard = cli::logging::init(&cli::paths::log_dir(&state_dir));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -407,6 +498,15 @@ async fn run(cli: Cli, state_dir: PathBuf) -> ExitCode {
                 cli::demo::run_cockpit(options, read_only).await
             }
         }
+        Command::Init { kubernetes, force } => {
+            cli::init::run(cli.config.as_deref(), kubernetes, force)
+        }
+        Command::Paths { output } => {
+            let paths = cli::paths::resolve(cli.config.as_deref(), cli.state_dir.as_deref());
+            cli::paths::print(&paths, output)
+        }
+        Command::Completions { shell } => cli::completion::print_registration(shell),
+        Command::Man { dir } => cli::manual::write_pages(Cli::command(), &dir),
         Command::DemoDb { db, sql } => cli::demo::run_db(&db, sql.as_deref()),
         Command::CheckConfig(args) => cli::check_config::run(&args, cli.config.as_deref()),
         Command::Plan {

@@ -157,7 +157,7 @@ fn a_missing_file_says_where_it_looked_and_how_to_create_one() {
     assert!(err.contains("helmsman.toml"), "{err}");
     assert!(err.contains("xdg/helmsman/helmsman.toml"), "{err}");
     assert!(
-        err.contains("cp config.example.toml helmsman.toml"),
+        err.contains("`helmsman init` writes a commented one"),
         "{err}"
     );
 

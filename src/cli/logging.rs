@@ -14,11 +14,11 @@ use tracing_subscriber::fmt::MakeWriter;
 /// dropped (the writer is lossy), never waited for by the engine.
 const BUFFERED_LINES: usize = 4096;
 
-/// Keep the returned guard alive for the whole run: it flushes on drop.
-/// Without a writable state dir, the run goes on without a log file.
-pub fn init(state_dir: &Path) -> Option<WorkerGuard> {
-    let dir = state_dir.join("logs");
-    std::fs::create_dir_all(&dir).ok()?;
+/// Logs into `dir` ([`super::paths::log_dir`]). Keep the returned guard
+/// alive for the whole run: it flushes on drop. Without a writable
+/// directory, the run goes on without a log file.
+pub fn init(dir: &Path) -> Option<WorkerGuard> {
+    std::fs::create_dir_all(dir).ok()?;
     let appender = tracing_appender::rolling::daily(dir, "helmsman.log");
     let (writer, guard) = NonBlockingBuilder::default()
         .buffered_lines_limit(BUFFERED_LINES)

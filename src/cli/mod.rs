@@ -3,16 +3,20 @@
 
 pub mod check_config;
 pub mod cockpit;
+pub mod completion;
 pub mod demo;
 pub mod event_line;
 pub mod exit_code;
 pub mod follow;
 pub mod history;
+pub mod init;
 pub mod insights;
 pub mod logging;
+pub mod manual;
 pub mod migrations;
 pub mod operator;
 pub mod output;
+pub mod paths;
 pub mod plan;
 pub mod release;
 pub mod report;
@@ -21,6 +25,7 @@ pub mod status;
 pub mod steer;
 pub mod table;
 pub mod validate;
+pub mod version;
 
 use std::path::{Path, PathBuf};
 
@@ -71,17 +76,8 @@ fn not_found_message(tried: &[PathBuf]) -> String {
 }
 
 /// What to do when no configuration file is found.
-pub const CONFIG_NOT_FOUND_HINT: &str = "create one from the documented example with \
-    `cp config.example.toml helmsman.toml`, or name a file with --config FILE (or HELMSMAN_CONFIG)";
-
-/// Where history and logs live: `--state-dir` / `HELMSMAN_STATE_DIR`, else
-/// `<user data dir>/helmsman`.
-pub fn state_dir(explicit: Option<&Path>) -> PathBuf {
-    explicit
-        .map(Path::to_path_buf)
-        .or_else(|| directories::BaseDirs::new().map(|d| d.data_dir().join("helmsman")))
-        .unwrap_or_else(|| PathBuf::from(".helmsman"))
-}
+pub const CONFIG_NOT_FOUND_HINT: &str = "`helmsman init` writes a commented one for a service on \
+    this machine (`--kubernetes`: in a cluster), or name a file with --config FILE (or HELMSMAN_CONFIG)";
 
 /// The release history under the state dir, or the exit code after saying
 /// why it cannot be opened.
@@ -114,7 +110,7 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("/nonexistent/h.toml"), "{text}");
         assert!(
-            text.contains("cp config.example.toml helmsman.toml"),
+            text.contains("`helmsman init` writes a commented one"),
             "{text}"
         );
     }

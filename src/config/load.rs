@@ -38,6 +38,7 @@ mod haproxy;
 mod hooks;
 mod kubernetes;
 mod metrics;
+pub use metrics::METRICS_TYPES;
 mod migrations;
 mod notify;
 mod preflight;
@@ -73,7 +74,8 @@ const SERVICE_KEYS: &[&str] = &[
     "migrations",
     "hooks",
 ];
-const BACKEND_TYPES: &[&str] = &["local", "kubernetes", "haproxy", "flagd"];
+/// Every `type` a service's backend may have.
+pub const BACKEND_TYPES: &[&str] = &["local", "kubernetes", "haproxy", "flagd"];
 const LOCAL_BACKEND_KEYS: &[&str] = &[
     "type",
     "listen",
@@ -140,8 +142,10 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, ConfigErrors> {
             col: 0,
             message: format!("cannot read {}: {e}", path.display()),
             hint: Some(
-                "check the path; to start from the documented example run `cp config.example.toml helmsman.toml`"
-                    .to_string(),
+                format!(
+                    "check the path, or write a starting configuration there with `helmsman init --config {}`",
+                    path.display()
+                ),
             ),
         }])
     })

@@ -18,7 +18,7 @@ pub(crate) mod test_support;
 
 pub use errors::{ConfigError, ConfigErrors};
 pub use hooks::{Hook, HookAction, HookPoint};
-pub use load::{load_bytes, load_file, parse_str, read_file};
+pub use load::{BACKEND_TYPES, METRICS_TYPES, load_bytes, load_file, parse_str, read_file};
 pub use metrics::MetricsSource;
 pub use migrations::Migrations;
 pub use model::*;

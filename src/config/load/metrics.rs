@@ -12,7 +12,8 @@ use crate::config::metrics::{
 };
 use crate::config::model::Secret;
 
-const METRICS_TYPES: &[&str] = &["local", "prometheus"];
+/// Every `type` a service's metrics table may have.
+pub const METRICS_TYPES: &[&str] = &["local", "prometheus"];
 const METRICS_KEYS: &[&str] = &[
     "type",
     "url",
