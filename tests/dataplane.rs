@@ -285,7 +285,78 @@ async fn metrics_exposition_is_valid_prometheus_text() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+
     plane.shutdown().await;
+}
+
+/// OpenMetrics for a scraper that asks for it alone, checked by the
+/// reference parser: the Python client's (`.ci/run` installs it, pinned,
+/// into target/py), which refuses what the format forbids — a histogram
+/// without its +Inf bucket, a missing `# EOF`.
+#[tokio::test]
+async fn metrics_exposition_is_valid_openmetrics_when_asked_for() {
+    let (_ups, plane) = two_versions().await;
+    let traffic = traffic_for(&plane);
+    traffic.prepare("v2").await.unwrap();
+    traffic.set_weight(50).await.unwrap();
+    send(&plane, 40).await;
+    let r = client()
+        .get(format!("http://{}/metrics", plane.admin_addr()))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = r.text().await.unwrap();
+    plane.shutdown().await;
+    assert!(text.contains(
+        "helmsman_requests_total{service=\"dev/checkout\",version=\"v2\",side=\"new\"} 20\n"
+    ));
+
+    let python_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py");
+    if !python_path.join("prometheus_client").is_dir() {
+        support::missing_tool("the Python prometheus-client in target/py (.ci/run installs it)");
+        return;
+    }
+    let parse = [
+        "import sys",
+        "from prometheus_client.openmetrics.parser import text_string_to_metric_families",
+        "for family in text_string_to_metric_families(sys.stdin.read()):",
+        "    print(family.name, family.type, len(family.samples))",
+    ]
+    .join("\n");
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", &parse])
+        .env("PYTHONPATH", &python_path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let families = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the OpenMetrics parser rejected /metrics:\n{}\n---\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        families.contains("helmsman_request_duration_seconds histogram"),
+        "{families}"
+    );
+    assert!(
+        families.contains("helmsman_requests counter 2\n"),
+        "{families}"
+    );
 }
 
 /// Polls the admin state until `ready` holds (health checks run on real

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use hyper::header::{ACCEPT, ALLOW, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde::Serialize;
@@ -189,11 +189,13 @@ async fn route(
     let ok = |state| Ok(json(StatusCode::OK, &state));
     match path.as_str() {
         "/metrics" if method == Method::GET => {
-            let mut response =
-                Response::new(Full::new(Bytes::from(exposition::render_shared(shared))));
+            let accept = parts.headers.get(ACCEPT).and_then(|v| v.to_str().ok());
+            let format = exposition::Format::from_accept(accept);
+            let text = exposition::render_shared(shared, format);
+            let mut response = Response::new(Full::new(Bytes::from(text)));
             response.headers_mut().insert(
                 CONTENT_TYPE,
-                HeaderValue::from_static(exposition::CONTENT_TYPE),
+                HeaderValue::from_static(format.content_type()),
             );
             Ok(response)
         }
