@@ -231,42 +231,30 @@ async fn forwards_path_query_body_and_headers() {
     plane.shutdown().await;
 }
 
-#[tokio::test]
-async fn metrics_exposition_is_valid_prometheus_text() {
+/// `/metrics` of a plane that served 40 requests at 50 %, asked for with
+/// `accept`: its content type and its text.
+async fn scraped(accept: Option<&str>) -> (String, String) {
     let (_ups, plane) = two_versions().await;
     let traffic = traffic_for(&plane);
     traffic.prepare("v2").await.unwrap();
     traffic.set_weight(50).await.unwrap();
     send(&plane, 40).await;
-
-    let r = client()
-        .get(format!("http://{}/metrics", plane.admin_addr()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
-    let text = r.text().await.unwrap();
-    assert!(text.contains(
-        "helmsman_requests_total{service=\"dev/checkout\",version=\"v2\",side=\"new\"} 20\n"
-    ));
-    assert!(text.contains("helmsman_new_weight{service=\"dev/checkout\"} 50\n"));
-    assert!(text.contains("helmsman_request_duration_seconds_count{service=\"dev/checkout\",version=\"v1\",side=\"stable\"} 20\n"));
-    assert_eq!(text.matches("helmsman_instance_healthy{").count(), 3);
-
-    // The real parser: Prometheus' own `promtool check metrics`.
-    let promtool = std::path::Path::new("/usr/bin/promtool");
-    if !promtool.exists() {
-        support::missing_tool("/usr/bin/promtool (Debian's package prometheus)");
-        return;
+    let mut request = client().get(format!("http://{}/metrics", plane.admin_addr()));
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
     }
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
+    let r = request.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
+    let text = r.text().await.unwrap();
+    plane.shutdown().await;
+    (content_type, text)
+}
+
+/// Feeds `text` to a parser's standard input; panics with what it said
+/// unless it accepted it, and returns what it printed.
+fn accepted_by(parser: &mut std::process::Command, text: &str) -> String {
+    let mut child = parser
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -281,12 +269,34 @@ async fn metrics_exposition_is_valid_prometheus_text() {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "promtool rejected /metrics:\n{}{}\n---\n{text}",
+        "{parser:?} rejected /metrics:\n{}{}\n---\n{text}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
 
-    plane.shutdown().await;
+#[tokio::test]
+async fn metrics_exposition_is_valid_prometheus_text() {
+    let (content_type, text) = scraped(None).await;
+    assert!(content_type.starts_with("text/plain; version=0.0.4"));
+    assert!(text.contains(
+        "helmsman_requests_total{service=\"dev/checkout\",version=\"v2\",side=\"new\"} 20\n"
+    ));
+    assert!(text.contains("helmsman_new_weight{service=\"dev/checkout\"} 50\n"));
+    assert!(text.contains("helmsman_request_duration_seconds_count{service=\"dev/checkout\",version=\"v1\",side=\"stable\"} 20\n"));
+    assert_eq!(text.matches("helmsman_instance_healthy{").count(), 3);
+
+    // The real parser: Prometheus' own `promtool check metrics`.
+    let promtool = std::path::Path::new("/usr/bin/promtool");
+    if !promtool.exists() {
+        support::missing_tool("/usr/bin/promtool (Debian's package prometheus)");
+        return;
+    }
+    accepted_by(
+        std::process::Command::new(promtool).args(["check", "metrics"]),
+        &text,
+    );
 }
 
 /// OpenMetrics for a scraper that asks for it alone, checked by the
@@ -295,23 +305,11 @@ async fn metrics_exposition_is_valid_prometheus_text() {
 /// without its +Inf bucket, a missing `# EOF`.
 #[tokio::test]
 async fn metrics_exposition_is_valid_openmetrics_when_asked_for() {
-    let (_ups, plane) = two_versions().await;
-    let traffic = traffic_for(&plane);
-    traffic.prepare("v2").await.unwrap();
-    traffic.set_weight(50).await.unwrap();
-    send(&plane, 40).await;
-    let r = client()
-        .get(format!("http://{}/metrics", plane.admin_addr()))
-        .header("accept", "application/openmetrics-text; version=1.0.0")
-        .send()
-        .await
-        .unwrap();
+    let (content_type, text) = scraped(Some("application/openmetrics-text; version=1.0.0")).await;
     assert_eq!(
-        r.headers()["content-type"],
+        content_type,
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
-    let text = r.text().await.unwrap();
-    plane.shutdown().await;
     assert!(text.contains(
         "helmsman_requests_total{service=\"dev/checkout\",version=\"v2\",side=\"new\"} 20\n"
     ));
@@ -328,26 +326,11 @@ async fn metrics_exposition_is_valid_openmetrics_when_asked_for() {
         "    print(family.name, family.type, len(family.samples))",
     ]
     .join("\n");
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", &parse])
-        .env("PYTHONPATH", &python_path)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let families = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the OpenMetrics parser rejected /metrics:\n{}\n---\n{text}",
-        String::from_utf8_lossy(&out.stderr)
+    let families = accepted_by(
+        std::process::Command::new("python3")
+            .args(["-c", &parse])
+            .env("PYTHONPATH", &python_path),
+        &text,
     );
     assert!(
         families.contains("helmsman_request_duration_seconds histogram"),

@@ -18,6 +18,10 @@ fn helmsman(dir: &Path, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// A command that needs the configuration.
+#[rustfmt::skip]
+const PLAN: [&str; 7] = ["plan", "--env", "dev", "--service", "web", "--version", "v2"];
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -26,18 +30,7 @@ fn text(bytes: &[u8]) -> String {
 fn init_writes_a_configuration_that_checks_and_never_replaces_one() {
     let dir = tempfile::tempdir().unwrap();
     // Before: a command that needs a configuration says how to get one.
-    let before = helmsman(
-        dir.path(),
-        &[
-            "plan",
-            "--env",
-            "dev",
-            "--service",
-            "web",
-            "--version",
-            "v2",
-        ],
-    );
+    let before = helmsman(dir.path(), &PLAN);
     assert_eq!(before.status.code(), Some(2));
     assert!(text(&before.stderr).contains("`helmsman init` writes a commented one"));
 
@@ -54,18 +47,7 @@ fn init_writes_a_configuration_that_checks_and_never_replaces_one() {
     assert!(written.contains("type = \"local\""));
 
     // What it wrote is what `plan` reads.
-    let plan = helmsman(
-        dir.path(),
-        &[
-            "plan",
-            "--env",
-            "dev",
-            "--service",
-            "web",
-            "--version",
-            "v2",
-        ],
-    );
+    let plan = helmsman(dir.path(), &PLAN);
     assert!(
         text(&plan.stdout).contains("plan: dev/web v1 → v2 with canary"),
         "{plan:?}"

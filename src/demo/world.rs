@@ -7,10 +7,11 @@
 //! migrations change (see [`super::database`]).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::migrations::Migrations;
-use crate::config::{Backend, Config, FlagdBackend, LocalBackend};
+use crate::config::{Backend, Config, FlagdBackend, LocalBackend, Service};
 use crate::dataplane::{DataPlane, DataPlaneConfig};
 use crate::engine::Target;
 
@@ -98,22 +99,14 @@ impl World {
                 };
                 let released = service.name == plan.released_service;
                 let flag = crate::providers::flagd::flag_of(service).to_string();
-                let db = match (&mut service.migrations, &service.backend) {
-                    (Some(migrations), Backend::Local(_)) => {
-                        let dir = world.dir.path().join(&target.env).join(&target.service);
-                        let bad = released && plan.scenario == Scenario::BadMigration;
-                        database::prepare(&dir, &target.service, bad).map_err(|why| {
-                            WorldError::Database {
-                                target: target.clone(),
-                                why,
-                            }
-                        })?;
-                        run_this_binary(migrations);
-                        service.workdir = dir.clone();
-                        Some(database::file_of(&dir, &target.service))
+                let bad_backfill = released && plan.scenario == Scenario::BadMigration;
+                let dir = world.dir.path().join(&target.env).join(&target.service);
+                let db = give_database(service, dir, bad_backfill).map_err(|why| {
+                    WorldError::Database {
+                        target: target.clone(),
+                        why,
                     }
-                    _ => None,
-                };
+                })?;
                 let instances = match &mut service.backend {
                     Backend::Local(backend) => {
                         let scenario = plan.scenario;
@@ -208,8 +201,27 @@ impl World {
     }
 }
 
+/// A service with migrations on a local backend gets a database of its own
+/// in `dir`, which becomes its working directory, where its migrations run;
+/// returns the database's file. Other services get none.
+fn give_database(
+    service: &mut Service,
+    dir: PathBuf,
+    bad_backfill: bool,
+) -> Result<Option<PathBuf>, String> {
+    let (Some(migrations), Backend::Local(_)) = (&mut service.migrations, &service.backend) else {
+        return Ok(None);
+    };
+    database::prepare(&dir, &service.name, bad_backfill)?;
+    run_this_binary(migrations);
+    let db = database::file_of(&dir, &service.name);
+    service.workdir = dir;
+    Ok(Some(db))
+}
+
 /// The demo configuration's migrations run `helmsman demo-db`: this
 /// binary, wherever it is, rather than whichever `helmsman` is on the PATH.
+/// (So only a world the helmsman binary starts can migrate.)
 fn run_this_binary(migrations: &mut Migrations) {
     let Ok(exe) = std::env::current_exe() else {
         return;
@@ -237,7 +249,7 @@ async fn start_instances(
     target: &Target,
     released: bool,
     scenario: Scenario,
-    db: Option<std::path::PathBuf>,
+    db: Option<PathBuf>,
 ) -> Result<Vec<SampleService>, WorldError> {
     let new_version = new_version_of(backend).map(str::to_string);
     let mut instances = Vec::new();
