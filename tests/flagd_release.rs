@@ -177,8 +177,7 @@ async fn a_flag_goes_to_100_percent_and_a_bad_variant_is_switched_off() {
         .await
         .unwrap();
     assert_eq!(state["stable_version"], "on", "{state}");
-    assert_eq!(load.stats().failed.load(Ordering::Relaxed), 0);
-    assert_eq!(load.stats().status_5xx.load(Ordering::Relaxed), 0);
+    assert_eq!(counted(&load, "the good release"), (0, 0));
     load.stop().await;
     serve.kill().await.unwrap();
 
@@ -196,7 +195,20 @@ async fn a_flag_goes_to_100_percent_and_a_bad_variant_is_switched_off() {
     let flags = bad.flags();
     assert_eq!(flags["flags"]["new-ranking"]["defaultVariant"], "off");
     assert!(flags["flags"]["new-ranking"].get("targeting").is_none());
-    assert_eq!(load.stats().failed.load(Ordering::Relaxed), 0);
+    assert_eq!(counted(&load, "the bad release and its kill switch").0, 0);
     load.stop().await;
     serve.kill().await.unwrap();
+}
+
+/// The load's requests that got no answer and that answered 5xx, said
+/// beside how many were sent.
+fn counted(load: &Load, during: &str) -> (u64, u64) {
+    let stats = load.stats();
+    let (sent, failed, errors) = (
+        stats.sent.load(Ordering::Relaxed),
+        stats.failed.load(Ordering::Relaxed),
+        stats.status_5xx.load(Ordering::Relaxed),
+    );
+    eprintln!("through {during}: {sent} requests, {failed} failed, {errors} answered 5xx");
+    (failed, errors)
 }

@@ -162,9 +162,12 @@ async fn release(files: &Files, version: &str) -> (i32, String, String) {
     files.run(&release_of(version, &["dev"])).await
 }
 
+/// Asserts that no request of the load so far failed or answered a 5xx,
+/// and says how many went through (the count runs on across releases).
 fn assert_no_failure(load: &Load, during: &str) {
     let stats = load.stats();
-    let (failed, errors) = (
+    let (sent, failed, errors) = (
+        stats.sent.load(Ordering::Relaxed),
         stats.failed.load(Ordering::Relaxed),
         stats.status_5xx.load(Ordering::Relaxed),
     );
@@ -173,6 +176,7 @@ fn assert_no_failure(load: &Load, during: &str) {
         (0, 0),
         "{during}: {failed} requests failed, {errors} answered 5xx"
     );
+    eprintln!("up to {during}: {sent} requests, {failed} failed, {errors} answered 5xx");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,8 +230,16 @@ async fn canary_blue_green_rolling_and_rollback_move_haproxy_with_no_request_los
     assert!(out.contains("result: rolled-back"), "{out}");
     assert_eq!(fleet.serving().await, ["v4"]);
     let stats = load.stats();
-    assert_eq!(stats.failed.load(Ordering::Relaxed), 0);
-    assert!(stats.status_5xx.load(Ordering::Relaxed) > 0);
+    let (sent, failed, errors) = (
+        stats.sent.load(Ordering::Relaxed),
+        stats.failed.load(Ordering::Relaxed),
+        stats.status_5xx.load(Ordering::Relaxed),
+    );
+    assert_eq!(failed, 0);
+    assert!(errors > 0);
+    eprintln!(
+        "up to v5's rollback: {sent} requests, {failed} failed, {errors} answered 5xx (v5's own)"
+    );
     load.stop().await;
 }
 
