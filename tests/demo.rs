@@ -297,6 +297,25 @@ fn helmsman_config_in_the_environment_does_not_replace_the_demo_world() {
     assert!(String::from_utf8_lossy(&typed.stderr).contains("/nonexistent/helmsman.toml"));
 }
 
+/// The headless demo's blue-green release with `hooks` given to dev's
+/// payments (the service it releases), its configuration written in `dir`,
+/// where the hooks run.
+fn blue_green_demo_with(hooks: &str, dir: &std::path::Path) -> Output {
+    let config = include_str!("../assets/demo.toml").replacen(
+        "\n[[environments.services]]\nname = \"search\"",
+        &format!("{hooks}\n[[environments.services]]\nname = \"search\""),
+        1,
+    );
+    let file = dir.join("demo.toml");
+    std::fs::write(&file, config).unwrap();
+    demo(&[
+        "--config",
+        file.to_str().unwrap(),
+        "--strategy",
+        "blue-green",
+    ])
+}
+
 /// A `preview` hook is the team's smoke suite against the blue-green
 /// preview: it gets each new instance's address, and what it asks there
 /// answers as the new version, before any user does.
@@ -317,23 +336,40 @@ done
 echo "smoked $HELMSMAN_PREVIEW_URLS"
 ''']
 "#;
-    let config = include_str!("../assets/demo.toml").replacen(
-        "\n[[environments.services]]\nname = \"search\"",
-        &format!("{smoke}\n[[environments.services]]\nname = \"search\""),
-        1,
-    );
-    let file = dir.path().join("demo.toml");
-    std::fs::write(&file, config).unwrap();
-    let output = demo(&[
-        "--config",
-        file.to_str().unwrap(),
-        "--strategy",
-        "blue-green",
-    ]);
+    let output = blue_green_demo_with(smoke, dir.path());
     assert_exit(&output, 0);
     let out = stdout(&output);
     let at = |what: &str| line_index(&out, "dev/payments", what);
     assert!(at("preview hook smoke passed") < at("switch"), "{out}");
     let smoked = std::fs::read_to_string(dir.path().join("smoke.log")).unwrap();
     assert_eq!(smoked, "x-version: v2.1.0\nx-version: v2.1.0\n");
+}
+
+/// A `confirm` gate is asked again until the system behind it says yes:
+/// here a command that refuses twice. The switch waits for it, and the
+/// wait is said once, not at every try.
+#[test]
+fn a_confirm_gate_holds_the_switch_until_it_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let confirm = r#"
+[[environments.services.hooks]]
+name = "approval"
+at = "confirm"
+every = "1s"
+run = ["sh", "-c", 'n=$(( $(cat tries 2>/dev/null || echo 0) + 1 )); echo $n > tries; [ $n -ge 3 ]']
+"#;
+    let output = blue_green_demo_with(confirm, dir.path());
+    assert_exit(&output, 0);
+    let out = stdout(&output);
+    let tries = std::fs::read_to_string(dir.path().join("tries")).unwrap();
+    assert_eq!(tries.trim(), "3", "{out}");
+    assert_eq!(
+        out.matches("confirm hook approval failed").count(),
+        1,
+        "{out}"
+    );
+    let at = |what: &str| line_index(&out, "dev/payments", what);
+    assert!(at("wait until the confirm hooks pass") < at("approval failed"));
+    assert!(at("approval failed") < at("approval passed"));
+    assert!(at("approval passed") < at("switch all traffic"), "{out}");
 }
