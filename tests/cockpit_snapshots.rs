@@ -771,4 +771,7 @@ fn the_migration_phase_of_each_service_and_a_pending_contract() {
     ));
     c.on_key(key(KeyCode::Right));
     insta::assert_snapshot!(screen(&c, 100, 24));
+    // `C` asks before the point of no return.
+    c.on_key(key(KeyCode::Char('C')));
+    insta::assert_snapshot!("contract_asked", screen(&c, 100, 24));
 }

@@ -388,6 +388,16 @@ fn a_promoted_release_shows_what_it_verified_once_finished() {
     assert!(prod.contains("final reading"), "{prod}");
     assert!(!prod.contains("STALE"), "{prod}");
     assert!(!prod.contains("actual 25%"), "{prod}");
+    // The human says so here: `C` asks, `y` runs the contract on prod's
+    // database, and the column says it is done.
+    session.keys(&["C"]);
+    session.wait_for("the contract's question", |s| {
+        s.contains("Contract? [PROD]") && s.contains("[ Contract ]")
+    });
+    session.keys(&["y"]);
+    session.wait_for("the contract run", |s| {
+        s.contains("prod/checkout: contract passed") && prod_column(s).contains("db: contracted")
+    });
     session.keys(&["q"]);
     session.wait_for("the shell again", |s| s.contains("EXITED=0"));
 }

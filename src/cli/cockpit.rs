@@ -35,7 +35,7 @@ mod hosted;
 mod setup;
 
 pub use hosted::HostLink;
-pub use setup::{Opened, environments_of, open, starter};
+pub use setup::{Opened, contractor, environments_of, open, starter};
 
 /// At most this many frames per second.
 const FRAME: Duration = Duration::from_millis(100);
@@ -63,6 +63,10 @@ pub enum Update {
 pub type Starter = Box<
     dyn Fn(StartRequest, mpsc::UnboundedSender<Update>) -> tokio::task::JoinHandle<String> + Send,
 >;
+
+/// Runs a confirmed contract of a service's migrations in the background,
+/// reporting through the updates channel.
+pub type Contractor = Box<dyn Fn(Target, mpsc::UnboundedSender<Update>) + Send>;
 
 /// A pipeline watcher that forwards everything to the cockpit.
 pub struct Forward(pub mpsc::UnboundedSender<Update>);
@@ -122,6 +126,10 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
     if let Ok(history) = super::open_history(state_dir) {
         setup::show_migration_states(&config, &history, &mut opened.cockpit);
     }
+    // A contract runs here even beside a host: it takes the service's lock
+    // in the journal, as `helmsman migrations contract` does.
+    let journal_dir = state_dir.to_path_buf();
+    let contractor = setup::contractor(config.clone(), move |_| History::open(&journal_dir));
     match host {
         Some(host) => {
             let link = HostLink {
@@ -131,12 +139,12 @@ pub async fn run_over_config(config: &Config, state_dir: &Path, read_only: bool)
             opened.cockpit.header.host = Some(host.pid);
             hosted::watch(host, opened.updates_tx.clone());
             let starter = hosted::starter(link.clone(), config.source.clone());
-            opened.run(starter, Some(link)).await
+            opened.run(starter, contractor, Some(link)).await
         }
         None => {
             let state_dir = state_dir.to_path_buf();
             let starter = setup::starter(config, move |_| History::open(&state_dir));
-            opened.run(starter, None).await
+            opened.run(starter, contractor, None).await
         }
     }
 }
@@ -156,21 +164,12 @@ pub fn has_terminal() -> bool {
 /// Runs the cockpit until the operator quits. Returns the exit code.
 /// Attached to a host (`host`), quitting detaches; otherwise it rolls back
 /// the releases it started, which run in this process.
-pub async fn run(
+async fn run(
     mut cockpit: Cockpit,
     updates_tx: mpsc::UnboundedSender<Update>,
     mut updates: mpsc::UnboundedReceiver<Update>,
-    starter: Starter,
-    host: Option<HostLink>,
-    journal: Option<PathBuf>,
+    mut shell: Shell,
 ) -> ExitCode {
-    let mut shell = Shell {
-        commands: HashMap::new(),
-        started: Vec::new(),
-        starter,
-        host,
-        journal,
-    };
     let code = watch(&mut cockpit, &updates_tx, &mut updates, &mut shell).await;
     match &shell.host {
         Some(link) => crate::errln!(
@@ -189,6 +188,7 @@ struct Shell {
     commands: HashMap<Target, CommandSender>,
     started: Vec<(Target, tokio::task::JoinHandle<String>)>,
     starter: Starter,
+    contractor: Contractor,
     /// The release host it is attached to: commands go there.
     host: Option<HostLink>,
     /// The state directory of the journal reports come from.
@@ -196,6 +196,22 @@ struct Shell {
 }
 
 impl Shell {
+    fn new(
+        starter: Starter,
+        contractor: Contractor,
+        host: Option<HostLink>,
+        journal: Option<PathBuf>,
+    ) -> Shell {
+        Shell {
+            commands: HashMap::new(),
+            started: Vec::new(),
+            starter,
+            contractor,
+            host,
+            journal,
+        }
+    }
+
     /// Writes the report of release `id`'s deployment to
     /// `<state dir>/reports/<deployment>.md`; says where, or why not.
     fn write_report(&self, id: &str) -> (String, bool) {
@@ -375,6 +391,10 @@ async fn watch(
                                 Ok(lines) => cockpit.show_insights(lines),
                                 Err(why) => cockpit.on_notice(why, true),
                             }
+                        }
+                        Action::Contract(target) => {
+                            dirty = true;
+                            (shell.contractor)(target, updates_tx.clone());
                         }
                         Action::WriteReport(id) => {
                             dirty = true;

@@ -1,7 +1,9 @@
 //! `helmsman demo --headless`: the demo world released dev → staging →
 //! prod, one line per event, the release's exit code.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::event_line::Printer;
 use super::{ExitCode, OutputFormat};
@@ -204,40 +206,68 @@ fn scenario_fits(config: &Config, service: &str, scenario: Scenario) -> Result<(
     Err(ExitCode::Usage)
 }
 
-/// A journal in which every environment `env` requires already released
-/// `version` of `service` and completed its migrations: the cockpit demo
-/// releases every environment at once, so it vouches for what `requires`
-/// would wait for.
-fn vouched_history(config: &Config, env: &str, service: &str, version: &str) -> History {
-    let mut history = History::in_memory();
-    let Some(environment) = config.environment(env) else {
-        return history;
-    };
-    for required in &environment.requires {
-        history.assume_succeeded(required, service, version);
-        let Some(there) = config.service(required, service) else {
-            continue;
-        };
-        let Some(migrations) = &there.migrations else {
-            continue;
-        };
-        let state = MigrationState {
-            phase: MigrationPhase::Migrated,
-            version: version.to_string(),
-            previous_version: String::new(),
-            digest: crate::jobs::migrations::digest(migrations, &there.workdir),
-            at: chrono::Utc::now(),
-            detail: "assumed by the demo".to_string(),
-        };
-        let target = crate::engine::Target {
-            env: required.clone(),
-            service: service.to_string(),
-        };
-        if let Err(e) = history.set_migration_state(&target, &state) {
-            tracing::warn!("{e}");
+/// The cockpit demo's journals, in memory, one per environment and kept
+/// for the demo's life: a contract run from the cockpit finds the
+/// migration state its environment's release left there.
+#[derive(Clone)]
+struct Journals {
+    config: Arc<Config>,
+    by_env: Arc<Mutex<HashMap<String, History>>>,
+}
+
+impl Journals {
+    fn new(config: Arc<Config>) -> Journals {
+        Journals {
+            config,
+            by_env: Arc::default(),
         }
     }
-    history
+
+    /// `env`'s journal.
+    fn of(&self, env: &str) -> History {
+        let mut by_env = self.by_env.lock().unwrap_or_else(|p| p.into_inner());
+        by_env
+            .entry(env.to_string())
+            .or_insert_with(History::in_memory)
+            .share()
+    }
+
+    /// `env`'s journal for a release of `version` of `service`, vouching
+    /// that every environment `env` requires already released it and
+    /// completed its migrations: the cockpit demo releases every
+    /// environment at once, so it vouches for what `requires` would wait
+    /// for.
+    fn vouched(&self, env: &str, service: &str, version: &str) -> History {
+        let mut history = self.of(env);
+        let Some(environment) = self.config.environment(env) else {
+            return history;
+        };
+        for required in &environment.requires {
+            history.assume_succeeded(required, service, version);
+            let Some(there) = self.config.service(required, service) else {
+                continue;
+            };
+            let Some(migrations) = &there.migrations else {
+                continue;
+            };
+            let state = MigrationState {
+                phase: MigrationPhase::Migrated,
+                version: version.to_string(),
+                previous_version: String::new(),
+                digest: crate::jobs::migrations::digest(migrations, &there.workdir),
+                at: chrono::Utc::now(),
+                detail: "assumed by the demo".to_string(),
+            };
+            let target = crate::engine::Target {
+                env: required.clone(),
+                service: service.to_string(),
+            };
+            if let Err(e) = history.set_migration_state(&target, &state) {
+                tracing::warn!("{e}");
+            }
+        }
+        history
+    }
 }
 
 /// `helmsman demo-db DB [SQL]`, what the demo's migrations run: the SQL
@@ -317,9 +347,11 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
             cockpit.set_env_note(&env.name, note);
         }
     }
+    let journals = Journals::new(config.clone());
     let mut releases = Vec::new();
     for env in config.environments.iter().map(|e| e.name.clone()) {
         let (config, updates) = (config.clone(), opened.updates_tx.clone());
+        let journals = journals.clone();
         let request = ReleaseRequest {
             service: service.clone(),
             version: new_version.clone(),
@@ -329,25 +361,24 @@ pub async fn run_cockpit(options: DemoOptions, read_only: bool) -> ExitCode {
             force: false,
         };
         releases.push(tokio::spawn(async move {
-            let mut history = vouched_history(&config, &env, &request.service, &request.version);
+            let mut history = journals.vouched(&env, &request.service, &request.version);
             let mut watcher = super::cockpit::Forward(updates);
             pipeline::run(&config, &request, &mut history, &mut watcher).await
         }));
     }
     // More releases started from the cockpit vouch for their requirements
-    // the same way.
-    let demo_config = config.clone();
-    let starter = super::cockpit::starter(config.clone(), move |start| {
-        let target = &start.target;
-        Ok(vouched_history(
-            &demo_config,
-            &target.env,
-            &target.service,
-            &start.version,
-        ))
-    });
+    // the same way; a contract runs on its environment's journal.
+    let starter = {
+        let journals = journals.clone();
+        super::cockpit::starter(config.clone(), move |start| {
+            let target = &start.target;
+            Ok(journals.vouched(&target.env, &target.service, &start.version))
+        })
+    };
+    let contractor =
+        super::cockpit::contractor(config.clone(), move |target| Ok(journals.of(&target.env)));
     // The demo's world is its own: its releases run in this process.
-    let code = opened.run(starter, None).await;
+    let code = opened.run(starter, contractor, None).await;
     for release in releases {
         release.abort();
     }

@@ -47,6 +47,8 @@ pub enum KeyAction {
     PauseResume,
     Promote,
     Rollback,
+    /// Run the selected service's pending database contract.
+    Contract,
     Details,
     /// Write the selected release's deployment report to a file.
     WriteReport,
@@ -256,6 +258,15 @@ pub static BINDINGS: &[Binding] = &[
         hint: Some((HintKeys::First, "rollback")),
         description: "roll back to the stable version (asks first)",
         action: KeyAction::Rollback,
+        views: &[VM, VD],
+    },
+    Binding {
+        keys: &[c('C')],
+        // Only in the help overlay: the footer has no room left at 80
+        // columns; the service's `db:` line names it while it is pending.
+        hint: None,
+        description: "run a pending database contract (asks first)",
+        action: KeyAction::Contract,
         views: &[VM, VD],
     },
     Binding {

@@ -35,8 +35,11 @@ impl MigrationsInfo {
     /// The words shown under the service.
     pub fn line(&self) -> String {
         match self.phase.as_str() {
-            // `helmsman migrations contract` runs it: said where it is pending.
-            "contract pending" => "db: contract pending — the point of no return".to_string(),
+            // `C` (or `helmsman migrations contract`) runs it: said where
+            // it is pending, the key first, before a narrow column cuts it.
+            "contract pending" => {
+                "db: contract pending · C runs it, the point of no return".to_string()
+            }
             phase => format!("db: {phase}"),
         }
     }

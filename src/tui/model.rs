@@ -36,6 +36,8 @@ pub enum Action {
     Start(StartRequest),
     /// Write the report of the deployment this release belongs to.
     WriteReport(String),
+    /// Run the pending contract of a service's migrations (confirmed).
+    Contract(Target),
     /// Read the journal's delivery insights, for `show_insights`.
     ReadInsights,
     Quit,
@@ -487,6 +489,7 @@ impl Cockpit {
             KeyAction::Promote => return self.command(CommandKind::Promote),
             KeyAction::Rollback => return self.command(CommandKind::Rollback),
             KeyAction::NewRelease => return self.new_release(None),
+            KeyAction::Contract => return self.contract(),
             KeyAction::WriteReport => {
                 let release = self
                     .selected()
@@ -517,7 +520,52 @@ impl Cockpit {
                 ));
                 Action::Start(start)
             }
+            Request::Contract(target) => {
+                self.note(format!("{target}: running the contract"));
+                Action::Contract(target)
+            }
         }
+    }
+
+    /// `C`: asks to run the selected service's pending contract — the
+    /// point of no return, so always asked, in every environment.
+    fn contract(&mut self) -> Action {
+        if self.read_only {
+            self.note("read-only: nothing sent".into());
+            return Action::Redraw;
+        }
+        let Some(target) = self.selected() else {
+            self.note("no service selected: no contract to run".into());
+            return Action::Redraw;
+        };
+        let phase = self
+            .service_info(&target)
+            .and_then(|s| s.migrations.as_ref())
+            .map(|m| m.phase.clone());
+        match phase.as_deref() {
+            // A contract that failed may be run again, as on the command line.
+            Some("contract pending" | "contract failed") => {}
+            Some(phase) => {
+                self.note(format!("{target}: no contract pending (db: {phase})"));
+                return Action::Redraw;
+            }
+            None => {
+                self.note(format!("{target}: has no database migrations"));
+                return Action::Redraw;
+            }
+        }
+        let versions = self
+            .snapshot(&target)
+            .map(|s| format!(" {} → {}:", s.stable_version, s.new_version))
+            .unwrap_or_default();
+        let text = format!(
+            "{target}:{versions} run the contract of the new version's migrations. The \
+             previous version will no longer fit the schema: a rollback after it needs --force."
+        );
+        let prod = is_prod(&target.env);
+        self.confirm
+            .ask(Request::Contract(target), "Contract", text, prod);
+        Action::Redraw
     }
 
     /// Sends `command`, saying so until the engine's answer replaces it.
@@ -1221,5 +1269,70 @@ mod tests {
         ro.on_key(ch('n'));
         assert_eq!(ro.view(), View::Main);
         assert!(ro.status_line().unwrap().contains("read-only"));
+    }
+
+    #[test]
+    fn c_asks_before_running_a_pending_contract_and_only_then() {
+        let target = Target {
+            env: "prod".into(),
+            service: "checkout".into(),
+        };
+        // prod/checkout is selected (second column); it has no migrations.
+        let mut c = cockpit(false);
+        c.on_key(press(KeyCode::Right));
+        assert_eq!(c.on_key(ch('C')), Action::Redraw);
+        assert_eq!(c.view(), View::Main);
+        assert!(
+            c.status_line()
+                .unwrap()
+                .contains("has no database migrations")
+        );
+
+        let with_phase = |phase: &str, read_only: bool| {
+            let mut c = cockpit(read_only);
+            c.envs[1].services[0].migrations = Some(crate::tui::MigrationsInfo {
+                phase: phase.into(),
+                contract_waits: true,
+            });
+            c.on_key(press(KeyCode::Right));
+            c
+        };
+        let mut migrated = with_phase("migrated", false);
+        migrated.on_key(ch('C'));
+        assert_eq!(migrated.view(), View::Main);
+        assert!(
+            migrated
+                .status_line()
+                .unwrap()
+                .contains("no contract pending (db: migrated)")
+        );
+
+        let mut ro = with_phase("contract pending", true);
+        ro.on_key(ch('C'));
+        assert_eq!(ro.view(), View::Main);
+        assert!(ro.status_line().unwrap().contains("read-only"));
+
+        // Pending: asked, Cancel focused; `n` runs nothing, `y` runs it.
+        let mut pending = with_phase("contract pending", false);
+        pending.on_key(ch('C'));
+        assert_eq!(pending.view(), View::Confirm);
+        let asked = pending.confirm.asking().unwrap();
+        assert_eq!(asked.request, Request::Contract(target.clone()));
+        assert!(asked.prod && asked.text.contains("no longer fit the schema"));
+        pending.on_key(ch('n'));
+        assert!(pending.status_line().unwrap().contains("no contract run"));
+        pending.on_key(ch('C'));
+        assert_eq!(pending.on_key(ch('y')), Action::Contract(target.clone()));
+        assert!(
+            pending
+                .status_line()
+                .unwrap()
+                .contains("running the contract")
+        );
+
+        // One that failed may be run again.
+        let mut failed = with_phase("contract failed", false);
+        failed.on_key(ch('C'));
+        assert_eq!(failed.view(), View::Confirm);
     }
 }

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::{Forward, Starter, Update};
+use super::{Contractor, Forward, Starter, Update};
 use crate::cli::{ExitCode, operator};
 use crate::config::{Backend, Config};
 use crate::engine::{ReleaseResult, Target};
-use crate::pipeline::{self, ReleaseRequest};
+use crate::pipeline::{self, ReleaseRequest, contract};
 use crate::preflight::{self, Selection};
-use crate::store::{History, StoreError};
+use crate::store::{History, MigrationPhase, StoreError};
 use crate::tui::{Cockpit, EnvInfo, HeaderInfo, ServiceInfo, StartRequest};
 
 /// What the cockpit shows of a version it does not know yet.
@@ -33,16 +33,14 @@ pub struct Opened {
 impl Opened {
     /// Runs the cockpit until the operator quits (attached to `host`, if
     /// any). Returns the exit code.
-    pub async fn run(self, starter: Starter, host: Option<super::HostLink>) -> ExitCode {
-        super::run(
-            self.cockpit,
-            self.updates_tx,
-            self.updates_rx,
-            starter,
-            host,
-            self.journal,
-        )
-        .await
+    pub async fn run(
+        self,
+        starter: Starter,
+        contractor: Contractor,
+        host: Option<super::HostLink>,
+    ) -> ExitCode {
+        let shell = super::Shell::new(starter, contractor, host, self.journal);
+        super::run(self.cockpit, self.updates_tx, self.updates_rx, shell).await
     }
 }
 
@@ -83,7 +81,13 @@ pub fn show_migration_states(config: &Config, history: &History, cockpit: &mut C
             continue;
         }
         if let Ok(Some(state)) = history.migration_state(&target) {
-            cockpit.set_migration_phase(&target, state.phase.words());
+            // A failure names its phase ("contract failed: exit 1"), as the
+            // cockpit says it when it sees the run.
+            let phase = match state.phase {
+                MigrationPhase::Failed => state.detail.split_once(':').map_or("failed", |(p, _)| p),
+                phase => phase.words(),
+            };
+            cockpit.set_migration_phase(&target, phase);
         }
     }
 }
@@ -198,6 +202,38 @@ pub fn starter(
             let _ = updates.send(Update::Notice(notice.0.clone(), notice.1));
             notice.0
         })
+    })
+}
+
+/// Runs confirmed contracts (`C`) through the same pipeline step as
+/// `helmsman migrations contract`, on the journal `history` opens for the
+/// service: its events move the service's `db:` line, and a notice says
+/// how it ended.
+pub fn contractor(
+    config: Arc<Config>,
+    history: impl Fn(&Target) -> Result<History, StoreError> + Send + Sync + 'static,
+) -> Contractor {
+    let history = Arc::new(history);
+    Box::new(move |target, updates| {
+        let (config, history) = (config.clone(), history.clone());
+        tokio::spawn(async move {
+            let holder = crate::store::Holder::this_process(operator::current(), "contract");
+            let ran = match history(&target) {
+                Ok(mut history) => {
+                    let mut watcher = Forward(updates.clone());
+                    contract::run(&config, &target, holder, &mut history, &mut watcher)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            let notice = match ran {
+                Ok(run) if run.passed => (format!("{target}: contract passed"), false),
+                Ok(run) => (format!("{target}: contract failed: {}", run.summary), true),
+                Err(why) => (why, true),
+            };
+            let _ = updates.send(Update::Notice(notice.0, notice.1));
+        });
     })
 }
 

@@ -1,4 +1,5 @@
-//! The confirmation of a promote, a rollback or a new release: names the
+//! The confirmation of a promote, a rollback, a new release or a database
+//! contract: names the
 //! environment, service, versions and what will change; Cancel is focused.
 //!
 //! ```text
@@ -18,7 +19,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{Component, Outcome};
-use crate::engine::Command;
+use crate::engine::{Command, Target};
 use crate::tui::keymap::{KeyAction, View};
 use crate::tui::model::{Cockpit, StartRequest};
 use crate::tui::theme::Theme;
@@ -35,9 +36,11 @@ pub enum Focus {
 pub enum Request {
     Command(Command),
     Start(StartRequest),
+    /// Run the pending contract of a service's migrations.
+    Contract(Target),
 }
 
-/// A promote, a rollback or a new release waiting for `y`.
+/// A promote, a rollback, a new release or a contract waiting for `y`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Confirmation {
     pub request: Request,
@@ -78,6 +81,7 @@ impl Confirm {
                 format!("cancelled: {} {} not sent", command.kind, command.target)
             }
             Request::Start(start) => format!("cancelled: no release of {} started", start.target),
+            Request::Contract(target) => format!("cancelled: no contract run on {target}"),
         });
         Outcome::Closed(note)
     }
@@ -112,7 +116,7 @@ impl Component for Confirm {
             KeyAction::Cancel => self.cancel(),
             KeyAction::NextVersion => match &asking.request {
                 Request::Start(start) => Outcome::AnotherVersion(start.version.clone()),
-                Request::Command(_) => Outcome::Redraw,
+                Request::Command(_) | Request::Contract(_) => Outcome::Redraw,
             },
             other => Outcome::Unhandled(other),
         }
