@@ -365,7 +365,7 @@ async fn wait_for(handle: &mut ReleaseHandle, f: impl Fn(&helmsman::engine::Snap
         .expect("driver alive");
 }
 
-fn drain(events: &mut tokio::sync::broadcast::Receiver<Arc<Event>>) -> Vec<Event> {
+fn drain(events: &mut tokio::sync::mpsc::UnboundedReceiver<Arc<Event>>) -> Vec<Event> {
     let mut out = Vec::new();
     while let Ok(e) = events.try_recv() {
         out.push(Event::clone(&e));
@@ -676,4 +676,29 @@ async fn a_rollback_the_backend_disagrees_with_is_retried_until_it_agrees() {
             .any(|e| e.reason.starts_with("could not set weight 0%"))
     );
     assert_eq!(world.traffic.weight(), 0);
+}
+
+/// The journal (and the report built from it) reads every event, however
+/// far behind it falls: a reader that looks only once the release ended
+/// still finds each of its steps.
+#[tokio::test(start_paused = true)]
+async fn a_reader_that_falls_behind_loses_no_event() {
+    let world = World::new();
+    // Each step says it began: 300 steps, more than any buffer held.
+    let steps: Vec<Step> = (1..=100)
+        .flat_map(|k| [Step::Weight(k), Step::Pause(secs(1)), Step::Pause(secs(1))])
+        .collect();
+    let mut handle = world.start(steps);
+    assert_eq!((&mut handle.task).await.unwrap(), ReleaseResult::Succeeded);
+    let events = drain(&mut handle.events);
+    assert!(events.len() > 256, "only {} events", events.len());
+    for k in 1..=100 {
+        let step = format!("set weight {k}%");
+        assert!(
+            events.iter().any(|e| e.reason.ends_with(&step)),
+            "no `{step}` among {} events",
+            events.len()
+        );
+    }
+    assert_eq!(events.last().unwrap().to, Phase::Succeeded);
 }

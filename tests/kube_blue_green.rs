@@ -146,7 +146,7 @@ async fn release(api: &FakeApi, stable: &str, new: &str, keep_old: Duration) -> 
 }
 
 fn reasons(
-    events: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<helmsman::engine::Event>>,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<std::sync::Arc<helmsman::engine::Event>>,
 ) -> Vec<String> {
     let mut reasons = Vec::new();
     while let Ok(e) = events.try_recv() {
@@ -159,7 +159,6 @@ fn reasons(
 async fn a_release_previews_switches_and_scales_the_old_slot_down_then_goes_back() {
     let api = cluster().await;
     let mut handle = release(&api, "v1", "v2", Duration::from_millis(300)).await;
-    let mut events = handle.events.resubscribe();
     assert_eq!(finished(&mut handle).await, ReleaseResult::Succeeded);
 
     // Green runs v2 with blue's replicas; users and the preview are on it.
@@ -180,7 +179,7 @@ async fn a_release_previews_switches_and_scales_the_old_slot_down_then_goes_back
         "{log:#?}"
     );
     assert!(switch < blue_down, "{log:#?}");
-    let reasons = reasons(&mut events);
+    let reasons = reasons(&mut handle.events);
     assert!(
         reasons
             .iter()
@@ -219,7 +218,6 @@ async fn a_rollback_after_the_switch_puts_users_back_on_the_old_slot() {
     // Blue is kept for an instant switch back.
     assert_eq!(api.deployment("checkout-blue").1, 3);
 
-    let mut events = handle.events.resubscribe();
     let command = Command {
         target: target(),
         kind: CommandKind::Rollback,
@@ -230,7 +228,7 @@ async fn a_rollback_after_the_switch_puts_users_back_on_the_old_slot() {
     assert_eq!(selects(&api, "checkout"), "blue");
     assert_eq!(api.deployment("checkout-blue"), (format!("{IMAGE}v1"), 3));
     assert_eq!(api.deployment("checkout-green").1, 0);
-    let reasons = reasons(&mut events);
+    let reasons = reasons(&mut handle.events);
     assert!(
         reasons.iter().any(|r| r.contains("verified: v1 at 100 %")),
         "{reasons:#?}"
@@ -242,7 +240,6 @@ async fn a_failing_smoke_check_never_lets_users_leave_the_stable_slot() {
     let api = cluster().await;
     api.proxy_answers("checkout-preview", 503);
     let mut handle = release(&api, "v1", "v2", Duration::from_millis(300)).await;
-    let mut events = handle.events.resubscribe();
     assert_eq!(finished(&mut handle).await, ReleaseResult::RolledBack);
 
     // Every write of the active Service (the rollback's) kept it on blue.
@@ -254,7 +251,7 @@ async fn a_failing_smoke_check_never_lets_users_leave_the_stable_slot() {
     assert_eq!(selects(&api, "checkout"), "blue");
     assert_eq!(api.deployment("checkout-green").1, 0);
     assert_eq!(api.deployment("checkout-blue"), (format!("{IMAGE}v1"), 3));
-    let reasons = reasons(&mut events);
+    let reasons = reasons(&mut handle.events);
     assert!(
         reasons
             .iter()

@@ -105,7 +105,7 @@ async fn start(service: &Service) -> StartedRelease {
     started
 }
 
-fn drain(events: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<Event>>) -> Vec<Event> {
+fn drain(events: &mut tokio::sync::mpsc::UnboundedReceiver<std::sync::Arc<Event>>) -> Vec<Event> {
     std::iter::from_fn(|| events.try_recv().ok().map(|e| Event::clone(&e))).collect()
 }
 

@@ -5,7 +5,7 @@
 //! ```text
 //!  commands (mpsc) ──►┐                       ┌──► watch<Snapshot>
 //!  provider results ─►│  Release::handle  ────┤
-//!  ticks (next_wake) ─►┘                       └──► broadcast<Event>
+//!  ticks (next_wake) ─►┘                       └──► mpsc<Event> (unbounded)
 //!        ▲                     │ effects
 //!        │   reads: spawned tasks (never block a command)
 //!        └── writes: one writer task, in order
@@ -21,7 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::engine::clock::Clock;
@@ -37,12 +37,6 @@ const SMOKE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reads time out after the analysis interval, within these bounds.
 const MIN_READ_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Room for a burst of events before a slow subscriber starts lagging. A
-/// release emits a few dozen events in all, a rollback a handful at once;
-/// the buffer is allocated whole for every release, so a host driving
-/// hundreds keeps it small.
-pub const EVENT_CAPACITY: usize = 256;
-
 /// The backends one release talks to.
 #[derive(Clone)]
 pub struct Providers {
@@ -58,8 +52,11 @@ pub struct ReleaseHandle {
     /// Refused with a reason, never silence.
     pub commands: mpsc::Sender<(Command, oneshot::Sender<CommandReply>)>,
     pub snapshots: watch::Receiver<Snapshot>,
-    /// Subscribed before the first event; `resubscribe()` for more readers.
-    pub events: broadcast::Receiver<Arc<Event>>,
+    /// Every event, in order, to one reader (the pipeline, which journals
+    /// them): unbounded, so a reader that falls behind (a journal write
+    /// waiting on a disk or a lock) loses none of the report's timeline.
+    /// A release emits a few per step, so what waits stays small.
+    pub events: mpsc::UnboundedReceiver<Arc<Event>>,
     /// Ends when the release finishes, with how it ended.
     pub task: JoinHandle<ReleaseResult>,
 }
@@ -100,7 +97,7 @@ pub fn spawn_machine(
 ) -> ReleaseHandle {
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (snapshots_tx, snapshots_rx) = watch::channel(release.snapshot().clone());
-    let (events_tx, events_rx) = broadcast::channel(EVENT_CAPACITY);
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
     let driver = Driver {
         release,
         providers,
@@ -197,7 +194,7 @@ struct Driver {
     providers: Providers,
     clock: Arc<dyn Clock>,
     snapshots: watch::Sender<Snapshot>,
-    events: broadcast::Sender<Arc<Event>>,
+    events: mpsc::UnboundedSender<Arc<Event>>,
 }
 
 /// A traffic write on its way to the writer, with the number of rollbacks
@@ -382,7 +379,7 @@ impl Driver {
                         reason = %event.reason,
                         "release event"
                     );
-                    // No subscriber is not an error: headless runs may not listen.
+                    // No reader is not an error: a handle may not listen.
                     let _ = self.events.send(Arc::new(event));
                 }
                 // Traffic writes go to the writer, in order; it lives until

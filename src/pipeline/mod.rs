@@ -551,14 +551,12 @@ async fn steer_to_end(
                 let _ = reply.send(answer);
             }
             event = handle.events.recv(), if events_open => match event {
-                Ok(event) => {
+                Some(event) => {
                     last_reason = event.reason.clone();
                     take_event(&event, &spec.release_id, around, history, watcher);
                 }
-                // A lagging printer loses lines, never the release.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 // The task ended: only its result is left to collect.
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => events_open = false,
+                None => events_open = false,
             },
             finished = &mut handle.task => {
                 // Events published just before the task ended are still queued.
