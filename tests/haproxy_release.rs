@@ -162,15 +162,20 @@ async fn release(files: &Files, version: &str) -> (i32, String, String) {
     files.run(&release_of(version, &["dev"])).await
 }
 
-/// Asserts that no request of the load so far failed or answered a 5xx,
-/// and says how many went through (the count runs on across releases).
-fn assert_no_failure(load: &Load, during: &str) {
+/// The load's requests so far: sent, without an answer, answered 5xx.
+fn counts(load: &Load) -> (u64, u64, u64) {
     let stats = load.stats();
-    let (sent, failed, errors) = (
+    (
         stats.sent.load(Ordering::Relaxed),
         stats.failed.load(Ordering::Relaxed),
         stats.status_5xx.load(Ordering::Relaxed),
-    );
+    )
+}
+
+/// Asserts that no request of the load so far failed or answered a 5xx,
+/// and says how many went through (the count runs on across releases).
+fn assert_no_failure(load: &Load, during: &str) {
+    let (sent, failed, errors) = counts(load);
     assert_eq!(
         (failed, errors),
         (0, 0),
@@ -219,7 +224,7 @@ async fn canary_blue_green_rolling_and_rollback_move_haproxy_with_no_request_los
         assert_eq!(fleet.serving().await, [version], "after {version}");
         assert_no_failure(&load, version);
     }
-    let sent_before_rollback = load.stats().sent.load(Ordering::Relaxed);
+    let (sent_before_rollback, _, _) = counts(&load);
     assert!(sent_before_rollback > 500, "{sent_before_rollback}");
 
     // v5 fails 40 % of its requests: the canary is rolled back, and v4
@@ -229,12 +234,7 @@ async fn canary_blue_green_rolling_and_rollback_move_haproxy_with_no_request_los
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(out.contains("result: rolled-back"), "{out}");
     assert_eq!(fleet.serving().await, ["v4"]);
-    let stats = load.stats();
-    let (sent, failed, errors) = (
-        stats.sent.load(Ordering::Relaxed),
-        stats.failed.load(Ordering::Relaxed),
-        stats.status_5xx.load(Ordering::Relaxed),
-    );
+    let (sent, failed, errors) = counts(&load);
     assert_eq!(failed, 0);
     assert!(errors > 0);
     eprintln!(

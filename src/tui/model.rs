@@ -507,8 +507,7 @@ impl Cockpit {
 
     /// A confirmed question: sent or started, unless read-only.
     fn confirmed(&mut self, request: Request) -> Action {
-        if self.read_only {
-            self.note("read-only: nothing sent".into());
+        if self.refused_as_read_only() {
             return Action::Redraw;
         }
         match request {
@@ -530,8 +529,7 @@ impl Cockpit {
     /// `C`: asks to run the selected service's pending contract — the
     /// point of no return, so always asked, in every environment.
     fn contract(&mut self) -> Action {
-        if self.read_only {
-            self.note("read-only: nothing sent".into());
+        if self.refused_as_read_only() {
             return Action::Redraw;
         }
         let Some(target) = self.selected() else {
@@ -568,6 +566,14 @@ impl Cockpit {
         Action::Redraw
     }
 
+    /// A read-only cockpit sends nothing: says so, and whether it is one.
+    fn refused_as_read_only(&mut self) -> bool {
+        if self.read_only {
+            self.note("read-only: nothing sent".into());
+        }
+        self.read_only
+    }
+
     /// Sends `command`, saying so until the engine's answer replaces it.
     fn send(&mut self, command: Command) -> Action {
         self.note(format!(
@@ -580,8 +586,7 @@ impl Cockpit {
     /// A command key on the selected release: a note when nothing can be
     /// sent, a confirmation for promote / rollback, else the command.
     fn command(&mut self, kind: CommandKind) -> Action {
-        if self.read_only {
-            self.note("read-only: nothing sent".into());
+        if self.refused_as_read_only() {
             return Action::Redraw;
         }
         let Some(target) = self.selected() else {
@@ -638,8 +643,7 @@ impl Cockpit {
     /// configured versions other than the one it runs, one after another
     /// (`v` in the confirmation picks the next one after `after`).
     fn new_release(&mut self, after: Option<&str>) -> Action {
-        if self.read_only {
-            self.note("read-only: nothing sent".into());
+        if self.refused_as_read_only() {
             return Action::Redraw;
         }
         let Some(target) = self.selected() else {
