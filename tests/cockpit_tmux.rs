@@ -167,6 +167,11 @@ fn the_cockpit_over_a_configuration_shows_every_environment_and_refuses_politely
             && s.contains("prod [PROD]")
             && s.contains("v1.4.2 · no release")
     });
+    // prod/payments' version is asked of a cluster that is not there; its
+    // answer takes the status line, so the refusal is asked for after it.
+    session.wait_for("prod/payments' version asked", |s| {
+        s.contains("prod/payments: ")
+    });
     session.keys(&["r"]);
     session.wait_for("the refusal in the footer", |s| {
         s.contains("no release, nothing to rollback")
